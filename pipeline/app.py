@@ -1,0 +1,47 @@
+"""Wiring: one installation's home, configuration and database, opened in one call.
+
+The CLI and the tests go through :func:`open_app`; everything below it takes explicit arguments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from pipeline.config import CentreConfig, load_config
+from pipeline.db import database_url, make_engine, migrate, session_factory
+from pipeline.runner import Home, Processor, RunSummary
+
+
+@dataclass
+class App:
+    home: Home
+    config: CentreConfig
+    engine: Engine
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        return session_factory(self.engine)
+
+    def processor(self, business_date: date | None = None) -> Processor:
+        return Processor(self.home, self.config, self.engine, business_date)
+
+    def run(self, business_date: date | None = None) -> RunSummary:
+        return self.processor(business_date).run()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_app(home: Path, config_path: Path | None = None, db_url: str | None = None, **overrides: object) -> App:
+    """Create the home folders if needed, migrate the database, read the configuration."""
+    layout = Home(home.resolve())
+    layout.create()
+    config = load_config(config_path, home=layout.root, **overrides)
+    engine = make_engine(db_url or database_url(layout.root))
+    migrate(engine)
+    return App(layout, config, engine)

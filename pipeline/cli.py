@@ -1,0 +1,232 @@
+"""``gjj``: the command line. It parses options, calls the library and shows the result.
+
+This is the only module that imports Typer or prints with Rich. Exit codes: 0 when the command
+did its work (a run with rejected files included), 1 when the input given to the command was bad
+(e.g. master data with errors), 2 for a broken configuration or a usage error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from pipeline import demo as demo_data
+from pipeline.app import App, open_app
+from pipeline.backpay import delete_unallocated, list_unallocated
+from pipeline.config import gjj_home
+from pipeline.intake import waiting_files
+from pipeline.issues import ConfigError, Issue
+from pipeline.masterdata import load_master_data
+from pipeline.model import BatchStatus
+from pipeline.render_xlsx import write_template_xlsx
+from pipeline.runner import RunSummary
+from schemas import TEMPLATES, template_for
+
+app = typer.Typer(help="住房公积金单位批量文件处理（gjj-exchange）", no_args_is_help=True, add_completion=False)
+backpay_app = typer.Typer(help="补缴查询：列出、删除已录入未分配的补缴记录", no_args_is_help=True)
+app.add_typer(backpay_app, name="backpay")
+console = Console()
+err = Console(stderr=True)
+
+ConfigOption = Annotated[Optional[Path], typer.Option("--config", help="配置文件（默认 $GJJ_HOME/config/centre.yaml 或内置默认配置）")]
+
+
+def _open(config: Path | None) -> App:
+    try:
+        return open_app(gjj_home(), config)
+    except ConfigError as exc:
+        err.print(f"[red]配置错误：[/red]{exc}")
+        raise typer.Exit(2) from exc
+
+
+def _print_issues(title: str, issues: list[Issue]) -> None:
+    table = Table(title=title)
+    for column in ("行", "列", "代码", "说明"):
+        table.add_column(column)
+    for issue in issues:
+        table.add_row(str(issue.row or ""), issue.column or "", str(issue.code), issue.message)
+    err.print(table)
+
+
+def _load(app_: App, units: Path | None, members: Path | None) -> None:
+    with app_.sessions() as session, session.begin():
+        report = load_master_data(session, app_.config, units, members)
+        if not report.ok:
+            for name, issues in report.issues.items():
+                if issues:
+                    _print_issues(f"{name}：{len(issues)} 个错误，未导入任何数据", issues)
+            session.rollback()
+            raise typer.Exit(1)
+    console.print(f"已导入 {report.units} 个单位、{report.members} 个缴存人")
+
+
+@app.command()
+def init(
+    demo: Annotated[bool, typer.Option("--demo", help="导入演示单位和缴存人，并放入示例文件")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """创建目录结构和数据库（GJJ_HOME，默认当前目录）。"""
+    app_ = _open(config)
+    console.print(f"已初始化：{app_.home.root}")
+    if demo:
+        units, members = demo_data.fake_master_data()
+        units_file, members_file = demo_data.write_master_files(app_.home.var / "demo", units, members)
+        _load(app_, units_file, members_file)
+        files = demo_data.drop_demo_files(app_.home.inbox, units, members, date.today())
+        console.print(f"已放入 {len(files)} 个示例文件到 {app_.home.inbox}")
+    app_.close()
+
+
+@app.command()
+def load(
+    units: Annotated[Optional[Path], typer.Option("--units", exists=True, dir_okay=False, help="单位文件（csv/xlsx）")] = None,
+    members: Annotated[Optional[Path], typer.Option("--members", exists=True, dir_okay=False, help="缴存人文件（csv/xlsx）")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """导入或刷新主数据（单位、缴存人）；有任何错误则全部不导入。"""
+    if units is None and members is None:
+        err.print("请至少指定 --units 或 --members")
+        raise typer.Exit(2)
+    app_ = _open(config)
+    try:
+        _load(app_, units, members)
+    finally:
+        app_.close()
+
+
+def _summary_table(summary: RunSummary) -> Table:
+    table = Table(title=f"本次处理 {len(summary.outcomes)} 个文件（业务日期 {summary.business_date}）")
+    for column in ("单位账号", "文件", "结果", "行数", "错误", "业务流水号", "输出目录"):
+        table.add_column(column)
+    for outcome in summary.outcomes:
+        result = outcome.result
+        table.add_row(
+            outcome.unit_account,
+            outcome.source,
+            result.status.label,
+            str(len(result.rows)),
+            str(len(result.errors)),
+            result.serial_number or "",
+            str(outcome.outputs),
+        )
+    return table
+
+
+@app.command()
+def run(
+    business_date: Annotated[Optional[str], typer.Option("--business-date", help="业务日期 yyyy-mm-dd，默认今天")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出结果")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """处理收件箱中所有等待的文件（夜间批处理）。有文件被退回时也返回 0。"""
+    try:
+        day = date.fromisoformat(business_date) if business_date else date.today()
+    except ValueError as exc:
+        err.print(f"业务日期「{business_date}」无效，请按 yyyy-mm-dd 填写")
+        raise typer.Exit(2) from exc
+    app_ = _open(config)
+    processor = app_.processor(day)
+    total = len(waiting_files(app_.home.inbox))
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err, disable=as_json or total == 0) as progress:
+        task = progress.add_task("处理文件", total=total)
+        summary = processor.run(progress=lambda arrival: progress.update(task, advance=1, description=f"{arrival.unit_account}/{arrival.name}"))
+    app_.close()
+    if as_json:
+        print(json.dumps({"run_id": summary.run_id, "files": [o.result.to_dict() | {"outputs": str(o.outputs)} for o in summary.outcomes]}, ensure_ascii=False, indent=2))
+        return
+    console.print(_summary_table(summary))
+    counts = "，".join(f"{status.label} {summary.count(status)}" for status in BatchStatus)
+    console.print(f"合计：{counts}")
+
+
+@app.command()
+def template(
+    kind: Annotated[str, typer.Argument(help=f"模板类型：{'、'.join(TEMPLATES)}")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="输出的 xlsx 文件")],
+    config: ConfigOption = None,
+) -> None:
+    """生成空白模板（xlsx），表头与中心要求完全一致。"""
+    try:
+        module = template_for(kind)
+    except KeyError as exc:
+        err.print(str(exc.args[0]))
+        raise typer.Exit(2) from exc
+    app_ = _open(config)
+    choices = {field.name: list(field.choices) for field in module.fields(app_.config) if field.choices}
+    note = module.NOTE.format(reasons="、".join(app_.config.reasons_for(kind)))
+    write_template_xlsx(list(module.HEADER), output, note=note, text_columns=set(module.TEXT_COLUMNS), dropdowns=choices, title=f"{kind}清册")
+    app_.close()
+    console.print(f"已生成模板：{output}")
+
+
+@backpay_app.command("list")
+def backpay_list(
+    unit: Annotated[str, typer.Option("--unit", help="单位账号")],
+    as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """列出单位已录入未分配的补缴记录和未分配金额。"""
+    app_ = _open(config)
+    with app_.sessions() as session:
+        listing = list_unallocated(session, unit)
+        data = listing.to_dict()
+    app_.close()
+    if as_json:
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"单位 {unit} 已录入未分配补缴（未分配金额 {data['未分配金额']}）")
+    columns = ("业务流水号", "个人账号", "姓名", "补缴原因", "补缴开始年月", "补缴结束年月", "补缴金额", "录入日期")
+    for column in columns:
+        table.add_column(column, justify="right" if column == "补缴金额" else "left")
+    for record in data["records"]:  # type: ignore[union-attr]
+        table.add_row(*(record[column] for column in columns))
+    console.print(table)
+
+
+@backpay_app.command("delete")
+def backpay_delete(
+    unit: Annotated[str, typer.Option("--unit", help="单位账号")],
+    serial: Annotated[str, typer.Option("--serial", help="业务流水号")],
+    config: ConfigOption = None,
+) -> None:
+    """删除单位某业务流水号下已录入未分配的补缴记录。"""
+    app_ = _open(config)
+    with app_.sessions() as session, session.begin():
+        deleted = delete_unallocated(session, unit, serial)
+    app_.close()
+    if deleted == 0:
+        err.print(f"单位 {unit} 没有业务流水号为 {serial} 的未分配补缴记录")
+        raise typer.Exit(1)
+    console.print(f"已删除 {deleted} 条补缴记录（业务流水号 {serial}）")
+
+
+@app.command("demo")
+def demo_command(config: ConfigOption = None) -> None:
+    """演示：在 GJJ_HOME 初始化演示数据、处理示例文件，并列出输出位置。"""
+    home = gjj_home()
+    for folder in ("inbox", "outbox", "archive", "quarantine", "var"):
+        if (home / folder).exists() and any(p.name != ".gitkeep" for p in (home / folder).rglob("*")):
+            err.print(f"{home} 中已有数据（{folder}/ 不为空）；请在空目录中运行演示，例如 GJJ_HOME=demo gjj demo")
+            raise typer.Exit(2)
+    init(demo=True, config=config)
+    run(business_date=None, as_json=False, config=config)
+    console.print(f"\n输出在 {home / 'outbox'}（每个单位一个目录，每个文件一个批次目录）；原文件已移到 {home / 'archive'}")
+    for path in sorted((home / "outbox").rglob("*")):
+        if path.is_file():
+            console.print(f"  {path.relative_to(home)}")
+
+
+def main() -> None:  # pragma: no cover - console script entry
+    app()
+
+
+__all__ = ["app", "main", "os", "shutil"]

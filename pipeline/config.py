@@ -1,0 +1,120 @@
+"""The centre's configuration: one YAML file read into frozen dataclasses."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.issues import ConfigError
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "centre.yaml"
+
+
+@dataclass(frozen=True)
+class CollectionAccount:
+    account_name: str
+    bank_name: str
+    account_number: str
+    bank_code: str
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_file_bytes: int
+    max_rows: int
+    max_cell_chars: int
+
+
+@dataclass(frozen=True)
+class CentreConfig:
+    centre_name: str
+    serial_channel: str
+    collection_account: CollectionAccount
+    rounding: str
+    ratio_min: Decimal
+    ratio_max: Decimal
+    base_floor: Decimal
+    base_cap: Decimal
+    counter_threshold: Decimal
+    base_adjust_once_per_year: bool
+    base_adjust_year: str
+    cross_year_backpay: str
+    sealed_unit: str
+    reasons: dict[str, tuple[str, ...]]
+    row_errors: str
+    limits: Limits
+    settle_seconds: float
+
+    def reasons_for(self, kind: str) -> tuple[str, ...]:
+        return self.reasons.get(kind, ())
+
+    @property
+    def accept_valid_rows(self) -> bool:
+        return self.row_errors == "accept_valid"
+
+
+def _decimal(raw: dict[str, Any], *keys: str) -> Decimal:
+    value: Any = raw
+    for key in keys:
+        value = value[key]
+    try:
+        return Decimal(str(value))
+    except InvalidOperation as exc:
+        raise ConfigError(f"配置项 {'.'.join(keys)} 不是数字：{value!r}") from exc
+
+
+def _choice(raw: dict[str, Any], key: str, allowed: tuple[str, ...]) -> str:
+    value = str(raw[key])
+    if value not in allowed:
+        raise ConfigError(f"配置项 {key} 只能是 {'/'.join(allowed)}，而不是 {value!r}")
+    return value
+
+
+def parse_config(raw: dict[str, Any]) -> CentreConfig:
+    try:
+        return CentreConfig(
+            centre_name=str(raw["centre"]["name"]),
+            serial_channel=str(raw["centre"]["serial_channel"]).zfill(2),
+            collection_account=CollectionAccount(**{k: str(v) for k, v in raw["collection_account"].items()}),
+            rounding=_choice(raw, "rounding", ("yuan", "fen")),
+            ratio_min=_decimal(raw, "ratio_bounds", "min"),
+            ratio_max=_decimal(raw, "ratio_bounds", "max"),
+            base_floor=_decimal(raw, "base", "floor"),
+            base_cap=_decimal(raw, "base", "cap"),
+            counter_threshold=_decimal(raw, "counter_threshold"),
+            base_adjust_once_per_year=bool(raw["base_adjust_once_per_year"]),
+            base_adjust_year=_choice(raw, "base_adjust_year", ("calendar", "deposit_year")),
+            cross_year_backpay=_choice(raw, "cross_year_backpay", ("counter", "allow")),
+            sealed_unit=str(raw["sealed_unit"]),
+            reasons={str(k): tuple(str(x) for x in v) for k, v in raw["reasons"].items()},
+            row_errors=_choice(raw, "row_errors", ("reject_file", "accept_valid")),
+            limits=Limits(**{k: int(v) for k, v in raw["limits"].items()}),
+            settle_seconds=float(raw["settle_seconds"]),
+        )
+    except (KeyError, TypeError) as exc:
+        raise ConfigError(f"配置文件缺少或写错了配置项：{exc}") from exc
+
+
+def load_config(path: Path | None = None, home: Path | None = None, **overrides: Any) -> CentreConfig:
+    """Read the configuration: ``path``, else ``$GJJ_HOME/config/centre.yaml``, else the default.
+
+    ``overrides`` replace top-level keys of the YAML (tests and the CLI use it).
+    """
+    if path is None and home is not None and (home / "config" / "centre.yaml").is_file():
+        path = home / "config" / "centre.yaml"
+    path = path or DEFAULT_CONFIG
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"无法读取配置文件 {path}：{exc}") from exc
+    raw.update(overrides)
+    return parse_config(raw)
+
+
+def gjj_home() -> Path:
+    return Path(os.environ.get("GJJ_HOME", ".")).resolve()

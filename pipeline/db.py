@@ -1,0 +1,207 @@
+"""The database: SQLAlchemy 2 models, the engine, and Alembic migrations run at start-up.
+
+SQLite at ``$GJJ_HOME/var/gjj.db`` by default; ``GJJ_DB`` (a SQLAlchemy URL such as
+``postgresql+psycopg://user@host/db``) selects PostgreSQL, the production and multi-worker
+database. The schema is only ever created by the migrations in ``pipeline/migrations``.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    TypeDecorator,
+    create_engine,
+    event,
+    text,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+class DecimalText(TypeDecorator[Decimal]):
+    """Exact decimals on SQLite, which has no decimal type (SQLAlchemy would go through float)."""
+
+    impl = String(40)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        return None if value is None else str(Decimal(value))
+
+    def process_result_value(self, value: Any, dialect: Any) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+
+def Money(precision: int = 14, scale: int = 2) -> Any:  # noqa: N802 - reads like a column type
+    return Numeric(precision, scale, asdecimal=True).with_variant(DecimalText(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Unit(Base):
+    __tablename__ = "units"
+
+    unit_account: Mapped[str] = mapped_column(String(20), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    credit_code: Mapped[str] = mapped_column(String(18), default="")
+    unit_ratio: Mapped[Decimal] = mapped_column(Money(6, 4))
+    personal_ratio: Mapped[Decimal] = mapped_column(Money(6, 4))
+    status: Mapped[str] = mapped_column(String(10), default="正常")
+    paid_to_month: Mapped[str] = mapped_column(String(7), default="")
+    contact_name: Mapped[str] = mapped_column(String(50), default="")
+    contact_phone: Mapped[str] = mapped_column(String(20), default="")
+
+
+class Member(Base):
+    __tablename__ = "members"
+
+    member_account: Mapped[str] = mapped_column(String(20), primary_key=True)
+    unit_account: Mapped[str] = mapped_column(String(20), ForeignKey("units.unit_account"), index=True)
+    name: Mapped[str] = mapped_column(String(50))
+    id_type: Mapped[str] = mapped_column(String(20), default="身份证")
+    id_number: Mapped[str] = mapped_column(String(18), index=True)
+    status: Mapped[str] = mapped_column(String(10), default="正常")
+    base: Mapped[Decimal] = mapped_column(Money())
+    balance: Mapped[Decimal] = mapped_column(Money())
+    opened_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    seal_reason: Mapped[str] = mapped_column(String(20), default="")
+    last_base_adjust_year: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class Batch(Base):
+    """One received file. ``stage`` tells how far processing got: claimed → stored → done."""
+
+    __tablename__ = "batches"
+    __table_args__ = (
+        Index(
+            "uq_batches_unit_sha256",
+            "unit_account",
+            "sha256",
+            unique=True,
+            sqlite_where=text("status <> 'duplicate'"),
+            postgresql_where=text("status <> 'duplicate'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    batch_id: Mapped[str | None] = mapped_column(String(40), unique=True, nullable=True)
+    run_id: Mapped[str] = mapped_column(String(40), index=True)
+    unit_account: Mapped[str] = mapped_column(String(20), index=True)
+    kind: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    source_name: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20))
+    stage: Mapped[str] = mapped_column(String(10), default="claimed")
+    serial_number: Mapped[str | None] = mapped_column(String(30), unique=True, nullable=True)
+    business_date: Mapped[date] = mapped_column(Date)
+    received_at: Mapped[datetime] = mapped_column(DateTime)
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    duplicate_of: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    header: Mapped[list[str]] = mapped_column(JSON, default=list)
+    row_count: Mapped[int] = mapped_column(Integer, default=0)
+    error_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class BatchRow(Base):
+    __tablename__ = "batch_rows"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    batch_pk: Mapped[int] = mapped_column(ForeignKey("batches.id"), index=True)
+    excel_row: Mapped[int] = mapped_column(Integer)
+    seq_no: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    values: Mapped[dict[str, str]] = mapped_column(JSON)
+    amounts: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+
+
+class BatchIssue(Base):
+    __tablename__ = "batch_issues"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    batch_pk: Mapped[int] = mapped_column(ForeignKey("batches.id"), index=True)
+    excel_row: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    column: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    code: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(Text)
+
+
+class BackPayRecord(Base):
+    """补缴记录: entered (未分配) until the centre allocates it, or deleted (已删除) by the unit."""
+
+    __tablename__ = "backpay_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    batch_pk: Mapped[int] = mapped_column(ForeignKey("batches.id"), index=True)
+    unit_account: Mapped[str] = mapped_column(String(20), index=True)
+    member_account: Mapped[str] = mapped_column(String(20), index=True)
+    name: Mapped[str] = mapped_column(String(50))
+    id_number: Mapped[str] = mapped_column(String(18))
+    reason: Mapped[str] = mapped_column(String(20))
+    start_month: Mapped[str] = mapped_column(String(7))
+    end_month: Mapped[str] = mapped_column(String(7))
+    amount: Mapped[Decimal] = mapped_column(Money())
+    state: Mapped[str] = mapped_column(String(10), default="未分配")
+    serial_number: Mapped[str] = mapped_column(String(30))
+    entered_on: Mapped[date] = mapped_column(Date)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class SerialCounter(Base):
+    """The last serial number given out per business day; gap-free because it commits with the batch."""
+
+    __tablename__ = "serial_counters"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    last_value: Mapped[int] = mapped_column(Integer)
+
+
+def database_url(home: Path) -> str:
+    return os.environ.get("GJJ_DB") or f"sqlite:///{home / 'var' / 'gjj.db'}"
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the database to the newest migration (creating it on first use)."""
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def session_factory(engine: Engine) -> sessionmaker:
+    return sessionmaker(engine, expire_on_commit=False)

@@ -1,0 +1,159 @@
+"""The contract between stages and outputs.
+
+The read stage produces a :class:`Sheet`; the schema and rules stages produce :class:`RowResult`
+objects; a :class:`BatchResult` gathers everything about one received file. Renderers (json, csv,
+xlsx, pdf, html) only read a ``BatchResult``; they never decide anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from pipeline.issues import Issue
+from pipeline.money import money_text
+
+
+class BatchStatus(StrEnum):
+    ACCEPTED = "accepted"
+    PARTIALLY_ACCEPTED = "partially_accepted"
+    REJECTED = "rejected"
+    DUPLICATE = "duplicate"
+
+    @property
+    def label(self) -> str:
+        return {"accepted": "已受理", "partially_accepted": "部分受理", "rejected": "已退回", "duplicate": "重复文件"}[
+            self.value
+        ]
+
+
+class RowStatus(StrEnum):
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    COUNTER = "counter"
+    UNCHANGED = "unchanged"
+    NOT_APPLIED = "not_applied"
+
+    @property
+    def label(self) -> str:
+        return {
+            "accepted": "已受理",
+            "rejected": "错误",
+            "counter": "转柜台",
+            "unchanged": "未变化",
+            "not_applied": "未办理",
+        }[self.value]
+
+
+@dataclass
+class Sheet:
+    """What the read stage found in a file: every cell as text, with its Excel row number.
+
+    ``raw`` holds every row of the sheet as it was read (title rows included, index = Excel row
+    − 1) so the rejection report can give the unit back its own sheet.
+    """
+
+    name: str
+    header_row: int
+    header: list[str]
+    rows: list[list[str]]
+    excel_rows: list[int]
+    raw: list[list[Any]]
+    total_row: list[str] | None = None
+    total_excel_row: int | None = None
+
+
+@dataclass
+class RowResult:
+    """One data row of a file after the schema and rules stages."""
+
+    excel_row: int
+    seq_no: str
+    values: dict[str, str]
+    status: RowStatus = RowStatus.ACCEPTED
+    issues: list[Issue] = field(default_factory=list)
+    amounts: dict[str, Decimal] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [issue for issue in self.issues if not issue.code.is_counter]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "row": self.excel_row,
+            "序号": self.seq_no,
+            "status": str(self.status),
+            "errors": [
+                {"code": str(i.code), "column": i.column, "message": i.message} for i in self.issues
+            ],
+            "amounts": {name: money_text(value) for name, value in self.amounts.items()},
+        }
+
+
+@dataclass
+class BatchResult:
+    """Everything about one received file; the database row and every output derive from it."""
+
+    batch_id: str
+    unit_account: str
+    unit_name: str
+    kind: str | None
+    source_name: str
+    sha256: str
+    business_date: date
+    status: BatchStatus
+    serial_number: str | None = None
+    header: list[str] = field(default_factory=list)
+    file_issues: list[Issue] = field(default_factory=list)
+    rows: list[RowResult] = field(default_factory=list)
+    contact_name: str = ""
+    contact_phone: str = ""
+    duplicate_of: str | None = None
+    processed_at: datetime | None = None
+
+    @property
+    def all_issues(self) -> list[Issue]:
+        return self.file_issues + [issue for row in self.rows for issue in row.issues]
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [issue for issue in self.all_issues if not issue.code.is_counter]
+
+    @property
+    def accepted_rows(self) -> list[RowResult]:
+        return [row for row in self.rows if row.status is RowStatus.ACCEPTED]
+
+    def count(self, status: RowStatus) -> int:
+        return sum(1 for row in self.rows if row.status is status)
+
+    def accepted_total(self, amount: str) -> Decimal:
+        return sum((row.amounts.get(amount, Decimal(0)) for row in self.accepted_rows), Decimal(0))
+
+    def totals(self) -> dict[str, Any]:
+        amount_names = sorted({name for row in self.rows for name in row.amounts})
+        return {
+            "rows": len(self.rows),
+            **{str(status): self.count(status) for status in RowStatus},
+            "amounts": {name: money_text(self.accepted_total(name)) for name in amount_names},
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "batch_id": self.batch_id,
+            "unit": self.unit_account,
+            "unit_name": self.unit_name,
+            "kind": self.kind,
+            "source_file": self.source_name,
+            "sha256": self.sha256,
+            "business_date": self.business_date.isoformat(),
+            "status": str(self.status),
+            "serial_number": self.serial_number,
+            "duplicate_of": self.duplicate_of,
+            "processed_at": self.processed_at.isoformat(timespec="seconds") if self.processed_at else None,
+            "totals": self.totals(),
+            "file_errors": [issue.to_dict() for issue in self.file_issues],
+            "rows": [row.to_dict() for row in self.rows],
+        }

@@ -1,0 +1,379 @@
+"""PDF outputs: the money slip (补缴凭条), the confirmation (确认单) and the printable rejection report.
+
+The cost of a PDF is the font, not the layout. Handed the system's Noto CJK collection, WeasyPrint
+subsets a 19 MB face for every document (6–12 s). Instead each renderer keeps a small subset of
+the SC face, made with fontTools from the characters its documents have needed so far plus a base
+set, and names it "GJJ CJK" in the stylesheet; a document that brings new characters rebuilds the
+subset with the union first, so a run builds it a few times at most. The real "Noto Sans CJK SC"
+stays second in ``font-family``, so a character the subset lacks still renders, never as tofu.
+
+A renderer is not thread-safe: use one per worker.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import weakref
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from fontTools import subset as ft_subset
+from fontTools.ttLib import TTCollection, TTFont
+from weasyprint import CSS, HTML
+from weasyprint.text.fonts import FontConfiguration
+
+from pipeline.config import CentreConfig
+from pipeline.issues import TITLES, ConfigError
+from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus
+from pipeline.money import DIGITS, amount_in_words, money_text
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+CJK_FAMILY = "Noto Sans CJK SC"
+SUBSET_FAMILY = "GJJ CJK"
+KNOWN_FONT_FILES = (
+    Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
+    Path("/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc"),
+    Path("/usr/share/fonts/google-noto-cjk/NotoSansCJK-Regular.ttc"),
+)
+
+COLUMN_WEIGHTS = {
+    "证件号码": 2.2,
+    "个人存款账户号码": 2.2,
+    "家庭住址": 2.0,
+    "转出单位名称": 2.0,
+    "个人存款账户开户银行名称": 2.0,
+}
+
+MONEY_KIND = "补缴"
+MONEY_COLUMN = "补缴金额"
+SLIP_FULL_LIMIT = 200
+SLIP_PREVIEW_ROWS = 40
+REPORT_MAX_ISSUES = 5000
+WIDE_COLUMNS = 8
+
+BASE_CHARS = frozenset(
+    "".join(chr(code) for code in range(0x20, 0x7F))
+    + DIGITS
+    + "拾佰仟万亿元角分整"
+    + "：；，、。（）！？“”—·•"
+    + "".join(TITLES.values())
+    + "".join(status.label for status in RowStatus)
+    + "".join(status.label for status in BatchStatus)
+)
+
+
+@dataclass(frozen=True)
+class FontFace:
+    """One face of a font file; ``index`` is its number in a collection (0 for a plain file)."""
+
+    path: Path
+    index: int
+
+
+def _family_names(font: TTFont) -> set[str]:
+    name = font["name"]
+    return {value for value in (name.getDebugName(16), name.getDebugName(1)) if value}
+
+
+def _face_index(path: Path, family: str) -> int | None:
+    """Pick the face by its name table: a collection's order differs between builds."""
+    try:
+        if path.suffix.lower() in (".ttc", ".otc"):
+            with TTCollection(path, lazy=True) as collection:
+                for index, font in enumerate(collection.fonts):
+                    if family in _family_names(font):
+                        return index
+            return None
+        with TTFont(path, lazy=True) as font:
+            return 0 if family in _family_names(font) else None
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _fontconfig_file(family: str) -> Path | None:
+    try:
+        found = subprocess.run(
+            ["fc-match", "--format=%{file}", f"{family}:style=Regular"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return Path(found.stdout.strip()) if found.returncode == 0 and found.stdout.strip() else None
+
+
+def find_cjk_face(family: str = CJK_FAMILY) -> FontFace:
+    """Locate the system's Noto Sans CJK SC face (fontconfig first, then the usual paths)."""
+    candidates = [_fontconfig_file(family), *KNOWN_FONT_FILES]
+    for path in dict.fromkeys(candidate for candidate in candidates if candidate):
+        if path.is_file() and (index := _face_index(path, family)) is not None:
+            return FontFace(path, index)
+    raise ConfigError(f"找不到中文字体“{family}”，无法生成 PDF（Debian/Ubuntu：apt-get install fonts-noto-cjk）")
+
+
+class FontSubset:
+    """A subset of one face holding every character asked for so far, rebuilt on demand."""
+
+    def __init__(self, face: FontFace, folder: Path, base: frozenset[str] = BASE_CHARS):
+        self.face = face
+        self.folder = folder
+        self.path: Path | None = None
+        self.builds = 0
+        self._requested: set[str] = set(base)
+        self._covered: frozenset[str] = frozenset()
+
+    @property
+    def chars(self) -> frozenset[str]:
+        """The characters the current subset file has glyphs for."""
+        return self._covered
+
+    def ensure(self, text: str) -> bool:
+        """Make sure the subset covers ``text`` as far as the face can; True when it was rebuilt.
+
+        Characters the face itself lacks are remembered as asked for, so they never cause
+        another rebuild; Pango takes them from another system font.
+        """
+        wanted = set(text)
+        if self.path is not None and wanted <= self._requested:
+            return False
+        self._requested |= wanted
+        self._build()
+        return True
+
+    def _build(self) -> None:
+        options = ft_subset.Options()
+        options.layout_features = []
+        options.drop_tables = [*options.drop_tables, "GSUB", "GPOS"]
+        options.desubroutinize = True
+        options.hinting = False
+        options.notdef_outline = True
+        subsetter = ft_subset.Subsetter(options)
+        subsetter.populate(unicodes=sorted(ord(char) for char in self._requested))
+        self.builds += 1
+        path = self.folder / f"gjj-cjk-{self.builds}.otf"
+        with TTFont(self.face.path, fontNumber=self.face.index, lazy=True, recalcBBoxes=False) as font:
+            subsetter.subset(font)
+            _rename(font, SUBSET_FAMILY)
+            covered = frozenset(chr(code) for code in font.getBestCmap())
+            font.save(path)
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+        self.path = path
+        self._covered = covered
+
+
+def _rename(font: TTFont, family: str) -> None:
+    """Give the subset its own family name so fontconfig never confuses it with the full face.
+
+    Renaming a modified font is also what the SIL Open Font License asks for.
+    """
+    table = font["name"]
+    table.names = [record for record in table.names if record.nameID not in (1, 2, 3, 4, 6, 16, 17, 21, 22)]
+    postscript = family.replace(" ", "-")
+    for name_id, value in ((1, family), (2, "Regular"), (3, postscript), (4, family), (6, postscript)):
+        table.setName(value, name_id, 3, 1, 0x409)
+
+
+def _chinese_date(day: date) -> str:
+    return f"{day.year}年{day.month:02d}月{day.day:02d}日"
+
+
+def _months(row: RowResult) -> str:
+    """补缴年月 as the slip prints it: ``yyyymm-yyyymm`` from the template's ``yyyy-mm`` cells."""
+    start = row.values.get("补缴开始年月", "").replace("-", "")
+    end = row.values.get("补缴结束年月", "").replace("-", "")
+    return f"{start}-{end}"
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str
+    amount: bool = False
+
+
+class PdfRenderer:
+    """Renders a batch's PDFs; keeps its font subset and font configuration between documents."""
+
+    def __init__(self, config: CentreConfig, face: FontFace | None = None):
+        self.config = config
+        self._face = face
+        self._folder = Path(tempfile.mkdtemp(prefix="gjj-pdf-"))
+        self._finalizer = weakref.finalize(self, shutil.rmtree, self._folder, ignore_errors=True)
+        self._subset: FontSubset | None = None
+        self._font_config: FontConfiguration | None = None
+        self._stylesheet: CSS | None = None
+        self._env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(TEMPLATES),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self._css_text = (TEMPLATES / "pdf.css").read_text(encoding="utf-8")
+
+    def __enter__(self) -> PdfRenderer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Remove the renderer's temporary font files (also done when it is garbage-collected)."""
+        self._finalizer()
+
+    @property
+    def subset(self) -> FontSubset:
+        if self._subset is None:
+            base = BASE_CHARS | set(self._css_text) | set(self._fixed_text())
+            self._subset = FontSubset(self._face or find_cjk_face(), self._folder, frozenset(base))
+        return self._subset
+
+    def slip(self, result: BatchResult, path: Path) -> None:
+        """补缴凭条 for a 补缴 batch; a 确认单 with the same header for any other kind."""
+        self._write("slip.html", self._slip_context(result), path)
+
+    def report(self, result: BatchResult, path: Path) -> None:
+        """The printable rejection list: file errors, then every row issue with its Excel row."""
+        self._write("report.html", self._report_context(result), path)
+
+    def _fixed_text(self) -> str:
+        loader = self._env.loader
+        assert loader is not None
+        return "".join(loader.get_source(self._env, name)[0] for name in ("slip.html", "report.html"))
+
+    def _write(self, template: str, context: dict[str, Any], path: Path) -> None:
+        html = self._env.get_template(template).render(**context)
+        stylesheet, font_config = self._fonts_for(html)
+        HTML(string=html).write_pdf(path, stylesheets=[stylesheet], font_config=font_config)
+
+    def _fonts_for(self, html: str) -> tuple[CSS, FontConfiguration]:
+        """The stylesheet and font configuration of a subset that covers ``html``."""
+        subset = self.subset
+        if subset.ensure(html) or self._stylesheet is None or self._font_config is None:
+            assert subset.path is not None
+            self._font_config = FontConfiguration()
+            face_rule = f'@font-face {{ font-family: "{SUBSET_FAMILY}"; src: url("{subset.path.as_uri()}"); }}\n'
+            self._stylesheet = CSS(string=face_rule + self._css_text, font_config=self._font_config)
+        return self._stylesheet, self._font_config
+
+    def _common(self, result: BatchResult) -> dict[str, Any]:
+        return {
+            "centre_name": self.config.centre_name,
+            "unit_name": result.unit_name,
+            "unit_account": result.unit_account,
+            "business_date": result.business_date.isoformat(),
+            "print_date": _chinese_date(result.business_date),
+        }
+
+    def _slip_context(self, result: BatchResult) -> dict[str, Any]:
+        accepted = result.accepted_rows
+        more = len(accepted) > SLIP_FULL_LIMIT
+        shown = accepted[:SLIP_PREVIEW_ROWS] if more else accepted
+        money = result.kind == MONEY_KIND
+        context = {
+            **self._common(result),
+            "money": money,
+            "serial_number": result.serial_number or "",
+            "contact_name": result.contact_name,
+            "contact_phone": result.contact_phone,
+            "accepted_count": len(accepted),
+            "row_count": len(result.rows),
+            "more": more,
+            "wide": False,
+        }
+        if money:
+            total = result.accepted_total(MONEY_COLUMN)
+            return {
+                **context,
+                "title": f"{self.config.centre_name}补缴凭条",
+                "total": money_text(total),
+                "total_words": amount_in_words(total),
+                "account": self.config.collection_account,
+                "rows": [
+                    {
+                        "id_number": row.values.get("证件号码", ""),
+                        "name": row.values.get("姓名", ""),
+                        "amount": money_text(row.amounts[MONEY_COLUMN]) if MONEY_COLUMN in row.amounts else "",
+                        "months": _months(row),
+                        "reason": row.values.get("补缴原因", ""),
+                    }
+                    for row in shown
+                ],
+            }
+        columns = self._confirmation_columns(result)
+        weights = [COLUMN_WEIGHTS.get(column.text, 1.0) for column in columns]
+        return {
+            **context,
+            "title": f"{self.config.centre_name}{result.kind or ''}确认单",
+            "wide": len(columns) > WIDE_COLUMNS,
+            "widths": [f"{100 * weight / sum(weights):.2f}%" for weight in weights],
+            "counts": [(status.label, result.count(status)) for status in RowStatus if result.count(status)],
+            "columns": columns,
+            "rows": [
+                [
+                    Cell(money_text(row.amounts[column.text]), True)
+                    if column.text in row.amounts
+                    else Cell(row.values.get(column.text, ""))
+                    for column in columns
+                ]
+                for row in shown
+            ],
+        }
+
+    @staticmethod
+    def _confirmation_columns(result: BatchResult) -> list[Cell]:
+        """The file's own columns without 序号, then any computed amount not already among them."""
+        amounts = list(dict.fromkeys(name for row in result.rows for name in row.amounts))
+        columns = [Cell(name, name in amounts) for name in result.header if name != "序号"]
+        named = {column.text for column in columns}
+        return columns + [Cell(name, True) for name in amounts if name not in named]
+
+    def _report_context(self, result: BatchResult) -> dict[str, Any]:
+        row_issues = [
+            {
+                "row": issue.row if issue.row is not None else row.excel_row,
+                "column": issue.column or "",
+                "code": str(issue.code),
+                "message": issue.message,
+                "counter": issue.code.is_counter,
+            }
+            for row in result.rows
+            for issue in row.issues
+        ]
+        counter_count = sum(1 for issue in row_issues if issue["counter"])
+        has_errors = bool(result.file_issues) or counter_count < len(row_issues)
+        if result.status in (BatchStatus.REJECTED, BatchStatus.DUPLICATE):
+            title = "文件退回报告"
+        elif not has_errors:
+            title = "转柜台报告"
+        else:
+            title = "错误报告"
+        return {
+            **self._common(result),
+            "title": f"{self.config.centre_name}{title}",
+            "source_name": result.source_name,
+            "batch_id": result.batch_id,
+            "kind": result.kind or "未识别",
+            "status": result.status.label,
+            "duplicate_of": result.duplicate_of,
+            "file_issues": [
+                {"code": str(issue.code), "title": issue.code.title, "message": issue.message}
+                for issue in result.file_issues
+            ],
+            "row_issues": row_issues[:REPORT_MAX_ISSUES],
+            "omitted": len(row_issues) > REPORT_MAX_ISSUES,
+            "issue_count": len(row_issues),
+            "error_count": len(row_issues) - counter_count,
+            "counter_count": counter_count,
+            "row_count": len(result.rows),
+            "counts": [(status.label, result.count(status)) for status in RowStatus if result.count(status)],
+            "advice": has_errors and result.status is not BatchStatus.DUPLICATE,
+        }

@@ -1,0 +1,449 @@
+"""xlsx outputs: the rejection report (report.xlsx) and the empty templates units fill in.
+
+The report gives the unit back its own sheet, cell for cell at the same Excel rows and columns, with
+the bad cells filled and commented, so the unit can fix it and drop it again. It is written with
+xlsxwriter in constant-memory mode (rows strictly in order, one row in memory): loading the unit's
+workbook with openpyxl and saving it costs several times more on a 100k-row file (SPEC.md,
+Performance targets).
+
+Formula injection: every text cell is written with ``write_string``, so a unit's ``=1+1`` stays the
+text ``=1+1`` and is never evaluated, and the text is not altered, so the resubmitted file carries
+exactly what the unit wrote. :func:`neutralise_formula` is for CSV outputs, where there is no cell
+type and the only defence is to change the text.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Sequence
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import xlsxwriter
+from xlsxwriter.format import Format
+from xlsxwriter.utility import xl_col_to_name
+from xlsxwriter.worksheet import Worksheet
+
+from pipeline.issues import Issue
+from pipeline.model import BatchResult, Sheet
+
+ISSUES_SHEET = "错误清单"
+ISSUES_HEADER = ("行号", "列", "错误代码", "说明")
+OPTIONS_SHEET = "下拉选项"
+DEFAULT_SHEET = "Sheet1"
+
+ERROR_FILL = "#FF9999"
+COUNTER_FILL = "#FFEB84"
+
+#: Identifier columns kept as text ("@") so Excel does not turn 18-digit IDs or leading zeros into
+#: numbers when the unit retypes them in the report.
+REPORT_TEXT_COLUMNS = frozenset(
+    {"证件号码", "个人账号", "转出单位账号", "个人存款账户号码", "手机号码", "固定电话号码", "邮政编码"}
+)
+
+TEMPLATE_ROWS = 500
+
+DATE_FORMAT = "yyyy-mm-dd"
+DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
+TIME_FORMAT = "hh:mm:ss"
+DURATION_FORMAT = "[h]:mm:ss"
+TEXT_FORMAT = "@"
+
+_FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
+_SHEET_NAME_FORBIDDEN = re.compile(r"[\[\]:*?/\\\x00-\x1f]")
+_SHEET_NAME_MAX = 31
+_LIST_SOURCE_MAX = 255
+
+
+def neutralise_formula(text: str) -> str:
+    """Prefix ``'`` to text a spreadsheet would run as a formula (OWASP CSV injection).
+
+    For CSV outputs only: a leading ``=``, ``+``, ``-``, ``@``, tab, CR or LF makes Excel/WPS
+    evaluate the cell. This also quotes negative-looking text such as ``-5``; CSV has no cell types,
+    so that is the price of safety. report.xlsx does not use this: it writes typed string cells.
+    """
+    if text.startswith(_FORMULA_TRIGGERS):
+        return "'" + text
+    return text
+
+
+def display_width(text: str) -> int:
+    """Width of ``text`` in Excel character units: CJK and full-width characters count double."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def sheet_title(name: str | None, *, reserved: Collection[str] = (ISSUES_SHEET,)) -> str:
+    """``name`` made valid as an Excel sheet name, or ``Sheet1`` when nothing usable is left."""
+    cleaned = _SHEET_NAME_FORBIDDEN.sub("_", name or "").strip().strip("'")
+    while len(cleaned.encode("utf-16-le")) // 2 > _SHEET_NAME_MAX:
+        cleaned = cleaned[:-1]
+    cleaned = cleaned.strip().strip("'")
+    taken = {other.casefold() for other in reserved} | {"history"}
+    if not cleaned or cleaned.casefold() in taken:
+        return DEFAULT_SHEET
+    return cleaned
+
+
+class _Formats:
+    """Workbook formats made once per (number format, fill) pair and reused for every cell."""
+
+    def __init__(self, workbook: xlsxwriter.Workbook) -> None:
+        self._workbook = workbook
+        self._cache: dict[tuple[str | None, str | None], Format | None] = {(None, None): None}
+
+    def get(self, num_format: str | None, fill: str | None) -> Format | None:
+        key = (num_format, fill)
+        if key not in self._cache:
+            properties: dict[str, Any] = {}
+            if num_format:
+                properties["num_format"] = num_format
+            if fill:
+                properties.update(bg_color=fill, pattern=1, border=1, border_color="#C00000")
+            self._cache[key] = self._workbook.add_format(properties)
+        return self._cache[key]
+
+
+def _temporal_format(value: Any) -> str | None:
+    """Number format for date/time values; ``None`` for everything else."""
+    if isinstance(value, datetime):
+        if value.hour or value.minute or value.second or value.microsecond:
+            return DATETIME_FORMAT
+        return DATE_FORMAT
+    if isinstance(value, date):
+        return DATE_FORMAT
+    if isinstance(value, time):
+        return TIME_FORMAT
+    if isinstance(value, timedelta):
+        return DURATION_FORMAT
+    return None
+
+
+def _write_value(
+    ws: Worksheet,
+    row: int,
+    col: int,
+    value: Any,
+    num_format: str | None,
+    fill: str | None,
+    formats: _Formats,
+) -> None:
+    """Write one cell with its own type; text always as a string cell, never as a formula.
+
+    Excel has no dates before 1900, so such values are written as ISO text.
+    """
+    kind = type(value)
+    if kind is str:
+        ws.write_string(row, col, value, formats.get(num_format, fill))
+    elif value is None:
+        if num_format or fill:
+            ws.write_blank(row, col, None, formats.get(num_format, fill))
+    elif kind is bool:
+        ws.write_boolean(row, col, value, formats.get(num_format, fill))
+    elif kind is int or kind is float:
+        ws.write_number(row, col, value, formats.get(num_format, fill))
+    else:
+        temporal = _temporal_format(value)
+        if isinstance(value, date) and value.year < 1900:
+            ws.write_string(row, col, value.isoformat(), formats.get(num_format, fill))
+        elif temporal is not None:
+            ws.write_datetime(row, col, value, formats.get(temporal, fill))
+        elif isinstance(value, bool):
+            ws.write_boolean(row, col, value, formats.get(num_format, fill))
+        elif isinstance(value, int | float):
+            ws.write_number(row, col, value, formats.get(num_format, fill))
+        else:
+            ws.write_string(row, col, str(value), formats.get(num_format, fill))
+
+
+def _header_columns(sheet: Sheet) -> dict[str, int]:
+    """0-based column of each header name, as found in the raw header row (first occurrence)."""
+    columns: dict[str, int] = {}
+    raw_header = sheet.raw[sheet.header_row - 1] if 0 < sheet.header_row <= len(sheet.raw) else []
+    for index, cell in enumerate(raw_header):
+        if cell is not None:
+            columns.setdefault(str(cell).strip(), index)
+    for index, name in enumerate(sheet.header):
+        columns.setdefault(name, index)
+    return columns
+
+
+def _cell_issues(issues: Iterable[Issue], sheet: Sheet) -> dict[tuple[int, int], list[Issue]]:
+    """Issues by 0-based (row, column) of the cell that carries them.
+
+    An issue without a known column sits on the row's 序号 cell (the first header column). Issues
+    on or above the header row are left to the 错误清单 sheet: the header row stays untouched.
+    """
+    columns = _header_columns(sheet)
+    first_col = columns.get(sheet.header[0], 0) if sheet.header else 0
+    cells: dict[tuple[int, int], list[Issue]] = defaultdict(list)
+    for issue in issues:
+        if issue.row is None or issue.row <= sheet.header_row:
+            continue
+        col = columns.get(issue.column, first_col) if issue.column is not None else first_col
+        placed = cells[(issue.row - 1, col)]
+        if issue not in placed:
+            placed.append(issue)
+    return cells
+
+
+def _comment_text(issues: Sequence[Issue]) -> str:
+    return "\n".join(f"[{issue.code}] {issue.message}" for issue in issues)
+
+
+def _comment_options(text: str) -> dict[str, int]:
+    """A comment box big enough to show the whole text without the unit resizing it."""
+    per_line = 40
+    lines = sum(max(1, -(-display_width(line) // per_line)) for line in text.split("\n"))
+    return {"width": 300, "height": 16 * lines + 24}
+
+
+def _column_width(name: str, *, minimum: int = 8, maximum: int = 50) -> int:
+    return max(minimum, min(maximum, display_width(name) + 4))
+
+
+def write_report_xlsx(
+    result: BatchResult,
+    sheet: Sheet | None,
+    path: Path,
+    *,
+    text_columns: Collection[str] = REPORT_TEXT_COLUMNS,
+) -> None:
+    """Write the rejection report: the unit's sheet annotated, then the 错误清单 sheet.
+
+    ``sheet`` may be ``None`` when the file could not be read at all; the report then holds only
+    the 错误清单 sheet.
+    """
+    issues = result.all_issues
+    with xlsxwriter.Workbook(
+        str(path), {"constant_memory": True, "nan_inf_to_errors": True}
+    ) as workbook:
+        formats = _Formats(workbook)
+        if sheet is not None:
+            _write_unit_sheet(workbook, formats, sheet, issues, text_columns)
+        _write_issue_list(workbook, result)
+
+
+def _write_unit_sheet(
+    workbook: xlsxwriter.Workbook,
+    formats: _Formats,
+    sheet: Sheet,
+    issues: Iterable[Issue],
+    text_columns: Collection[str],
+) -> None:
+    ws = workbook.add_worksheet(sheet_title(sheet.name))
+    header_index = sheet.header_row - 1
+    columns = _header_columns(sheet)
+
+    text_cols = sorted({columns[name] for name in text_columns if name in columns})
+    for name in sheet.header:
+        col = columns[name]
+        ws.set_column(
+            col,
+            col,
+            max(_column_width(name), 20 if col in text_cols else 0),
+            formats.get(TEXT_FORMAT, None) if col in text_cols else None,
+        )
+    if 0 <= header_index:
+        ws.freeze_panes(header_index + 1, 0)
+
+    cells = _cell_issues(issues, sheet)
+    marked_rows: dict[int, dict[int, list[Issue]]] = defaultdict(dict)
+    for (row, col), cell_issues in cells.items():
+        marked_rows[row][col] = cell_issues
+
+    width = max([len(sheet.header), *(len(raw_row) for raw_row in sheet.raw)] or [0])
+    data_formats: list[str | None] = [None] * width
+    for col in text_cols:
+        if col < width:
+            data_formats[col] = TEXT_FORMAT
+    plain_formats: list[str | None] = [None] * width
+
+    last_row = max([len(sheet.raw) - 1, *marked_rows])
+    raw = sheet.raw
+    write_string = ws.write_string
+    text_format = formats.get(TEXT_FORMAT, None)
+    for row in range(last_row + 1):
+        values = raw[row] if row < len(raw) else []
+        num_formats = data_formats if row > header_index else plain_formats
+        marks = marked_rows.get(row)
+        if marks is None:
+            for col, value in enumerate(values):
+                if type(value) is str:
+                    write_string(row, col, value, text_format if num_formats[col] else None)
+                elif value is not None:
+                    _write_value(ws, row, col, value, num_formats[col], None, formats)
+            continue
+        for col in range(max(len(values), max(marks) + 1)):
+            value = values[col] if col < len(values) else None
+            cell_issues = marks.get(col)
+            fill = None
+            if cell_issues:
+                fill = COUNTER_FILL if all(i.code.is_counter for i in cell_issues) else ERROR_FILL
+            num_format = num_formats[col] if col < width else None
+            _write_value(ws, row, col, value, num_format, fill, formats)
+            if cell_issues:
+                text = _comment_text(cell_issues)
+                ws.write_comment(row, col, text, _comment_options(text))
+
+
+def _write_issue_list(workbook: xlsxwriter.Workbook, result: BatchResult) -> None:
+    """The 错误清单 sheet: file-level issues first, then every row issue in row order."""
+    ws = workbook.add_worksheet(ISSUES_SHEET)
+    bold = workbook.add_format({"bold": True, "bg_color": "#DDDDDD", "border": 1})
+    wrap = workbook.add_format({"text_wrap": True, "valign": "top"})
+    top = workbook.add_format({"valign": "top"})
+    counter = workbook.add_format({"text_wrap": True, "valign": "top", "bg_color": COUNTER_FILL})
+    for col, (name, width) in enumerate(zip(ISSUES_HEADER, (8, 18, 26, 70), strict=True)):
+        ws.set_column(col, col, width, wrap if col == 3 else top)
+        ws.write_string(0, col, name, bold)
+    ws.freeze_panes(1, 0)
+
+    row_issues = sorted(
+        (issue for row in result.rows for issue in row.issues),
+        key=lambda issue: issue.row if issue.row is not None else 0,
+    )
+    listed = [*result.file_issues, *row_issues]
+    for index, issue in enumerate(listed, start=1):
+        if issue.row is not None:
+            ws.write_number(index, 0, issue.row, top)
+        ws.write_string(index, 1, issue.column or "", top)
+        ws.write_string(index, 2, str(issue.code), top)
+        ws.write_string(index, 3, issue.message, counter if issue.code.is_counter else wrap)
+    ws.autofilter(0, 0, max(len(listed), 1), len(ISSUES_HEADER) - 1)
+
+
+def write_template_xlsx(
+    header: list[str],
+    path: Path,
+    *,
+    note: str,
+    text_columns: set[str],
+    dropdowns: dict[str, list[str]] | None = None,
+    title: str | None = None,
+) -> None:
+    """Write an empty template: [title], note, header, then formatted empty rows to fill in.
+
+    Text columns carry the "@" format so Excel keeps 18-digit IDs and leading zeros as typed;
+    dropdown columns get a list validation. The header sits on row 2 or 3, within the first 5
+    rows where the reader looks for it.
+    """
+    if not header:
+        raise ValueError("template header is empty")
+    dropdowns = dropdowns or {}
+    last_col = len(header) - 1
+    with xlsxwriter.Workbook(str(path)) as workbook:
+        ws = workbook.add_worksheet(DEFAULT_SHEET)
+        title_format = workbook.add_format(
+            {"bold": True, "font_size": 16, "align": "center", "valign": "vcenter"}
+        )
+        note_format = workbook.add_format(
+            {"text_wrap": True, "valign": "top", "font_color": "#C00000", "border": 1}
+        )
+        header_format = workbook.add_format(
+            {
+                "bold": True,
+                "align": "center",
+                "valign": "vcenter",
+                "border": 1,
+                "bg_color": "#DDDDDD",
+            }
+        )
+        text_format = workbook.add_format({"num_format": TEXT_FORMAT})
+
+        widths = []
+        for name in header:
+            width = _column_width(name, minimum=10)
+            if name in text_columns:
+                width = max(width, 22)
+            if name in dropdowns:
+                width = max(width, *(display_width(option) + 4 for option in dropdowns[name]))
+            widths.append(width)
+        for col, (name, width) in enumerate(zip(header, widths, strict=True)):
+            ws.set_column(col, col, width, text_format if name in text_columns else None)
+
+        row = 0
+        if title:
+            _merged(ws, row, last_col, title, title_format)
+            ws.set_row(row, 30)
+            row += 1
+        _merged(ws, row, last_col, note, note_format)
+        ws.set_row(row, _note_height(note, sum(widths)))
+        row += 1
+        header_row = row
+        for col, name in enumerate(header):
+            ws.write_string(header_row, col, name, header_format)
+
+        first, last = header_row + 1, header_row + TEMPLATE_ROWS
+        for data_row in range(first, last + 1):
+            for col, name in enumerate(header):
+                if name in text_columns:
+                    ws.write_blank(data_row, col, None, text_format)
+        _add_dropdowns(workbook, ws, header, dropdowns, first, last)
+
+        ws.freeze_panes(header_row + 1, 0)
+        ws.set_landscape()
+        ws.set_paper(9)
+        ws.fit_to_pages(1, 0)
+        ws.repeat_rows(header_row)
+        ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.5)
+        ws.activate()
+
+
+def _merged(ws: Worksheet, row: int, last_col: int, text: str, cell_format: Format) -> None:
+    if last_col == 0:
+        ws.write_string(row, 0, text, cell_format)
+    else:
+        ws.merge_range(row, 0, row, last_col, text, cell_format)
+
+
+def _note_height(note: str, total_width: int) -> float:
+    """Row height (points) that shows the whole wrapped note."""
+    usable = max(total_width - 2, 10)
+    lines = sum(max(1, -(-display_width(line) // usable)) for line in note.split("\n"))
+    return 18.0 * lines + 6
+
+
+def _add_dropdowns(
+    workbook: xlsxwriter.Workbook,
+    ws: Worksheet,
+    header: list[str],
+    dropdowns: dict[str, list[str]],
+    first: int,
+    last: int,
+) -> None:
+    """List validations; long lists or options with commas go to a hidden sheet and a range."""
+    options_ws: Worksheet | None = None
+    options_col = 0
+    for col, name in enumerate(header):
+        options = dropdowns.get(name)
+        if not options:
+            continue
+        inline = ",".join(options)
+        if len(inline) <= _LIST_SOURCE_MAX and not any("," in option for option in options):
+            source: str | list[str] = list(options)
+        else:
+            if options_ws is None:
+                options_ws = workbook.add_worksheet(OPTIONS_SHEET)
+                options_ws.hide()
+            for index, option in enumerate(options):
+                options_ws.write_string(index, options_col, option)
+            letter = xl_col_to_name(options_col)
+            source = f"='{OPTIONS_SHEET}'!${letter}$1:${letter}${len(options)}"
+            options_col += 1
+        ws.data_validation(
+            first,
+            col,
+            last,
+            col,
+            {
+                "validate": "list",
+                "source": source,
+                "input_title": name,
+                "input_message": "请从下拉列表中选择",
+                "error_title": "输入有误",
+                "error_message": f"{name}只能从下拉列表中选择",
+            },
+        )

@@ -1,0 +1,122 @@
+"""补缴 back-pay rules (SPEC.md, Rules; Huludao manual; Baoji notice 2024-19).
+
+A row names a member of this unit, a reason from the configured list, a month range that starts
+no later than it ends and does not reach into the future, and an amount above zero rounded half-up
+to 元. A range spanning two years goes to the counter (跨年补缴需到前台办理). Ranges may not
+overlap another row of the same member in the file (MONTH_OVERLAP) nor a back-pay already
+recorded and not deleted (BACKPAY_DUPLICATE), so a resubmitted, edited file never charges twice.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+
+from pipeline.issues import Code, Issue
+from pipeline.model import RowResult, RowStatus
+from pipeline.money import half_up, quantum_for
+from pipeline.rules.context import RuleContext, match_member
+
+KIND = "补缴"
+AMOUNT = "补缴金额"
+
+
+def _month_key(month: str) -> int:
+    year, number = month.split("-")
+    return int(year) * 12 + int(number) - 1
+
+
+def _overlaps(a_start: str, a_end: str, b_start: str, b_end: str) -> bool:
+    return _month_key(a_start) <= _month_key(b_end) and _month_key(b_start) <= _month_key(a_end)
+
+
+def _check_months(row: RowResult, context: RuleContext) -> bool:
+    start, end = row.values["补缴开始年月"], row.values["补缴结束年月"]
+    current = context.business_date.year * 12 + context.business_date.month - 1
+    ok = True
+    if _month_key(start) > _month_key(end):
+        row.issues.append(
+            Issue(Code.MONTH_RANGE, f"补缴开始年月 {start} 晚于补缴结束年月 {end}", row.excel_row, "补缴开始年月")
+        )
+        ok = False
+    for column, month in (("补缴开始年月", start), ("补缴结束年月", end)):
+        if _month_key(month) > current:
+            row.issues.append(
+                Issue(
+                    Code.MONTH_RANGE,
+                    f"{column} {month} 是未来月份（业务日期 {context.business_date:%Y-%m}），不能补缴",
+                    row.excel_row,
+                    column,
+                )
+            )
+            ok = False
+    if ok and start[:4] != end[:4] and context.config.cross_year_backpay == "counter":
+        row.issues.append(
+            Issue(
+                Code.COUNTER_CROSS_YEAR,
+                f"补缴 {start} 至 {end} 跨年度，须由单位携带加盖公章的补缴说明到柜台办理",
+                row.excel_row,
+                "补缴结束年月",
+            )
+        )
+    return ok
+
+
+def _check_amount(row: RowResult, context: RuleContext) -> None:
+    amount = half_up(Decimal(row.values[AMOUNT]), quantum_for(context.config.rounding))
+    if amount <= 0:
+        row.issues.append(
+            Issue(Code.AMOUNT_OUT_OF_RANGE, f"补缴金额「{row.values[AMOUNT]}」四舍五入后为0，须大于0", row.excel_row, AMOUNT)
+        )
+        return
+    row.amounts[AMOUNT] = amount
+
+
+def _check_overlaps(rows: list[RowResult], context: RuleContext) -> None:
+    """MONTH_OVERLAP within the file, BACKPAY_DUPLICATE against what is already recorded."""
+    seen: dict[str, list[RowResult]] = defaultdict(list)
+    for row in rows:
+        account = row.values["个人账号"]
+        start, end = row.values["补缴开始年月"], row.values["补缴结束年月"]
+        for earlier in seen[account]:
+            if _overlaps(start, end, earlier.values["补缴开始年月"], earlier.values["补缴结束年月"]):
+                row.issues.append(
+                    Issue(
+                        Code.MONTH_OVERLAP,
+                        f"与第{earlier.excel_row}行同一缴存人的补缴年月（{earlier.values['补缴开始年月']}至"
+                        f"{earlier.values['补缴结束年月']}）重叠",
+                        row.excel_row,
+                        "补缴开始年月",
+                    )
+                )
+                break
+        seen[account].append(row)
+        for recorded in context.recorded_backpay.get(account, ()):
+            if _overlaps(start, end, recorded.start_month, recorded.end_month):
+                row.issues.append(
+                    Issue(
+                        Code.BACKPAY_DUPLICATE,
+                        f"该缴存人 {recorded.start_month} 至 {recorded.end_month} 已录入补缴（业务流水号 "
+                        f"{recorded.serial_number}），不能重复补缴；如需更正请先删除原补缴记录",
+                        row.excel_row,
+                        "补缴开始年月",
+                    )
+                )
+                break
+
+
+def apply(rows: list[RowResult], context: RuleContext) -> None:
+    """Check every schema-valid row; rows keep ACCEPTED, or become REJECTED or COUNTER."""
+    in_range: list[RowResult] = []
+    for row in rows:
+        member = match_member(row, context)
+        months_ok = _check_months(row, context)
+        _check_amount(row, context)
+        if member is not None and months_ok:
+            in_range.append(row)
+    _check_overlaps(in_range, context)
+    for row in rows:
+        if row.errors:
+            row.status = RowStatus.REJECTED
+        elif row.issues:
+            row.status = RowStatus.COUNTER

@@ -1,0 +1,263 @@
+"""One run over the inbox: intake → read → schema → rules → store → render, file by file.
+
+Each file is one database transaction for its business effects. Outputs are rendered after the
+commit (from the committed result) and the file is moved to ``archive/`` last, so a run killed at
+any point is finished by the next one: a file still in the inbox whose batch is already stored is
+not applied again, its outputs are rendered and it is archived.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from pipeline import store
+from pipeline.config import CentreConfig
+from pipeline.db import Batch, session_factory
+from pipeline.detect import detect
+from pipeline.intake import Arrival, move_to, sha256_of, waiting_files
+from pipeline.issues import Code, Issue
+from pipeline.model import BatchResult, BatchStatus, RowStatus, Sheet
+from pipeline.read import ReadFailure, read_raw
+from pipeline.render import OutputWriter, write_result_json
+from pipeline.rules import RULES
+from pipeline.rules.context import UnitInfo
+from pipeline.validate import validate
+from schemas import TEMPLATES
+
+log = logging.getLogger(__name__)
+
+UNREADABLE = (Code.FILE_UNREADABLE, Code.FILE_TOO_LARGE)
+
+
+@dataclass(frozen=True)
+class Home:
+    """The folders of one installation (``GJJ_HOME``)."""
+
+    root: Path
+
+    @property
+    def inbox(self) -> Path:
+        return self.root / "inbox"
+
+    @property
+    def outbox(self) -> Path:
+        return self.root / "outbox"
+
+    @property
+    def archive(self) -> Path:
+        return self.root / "archive"
+
+    @property
+    def quarantine(self) -> Path:
+        return self.root / "quarantine"
+
+    @property
+    def var(self) -> Path:
+        return self.root / "var"
+
+    def create(self) -> None:
+        for folder in (self.inbox, self.outbox, self.archive, self.quarantine, self.var):
+            folder.mkdir(parents=True, exist_ok=True)
+
+
+@dataclass
+class FileOutcome:
+    source: str
+    unit_account: str
+    result: BatchResult
+    outputs: Path
+    moved_to: Path
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    business_date: date
+    outcomes: list[FileOutcome] = field(default_factory=list)
+
+    def count(self, status: BatchStatus) -> int:
+        return sum(1 for outcome in self.outcomes if outcome.result.status is status)
+
+
+def decide(result: BatchResult, accept_valid_rows: bool) -> None:
+    """The batch status from its issues, and what becomes of the good rows of a bad file."""
+    if any(not issue.code.is_counter for issue in result.file_issues) or not result.rows:
+        result.status = BatchStatus.REJECTED
+    elif any(row.status is RowStatus.REJECTED for row in result.rows):
+        if accept_valid_rows and result.accepted_rows:
+            result.status = BatchStatus.PARTIALLY_ACCEPTED
+            return
+        result.status = BatchStatus.REJECTED
+    else:
+        result.status = BatchStatus.ACCEPTED
+        return
+    for row in result.rows:
+        if row.status is RowStatus.ACCEPTED:
+            row.status = RowStatus.NOT_APPLIED
+
+
+def check_file(path: Path, kind_headers: dict, unit: UnitInfo, config: CentreConfig, context_loader: Callable) -> tuple[str | None, Sheet | None, list[Issue], list]:
+    """Read, detect, validate and apply rules to one file; nothing is written here."""
+    try:
+        raw = read_raw(path, config.limits)
+    except ReadFailure as failure:
+        return None, None, [failure.issue], []
+    detected = detect(raw, kind_headers)
+    if detected.kind is None or detected.sheet is None or detected.issues:
+        return detected.kind, detected.sheet, detected.issues, []
+    template = TEMPLATES[detected.kind]
+    rows, file_issues = validate(detected.sheet, template, config)
+    if rows and not file_issues:
+        clean = [row for row in rows if not row.issues]
+        RULES[detected.kind].apply(clean, context_loader())
+        for row in rows:
+            if row.errors:
+                row.status = RowStatus.REJECTED
+    return detected.kind, detected.sheet, file_issues, rows
+
+
+class Processor:
+    """Processes the files waiting in one home's inbox."""
+
+    def __init__(self, home: Home, config: CentreConfig, engine: Engine, business_date: date | None = None, run_id: str | None = None):
+        self.home = home
+        self.config = config
+        self.sessions = session_factory(engine)
+        self.business_date = business_date or date.today()
+        self.run_id = run_id or f"{datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+        self.outputs = OutputWriter(home.outbox, config)
+        self.headers = {kind: module.HEADER for kind, module in TEMPLATES.items()}
+
+    def run(self, progress: Callable[[Arrival], None] | None = None) -> RunSummary:
+        summary = RunSummary(self.run_id, self.business_date)
+        for arrival in waiting_files(self.home.inbox):
+            outcome = self.process(arrival)
+            if outcome is not None:
+                summary.outcomes.append(outcome)
+            if progress is not None:
+                progress(arrival)
+        return summary
+
+    def process(self, arrival: Arrival) -> FileOutcome | None:
+        if not arrival.path.is_file() or arrival.path.is_symlink():
+            return None
+        sha256 = sha256_of(arrival.path)
+        with self.sessions() as session:
+            with session.begin():
+                unit = store.unit_info(session, arrival.unit_account)
+                earlier = store.processed_batch(session, arrival.unit_account, sha256)
+                if earlier is not None and earlier.stage != "done" and earlier.source_name == arrival.name:
+                    result, sheet = self._recover(session, earlier, unit, arrival)
+                elif earlier is not None:
+                    result, sheet = self._duplicate(session, earlier, unit, arrival, sha256), None
+                else:
+                    result, sheet = self._check_and_store(session, unit, arrival, sha256)
+            return self._finish(session, arrival, result, sheet, unit)
+
+    def _base_result(self, batch: Batch, unit: UnitInfo | None, arrival: Arrival, sha256: str) -> BatchResult:
+        return BatchResult(
+            batch_id=batch.batch_id or "",
+            unit_account=arrival.unit_account,
+            unit_name=unit.name if unit else "",
+            kind=None,
+            source_name=arrival.name,
+            sha256=sha256,
+            business_date=self.business_date,
+            status=BatchStatus.REJECTED,
+            contact_name=unit.contact_name if unit else "",
+            contact_phone=unit.contact_phone if unit else "",
+            processed_at=datetime.now().replace(microsecond=0),
+        )
+
+    def _check_and_store(self, session: Session, unit: UnitInfo | None, arrival: Arrival, sha256: str) -> tuple[BatchResult, Sheet | None]:
+        batch = store.new_batch(
+            session, run_id=self.run_id, unit_account=arrival.unit_account, source_name=arrival.name, sha256=sha256, business_date=self.business_date
+        )
+        result = self._base_result(batch, unit, arrival, sha256)
+        sheet: Sheet | None = None
+        if unit is None:
+            result.file_issues.append(
+                Issue(Code.UNIT_UNKNOWN, f"单位账号「{arrival.unit_account}」不存在，文件已隔离，请联系公积金中心")
+            )
+        elif unit.status != "正常":
+            result.file_issues.append(
+                Issue(Code.UNIT_INACTIVE, f"单位账户状态为「{unit.status}」，不能办理业务，请联系公积金中心")
+            )
+        else:
+            kind, sheet, file_issues, rows = check_file(
+                arrival.path,
+                self.headers,
+                unit,
+                self.config,
+                lambda: store.rule_context(session, self.config, unit, self.business_date),
+            )
+            result.kind = kind
+            result.header = list(TEMPLATES[kind].HEADER) if kind else []
+            result.file_issues.extend(file_issues)
+            result.rows = rows
+        decide(result, self.config.accept_valid_rows)
+        store.record(session, batch, result, self.config.serial_channel)
+        return result, sheet
+
+    def _duplicate(self, session: Session, earlier: Batch, unit: UnitInfo | None, arrival: Arrival, sha256: str) -> BatchResult:
+        batch = store.new_batch(
+            session,
+            run_id=self.run_id,
+            unit_account=arrival.unit_account,
+            source_name=arrival.name,
+            sha256=sha256,
+            business_date=self.business_date,
+            status="duplicate",
+        )
+        result = self._base_result(batch, unit, arrival, sha256)
+        result.status = BatchStatus.DUPLICATE
+        result.kind = earlier.kind
+        result.duplicate_of = earlier.batch_id
+        result.file_issues.append(
+            Issue(
+                Code.DUPLICATE_FILE,
+                f"与 {earlier.business_date:%Y-%m-%d} 已处理的批次 {earlier.batch_id}（文件「{earlier.source_name}」）内容完全相同，"
+                "本次未做任何处理；如需更正，请修改后重新上传",
+            )
+        )
+        store.record(session, batch, result, self.config.serial_channel)
+        return result
+
+    def _recover(self, session: Session, batch: Batch, unit: UnitInfo | None, arrival: Arrival) -> tuple[BatchResult, Sheet | None]:
+        """A stored batch whose file never left the inbox: render again, apply nothing again."""
+        result = store.load_result(session, batch, unit)
+        sheet = None
+        if result.kind is not None:
+            try:
+                sheet = detect(read_raw(arrival.path, self.config.limits), self.headers).sheet
+            except ReadFailure:
+                sheet = None
+        return result, sheet
+
+    def _finish(self, session: Session, arrival: Arrival, result: BatchResult, sheet: Sheet | None, unit: UnitInfo | None) -> FileOutcome:
+        unreadable = any(issue.code in UNREADABLE or issue.code is Code.UNIT_UNKNOWN for issue in result.file_issues)
+        outputs = self._quarantine_result(result) if unit is None else self.outputs.write(result, sheet)
+        root = self.home.quarantine if unreadable else self.home.archive
+        moved = move_to(arrival, root, prefix=result.batch_id)
+        with session.begin():
+            batch = session.scalars(select(Batch).where(Batch.batch_id == result.batch_id)).one()
+            batch.stage = "done"
+        log.info("processed %s/%s → %s (%s)", arrival.unit_account, arrival.name, result.batch_id, result.status)
+        return FileOutcome(arrival.name, arrival.unit_account, result, outputs, moved)
+
+    def _quarantine_result(self, result: BatchResult) -> Path:
+        """A file from an unknown unit folder: no outbox to write to, the result sits beside it."""
+        folder = self.home.quarantine / result.unit_account
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{result.batch_id}_result.json"
+        write_result_json(result, path)
+        return path

@@ -1,0 +1,200 @@
+"""Store stage: read master data for the rules, record a batch and its business effects.
+
+Everything a file changes is written in the caller's transaction (one file = one transaction),
+with bulk inserts rather than one ORM round trip per row. Serial numbers come from a per-day
+counter that is incremented in that same transaction, so they are unique and gap-free.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from pipeline.db import BackPayRecord, Batch, BatchIssue, BatchRow, Member, SerialCounter, Unit
+from pipeline.issues import Code, Issue
+from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus
+from pipeline.money import money_text
+from pipeline.rules.context import MemberInfo, RecordedBackPay, RuleContext, UnitInfo
+from pipeline.config import CentreConfig
+
+BACKPAY_ENTERED = "未分配"
+BACKPAY_DELETED = "已删除"
+
+
+def unit_info(session: Session, unit_account: str) -> UnitInfo | None:
+    unit = session.get(Unit, unit_account)
+    if unit is None:
+        return None
+    return UnitInfo(
+        unit.unit_account,
+        unit.name,
+        unit.unit_ratio,
+        unit.personal_ratio,
+        unit.status,
+        unit.contact_name,
+        unit.contact_phone,
+    )
+
+
+def rule_context(session: Session, config: CentreConfig, unit: UnitInfo, business_date: date) -> RuleContext:
+    """This unit's members and recorded back-pay, each in one query."""
+    members = {
+        m.member_account: MemberInfo(m.member_account, m.unit_account, m.name, m.id_number, m.status, m.base, m.balance)
+        for m in session.scalars(select(Member).where(Member.unit_account == unit.unit_account))
+    }
+    recorded: dict[str, list[RecordedBackPay]] = defaultdict(list)
+    query = select(
+        BackPayRecord.member_account, BackPayRecord.start_month, BackPayRecord.end_month, BackPayRecord.serial_number
+    ).where(BackPayRecord.unit_account == unit.unit_account, BackPayRecord.state == BACKPAY_ENTERED)
+    for account, start, end, serial in session.execute(query):
+        recorded[account].append(RecordedBackPay(account, start, end, serial))
+    return RuleContext(config, unit, business_date, members, dict(recorded))
+
+
+def processed_batch(session: Session, unit_account: str, sha256: str) -> Batch | None:
+    """The batch that already took these exact bytes for this unit, if any."""
+    return session.scalars(
+        select(Batch).where(Batch.unit_account == unit_account, Batch.sha256 == sha256, Batch.status != "duplicate")
+    ).first()
+
+
+def new_batch(session: Session, *, run_id: str, unit_account: str, source_name: str, sha256: str, business_date: date, status: str = "processing") -> Batch:
+    """Insert the batch row (the claim on the file) and give it its batch_id."""
+    batch = Batch(
+        run_id=run_id,
+        unit_account=unit_account,
+        source_name=source_name,
+        sha256=sha256,
+        status=status,
+        stage="claimed",
+        business_date=business_date,
+        received_at=datetime.now(),
+        header=[],
+    )
+    session.add(batch)
+    session.flush()
+    batch.batch_id = f"{business_date:%Y%m%d}-{batch.id:06d}"
+    return batch
+
+
+def next_serial(session: Session, business_date: date, channel: str) -> str:
+    """业务流水号 ``1yymmddCC_NNNNNNNNNN``: one counter per business day, bumped atomically."""
+    dialect = session.get_bind().dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    statement = (
+        module.insert(SerialCounter)
+        .values(day=business_date, last_value=1)
+        .on_conflict_do_update(index_elements=["day"], set_={"last_value": SerialCounter.last_value + 1})
+        .returning(SerialCounter.last_value)
+    )
+    number = session.execute(statement).scalar_one()
+    return f"1{business_date:%y%m%d}{channel}_{number:010d}"
+
+
+def record(session: Session, batch: Batch, result: BatchResult, serial_channel: str) -> None:
+    """Write the rows, issues and business effects of ``result`` and close the batch row."""
+    if result.status in (BatchStatus.ACCEPTED, BatchStatus.PARTIALLY_ACCEPTED) and result.accepted_rows:
+        result.serial_number = next_serial(session, result.business_date, serial_channel)
+    batch.kind = result.kind
+    batch.status = str(result.status)
+    batch.serial_number = result.serial_number
+    batch.duplicate_of = result.duplicate_of
+    batch.header = list(result.header)
+    batch.row_count = len(result.rows)
+    batch.error_count = len(result.errors)
+    batch.processed_at = result.processed_at
+    batch.stage = "stored"
+    if result.rows:
+        session.execute(
+            insert(BatchRow),
+            [
+                {
+                    "batch_pk": batch.id,
+                    "excel_row": row.excel_row,
+                    "seq_no": row.seq_no[:20],
+                    "status": str(row.status),
+                    "values": row.values,
+                    "amounts": {name: money_text(value) for name, value in row.amounts.items()},
+                }
+                for row in result.rows
+            ],
+        )
+    if result.all_issues:
+        session.execute(
+            insert(BatchIssue),
+            [
+                {"batch_pk": batch.id, "excel_row": issue.row, "column": issue.column, "code": str(issue.code), "message": issue.message}
+                for issue in result.all_issues
+            ],
+        )
+    effect = EFFECTS.get(result.kind or "")
+    if effect is not None and result.serial_number:
+        effect(session, batch, result)
+
+
+def _record_backpay(session: Session, batch: Batch, result: BatchResult) -> None:
+    rows = result.accepted_rows
+    session.execute(
+        insert(BackPayRecord),
+        [
+            {
+                "batch_pk": batch.id,
+                "unit_account": result.unit_account,
+                "member_account": row.values["个人账号"],
+                "name": row.values["姓名"],
+                "id_number": row.values["证件号码"],
+                "reason": row.values["补缴原因"],
+                "start_month": row.values["补缴开始年月"],
+                "end_month": row.values["补缴结束年月"],
+                "amount": row.amounts["补缴金额"],
+                "state": BACKPAY_ENTERED,
+                "serial_number": result.serial_number,
+                "entered_on": result.business_date,
+            }
+            for row in rows
+        ],
+    )
+
+
+EFFECTS = {"补缴": _record_backpay}
+
+
+def load_result(session: Session, batch: Batch, unit: UnitInfo | None) -> BatchResult:
+    """Rebuild a batch's result from the database, so every output can be rendered again."""
+    issues_by_row: dict[int | None, list[Issue]] = defaultdict(list)
+    for issue in session.scalars(select(BatchIssue).where(BatchIssue.batch_pk == batch.id).order_by(BatchIssue.id)):
+        issues_by_row[issue.excel_row].append(Issue(Code(issue.code), issue.message, issue.excel_row, issue.column))
+    rows = [
+        RowResult(
+            row.excel_row,
+            row.seq_no,
+            dict(row.values),
+            RowStatus(row.status),
+            issues_by_row.get(row.excel_row, []),
+            {name: Decimal(value) for name, value in row.amounts.items()},
+        )
+        for row in session.scalars(select(BatchRow).where(BatchRow.batch_pk == batch.id).order_by(BatchRow.id))
+    ]
+    return BatchResult(
+        batch_id=batch.batch_id or "",
+        unit_account=batch.unit_account,
+        unit_name=unit.name if unit else "",
+        kind=batch.kind,
+        source_name=batch.source_name,
+        sha256=batch.sha256,
+        business_date=batch.business_date,
+        status=BatchStatus(batch.status),
+        serial_number=batch.serial_number,
+        header=list(batch.header),
+        file_issues=issues_by_row.get(None, []),
+        rows=rows,
+        contact_name=unit.contact_name if unit else "",
+        contact_phone=unit.contact_phone if unit else "",
+        duplicate_of=batch.duplicate_of,
+        processed_at=batch.processed_at,
+    )

@@ -1,0 +1,97 @@
+"""Schema stage: normalise every cell, run the template's pandera schema lazily, map failures to cells.
+
+pandera reports failures by DataFrame position; :func:`validate` maps each one back to the Excel
+row the unit sees and the Chinese header of its column.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from types import ModuleType
+
+import pandas as pd
+import pandera.errors
+import pandera.pandas as pa
+
+from pipeline.config import CentreConfig
+from pipeline.issues import Code, Issue
+from pipeline.model import RowResult, Sheet
+from pipeline.money import money_text
+from schemas.fields import Field, describe, field_map, parse_amount
+
+
+def normalise(sheet: Sheet, fields: tuple[Field, ...]) -> pd.DataFrame:
+    """An all-text DataFrame, one column per template field, cells cleaned by their field kind."""
+    positions = {column: index for index, column in enumerate(sheet.header)}
+    data = {}
+    for field in fields:
+        index = positions[field.name]
+        data[field.name] = [field.clean(row[index]) for row in sheet.rows]
+    return pd.DataFrame(data, dtype=object)
+
+
+def _failure_issues(error: pandera.errors.SchemaErrors, frame: pd.DataFrame, sheet: Sheet, fields: dict[str, Field]) -> list[tuple[int, Issue]]:
+    issues: list[tuple[int, Issue]] = []
+    cases = error.failure_cases
+    for column, check, index in zip(cases["column"], cases["check"], cases["index"]):
+        if column not in fields or index is None or pd.isna(index):
+            raise RuntimeError(f"schema failure outside a cell: {column} {check}") from error
+        position = int(index)
+        code = Code(str(check))
+        value = frame.at[position, column]
+        issues.append((position, Issue(code, describe(code, fields[column], value), sheet.excel_rows[position], column)))
+    return issues
+
+
+def check_cells(sheet: Sheet, fields: tuple[Field, ...], schema: pa.DataFrameSchema) -> list[RowResult]:
+    """Every data row with its normalised values and the issues of its cells, in column order."""
+    frame = normalise(sheet, fields)
+    rows = [
+        RowResult(excel_row, seq_no, dict(zip(frame.columns, values)))
+        for excel_row, seq_no, values in zip(
+            sheet.excel_rows, frame[fields[0].name], frame.itertuples(index=False, name=None)
+        )
+    ]
+    try:
+        schema.validate(frame, lazy=True)
+    except pandera.errors.SchemaErrors as error:
+        found = _failure_issues(error, frame, sheet, field_map(fields))
+        order = {field.name: index for index, field in enumerate(fields)}
+        for position, issue in sorted(found, key=lambda item: (item[0], order[item[1].column or ""])):
+            rows[position].issues.append(issue)
+    return rows
+
+
+def validate(sheet: Sheet, template: ModuleType, config: CentreConfig) -> tuple[list[RowResult], list[Issue]]:
+    """Rows with their cell issues, and file-level issues (row limit, 合计 row)."""
+    if len(sheet.rows) > config.limits.max_rows:
+        return [], [Issue(Code.TOO_MANY_ROWS, f"文件有 {len(sheet.rows)} 行数据，超过上限 {config.limits.max_rows} 行，请分成多个文件")]
+    if not sheet.rows:
+        return [], [Issue(Code.EMPTY_FILE, "文件在表头下没有数据行")]
+    fields = template.fields(config)
+    rows = check_cells(sheet, fields, template.schema(config))
+    return rows, total_issues(sheet, rows, template, fields)
+
+
+def total_issues(sheet: Sheet, rows: list[RowResult], template: ModuleType, fields: tuple[Field, ...]) -> list[Issue]:
+    """A final 合计/总计 row must equal the sum of its column (TOTAL_MISMATCH)."""
+    if sheet.total_row is None:
+        return []
+    issues = []
+    positions = {column: index for index, column in enumerate(sheet.header)}
+    by_name = field_map(fields)
+    for column in template.TOTAL_COLUMNS:
+        stated = parse_amount(by_name[column].clean(sheet.total_row[positions[column]]))
+        values = [parse_amount(row.values[column]) for row in rows]
+        if stated is None or any(value is None for value in values):
+            continue
+        actual = sum(values, Decimal(0))
+        if actual != stated:
+            issues.append(
+                Issue(
+                    Code.TOTAL_MISMATCH,
+                    f"第{sheet.total_excel_row}行合计的「{column}」为 {money_text(stated)}，明细合计为 {money_text(actual)}",
+                    column=column,
+                )
+            )
+    return issues

@@ -1,0 +1,317 @@
+"""Shared cell normalisation and checks, written once for every template.
+
+A template schema is a tuple of :class:`Field` objects; :func:`build_schema` turns it into a
+pandera ``DataFrameSchema`` whose checks are named by their error code, so a pandera failure maps
+straight back to an :class:`~pipeline.issues.Issue`. Every cell arrives as text (the reader keeps
+what the cell held: a number, a date), so one bad cell never hides the other errors of its column.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Callable
+
+import pandas as pd
+import pandera.pandas as pa
+
+from pipeline.issues import Code
+
+ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+ID_CHECK_CHARS = "10X98765432"
+
+_SPACES = "\u00a0\u3000\u200b\u200c\u200d\ufeff\u2007\u202f"
+_ID_SHAPE = re.compile(r"^\d{17}[\dX]$")
+_SCIENTIFIC = re.compile(r"^\d(\.\d+)?[eE]\+?\d+$")
+_MONTH_PATTERNS = (
+    re.compile(r"^(\d{4})-(\d{1,2})$"),
+    re.compile(r"^(\d{4})(\d{2})$"),
+    re.compile(r"^(\d{4})/(\d{1,2})$"),
+    re.compile(r"^(\d{4})\.(\d{1,2})$"),
+    re.compile(r"^(\d{4})年(\d{1,2})月$"),
+    # A real Excel date cell arrives as an ISO date; the day does not matter for a month.
+    re.compile(r"^(\d{4})-(\d{2})-\d{2}(?:[ T]00:00:00)?$"),
+)
+_DATE = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[ T]00:00:00)?$")
+_PHONE = re.compile(r"^1[3-9]\d{9}$")
+_AMOUNT = re.compile(r"^-?\d+(\.\d+)?$")
+_THOUSANDS = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$")
+_ACCOUNT = re.compile(r"^\d{1,20}$")
+_NAME = re.compile(r"^[\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U0002ffff·A-Za-z][\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U0002ffff·A-Za-z .]*$")
+
+
+# --- normalisation -------------------------------------------------------------------------
+
+
+def clean_text(value: str) -> str:
+    """NFKC (full-width → half-width) and trim, non-breaking and ideographic spaces included."""
+    text = unicodedata.normalize("NFKC", value)
+    return text.strip(" \t\r\n" + _SPACES)
+
+
+def clean_id(value: str) -> str:
+    return clean_text(value).upper()
+
+
+def parse_month(value: str) -> tuple[int, int] | None:
+    """``(year, month)`` of a month cell in any accepted spelling, or ``None``."""
+    for pattern in _MONTH_PATTERNS:
+        match = pattern.match(value)
+        if match:
+            year, month = int(match.group(1)), int(match.group(2))
+            if 1900 <= year <= 2999 and 1 <= month <= 12:
+                return year, month
+            return None
+    return None
+
+
+def clean_month(value: str) -> str:
+    """Months become ``yyyy-mm``; anything unparseable is left for MONTH_FORMAT to report."""
+    text = clean_text(value)
+    parsed = parse_month(text)
+    return f"{parsed[0]:04d}-{parsed[1]:02d}" if parsed else text
+
+
+def clean_amount(value: str) -> str:
+    """Amounts lose thousands separators (``1,000.00`` → ``1000.00``) and a trailing 元."""
+    text = clean_text(value).removesuffix("元").strip()
+    if _THOUSANDS.match(text):
+        text = text.replace(",", "")
+    return text
+
+
+def clean_ratio(value: str) -> str:
+    """Deposit ratios as decimals: ``12%`` → ``0.12``; ``0.12`` stays."""
+    text = clean_text(value)
+    if text.endswith("%") and _AMOUNT.match(text[:-1]):
+        return str(Decimal(text[:-1]) / 100)
+    return text
+
+
+def parse_date(value: str) -> date | None:
+    match = _DATE.match(value)
+    if not match:
+        return None
+    try:
+        return date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+    except ValueError:
+        return None
+
+
+def clean_date(value: str) -> str:
+    text = clean_text(value)
+    parsed = parse_date(text)
+    return parsed.isoformat() if parsed else text
+
+
+def parse_amount(value: str) -> Decimal | None:
+    if not _AMOUNT.match(value):
+        return None
+    try:
+        return Decimal(value)
+    except InvalidOperation:
+        return None
+
+
+# --- the shared checks -----------------------------------------------------------------------
+
+
+def id_problem(value: str) -> Code | None:
+    """The GB 11643 check of a cleaned 证件号码; ``None`` when it is a valid ID."""
+    if _SCIENTIFIC.match(value):
+        return Code.ID_NUMERIC_PRECISION
+    if not _ID_SHAPE.match(value) or id_birth_date(value) is None:
+        return Code.ID_FORMAT
+    total = sum(int(digit) * weight for digit, weight in zip(value[:17], ID_WEIGHTS))
+    if ID_CHECK_CHARS[total % 11] != value[17]:
+        return Code.ID_CHECKSUM
+    return None
+
+
+def id_birth_date(value: str) -> date | None:
+    try:
+        return date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+    except ValueError:
+        return None
+
+
+def id_check_char(first17: str) -> str:
+    """The 18th character for 17 digits (used by the fake-data generators too)."""
+    return ID_CHECK_CHARS[sum(int(d) * w for d, w in zip(first17, ID_WEIGHTS)) % 11]
+
+
+# --- fields ------------------------------------------------------------------------------------
+
+
+class FieldKind(StrEnum):
+    TEXT = "text"
+    SEQ = "seq"
+    NAME = "name"
+    ID_NUMBER = "id_number"
+    ACCOUNT = "account"
+    MONTH = "month"
+    AMOUNT = "amount"
+    ENUM = "enum"
+    RATIO = "ratio"
+    DATE = "date"
+    PHONE = "phone"
+
+
+CLEANERS: dict[FieldKind, Callable[[str], str]] = {
+    FieldKind.ID_NUMBER: clean_id,
+    FieldKind.MONTH: clean_month,
+    FieldKind.AMOUNT: clean_amount,
+    FieldKind.RATIO: clean_ratio,
+    FieldKind.DATE: clean_date,
+}
+
+
+@dataclass(frozen=True)
+class Field:
+    """One column of a template: its exact header and what its cells must hold."""
+
+    name: str
+    kind: FieldKind = FieldKind.TEXT
+    max_length: int = 100
+    choices: tuple[str, ...] = ()
+    required: bool = True
+    positive: bool = False
+
+    def clean(self, value: str) -> str:
+        return CLEANERS.get(self.kind, clean_text)(value)
+
+
+def seq(name: str = "序号") -> Field:
+    return Field(name, FieldKind.SEQ, max_length=20)
+
+
+def name(name: str = "姓名") -> Field:
+    return Field(name, FieldKind.NAME, max_length=50)
+
+
+def id_number(name: str = "证件号码") -> Field:
+    return Field(name, FieldKind.ID_NUMBER, max_length=30)
+
+
+def account(name: str = "个人账号") -> Field:
+    return Field(name, FieldKind.ACCOUNT, max_length=20)
+
+
+def month(name: str) -> Field:
+    return Field(name, FieldKind.MONTH, max_length=20)
+
+
+def amount(name: str, *, positive: bool = False) -> Field:
+    return Field(name, FieldKind.AMOUNT, max_length=20, positive=positive)
+
+
+def enum(name: str, choices: tuple[str, ...]) -> Field:
+    return Field(name, FieldKind.ENUM, max_length=50, choices=choices)
+
+
+def text(name: str, max_length: int = 100, *, required: bool = True) -> Field:
+    return Field(name, FieldKind.TEXT, max_length=max_length, required=required)
+
+
+# --- messages ----------------------------------------------------------------------------------
+
+
+def describe(code: Code, field: Field, value: str) -> str:
+    """The Chinese message for a failed cell check, naming the column and the value found."""
+    column, shown = field.name, value if len(value) <= 40 else value[:40] + "…"
+    match code:
+        case Code.CELL_EMPTY:
+            return f"「{column}」不能为空；没有内容时请填 0"
+        case Code.ID_NUMERIC_PRECISION:
+            return (
+                f"证件号码「{shown}」已被Excel转成数字，后几位已经丢失，无法还原；"
+                "请把该列设为文本格式后重新输入完整的18位号码"
+            )
+        case Code.ID_FORMAT:
+            if _ID_SHAPE.match(value):
+                return f"证件号码「{shown}」中的出生日期无效"
+            return f"证件号码「{shown}」应为18位：17位数字加1位数字或X"
+        case Code.ID_CHECKSUM:
+            return f"证件号码「{shown}」校验位错误，请核对号码是否抄错"
+        case Code.MONTH_FORMAT:
+            return f"「{column}」的值「{shown}」不是有效的年月，请按 yyyy-mm 填写，例如 2023-11"
+        case Code.DATE_FORMAT:
+            return f"「{column}」的值「{shown}」不是有效的日期，请按 yyyy-mm-dd 填写"
+        case Code.NUMBER_FORMAT:
+            return f"「{column}」的值「{shown}」不是有效的数字"
+        case Code.AMOUNT_OUT_OF_RANGE:
+            return f"「{column}」必须大于0，实际为「{shown}」"
+        case Code.ENUM_VALUE:
+            return f"「{column}」的值「{shown}」不在允许范围内，只能填：{'、'.join(field.choices)}"
+        case Code.ACCOUNT_FORMAT:
+            return f"「{column}」的值「{shown}」应为数字账号"
+        case Code.PHONE_FORMAT:
+            return f"「{column}」的值「{shown}」不是有效的手机号码（11位，以13-19开头）"
+        case Code.NAME_FORMAT:
+            return f"姓名「{shown}」含有不允许的字符"
+        case Code.TEXT_TOO_LONG:
+            return f"「{column}」内容过长（{len(value)}个字符），最多{field.max_length}个字符"
+        case _:
+            return f"「{column}」的值「{shown}」有误：{code.title}"
+
+
+# --- the pandera schema -----------------------------------------------------------------------
+
+
+def _not_negative_or_zero(value: str) -> bool:
+    parsed = parse_amount(value)
+    return parsed is None or parsed > 0
+
+
+def _allow_empty(check: Callable[[pd.Series], pd.Series]) -> Callable[[pd.Series], pd.Series]:
+    """Empty cells are reported once, as CELL_EMPTY, never again by a format check."""
+    return lambda series: series.eq("") | check(series)
+
+
+def _checks_for(field: Field) -> list[pa.Check]:
+    def check(code: Code, fn: Callable[[pd.Series], pd.Series]) -> pa.Check:
+        return pa.Check(_allow_empty(fn), name=str(code))
+
+    checks = [pa.Check(lambda s, f=field: s.str.len() <= f.max_length, name=str(Code.TEXT_TOO_LONG))]
+    if field.required:
+        checks.append(pa.Check(lambda s: s.ne(""), name=str(Code.CELL_EMPTY)))
+    long_ok = lambda s, f=field: s.str.len() <= f.max_length  # noqa: E731 - format checks skip overlong cells
+    match field.kind:
+        case FieldKind.ID_NUMBER:
+            for code in (Code.ID_NUMERIC_PRECISION, Code.ID_FORMAT, Code.ID_CHECKSUM):
+                checks.append(check(code, lambda s, c=code: ~long_ok(s) | s.map(id_problem).ne(c)))
+        case FieldKind.MONTH:
+            checks.append(check(Code.MONTH_FORMAT, lambda s: s.map(parse_month).notna()))
+        case FieldKind.AMOUNT | FieldKind.RATIO:
+            checks.append(check(Code.NUMBER_FORMAT, lambda s: s.str.fullmatch(_AMOUNT.pattern)))
+            if field.positive:
+                checks.append(check(Code.AMOUNT_OUT_OF_RANGE, lambda s: s.map(_not_negative_or_zero)))
+        case FieldKind.ENUM:
+            checks.append(check(Code.ENUM_VALUE, lambda s, f=field: s.isin(f.choices)))
+        case FieldKind.ACCOUNT:
+            checks.append(check(Code.ACCOUNT_FORMAT, lambda s: ~long_ok(s) | s.str.fullmatch(_ACCOUNT.pattern)))
+        case FieldKind.PHONE:
+            checks.append(check(Code.PHONE_FORMAT, lambda s: s.str.fullmatch(_PHONE.pattern)))
+        case FieldKind.DATE:
+            checks.append(check(Code.DATE_FORMAT, lambda s: s.map(parse_date).notna()))
+        case FieldKind.NAME:
+            checks.append(check(Code.NAME_FORMAT, lambda s: ~long_ok(s) | s.str.fullmatch(_NAME.pattern)))
+    return checks
+
+
+def build_schema(fields: tuple[Field, ...], title: str) -> pa.DataFrameSchema:
+    """A pandera schema over an all-text DataFrame whose columns are the template's headers."""
+    return pa.DataFrameSchema(
+        {field.name: pa.Column(checks=_checks_for(field), nullable=False) for field in fields},
+        strict=False,
+        ordered=False,
+        name=title,
+    )
+
+
+def field_map(fields: tuple[Field, ...]) -> dict[str, Field]:
+    return {field.name: field for field in fields}

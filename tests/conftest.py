@@ -1,0 +1,154 @@
+"""Shared fixtures: a real PostgreSQL server started by the tests, fresh homes with master data."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+
+from pipeline.app import App, open_app
+from pipeline.demo import FakeMember, FakeUnit, fake_master_data, write_master_files
+from pipeline.masterdata import load_master_data
+
+BUSINESS_DATE = date(2024, 8, 5)
+
+
+def _pg_bin() -> Path | None:
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if candidates:
+        return Path(candidates[-1]).parent
+    found = shutil.which("initdb")
+    return Path(found).parent if found else None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class PostgresServer:
+    """A throwaway PostgreSQL cluster in a temp dir, on a free port of 127.0.0.1."""
+
+    def __init__(self, bin_dir: Path):
+        self.bin_dir = bin_dir
+        self.root = Path(tempfile.mkdtemp(prefix="gjj-pg-"))
+        self.data = self.root / "data"
+        self.port = _free_port()
+        self.as_postgres = os.geteuid() == 0
+        if self.as_postgres:
+            shutil.chown(self.root, "postgres", "postgres")
+
+    def _run(self, *args: str) -> None:
+        command = list(args)
+        if self.as_postgres:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True, cwd=self.root)
+
+    def start(self) -> None:
+        self._run(str(self.bin_dir / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale")
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50"
+        self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.root / "log"), "-w", "start")
+
+    def stop(self) -> None:
+        try:
+            self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def new_database(self) -> str:
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        engine = sqlalchemy.create_engine(self.url(), isolation_level="AUTOCOMMIT")
+        with engine.connect() as connection:
+            connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+        engine.dispose()
+        return self.url(name)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    bin_dir = _pg_bin()
+    if bin_dir is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL binaries are missing in CI: .ci/run must install them")
+        pytest.skip("PostgreSQL binaries (initdb) not installed")
+    server = PostgresServer(bin_dir)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every database test runs on SQLite and on a real PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'gjj.db'}"
+    return request.getfixturevalue("postgres_server").new_database()
+
+
+class Centre:
+    """A home with master data loaded: the fixture most tests start from."""
+
+    def __init__(self, app: App, units: list[FakeUnit], members: list[FakeMember]):
+        self.app = app
+        self.units = units
+        self.members = members
+
+    @property
+    def inbox(self) -> Path:
+        return self.app.home.inbox
+
+    def unit(self, index: int = 0) -> FakeUnit:
+        return self.units[index]
+
+    def members_of(self, index: int = 0) -> list[FakeMember]:
+        account = self.units[index].unit_account
+        return [member for member in self.members if member.unit_account == account]
+
+    def run(self, business_date: date = BUSINESS_DATE):
+        return self.app.run(business_date)
+
+    def table_counts(self) -> dict[str, int]:
+        with self.app.engine.connect() as connection:
+            return {
+                table: connection.execute(sqlalchemy.text(f"SELECT count(*) FROM {table}")).scalar_one()
+                for table in ("batches", "batch_rows", "batch_issues", "backpay_records", "serial_counters", "members")
+            }
+
+
+def make_centre(home: Path, db_url: str, **overrides: object) -> Centre:
+    app = open_app(home, db_url=db_url, **overrides)
+    units, members = fake_master_data(unit_count=3, members_per_unit=10)
+    units_file, members_file = write_master_files(home / "master", units, members)
+    with app.sessions() as session, session.begin():
+        report = load_master_data(session, app.config, units_file, members_file)
+        assert report.ok, report.issues
+    return Centre(app, units, members)
+
+
+@pytest.fixture
+def centre(tmp_path: Path, db_url: str) -> Iterator[Centre]:
+    centre = make_centre(tmp_path / "home", db_url)
+    yield centre
+    centre.app.close()
+
+
+@pytest.fixture
+def sqlite_centre(tmp_path: Path) -> Iterator[Centre]:
+    """For tests about files and outputs, where the database engine does not matter."""
+    centre = make_centre(tmp_path / "home", f"sqlite:///{tmp_path / 'gjj.db'}")
+    yield centre
+    centre.app.close()

@@ -1,0 +1,23 @@
+"""Builders for unit files used across the tests; every file is written by a real spreadsheet writer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pipeline.demo import FakeMember, backpay_row, write_table
+from schemas import backpay
+
+__all__ = ["backpay_file", "backpay_row", "row_for"]
+
+
+def backpay_file(folder: Path, rows: list[list[Any]], name: str = "补缴.xlsx", *, title: str | None = "补缴清册", total: str | None = None) -> Path:
+    """A back-pay file in ``folder`` (a unit's inbox folder); ``total`` adds a 合计 row."""
+    body = list(rows)
+    if total is not None:
+        body.append(["合计", "", "", "", "", "", "", total])
+    return write_table(folder / name, backpay.HEADER, body, title=title)
+
+
+def row_for(member: FakeMember, seq: int = 1, reason: str = "漏缴", start: str = "2024-03", end: str = "2024-05", amount: Any = "1000") -> list[Any]:
+    return backpay_row(seq, member, reason, start, end, amount)

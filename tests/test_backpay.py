@@ -1,0 +1,254 @@
+"""补缴 end to end: a file dropped in the inbox, processed on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+from sqlalchemy import select
+
+from pipeline.backpay import delete_unallocated, list_unallocated
+from pipeline.db import BackPayRecord, Batch
+from pipeline.issues import Code
+from pipeline.model import BatchStatus, RowStatus
+from tests.conftest import BUSINESS_DATE, Centre, make_centre
+from tests.factories import backpay_file, row_for
+
+Mutation = Callable[[list[Any], Centre], None]
+
+
+def _set(index: int, value: Any) -> Mutation:
+    def mutate(row: list[Any], centre: Centre) -> None:
+        row[index] = value
+
+    return mutate
+
+
+def _other_units_member(row: list[Any], centre: Centre) -> None:
+    stranger = centre.members_of(1)[0]
+    row[1:4] = [stranger.member_account, stranger.name, stranger.id_number]
+
+
+def _id_of_other_member(row: list[Any], centre: Centre) -> None:
+    row[3] = centre.members_of(0)[5].id_number
+
+
+# (case, mutation, expected code, column) — every row-level back-pay code of SPEC.md.
+ROW_CASES = [
+    ("empty cell", _set(4, ""), Code.CELL_EMPTY, "补缴原因"),
+    ("ID too short", _set(3, "21140219900101"), Code.ID_FORMAT, "证件号码"),
+    ("ID impossible birth date", _set(3, "211402199002300012"), Code.ID_FORMAT, "证件号码"),
+    ("ID wrong check digit", lambda r, c: r.__setitem__(3, r[3][:17] + ("1" if r[3][17] != "1" else "2")), Code.ID_CHECKSUM, "证件号码"),
+    ("ID turned into a number", _set(3, 211402199001011234), Code.ID_NUMERIC_PRECISION, "证件号码"),
+    ("month not a month", _set(5, "2024-13"), Code.MONTH_FORMAT, "补缴开始年月"),
+    ("amount not a number", _set(7, "一千"), Code.NUMBER_FORMAT, "补缴金额"),
+    ("amount negative", _set(7, "-100"), Code.AMOUNT_OUT_OF_RANGE, "补缴金额"),
+    ("amount rounds to zero", _set(7, "0.4"), Code.AMOUNT_OUT_OF_RANGE, "补缴金额"),
+    ("reason not allowed", _set(4, "欠缴"), Code.ENUM_VALUE, "补缴原因"),
+    ("account not digits", _set(1, "ABC123"), Code.ACCOUNT_FORMAT, "个人账号"),
+    ("name with digits", _set(2, "张3"), Code.NAME_FORMAT, "姓名"),
+    ("text too long", _set(2, "张" * 60), Code.TEXT_TOO_LONG, "姓名"),
+    ("unknown account", _set(1, "999999999"), Code.MEMBER_NOT_FOUND, "个人账号"),
+    ("another unit's member looks unknown", _other_units_member, Code.MEMBER_NOT_FOUND, "个人账号"),
+    ("name differs", _set(2, "王某某"), Code.NAME_MISMATCH, "姓名"),
+    ("ID of another member", _id_of_other_member, Code.ID_MISMATCH, "证件号码"),
+    ("start after end", lambda r, c: r.__setitem__(slice(5, 7), ["2024-05", "2024-03"]), Code.MONTH_RANGE, "补缴开始年月"),
+    ("end in the future", _set(6, "2024-09"), Code.MONTH_RANGE, "补缴结束年月"),
+]
+
+
+@pytest.mark.parametrize(("case", "mutate", "code", "column"), ROW_CASES, ids=[c[0] for c in ROW_CASES])
+def test_row_error_rejects_file_and_names_the_cell(centre: Centre, case: str, mutate: Mutation, code: Code, column: str) -> None:
+    members = centre.members_of(0)
+    bad = row_for(members[0], seq=1)
+    mutate(bad, centre)
+    backpay_file(centre.inbox / centre.unit().unit_account, [bad, row_for(members[1], seq=2)])
+    before = centre.table_counts()
+
+    summary = centre.run()
+
+    result = summary.outcomes[0].result
+    assert result.status is BatchStatus.REJECTED
+    bad_row, good_row = result.rows
+    assert [(i.code, i.column, i.row) for i in bad_row.issues] == [(code, column, 3)]
+    assert bad_row.issues[0].message and not bad_row.issues[0].message.isascii()
+    assert bad_row.status is RowStatus.REJECTED
+    assert good_row.status is RowStatus.NOT_APPLIED
+    after = centre.table_counts()
+    assert after["backpay_records"] == before["backpay_records"] == 0
+    assert after["serial_counters"] == 0
+    assert result.serial_number is None
+
+
+def test_accepted_file_records_backpay_and_writes_outputs(centre: Centre) -> None:
+    members = centre.members_of(0)
+    unit = centre.unit()
+    backpay_file(
+        centre.inbox / unit.unit_account,
+        [row_for(members[0], 1, amount="1,000.00"), row_for(members[1], 2, "少缴", "2024-01", "2024-01", 212.5)],
+        total="1212.50",
+    )
+
+    summary = centre.run()
+
+    outcome = summary.outcomes[0]
+    result = outcome.result
+    assert result.status is BatchStatus.ACCEPTED
+    assert result.serial_number == "124080501_0000000001"
+    assert [row.amounts["补缴金额"] for row in result.rows] == [Decimal("1000"), Decimal("213")]
+    data = json.loads((outcome.outputs / "result.json").read_text(encoding="utf-8"))
+    assert data["status"] == "accepted"
+    assert data["totals"]["amounts"]["补缴金额"] == "1213.00"
+    assert data["rows"][1] == {"row": 4, "序号": "2", "status": "accepted", "errors": [], "amounts": {"补缴金额": "213.00"}}
+    assert {p.name for p in outcome.outputs.iterdir()} == {"result.json", "slip.pdf", "detail.csv"}
+    assert outcome.moved_to.parent == centre.app.home.archive / unit.unit_account
+    assert not any((centre.inbox / unit.unit_account).iterdir())
+    with centre.app.sessions() as session:
+        listing = list_unallocated(session, unit.unit_account)
+    assert listing.unallocated_total == Decimal("1213")
+    assert {r.state for r in listing.records} == {"未分配"}
+
+
+def test_same_file_twice_records_once(centre: Centre) -> None:
+    unit = centre.unit()
+    path = backpay_file(centre.inbox / unit.unit_account, [row_for(centre.members_of(0)[0])])
+    data = path.read_bytes()
+    first = centre.run().outcomes[0].result
+    (centre.inbox / unit.unit_account / "again.xlsx").write_bytes(data)
+
+    second = centre.run().outcomes[0].result
+
+    assert first.status is BatchStatus.ACCEPTED
+    assert second.status is BatchStatus.DUPLICATE
+    assert second.duplicate_of == first.batch_id
+    assert [i.code for i in second.file_issues] == [Code.DUPLICATE_FILE]
+    assert centre.table_counts()["backpay_records"] == 1
+
+
+def test_edited_resubmission_never_charges_twice(centre: Centre) -> None:
+    members = centre.members_of(0)
+    folder = centre.inbox / centre.unit().unit_account
+    backpay_file(folder, [row_for(members[0], start="2024-03", end="2024-05")])
+    centre.run()
+    backpay_file(folder, [row_for(members[0], start="2024-05", end="2024-06"), row_for(members[1], 2)], name="补缴_改.xlsx")
+
+    result = centre.run().outcomes[0].result
+
+    assert result.status is BatchStatus.REJECTED
+    assert [i.code for i in result.rows[0].issues] == [Code.BACKPAY_DUPLICATE]
+    assert "124080501_0000000001" in result.rows[0].issues[0].message
+    assert centre.table_counts()["backpay_records"] == 1
+
+
+def test_deleted_backpay_can_be_entered_again(centre: Centre) -> None:
+    member = centre.members_of(0)[0]
+    folder = centre.inbox / centre.unit().unit_account
+    backpay_file(folder, [row_for(member)])
+    serial = centre.run().outcomes[0].result.serial_number
+    with centre.app.sessions() as session, session.begin():
+        assert delete_unallocated(session, centre.unit(1).unit_account, serial) == 0
+        assert delete_unallocated(session, centre.unit().unit_account, serial) == 1
+    backpay_file(folder, [row_for(member, amount="900")], name="重报.xlsx")
+
+    result = centre.run().outcomes[0].result
+
+    assert result.status is BatchStatus.ACCEPTED
+    with centre.app.sessions() as session:
+        states = sorted(session.scalars(select(BackPayRecord.state)))
+    assert states == ["已删除", "未分配"]
+
+
+def test_month_overlap_within_file(centre: Centre) -> None:
+    member = centre.members_of(0)[0]
+    backpay_file(
+        centre.inbox / centre.unit().unit_account,
+        [row_for(member, 1, start="2024-01", end="2024-03"), row_for(member, 2, start="2024-03", end="2024-04")],
+    )
+
+    result = centre.run().outcomes[0].result
+
+    assert result.rows[0].issues == []
+    assert [(i.code, i.row) for i in result.rows[1].issues] == [(Code.MONTH_OVERLAP, 4)]
+    assert "第3行" in result.rows[1].issues[0].message
+
+
+def test_cross_year_goes_to_counter_and_rest_is_accepted(centre: Centre) -> None:
+    members = centre.members_of(0)
+    backpay_file(
+        centre.inbox / centre.unit().unit_account,
+        [row_for(members[0], 1, start="2023-12", end="2024-01"), row_for(members[1], 2)],
+    )
+
+    result = centre.run().outcomes[0].result
+
+    assert result.status is BatchStatus.ACCEPTED
+    assert [row.status for row in result.rows] == [RowStatus.COUNTER, RowStatus.ACCEPTED]
+    assert [i.code for i in result.rows[0].issues] == [Code.COUNTER_CROSS_YEAR]
+    assert centre.table_counts()["backpay_records"] == 1
+
+
+def test_total_row_mismatch_rejects(centre: Centre) -> None:
+    backpay_file(centre.inbox / centre.unit().unit_account, [row_for(centre.members_of(0)[0], amount="1000")], total="999")
+
+    result = centre.run().outcomes[0].result
+
+    assert result.status is BatchStatus.REJECTED
+    assert [i.code for i in result.file_issues] == [Code.TOTAL_MISMATCH]
+    assert "1000.00" in result.file_issues[0].message and "999.00" in result.file_issues[0].message
+    assert centre.table_counts()["backpay_records"] == 0
+
+
+def test_accept_valid_rows_records_the_good_ones(tmp_path: Path, db_url: str) -> None:
+    centre = make_centre(tmp_path / "home", db_url, row_errors="accept_valid")
+    members = centre.members_of(0)
+    backpay_file(centre.inbox / centre.unit().unit_account, [row_for(members[0], 1), row_for(members[1], 2, reason="欠缴")])
+
+    result = centre.run().outcomes[0].result
+    counts = centre.table_counts()
+    centre.app.close()
+
+    assert result.status is BatchStatus.PARTIALLY_ACCEPTED
+    assert [row.status for row in result.rows] == [RowStatus.ACCEPTED, RowStatus.REJECTED]
+    assert result.serial_number is not None
+    assert counts["backpay_records"] == 1
+
+
+@pytest.mark.parametrize(
+    ("amount", "expected"),
+    [("212.5", "213"), ("2.5", "3"), ("0.5", "1"), ("1000.49", "1000"), ("1,234.50", "1235"), ("6100", "6100")],
+)
+def test_amount_rounds_half_up_to_yuan(sqlite_centre: Centre, amount: str, expected: str) -> None:
+    backpay_file(sqlite_centre.inbox / sqlite_centre.unit().unit_account, [row_for(sqlite_centre.members_of(0)[0], amount=amount)])
+
+    result = sqlite_centre.run().outcomes[0].result
+
+    assert result.rows[0].amounts["补缴金额"] == Decimal(expected)
+
+
+def test_serial_numbers_count_up_per_day(centre: Centre) -> None:
+    members = centre.members_of(0)
+    folder = centre.inbox / centre.unit().unit_account
+    for index in range(3):
+        backpay_file(folder, [row_for(members[index])], name=f"f{index}.xlsx")
+    serials = [o.result.serial_number for o in centre.run().outcomes]
+    backpay_file(folder, [row_for(members[5])], name="next-day.xlsx")
+    next_day = centre.run(BUSINESS_DATE.replace(day=6)).outcomes[0].result.serial_number
+
+    assert serials == [f"124080501_{n:010d}" for n in (1, 2, 3)]
+    assert next_day == "124080601_0000000001"
+
+
+def test_batch_rows_and_issues_are_stored(centre: Centre) -> None:
+    members = centre.members_of(0)
+    backpay_file(centre.inbox / centre.unit().unit_account, [row_for(members[0], 1), row_for(members[1], 2, reason="欠缴")])
+
+    centre.run()
+
+    counts = centre.table_counts()
+    assert counts["batches"] == 1 and counts["batch_rows"] == 2 and counts["batch_issues"] == 1
+    with centre.app.sessions() as session:
+        batch = session.scalars(select(Batch)).one()
+    assert (batch.status, batch.stage, batch.kind) == ("rejected", "done", "补缴")

@@ -1,0 +1,267 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+import openpyxl
+import pytest
+from python_calamine import CalamineWorkbook
+
+from pipeline.issues import Code, Issue
+from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus, Sheet
+from pipeline.render_xlsx import (
+    ISSUES_HEADER,
+    ISSUES_SHEET,
+    OPTIONS_SHEET,
+    neutralise_formula,
+    sheet_title,
+    write_report_xlsx,
+    write_template_xlsx,
+)
+
+HEADER = ["序号", "个人账号", "姓名", "证件号码", "补缴原因", "补缴开始年月", "补缴结束年月", "补缴金额"]
+TITLE = "某某科技有限公司补缴清册"
+
+RAW: list[list[object]] = [
+    [TITLE, None, None, None, None, None, "制表时间", datetime(2024, 6, 28, 9, 30)],
+    list(HEADER),
+    [1, "000000101", "张三", "110101199003074578", "漏缴", "2024-01", "2024-03", 3000],
+    [2, "000000102", "李四", "11010119900307457X", "=1+1", date(2024, 1, 1), "2024-02", 1000.5],
+    [3, "000000103", "王五", "110101199003072718", "补差", "2023-11", "2024-02", 500],
+]
+
+FILE_ISSUE = Issue(Code.TOTAL_MISMATCH, "合计行补缴金额与明细之和不符")
+ROW3_ISSUE = Issue(Code.DUPLICATE_ROW, "与第5行重复", row=3)
+ID_CHECKSUM = Issue(Code.ID_CHECKSUM, "证件号码校验位错误，应为4", row=4, column="证件号码")
+ID_MISMATCH = Issue(Code.ID_MISMATCH, "证件号码与个人账号不符", row=4, column="证件号码")
+REASON = Issue(Code.ENUM_VALUE, "补缴原因只能是：漏缴、少缴、补差", row=4, column="补缴原因")
+CROSS_YEAR = Issue(Code.COUNTER_CROSS_YEAR, "跨年补缴，须到柜台办理", row=5, column="补缴开始年月")
+
+RED = "FFFF9999"
+YELLOW = "FFFFEB84"
+
+
+def _sheet() -> Sheet:
+    rows = [["" if value is None else str(value) for value in raw] for raw in RAW[2:]]
+    return Sheet(
+        name="补缴", header_row=2, header=list(HEADER), rows=rows, excel_rows=[3, 4, 5], raw=RAW
+    )
+
+
+def _result() -> BatchResult:
+    def row(excel_row: int, status: RowStatus, issues: list[Issue]) -> RowResult:
+        values = dict(zip(HEADER, map(str, RAW[excel_row - 1]), strict=True))
+        return RowResult(excel_row, str(excel_row - 2), values, status, issues)
+
+    return BatchResult(
+        batch_id="b1",
+        unit_account="0000123",
+        unit_name="某某科技有限公司",
+        kind="backpay",
+        source_name="补缴.xlsx",
+        sha256="0" * 64,
+        business_date=date(2024, 6, 28),
+        status=BatchStatus.REJECTED,
+        file_issues=[FILE_ISSUE],
+        rows=[
+            row(3, RowStatus.REJECTED, [ROW3_ISSUE]),
+            row(4, RowStatus.REJECTED, [ID_CHECKSUM, ID_MISMATCH, REASON]),
+            row(5, RowStatus.COUNTER, [CROSS_YEAR]),
+        ],
+    )
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("report") / "report.xlsx"
+    write_report_xlsx(_result(), _sheet(), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def report_book(report: Path) -> openpyxl.Workbook:
+    return openpyxl.load_workbook(report)
+
+
+def test_sheets_are_the_units_sheet_then_the_issue_list(report_book: openpyxl.Workbook) -> None:
+    assert report_book.sheetnames == ["补缴", ISSUES_SHEET]
+
+
+@pytest.mark.parametrize(
+    ("ref", "fill", "issues"),
+    [
+        ("D4", RED, [ID_CHECKSUM, ID_MISMATCH]),
+        ("E4", RED, [REASON]),
+        ("A3", RED, [ROW3_ISSUE]),
+        ("F5", YELLOW, [CROSS_YEAR]),
+    ],
+)
+def test_bad_cell_is_filled_and_commented(
+    report_book: openpyxl.Workbook, ref: str, fill: str, issues: list[Issue]
+) -> None:
+    cell = report_book["补缴"][ref]
+    assert cell.fill.fill_type == "solid"
+    assert cell.fill.fgColor.rgb == fill
+    assert cell.comment is not None
+    lines = cell.comment.text.split("\n")
+    assert lines == [f"[{issue.code}] {issue.message}" for issue in issues]
+
+
+@pytest.mark.parametrize("ref", ["B3", "C4", "H4", "D5", "A4"])
+def test_good_cell_is_plain(report_book: openpyxl.Workbook, ref: str) -> None:
+    cell = report_book["补缴"][ref]
+    assert cell.fill.fill_type is None
+    assert cell.comment is None
+
+
+def test_header_and_title_rows_are_untouched(report_book: openpyxl.Workbook) -> None:
+    ws = report_book["补缴"]
+    title_row = [ws["A1"].value, ws["G1"].value, ws["H1"].value]
+    assert title_row == [TITLE, "制表时间", datetime(2024, 6, 28, 9, 30)]
+    assert ws["H1"].number_format == "yyyy-mm-dd hh:mm:ss"
+    assert [cell.value for cell in ws[2]] == HEADER
+    assert all(cell.comment is None and cell.fill.fill_type is None for cell in ws[2])
+    assert ws.freeze_panes == "A3"
+
+
+def test_values_keep_their_types(report_book: openpyxl.Workbook) -> None:
+    ws = report_book["补缴"]
+    formula_text = ws["E4"]
+    assert formula_text.value == "=1+1"
+    assert formula_text.data_type == "s"
+    assert ws["D3"].value == "110101199003074578"
+    assert ws["D3"].number_format == "@"
+    assert ws["H3"].value == 3000
+    assert ws["F4"].value == datetime(2024, 1, 1)
+    assert ws["F4"].number_format == "yyyy-mm-dd"
+
+
+def test_report_rereads_as_the_raw_sheet(report: Path) -> None:
+    rows = CalamineWorkbook.from_path(str(report)).get_sheet_by_index(0).to_python()
+    expected = [["" if value is None else value for value in raw] for raw in RAW]
+    assert rows == expected
+
+
+def test_issue_list_has_every_issue(report_book: openpyxl.Workbook) -> None:
+    ws = report_book[ISSUES_SHEET]
+    rows = list(ws.iter_rows(values_only=True))
+    assert rows[0] == ISSUES_HEADER
+    assert ws.freeze_panes == "A2"
+    listed = [(row, column or None, code, message) for row, column, code, message in rows[1:]]
+    expected = [
+        (issue.row, issue.column, str(issue.code), issue.message)
+        for issue in (FILE_ISSUE, ROW3_ISSUE, ID_CHECKSUM, ID_MISMATCH, REASON, CROSS_YEAR)
+    ]
+    assert listed == expected
+
+
+def test_report_without_a_sheet_lists_file_issues(tmp_path: Path) -> None:
+    result = _result()
+    result.rows = []
+    path = tmp_path / "report.xlsx"
+    write_report_xlsx(result, None, path)
+    book = openpyxl.load_workbook(path)
+    assert book.sheetnames == [ISSUES_SHEET]
+    assert book[ISSUES_SHEET]["C2"].value == str(Code.TOTAL_MISMATCH)
+
+
+def test_issue_below_the_last_row_still_gets_a_cell(tmp_path: Path) -> None:
+    result = _result()
+    late = Issue(Code.CELL_EMPTY, "姓名不能为空", row=7, column="姓名")
+    result.rows[2].issues.append(late)
+    path = tmp_path / "report.xlsx"
+    write_report_xlsx(result, _sheet(), path)
+    cell = openpyxl.load_workbook(path)["补缴"]["C7"]
+    assert cell.value is None
+    assert cell.fill.fgColor.rgb == RED
+    assert "[CELL_EMPTY]" in cell.comment.text
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("补缴", "补缴"),
+        ("a/b:c*d?[e]\\f", "a_b_c_d__e__f"),
+        ("'quoted'", "quoted"),
+        ("", "Sheet1"),
+        ("History", "Sheet1"),
+        (ISSUES_SHEET, "Sheet1"),
+        ("长" * 40, "长" * 31),
+    ],
+)
+def test_sheet_title(name: str, expected: str) -> None:
+    assert sheet_title(name) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("=1+1", "'=1+1"),
+        ("+86", "'+86"),
+        ("-5", "'-5"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
+        ("\nx", "'\nx"),
+        ("张三", "张三"),
+        ("1=1", "1=1"),
+        ("", ""),
+    ],
+)
+def test_neutralise_formula(text: str, expected: str) -> None:
+    assert neutralise_formula(text) == expected
+
+
+NOTE = "填写说明：表头顺序不得改动；每个单元格都必须填写，无内容填0；证件号码为18位。"
+
+
+@pytest.mark.parametrize(
+    ("title", "reasons"),
+    [
+        ("补缴清册", ["漏缴", "少缴", "补差"]),
+        (None, ["漏缴", "少缴", "补差"]),
+        ("补缴清册", [f"原因{i:03d}甲乙丙丁戊己庚辛" for i in range(30)]),
+    ],
+)
+def test_template(tmp_path: Path, title: str | None, reasons: list[str]) -> None:
+    path = tmp_path / "template.xlsx"
+    write_template_xlsx(
+        HEADER,
+        path,
+        note=NOTE,
+        text_columns={"个人账号", "证件号码"},
+        dropdowns={"补缴原因": reasons},
+        title=title,
+    )
+    book = openpyxl.load_workbook(path)
+    ws = book.worksheets[0]
+    header_row = 3 if title else 2
+    assert [cell.value for cell in ws[header_row]] == HEADER
+    assert all(cell.font.b for cell in ws[header_row])
+    assert ws.cell(header_row - 1, 1).value == NOTE
+    assert ws.cell(header_row - 1, 1).alignment.wrap_text
+    assert f"A{header_row - 1}:H{header_row - 1}" in {str(r) for r in ws.merged_cells.ranges}
+    if title:
+        assert ws["A1"].value == title
+    assert ws.freeze_panes == f"A{header_row + 1}"
+    assert ws.page_setup.orientation == "landscape"
+    assert ws.sheet_properties.pageSetUpPr.fitToPage
+    assert ws.page_setup.fitToWidth in (None, 1)
+    assert ws.page_setup.fitToHeight == 0
+    assert ws.print_title_rows == f"${header_row}:${header_row}"
+
+    first, last = header_row + 1, header_row + 500
+    for ref in (f"B{first}", f"D{first}", f"D{last}"):
+        assert ws[ref].number_format == "@"
+    assert ws[f"C{first}"].number_format == "General"
+
+    (validation,) = ws.data_validations.dataValidation
+    assert validation.type == "list"
+    assert str(validation.sqref) == f"E{first}:E{last}"
+    if validation.formula1.startswith('"'):
+        assert validation.formula1 == '"' + ",".join(reasons) + '"'
+    else:
+        options = book[OPTIONS_SHEET]
+        assert options.sheet_state == "hidden"
+        assert validation.formula1 == f"'{OPTIONS_SHEET}'!$A$1:$A${len(reasons)}"
+        assert [row[0] for row in options.iter_rows(values_only=True)] == reasons
