@@ -1,0 +1,146 @@
+"""The ``gjj`` surface: every command has help and is in the README, and each does its job."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import openpyxl
+import pytest
+from typer.core import TyperGroup
+from typer.main import get_command
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+from pipeline.demo import fake_master_data, write_master_files, write_table
+from schemas import backpay
+from schemas.masterdata import MEMBER_HEADER
+from tests.factories import backpay_file, row_for
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+runner = CliRunner()
+
+
+def _commands(group: TyperGroup, prefix: str = "") -> list[str]:
+    names = []
+    for name, command in group.commands.items():
+        if isinstance(command, TyperGroup):
+            names += _commands(command, f"{prefix}{name} ")
+        else:
+            names.append(f"{prefix}{name}")
+    return names
+
+
+COMMANDS = _commands(get_command(app))
+
+
+def test_all_commands_found() -> None:
+    assert {"init", "load", "run", "template", "demo", "backpay list", "backpay delete"} <= set(COMMANDS)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_command_has_help_and_is_documented(command: str) -> None:
+    result = runner.invoke(app, [*command.split(), "--help"])
+    assert result.exit_code == 0
+    assert "Usage" in result.output
+    assert f"`gjj {command}" in README
+
+
+def _env(home: Path) -> dict[str, str]:
+    return {"GJJ_HOME": str(home), "COLUMNS": "200"}
+
+
+def _load_demo_master(home: Path) -> tuple[list, list]:
+    units, members = fake_master_data(unit_count=2, members_per_unit=4)
+    units_file, members_file = write_master_files(home.parent / "master", units, members)
+    result = runner.invoke(app, ["load", "--units", str(units_file), "--members", str(members_file)], env=_env(home))
+    assert result.exit_code == 0, result.output
+    assert "已导入 2 个单位、8 个缴存人" in result.output
+    return units, members
+
+
+def test_load_with_errors_loads_nothing(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    units, members = fake_master_data(unit_count=1, members_per_unit=2)
+    units_file, members_file = write_master_files(tmp_path, units, members)
+    rows = [m.row() for m in members]
+    rows[1][4] = "123"
+    write_table(members_file, MEMBER_HEADER, rows)
+
+    result = runner.invoke(app, ["load", "--units", str(units_file), "--members", str(members_file)], env=_env(home))
+
+    assert result.exit_code == 1
+    assert "ID_FORMAT" in result.output and "未导入任何数据" in result.output
+    listing = runner.invoke(app, ["backpay", "list", "--unit", units[0].unit_account, "--json"], env=_env(home))
+    assert json.loads(listing.output)["records"] == []
+
+
+def test_run_list_and_delete_backpay(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    units, members = _load_demo_master(home)
+    backpay_file(home / "inbox" / units[0].unit_account, [row_for(members[0], amount="1,000.00"), row_for(members[1], 2, amount="212.5")])
+
+    ran = runner.invoke(app, ["run", "--business-date", "2024-08-05", "--json"], env=_env(home))
+    assert ran.exit_code == 0, ran.output
+    files = json.loads(ran.output)["files"]
+    serial = files[0]["serial_number"]
+    assert files[0]["status"] == "accepted" and serial == "124080501_0000000001"
+
+    listed = runner.invoke(app, ["backpay", "list", "--unit", units[0].unit_account, "--json"], env=_env(home))
+    data = json.loads(listed.output)
+    assert data["未分配金额"] == "1213.00" and len(data["records"]) == 2
+
+    table = runner.invoke(app, ["backpay", "list", "--unit", units[0].unit_account], env=_env(home))
+    assert "1213.00" in table.output and members[0].name in table.output
+
+    wrong_unit = runner.invoke(app, ["backpay", "delete", "--unit", units[1].unit_account, "--serial", serial], env=_env(home))
+    assert wrong_unit.exit_code == 1
+    deleted = runner.invoke(app, ["backpay", "delete", "--unit", units[0].unit_account, "--serial", serial], env=_env(home))
+    assert deleted.exit_code == 0 and "已删除 2 条" in deleted.output
+    after = json.loads(runner.invoke(app, ["backpay", "list", "--unit", units[0].unit_account, "--json"], env=_env(home)).output)
+    assert after == {"unit": units[0].unit_account, "未分配金额": "0.00", "records": []}
+
+
+def test_run_rejects_bad_business_date(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["run", "--business-date", "2024-13-01"], env=_env(tmp_path))
+    assert result.exit_code == 2
+
+
+def test_template_has_exact_header(tmp_path: Path) -> None:
+    output = tmp_path / "补缴模板.xlsx"
+    result = runner.invoke(app, ["template", "补缴", "-o", str(output)], env=_env(tmp_path / "home"))
+    assert result.exit_code == 0, result.output
+    sheet = openpyxl.load_workbook(output).worksheets[0]
+    rows = [[c for c in row if c is not None] for row in sheet.iter_rows(max_row=5, values_only=True)]
+    assert list(backpay.HEADER) in rows
+    assert rows.index(list(backpay.HEADER)) <= 4
+
+
+def test_template_unknown_kind(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["template", "汇缴", "-o", str(tmp_path / "x.xlsx")], env=_env(tmp_path))
+    assert result.exit_code == 2 and "补缴" in result.output
+
+
+def test_demo_from_the_console_script(tmp_path: Path) -> None:
+    """What `make demo` runs: a real process, real files, outputs listed."""
+    home = tmp_path / "demo"
+    gjj = Path(sys.executable).parent / "gjj"
+    completed = subprocess.run([str(gjj), "demo"], env={**os.environ, **_env(home)}, capture_output=True, text=True, timeout=300)
+
+    assert completed.returncode == 0, completed.stderr
+    results = [json.loads(p.read_text(encoding="utf-8")) for p in (home / "outbox").rglob("result.json")]
+    statuses = sorted(r["status"] for r in results)
+    assert statuses == ["accepted", "accepted", "rejected"]
+    rejected = next(r for r in results if r["status"] == "rejected")
+    codes = {e["code"] for row in rejected["rows"] for e in row["errors"]}
+    assert {"ID_CHECKSUM", "NAME_MISMATCH", "ENUM_VALUE", "MONTH_FORMAT", "NUMBER_FORMAT", "MEMBER_NOT_FOUND"} <= codes
+    assert any(row["status"] == "counter" for r in results for row in r["rows"])
+    assert "slip.pdf" in completed.stdout and "report.xlsx" in completed.stdout
+    assert not [p for p in (home / "inbox").rglob("*") if p.is_file()]
+
+    again = subprocess.run([str(gjj), "demo"], env={**os.environ, **_env(home)}, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 2 and re.search("已有数据", again.stderr)

@@ -1,0 +1,77 @@
+"""Shared normalisation and checks of cells (schemas/fields.py), written once for every template."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.demo import fake_id
+from pipeline.issues import Code
+from schemas.fields import clean_amount, clean_id, clean_month, clean_ratio, clean_text, id_problem, parse_month
+
+VALID_ID = "11010519491231002X"  # GB 11643's own example
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("  张三 ", "张三"),
+        ("\u00a0张三\u3000", "张三"),
+        ("ＡＢＣ１２３", "ABC123"),
+        ("\ufeff漏缴", "漏缴"),
+        ("２０２４－０３", "2024-03"),
+    ],
+)
+def test_clean_text(raw: str, clean: str) -> None:
+    assert clean_text(raw) == clean
+
+
+@pytest.mark.parametrize(
+    ("raw", "month"),
+    [("2024-03", "2024-03"), ("2024-3", "2024-03"), ("202403", "2024-03"), ("2024/03", "2024-03"), ("2024-03-01", "2024-03"),
+     ("2024年3月", "2024-03"), ("２０２４０３", "2024-03"), ("2024-13", "2024-13"), ("24-03", "24-03")],
+)
+def test_clean_month(raw: str, month: str) -> None:
+    assert clean_month(raw) == month
+
+
+@pytest.mark.parametrize("bad", ["2024-13", "2024-00", "24-03", "March", "", "2024-03-1x"])
+def test_parse_month_rejects(bad: str) -> None:
+    assert parse_month(bad) is None
+
+
+@pytest.mark.parametrize(("raw", "clean"), [("1,000.00", "1000.00"), ("1,234,567.5", "1234567.5"), ("１０００", "1000"), ("100元", "100"), ("1,00", "1,00")])
+def test_clean_amount(raw: str, clean: str) -> None:
+    assert clean_amount(raw) == clean
+
+
+@pytest.mark.parametrize(("raw", "clean"), [("12%", "0.12"), ("0.12", "0.12"), ("５%", "0.05")])
+def test_clean_ratio(raw: str, clean: str) -> None:
+    assert clean_ratio(raw) == clean
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        (VALID_ID, None),
+        ("11010519491231002x", None),
+        (" 11010519491231002X ", None),
+        ("１１０１０５１９４９１２３１００２Ｘ", None),
+        ("110105194912310021", Code.ID_CHECKSUM),
+        ("11010519491231002", Code.ID_FORMAT),
+        ("1101051949123100200", Code.ID_FORMAT),
+        ("11010519491331002X", Code.ID_FORMAT),
+        ("11010519490230002X", Code.ID_FORMAT),
+        ("A1010519491231002X", Code.ID_FORMAT),
+        ("2.10102199001011e+17", Code.ID_NUMERIC_PRECISION),
+        ("2.10102199001011E+17", Code.ID_NUMERIC_PRECISION),
+        ("1.1010519491231e+17", Code.ID_NUMERIC_PRECISION),
+    ],
+)
+def test_id_problem(raw: str, code: Code | None) -> None:
+    assert id_problem(clean_id(raw)) == code
+
+
+def test_fake_ids_are_valid() -> None:
+    from datetime import date
+
+    assert all(id_problem(fake_id(date(1990, 1, 1), n)) is None for n in range(50))

@@ -1,0 +1,64 @@
+"""Money: half-up rounding and the 大写 form; the tables are the worked examples of SPEC.md and the seeds."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from pipeline.money import FEN, amount_in_words, half_up, monthly_deposit
+
+# Worked examples: issue #3, SPEC.md (from 正确填写票据和结算凭证的基本规定) and the Huludao slips.
+WORDS = [
+    ("6100", "陆仟壹佰元整"),
+    ("1", "壹元整"),
+    ("1.00", "壹元整"),
+    ("147084.83", "壹拾肆万柒仟零捌拾肆元捌角叁分"),
+    ("10.05", "壹拾元零伍分"),
+    ("100000", "壹拾万元整"),
+    ("0", "零元整"),
+    ("34663.50", "叁万肆仟陆佰陆拾叁元伍角"),
+    ("1409.50", "壹仟肆佰零玖元伍角"),
+    ("6007.14", "陆仟零柒元壹角肆分"),
+    ("16409.02", "壹万陆仟肆佰零玖元零贰分"),
+    ("325.04", "叁佰贰拾伍元零肆分"),
+    ("10.01", "壹拾元零壹分"),
+    ("107000.53", "壹拾万柒仟元零伍角叁分"),
+    ("22.42", "贰拾贰元肆角贰分"),
+    ("27455.86", "贰万柒仟肆佰伍拾伍元捌角陆分"),
+    ("100001", "壹拾万零壹元整"),
+    ("100010000", "壹亿零壹万元整"),
+    ("0.50", "伍角"),
+    ("0.05", "伍分"),
+    ("1000.005", "壹仟元零壹分"),
+]
+
+
+@pytest.mark.parametrize(("amount", "words"), WORDS)
+def test_amount_in_words(amount: str, words: str) -> None:
+    assert amount_in_words(Decimal(amount)) == words
+
+
+def test_amount_in_words_refuses_floats_and_negatives() -> None:
+    with pytest.raises(TypeError):
+        amount_in_words(22.42)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        amount_in_words(Decimal("-1"))
+
+
+# SPEC.md, Rules: 2125 × 10% → 213, 4150 × 7% → 291, 4070 × 12% → 488 (so 976 = 488 + 488).
+@pytest.mark.parametrize(
+    ("base", "ratio", "expected"),
+    [("2125", "0.10", "213"), ("4150", "0.07", "291"), ("4070", "0.12", "488"), ("3000", "0.10", "300"), ("2500", "0.05", "125")],
+)
+def test_monthly_deposit_rounds_half_up(base: str, ratio: str, expected: str) -> None:
+    assert monthly_deposit(Decimal(base), Decimal(ratio)) == Decimal(expected)
+
+
+@pytest.mark.parametrize(("value", "expected"), [("212.5", "213"), ("2.5", "3"), ("0.5", "1"), ("-2.5", "-3"), ("1.49", "1")])
+def test_half_up_is_not_bankers_rounding(value: str, expected: str) -> None:
+    assert half_up(Decimal(value)) == Decimal(expected)
+
+
+def test_half_up_to_fen() -> None:
+    assert half_up(Decimal("0.125"), FEN) == Decimal("0.13")

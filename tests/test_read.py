@@ -1,0 +1,171 @@
+"""Read stage and template detection: encodings, title rows, header problems, typed cells, bad files."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from pipeline.config import load_config
+from pipeline.detect import detect
+from pipeline.issues import Code
+from pipeline.read import ReadFailure, cell_text, read_raw
+from pipeline.validate import validate
+from schemas import TEMPLATES, backpay
+from tests.conftest import Centre
+from tests.factories import backpay_file
+
+CONFIG = load_config()
+HEADERS = {kind: module.HEADER for kind, module in TEMPLATES.items()}
+ROW = ["1", "300000001", "张三", "11010519491231002X", "漏缴", "2024-03", "2024-05", "1000"]
+
+
+def _xlsx(path: Path, rows: list[list[object]]) -> Path:
+    workbook = openpyxl.Workbook()
+    for row in rows:
+        workbook.active.append(row)
+    workbook.save(path)
+    return path
+
+
+def _detect(path: Path):
+    return detect(read_raw(path, CONFIG.limits), HEADERS)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030", "gbk"])
+def test_csv_encodings(tmp_path: Path, encoding: str) -> None:
+    path = tmp_path / "f.csv"
+    path.write_bytes(("\n".join(",".join(r) for r in [list(backpay.HEADER), ROW]) + "\n").encode(encoding))
+
+    found = _detect(path)
+
+    assert found.kind == "补缴" and found.issues == []
+    assert found.sheet.rows == [ROW]
+    assert found.sheet.excel_rows == [2]
+
+
+def test_csv_that_is_not_text_is_unreadable(tmp_path: Path) -> None:
+    path = tmp_path / "f.csv"
+    path.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(ReadFailure) as failure:
+        read_raw(path, CONFIG.limits)
+    assert failure.value.issue.code is Code.FILE_UNREADABLE
+
+
+@pytest.mark.parametrize("content", [b"PK\x03\x04 not really a zip", b"just text", bytes(range(200))])
+def test_broken_xlsx_is_unreadable(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "f.xlsx"
+    path.write_bytes(content)
+    with pytest.raises(ReadFailure) as failure:
+        read_raw(path, CONFIG.limits)
+    assert failure.value.issue.code is Code.FILE_UNREADABLE
+    assert not failure.value.issue.message.isascii()
+
+
+def test_title_rows_blank_rows_example_row_and_total(tmp_path: Path) -> None:
+    path = _xlsx(
+        tmp_path / "f.xlsx",
+        [["某某公司补缴清册"], ["制表日期：2024-08-01"], list(backpay.HEADER), ["例", *ROW[1:]], ROW, [], [None, None], ["2", *ROW[1:]], ["合计", "", "", "", "", "", "", "2000"]],
+    )
+
+    found = _detect(path)
+
+    assert found.sheet.header_row == 3
+    assert found.sheet.excel_rows == [5, 8]
+    assert found.sheet.total_row is not None and found.sheet.total_excel_row == 9
+
+
+def test_header_beyond_fifth_row_is_not_found(tmp_path: Path) -> None:
+    path = _xlsx(tmp_path / "f.xlsx", [["标题"]] * 5 + [list(backpay.HEADER), ROW])
+    found = _detect(path)
+    assert found.kind is None
+    assert [i.code for i in found.issues] == [Code.UNKNOWN_TEMPLATE]
+
+
+@pytest.mark.parametrize(
+    ("header", "code", "named"),
+    [
+        (["序号", "姓名", "个人账号", "证件号码", "补缴原因", "补缴开始年月", "补缴结束年月", "补缴金额"], Code.HEADER_ORDER, "个人账号"),
+        (["序号", "个人账号", "姓名", "证件号码", "补缴原因", "补缴开始年月", "补缴结束年月"], Code.HEADER_MISSING, "补缴金额"),
+        ([*backpay.HEADER, "备注"], Code.HEADER_EXTRA, "备注"),
+        (["序号", "个人账号", "姓名", "身份证号", "补缴原因", "补缴开始年月", "补缴结束年月", "补缴金额"], Code.HEADER_MISSING, "证件号码"),
+    ],
+)
+def test_header_problems_name_expected_and_found(tmp_path: Path, header: list[str], code: Code, named: str) -> None:
+    found = _detect(_xlsx(tmp_path / "f.xlsx", [header, ROW]))
+    assert found.kind == "补缴"
+    assert code in [i.code for i in found.issues]
+    assert any(named in i.message for i in found.issues if i.code is code)
+
+
+def test_full_width_header_is_recognised(tmp_path: Path) -> None:
+    header = [f" {name}\u00a0" for name in backpay.HEADER]
+    found = _detect(_xlsx(tmp_path / "f.xlsx", [header, ROW]))
+    assert found.kind == "补缴" and found.issues == []
+
+
+def test_typed_cells_keep_what_they_held(tmp_path: Path) -> None:
+    row = [1, 300000001, "张三", 110105194912310021, "漏缴", datetime(2024, 3, 1), date(2024, 5, 1), 1000.5]
+    found = _detect(_xlsx(tmp_path / "f.xlsx", [list(backpay.HEADER), row]))
+    rows, _ = validate(found.sheet, backpay, CONFIG)
+    values = rows[0].values
+    assert values["补缴开始年月"] == "2024-03" and values["补缴结束年月"] == "2024-05"
+    assert values["补缴金额"] == "1000.5"
+    assert values["个人账号"] == "300000001"
+    assert [i.code for i in rows[0].issues] == [Code.ID_NUMERIC_PRECISION]
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(None, ""), (True, "TRUE"), (12, "12"), (12.0, "12"), (0.1, "0.1"), (2.10102199001011e17, "2.10102199001011e+17"), (date(2024, 3, 1), "2024-03-01")],
+)
+def test_cell_text(value: object, text: str) -> None:
+    assert cell_text(value) == text
+
+
+def test_one_type_error_does_not_hide_the_others_in_its_column(tmp_path: Path) -> None:
+    rows = [list(backpay.HEADER)] + [[str(n), "300000001", "张三", "11010519491231002X", "漏缴", "2024-03", "2024-05", amount] for n, amount in enumerate(["x", "100", "-1", "y"], 1)]
+    found = _detect(_xlsx(tmp_path / "f.xlsx", rows))
+    checked, _ = validate(found.sheet, backpay, CONFIG)
+    assert [[i.code for i in r.issues] for r in checked] == [[Code.NUMBER_FORMAT], [], [Code.AMOUNT_OUT_OF_RANGE], [Code.NUMBER_FORMAT]]
+    assert [r.excel_row for r in checked] == [2, 3, 4, 5]
+
+
+def test_unreadable_file_is_quarantined_with_a_result(sqlite_centre: Centre) -> None:
+    folder = sqlite_centre.inbox / sqlite_centre.unit().unit_account
+    folder.mkdir(parents=True)
+    (folder / "坏文件.xlsx").write_bytes(b"this is not a spreadsheet")
+
+    outcome = sqlite_centre.run().outcomes[0]
+
+    assert outcome.result.status.value == "rejected"
+    assert [i.code for i in outcome.result.file_issues] == [Code.FILE_UNREADABLE]
+    assert outcome.moved_to.parent == sqlite_centre.app.home.quarantine / sqlite_centre.unit().unit_account
+    assert (outcome.outputs / "result.json").is_file() and (outcome.outputs / "report.pdf").is_file()
+
+
+def test_unknown_unit_folder_is_quarantined(sqlite_centre: Centre) -> None:
+    backpay_file(sqlite_centre.inbox / "0999999", [ROW])
+
+    outcome = sqlite_centre.run().outcomes[0]
+
+    assert [i.code for i in outcome.result.file_issues] == [Code.UNIT_UNKNOWN]
+    assert outcome.moved_to.parent == sqlite_centre.app.home.quarantine / "0999999"
+    assert outcome.outputs.is_file() and outcome.outputs.parent == outcome.moved_to.parent
+    assert not (sqlite_centre.app.home.outbox / "0999999").exists()
+
+
+@pytest.mark.parametrize("name", ["x.xlsx.part", "x.tmp", "~$x.xlsx", ".hidden.xlsx", "x.filepart"])
+def test_temporary_names_are_left_alone(sqlite_centre: Centre, name: str) -> None:
+    folder = sqlite_centre.inbox / sqlite_centre.unit().unit_account
+    backpay_file(folder, [ROW], name=name)
+    assert sqlite_centre.run().outcomes == []
+    assert (folder / name).exists()
+
+
+def test_empty_file_is_rejected(sqlite_centre: Centre) -> None:
+    backpay_file(sqlite_centre.inbox / sqlite_centre.unit().unit_account, [])
+    result = sqlite_centre.run().outcomes[0].result
+    assert [i.code for i in result.file_issues] == [Code.EMPTY_FILE]
