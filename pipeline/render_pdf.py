@@ -1,11 +1,11 @@
 """PDF outputs: the money slip (补缴凭条), the confirmation (确认单) and the printable rejection report.
 
 The cost of a PDF is the font, not the layout. Handed the system's Noto CJK collection, WeasyPrint
-subsets a 19 MB face for every document (6–12 s). Instead each renderer keeps a small subset of
-the SC face, made with fontTools from the characters its documents have needed so far plus a base
-set, and names it "GJJ CJK" in the stylesheet; a document that brings new characters rebuilds the
-subset with the union first, so a run builds it a few times at most. The real "Noto Sans CJK SC"
-stays second in ``font-family``, so a character the subset lacks still renders, never as tofu.
+subsets a 19 MB face for every document (6–12 s without libharfbuzz-subset). Instead each renderer
+keeps small subsets of the SC face made with fontTools ("GJJ CJK", see :class:`FontCache`) that
+hold the characters its documents have needed so far plus a base set; a document that brings new
+characters rebuilds a subset first. The real "Noto Sans CJK SC" stays next in ``font-family``, so
+a character no subset has still renders, never as tofu.
 
 A renderer is not thread-safe: use one per worker.
 """
@@ -270,14 +270,27 @@ class Cell:
 
 
 class PdfRenderer:
-    """Renders a batch's PDFs; keeps its font subset and font configuration between documents."""
+    """Renders a batch's PDFs; keeps its font subsets and font configuration between documents.
 
-    def __init__(self, config: CentreConfig, face: FontFace | None = None):
+    ``face`` defaults to the system's Noto Sans CJK SC; ``prefill`` and ``prefill_after`` tune
+    :class:`FontCache` (tests use a tiny prefill to stay fast).
+    """
+
+    def __init__(
+        self,
+        config: CentreConfig,
+        face: FontFace | None = None,
+        *,
+        prefill: frozenset[str] | None = None,
+        prefill_after: int = 2,
+    ):
         self.config = config
         self._face = face
+        self._prefill = prefill
+        self._prefill_after = prefill_after
         self._folder = Path(tempfile.mkdtemp(prefix="gjj-pdf-"))
         self._finalizer = weakref.finalize(self, shutil.rmtree, self._folder, ignore_errors=True)
-        self._subset: FontSubset | None = None
+        self._fonts: FontCache | None = None
         self._font_config: FontConfiguration | None = None
         self._stylesheet: CSS | None = None
         self._env = jinja2.Environment(
@@ -300,11 +313,13 @@ class PdfRenderer:
         self._finalizer()
 
     @property
-    def subset(self) -> FontSubset:
-        if self._subset is None:
+    def fonts(self) -> FontCache:
+        if self._fonts is None:
             base = BASE_CHARS | set(self._css_text) | set(self._fixed_text())
-            self._subset = FontSubset(self._face or find_cjk_face(), self._folder, frozenset(base))
-        return self._subset
+            self._fonts = FontCache(
+                self._face or find_cjk_face(), self._folder, frozenset(base), self._prefill, self._prefill_after
+            )
+        return self._fonts
 
     def slip(self, result: BatchResult, path: Path) -> None:
         """补缴凭条 for a 补缴 batch; a 确认单 with the same header for any other kind."""
@@ -325,13 +340,14 @@ class PdfRenderer:
         HTML(string=html).write_pdf(path, stylesheets=[stylesheet], font_config=font_config)
 
     def _fonts_for(self, html: str) -> tuple[CSS, FontConfiguration]:
-        """The stylesheet and font configuration of a subset that covers ``html``."""
-        subset = self.subset
-        if subset.ensure(html) or self._stylesheet is None or self._font_config is None:
-            assert subset.path is not None
+        """The stylesheet and font configuration of subsets that cover ``html``.
+
+        A rebuilt subset gets a fresh FontConfiguration: one whose fontconfig already knows an
+        older file of the same family could pick the old file.
+        """
+        if self.fonts.ensure(html) or self._stylesheet is None or self._font_config is None:
             self._font_config = FontConfiguration()
-            face_rule = f'@font-face {{ font-family: "{SUBSET_FAMILY}"; src: url("{subset.path.as_uri()}"); }}\n'
-            self._stylesheet = CSS(string=face_rule + self._css_text, font_config=self._font_config)
+            self._stylesheet = CSS(string=self._css_text + self.fonts.stylesheet(), font_config=self._font_config)
         return self._stylesheet, self._font_config
 
     def _common(self, result: BatchResult) -> dict[str, Any]:

@@ -277,16 +277,37 @@ def test_character_outside_the_subset_renders_after_warm_up(config: CentreConfig
     with PdfRenderer(config, face) as renderer:
         renderer.slip(batch([backpay_row(0, "张三", "1.00")]), tmp_path / "first.pdf")
         renderer.slip(batch([backpay_row(0, "张三", "2.00")]), tmp_path / "same.pdf")
-        assert renderer.subset.builds == 1
-        assert not set(rare) & renderer.subset.chars
+        assert renderer.fonts.builds == 1
+        assert not set(rare) & renderer.fonts.chars
 
         path = tmp_path / "rare.pdf"
         renderer.slip(batch([backpay_row(0, f"张{rare}", "1.00")]), path)
 
-        assert renderer.subset.builds == 2
-        assert set(rare) <= renderer.subset.chars
+        assert renderer.fonts.builds == 2
+        assert set(rare) <= renderer.fonts.chars
     assert f"张{rare}" in pdf_text(path)
     assert all("GJJ-CJK" in name for name in embedded_fonts(path))
+
+
+def test_diverse_run_prefills_once_then_grows_a_small_extra_subset(config: CentreConfig, tmp_path: Path) -> None:
+    """After ``prefill_after`` rebuilds the main subset takes the prefill set and stays as it is."""
+    names = ["甲乙", "丙丁", "戊己", "庚辛", "壬癸"]
+    missing = "\U0010fffd"
+    with PdfRenderer(config, prefill=frozenset("戊己"), prefill_after=1) as renderer:
+        for index, name in enumerate(names):
+            renderer.slip(batch([backpay_row(0, name, "1.00")]), tmp_path / f"{index}.pdf")
+        fonts = renderer.fonts
+        assert (fonts.main.builds, fonts.extra.builds if fonts.extra else 0) == (2, 2)
+        assert set("甲乙丙丁戊己") <= fonts.main.chars
+        assert set("庚辛壬癸") <= fonts.extra.chars if fonts.extra else False
+        assert not set("庚辛壬癸") & fonts.main.chars
+
+        for index in range(2):
+            renderer.slip(batch([backpay_row(0, f"壬{missing}", "1.00")]), tmp_path / f"missing{index}.pdf")
+        assert fonts.builds == 5
+    last = tmp_path / "4.pdf"
+    assert "壬癸" in pdf_text(last)
+    assert embedded_fonts(last) and all("GJJ-CJK" in name for name in embedded_fonts(last))
 
 
 @pytest.mark.parametrize("document", ["slip", "report"])

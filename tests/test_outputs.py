@@ -1,0 +1,116 @@
+"""Outputs of a real run, as the unit receives them: slip text, the annotated report, xls input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import openpyxl
+import xlwt
+
+from pipeline.issues import Code
+from pipeline.model import BatchStatus
+from schemas import backpay
+from tests.conftest import Centre
+from tests.factories import backpay_file, row_for
+
+
+def _pdf_text(path: Path) -> str:
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True, text=True).stdout
+
+
+def test_slip_of_a_run_has_serial_words_and_collection_account(sqlite_centre: Centre) -> None:
+    members = sqlite_centre.members_of(0)
+    backpay_file(
+        sqlite_centre.inbox / sqlite_centre.unit().unit_account,
+        [row_for(members[0], 1, amount="147084.83"), row_for(members[1], 2, "补差", "2024-06", "2024-06", "0.49")],
+    )
+    sqlite_centre.app.config = replace(sqlite_centre.app.config, rounding="fen")
+
+    outcome = sqlite_centre.run().outcomes[0]
+
+    text = _pdf_text(outcome.outputs / "slip.pdf")
+    assert outcome.result.serial_number in text
+    assert "葫芦岛市公积金管理中心补缴凭条" in text
+    assert "壹拾肆万柒仟零捌拾伍元叁角贰分" in text  # 147084.83 + 0.49 = 147085.32
+    assert "294756317375" in text and "104227619876" in text and "中国银行葫芦岛分行" in text
+    assert members[0].id_number in text and members[1].name in text
+    detail = (outcome.outputs / "detail.csv").read_bytes()
+    assert detail.startswith(b"\xef\xbb\xbf")
+    assert "147084.83" in detail.decode("utf-8-sig")
+
+
+def test_report_marks_the_exact_cell_red_with_a_comment(sqlite_centre: Centre) -> None:
+    members = sqlite_centre.members_of(0)
+    backpay_file(
+        sqlite_centre.inbox / sqlite_centre.unit().unit_account,
+        [row_for(members[0], 1), row_for(members[1], 2, reason="欠缴"), row_for(members[2], 3, amount="abc")],
+        title="示例单位补缴清册",
+    )
+
+    outcome = sqlite_centre.run().outcomes[0]
+
+    assert outcome.result.status is BatchStatus.REJECTED
+    workbook = openpyxl.load_workbook(outcome.outputs / "report.xlsx")
+    sheet = workbook.worksheets[0]
+    assert [c.value for c in sheet[2]] == list(backpay.HEADER)
+    assert sheet["A1"].value == "示例单位补缴清册"
+    reason, amount, good = sheet["E4"], sheet["H5"], sheet["E3"]
+    assert reason.value == "欠缴" and reason.fill.fgColor.rgb.endswith("FF9999")
+    assert "ENUM_VALUE" in reason.comment.text and "漏缴、少缴、补差" in reason.comment.text
+    assert "NUMBER_FORMAT" in amount.comment.text
+    assert good.comment is None and good.fill.fgColor.rgb in (None, "00000000")
+    listing = [row for row in workbook["错误清单"].iter_rows(values_only=True)]
+    assert any(row[:3] == (4, "补缴原因", "ENUM_VALUE") for row in listing)
+    text = _pdf_text(outcome.outputs / "report.pdf")
+    assert "ENUM_VALUE" in text and "NUMBER_FORMAT" in text
+
+
+def test_fixed_report_resubmitted_is_accepted(sqlite_centre: Centre) -> None:
+    members = sqlite_centre.members_of(0)
+    folder = sqlite_centre.inbox / sqlite_centre.unit().unit_account
+    backpay_file(folder, [row_for(members[0], 1), row_for(members[1], 2, reason="欠缴")])
+    report = sqlite_centre.run().outcomes[0].outputs / "report.xlsx"
+    workbook = openpyxl.load_workbook(report)
+    workbook.worksheets[0]["E4"] = "少缴"
+    workbook.save(folder / "补缴_已改.xlsx")
+
+    result = sqlite_centre.run().outcomes[0].result
+
+    assert result.status is BatchStatus.ACCEPTED
+    assert len(result.accepted_rows) == 2
+
+
+def test_xls_files_are_read(sqlite_centre: Centre) -> None:
+    member = sqlite_centre.members_of(0)[0]
+    folder = sqlite_centre.inbox / sqlite_centre.unit().unit_account
+    folder.mkdir(parents=True)
+    book = xlwt.Workbook(encoding="utf-8")
+    sheet = book.add_sheet("Sheet1")
+    for column, value in enumerate(backpay.HEADER):
+        sheet.write(0, column, value)
+    for column, value in enumerate(row_for(member, amount=1000.5)):
+        sheet.write(1, column, value)
+    book.save(str(folder / "补缴.xls"))
+
+    result = sqlite_centre.run().outcomes[0].result
+
+    assert result.status is BatchStatus.ACCEPTED, json.dumps(result.to_dict(), ensure_ascii=False)
+    assert str(result.rows[0].amounts["补缴金额"]) == "1001"
+
+
+def test_header_error_rejects_without_cell_noise(sqlite_centre: Centre) -> None:
+    folder = sqlite_centre.inbox / sqlite_centre.unit().unit_account
+    backpay_file(folder, [row_for(sqlite_centre.members_of(0)[0])], title=None)
+    path = folder / "补缴.xlsx"
+    workbook = openpyxl.load_workbook(path)
+    workbook.active["B1"], workbook.active["C1"] = "姓名", "个人账号"
+    workbook.save(path)
+
+    result = sqlite_centre.run().outcomes[0].result
+
+    assert [i.code for i in result.file_issues] == [Code.HEADER_ORDER]
+    assert "第2列应为「个人账号」，实际为「姓名」" in result.file_issues[0].message
+    assert result.rows == []
