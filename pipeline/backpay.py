@@ -9,9 +9,8 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline.db import BackPayRecord
+from pipeline.db import BACKPAY_DELETED, BACKPAY_ENTERED, BackPayRecord
 from pipeline.money import money_text
-from pipeline.store import BACKPAY_DELETED, BACKPAY_ENTERED
 
 
 @dataclass(frozen=True)

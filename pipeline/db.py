@@ -35,6 +35,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
+BACKPAY_ENTERED = "未分配"
+BACKPAY_DELETED = "已删除"
+
 
 class DecimalText(TypeDecorator[Decimal]):
     """Exact decimals on SQLite, which has no decimal type (SQLAlchemy would go through float)."""

@@ -8,6 +8,7 @@ counter that is incremented in that same transaction, so they are unique and gap
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -15,21 +16,17 @@ from sqlalchemy import insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from pipeline.db import BackPayRecord, Batch, BatchIssue, BatchRow, Member, SerialCounter, Unit
+from pipeline.db import BACKPAY_ENTERED, BackPayRecord, Batch, BatchIssue, BatchRow, Member, SerialCounter, Unit
 from pipeline.issues import Code, Issue
 from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus
 from pipeline.money import money_text
-from pipeline.rules.context import MemberInfo, RecordedBackPay, RuleContext, UnitInfo
 from pipeline.config import CentreConfig
+from pipeline.rules import RULES
+from pipeline.rules.context import MemberInfo, RecordedBackPay, RuleContext, UnitInfo
 
-BACKPAY_ENTERED = "未分配"
-BACKPAY_DELETED = "已删除"
 
 
-def unit_info(session: Session, unit_account: str) -> UnitInfo | None:
-    unit = session.get(Unit, unit_account)
-    if unit is None:
-        return None
+def _unit_info(unit: Unit) -> UnitInfo:
     return UnitInfo(
         unit.unit_account,
         unit.name,
@@ -41,19 +38,80 @@ def unit_info(session: Session, unit_account: str) -> UnitInfo | None:
     )
 
 
+def member_info(member: Member) -> MemberInfo:
+    return MemberInfo(
+        member.member_account,
+        member.unit_account,
+        member.name,
+        member.id_number,
+        member.status,
+        member.base,
+        member.balance,
+        member.seal_reason,
+        member.last_base_adjust_year,
+    )
+
+
+def unit_info(session: Session, unit_account: str) -> UnitInfo | None:
+    unit = session.get(Unit, unit_account)
+    return None if unit is None else _unit_info(unit)
+
+
+def _chunks(values: Iterable[str], size: int = 5000) -> Iterator[list[str]]:
+    items = sorted(set(values))
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class SqlMasterData:
+    """The :class:`~pipeline.rules.context.MasterData` questions, answered in the file's transaction."""
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    def unit(self, unit_account: str) -> UnitInfo | None:
+        return unit_info(self.session, unit_account)
+
+    def unit_members(self, unit_account: str) -> dict[str, MemberInfo]:
+        query = select(Member).where(Member.unit_account == unit_account)
+        return {m.member_account: member_info(m) for m in self.session.scalars(query)}
+
+    def members(self, accounts: Iterable[str]) -> dict[str, MemberInfo]:
+        found: dict[str, MemberInfo] = {}
+        for chunk in _chunks(accounts):
+            for member in self.session.scalars(select(Member).where(Member.member_account.in_(chunk))):
+                found[member.member_account] = member_info(member)
+        return found
+
+    def registered_ids(self, id_numbers: Iterable[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(id_numbers):
+            found.update(self.session.scalars(select(Member.id_number).where(Member.id_number.in_(chunk))))
+        return found
+
+    def recorded_backpay(self, unit_account: str) -> dict[str, list[RecordedBackPay]]:
+        recorded: dict[str, list[RecordedBackPay]] = defaultdict(list)
+        query = select(
+            BackPayRecord.member_account, BackPayRecord.start_month, BackPayRecord.end_month, BackPayRecord.serial_number
+        ).where(BackPayRecord.unit_account == unit_account, BackPayRecord.state == BACKPAY_ENTERED)
+        for account, start, end, serial in self.session.execute(query):
+            recorded[account].append(RecordedBackPay(account, start, end, serial))
+        return dict(recorded)
+
+    def applied_batches(self, unit_account: str, kind: str, since: date, until: date) -> list[str]:
+        query = select(Batch.batch_id).where(
+            Batch.unit_account == unit_account,
+            Batch.kind == kind,
+            Batch.status.in_(("accepted", "partially_accepted")),
+            Batch.serial_number.is_not(None),
+            Batch.business_date >= since,
+            Batch.business_date <= until,
+        )
+        return [batch_id for batch_id in self.session.scalars(query) if batch_id]
+
+
 def rule_context(session: Session, config: CentreConfig, unit: UnitInfo, business_date: date) -> RuleContext:
-    """This unit's members and recorded back-pay, each in one query."""
-    members = {
-        m.member_account: MemberInfo(m.member_account, m.unit_account, m.name, m.id_number, m.status, m.base, m.balance)
-        for m in session.scalars(select(Member).where(Member.unit_account == unit.unit_account))
-    }
-    recorded: dict[str, list[RecordedBackPay]] = defaultdict(list)
-    query = select(
-        BackPayRecord.member_account, BackPayRecord.start_month, BackPayRecord.end_month, BackPayRecord.serial_number
-    ).where(BackPayRecord.unit_account == unit.unit_account, BackPayRecord.state == BACKPAY_ENTERED)
-    for account, start, end, serial in session.execute(query):
-        recorded[account].append(RecordedBackPay(account, start, end, serial))
-    return RuleContext(config, unit, business_date, members, dict(recorded))
+    return RuleContext(config, unit, business_date, SqlMasterData(session))
 
 
 def processed_batch(session: Session, unit_account: str, sha256: str) -> Batch | None:
@@ -132,36 +190,8 @@ def record(session: Session, batch: Batch, result: BatchResult, serial_channel: 
                 for issue in result.all_issues
             ],
         )
-    effect = EFFECTS.get(result.kind or "")
-    if effect is not None and result.serial_number:
-        effect(session, batch, result)
-
-
-def _record_backpay(session: Session, batch: Batch, result: BatchResult) -> None:
-    rows = result.accepted_rows
-    session.execute(
-        insert(BackPayRecord),
-        [
-            {
-                "batch_pk": batch.id,
-                "unit_account": result.unit_account,
-                "member_account": row.values["个人账号"],
-                "name": row.values["姓名"],
-                "id_number": row.values["证件号码"],
-                "reason": row.values["补缴原因"],
-                "start_month": row.values["补缴开始年月"],
-                "end_month": row.values["补缴结束年月"],
-                "amount": row.amounts["补缴金额"],
-                "state": BACKPAY_ENTERED,
-                "serial_number": result.serial_number,
-                "entered_on": result.business_date,
-            }
-            for row in rows
-        ],
-    )
-
-
-EFFECTS = {"补缴": _record_backpay}
+    if result.kind and result.serial_number:
+        RULES[result.kind].record(session, batch, result)
 
 
 def load_result(session: Session, batch: Batch, unit: UnitInfo | None) -> BatchResult:

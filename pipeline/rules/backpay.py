@@ -12,10 +12,14 @@ from __future__ import annotations
 from collections import defaultdict
 from decimal import Decimal
 
+from sqlalchemy import insert
+from sqlalchemy.orm import Session
+
+from pipeline.db import BACKPAY_ENTERED, BackPayRecord, Batch
 from pipeline.issues import Code, Issue
-from pipeline.model import RowResult, RowStatus
+from pipeline.model import BatchResult, RowResult
 from pipeline.money import half_up, quantum_for
-from pipeline.rules.context import RuleContext, match_member
+from pipeline.rules.context import RuleContext, match_member, settle_statuses
 
 KIND = "补缴"
 AMOUNT = "补缴金额"
@@ -75,6 +79,7 @@ def _check_amount(row: RowResult, context: RuleContext) -> None:
 def _check_overlaps(rows: list[RowResult], context: RuleContext) -> None:
     """MONTH_OVERLAP within the file, BACKPAY_DUPLICATE against what is already recorded."""
     seen: dict[str, list[RowResult]] = defaultdict(list)
+    recorded_backpay = context.data.recorded_backpay(context.unit.unit_account)
     for row in rows:
         account = row.values["个人账号"]
         start, end = row.values["补缴开始年月"], row.values["补缴结束年月"]
@@ -91,7 +96,7 @@ def _check_overlaps(rows: list[RowResult], context: RuleContext) -> None:
                 )
                 break
         seen[account].append(row)
-        for recorded in context.recorded_backpay.get(account, ()):
+        for recorded in recorded_backpay.get(account, ()):
             if _overlaps(start, end, recorded.start_month, recorded.end_month):
                 row.issues.append(
                     Issue(
@@ -115,8 +120,28 @@ def apply(rows: list[RowResult], context: RuleContext) -> None:
         if member is not None and months_ok:
             in_range.append(row)
     _check_overlaps(in_range, context)
-    for row in rows:
-        if row.errors:
-            row.status = RowStatus.REJECTED
-        elif row.issues:
-            row.status = RowStatus.COUNTER
+    settle_statuses(rows)
+
+
+def record(session: Session, batch: Batch, result: BatchResult) -> None:
+    """Accepted rows become back-pay records, entered and unallocated (未分配)."""
+    session.execute(
+        insert(BackPayRecord),
+        [
+            {
+                "batch_pk": batch.id,
+                "unit_account": result.unit_account,
+                "member_account": row.values["个人账号"],
+                "name": row.values["姓名"],
+                "id_number": row.values["证件号码"],
+                "reason": row.values["补缴原因"],
+                "start_month": row.values["补缴开始年月"],
+                "end_month": row.values["补缴结束年月"],
+                "amount": row.amounts[AMOUNT],
+                "state": BACKPAY_ENTERED,
+                "serial_number": result.serial_number,
+                "entered_on": result.business_date,
+            }
+            for row in result.accepted_rows
+        ],
+    )

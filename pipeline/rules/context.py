@@ -1,14 +1,22 @@
-"""What the rules may know: the unit, its own members, and what is already recorded for them."""
+"""What the rules may know: the unit, its own members, and what the store can look up for them.
+
+Rules never open a session themselves; they ask the :class:`MasterData` the store stage hands
+over (one query per question, never one per row). Lookups of other units' members exist only for
+the businesses that need them (单位调整, 缴存人登记) and never leak into a message.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from functools import cached_property
+from typing import Protocol
 
 from pipeline.config import CentreConfig
 from pipeline.issues import Code, Issue
-from pipeline.model import RowResult
+from pipeline.model import RowResult, RowStatus
 
 
 @dataclass(frozen=True)
@@ -31,6 +39,8 @@ class MemberInfo:
     status: str
     base: Decimal
     balance: Decimal
+    seal_reason: str = ""
+    last_base_adjust_year: int | None = None
 
 
 @dataclass(frozen=True)
@@ -41,13 +51,65 @@ class RecordedBackPay:
     serial_number: str
 
 
+class MasterData(Protocol):
+    """The questions rules may ask the database; implemented by :class:`pipeline.store.SqlMasterData`."""
+
+    def unit_members(self, unit_account: str) -> dict[str, MemberInfo]: ...
+
+    def members(self, accounts: Iterable[str]) -> dict[str, MemberInfo]: ...
+
+    def registered_ids(self, id_numbers: Iterable[str]) -> set[str]: ...
+
+    def unit(self, unit_account: str) -> UnitInfo | None: ...
+
+    def recorded_backpay(self, unit_account: str) -> dict[str, list[RecordedBackPay]]: ...
+
+    def applied_batches(self, unit_account: str, kind: str, since: date, until: date) -> list[str]: ...
+
+
 @dataclass
 class RuleContext:
     config: CentreConfig
     unit: UnitInfo
     business_date: date
-    members: dict[str, MemberInfo] = field(default_factory=dict)
-    recorded_backpay: dict[str, list[RecordedBackPay]] = field(default_factory=dict)
+    data: MasterData
+    notes: dict[str, object] = field(default_factory=dict)
+
+    @cached_property
+    def members(self) -> dict[str, MemberInfo]:
+        """This unit's members by 个人账号 (another unit's members are simply absent)."""
+        return self.data.unit_members(self.unit.unit_account)
+
+
+def not_found(row: RowResult, account: str) -> None:
+    row.issues.append(Issue(Code.MEMBER_NOT_FOUND, f"个人账号「{account}」在本单位不存在，请核对", row.excel_row, "个人账号"))
+
+
+def check_identity(row: RowResult, member: MemberInfo) -> bool:
+    """姓名 and 证件号码 must be the member's; changing them needs the centre's approval."""
+    ok = True
+    account = member.member_account
+    if member.name != row.values["姓名"]:
+        row.issues.append(
+            Issue(
+                Code.NAME_MISMATCH,
+                f"姓名「{row.values['姓名']}」与个人账号「{account}」登记的姓名不符；姓名变更须到中心审批，不能通过文件办理",
+                row.excel_row,
+                "姓名",
+            )
+        )
+        ok = False
+    if member.id_number != row.values["证件号码"]:
+        row.issues.append(
+            Issue(
+                Code.ID_MISMATCH,
+                f"证件号码与个人账号「{account}」登记的证件号码不符；证件号码变更须到中心审批，不能通过文件办理",
+                row.excel_row,
+                "证件号码",
+            )
+        )
+        ok = False
+    return ok
 
 
 def match_member(row: RowResult, context: RuleContext) -> MemberInfo | None:
@@ -59,26 +121,16 @@ def match_member(row: RowResult, context: RuleContext) -> MemberInfo | None:
     account = row.values["个人账号"]
     member = context.members.get(account)
     if member is None:
-        row.issues.append(
-            Issue(Code.MEMBER_NOT_FOUND, f"个人账号「{account}」在本单位不存在，请核对", row.excel_row, "个人账号")
-        )
+        not_found(row, account)
         return None
-    if member.name != row.values["姓名"]:
-        row.issues.append(
-            Issue(
-                Code.NAME_MISMATCH,
-                f"姓名「{row.values['姓名']}」与个人账号「{account}」登记的姓名不符；姓名变更须到中心审批，不能通过文件办理",
-                row.excel_row,
-                "姓名",
-            )
-        )
-    if member.id_number != row.values["证件号码"]:
-        row.issues.append(
-            Issue(
-                Code.ID_MISMATCH,
-                f"证件号码与个人账号「{account}」登记的证件号码不符；证件号码变更须到中心审批，不能通过文件办理",
-                row.excel_row,
-                "证件号码",
-            )
-        )
+    check_identity(row, member)
     return member
+
+
+def settle_statuses(rows: list[RowResult]) -> None:
+    """Rows with an error are REJECTED, rows with only a counter referral go to the COUNTER."""
+    for row in rows:
+        if row.errors:
+            row.status = RowStatus.REJECTED
+        elif any(issue.code.is_counter for issue in row.issues):
+            row.status = RowStatus.COUNTER
