@@ -88,6 +88,7 @@ class Member(Base):
     opened_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     seal_reason: Mapped[str] = mapped_column(String(20), default="")
     last_base_adjust_year: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    profile: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
 
 
 class Batch(Base):
@@ -134,6 +135,7 @@ class BatchRow(Base):
     status: Mapped[str] = mapped_column(String(20))
     values: Mapped[dict[str, str]] = mapped_column(JSON)
     amounts: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    computed: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
 
 
 class BatchIssue(Base):
@@ -166,6 +168,29 @@ class BackPayRecord(Base):
     serial_number: Mapped[str] = mapped_column(String(30))
     entered_on: Mapped[date] = mapped_column(Date)
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class MemberChange(Base):
+    """One change a file made to a member (登记, 基数调整, 封存, 启封, 单位调整), with before and after."""
+
+    __tablename__ = "member_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    batch_pk: Mapped[int] = mapped_column(ForeignKey("batches.id"), index=True)
+    member_account: Mapped[str] = mapped_column(String(20), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    changed_month: Mapped[str] = mapped_column(String(7), default="")
+    before: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    after: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+
+
+class AccountCounter(Base):
+    """The last 个人账号 sequence given out per unit (see :func:`pipeline.rules.registration.new_account`)."""
+
+    __tablename__ = "account_counters"
+
+    unit_account: Mapped[str] = mapped_column(String(20), primary_key=True)
+    last_value: Mapped[int] = mapped_column(Integer)
 
 
 class SerialCounter(Base):

@@ -23,6 +23,7 @@ from schemas.masterdata import MEMBER_HEADER, UNIT_HEADER
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡贾丁魏薛叶阎余潘杜戴夏钟汪田任姜范方石姚谭廖邹熊金陆郝孔白崔康毛邱秦江史顾侯邵孟龙万段钱汤尹黎易常武乔贺赖龚文"
 GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华玉兰萍红娥玲芬燕彬鹏辉宇浩凯健俊帆帅旭宁龙林欣悦晨阳"
 REGION = "211402"  # 葫芦岛市连山区
+SEALED_UNIT = "0000010"  # 集中封存户, as in the default configuration
 
 
 def fake_id(birth: date, sequence: int) -> str:
@@ -46,7 +47,7 @@ class FakeUnit:
     status: str = "正常"
 
     def row(self) -> list[str]:
-        return [self.unit_account, self.name, "91211400MA0" + self.unit_account[-7:], self.unit_ratio, self.personal_ratio, self.status, "", self.contact_name, self.contact_phone]
+        return [self.unit_account, self.name, "91211400MA0" + self.unit_account[-7:] if self.contact_name else "0", self.unit_ratio, self.personal_ratio, self.status, "", self.contact_name, self.contact_phone]
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def fake_master_data(unit_count: int = 2, members_per_unit: int = 8, seed: int =
         for index in range(unit_count)
     ]
     members = []
-    for unit_index, unit in enumerate(units):
+    for unit_index, unit in enumerate(list(units)):
         for index in range(members_per_unit):
             number = unit_index * members_per_unit + index
             birth = date(1970 + rng.randrange(30), 1 + rng.randrange(12), 1 + rng.randrange(28))
@@ -93,6 +94,7 @@ def fake_master_data(unit_count: int = 2, members_per_unit: int = 8, seed: int =
                     Decimal(rng.randrange(100000, 5000000)) / 100,
                 )
             )
+    units.append(FakeUnit(SEALED_UNIT, "集中封存户", "0", "0", "", ""))
     return units, members
 
 

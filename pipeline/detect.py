@@ -56,13 +56,15 @@ def header_issues(expected: Sequence[str], found: Sequence[str]) -> list[Issue]:
     return issues
 
 
-def _match_score(expected: Sequence[str], found: Sequence[str]) -> int:
-    return len(set(expected) & set(found))
+def _match_score(expected: Sequence[str], found: Sequence[str]) -> tuple[int, int]:
+    """More shared columns first, then fewer differences: ties between templates go to the closer one."""
+    shared = set(expected) & set(found)
+    return len(shared), -len(set(expected) ^ set(found))
 
 
 def detect(raw: RawTable, headers: dict[str, Sequence[str]]) -> Detected:
     """Locate the header row, name the template and cut the data rows out of ``raw``."""
-    best: tuple[int, int, str, list[str]] | None = None
+    best: tuple[tuple[int, int], int, str, list[str]] | None = None
     for index, row in enumerate(raw.rows[:HEADER_SEARCH_ROWS]):
         found = _trimmed([clean_text(cell_text(cell)) for cell in row])
         if not found:
@@ -71,7 +73,7 @@ def detect(raw: RawTable, headers: dict[str, Sequence[str]]) -> Detected:
             if found == list(expected):
                 return _cut(raw, kind, index, found, [])
             score = _match_score(expected, found)
-            if score >= max(3, (len(expected) + 1) // 2) and (best is None or score > best[0]):
+            if score[0] >= max(3, (len(expected) + 1) // 2) and (best is None or score > best[0]):
                 best = (score, index, kind, found)
     if best is not None:
         _, index, kind, found = best

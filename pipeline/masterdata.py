@@ -64,7 +64,10 @@ def _duplicates(rows: list[RowResult], key: str) -> None:
 
 
 def _unit_rules(rows: list[RowResult], config: CentreConfig) -> None:
+    """Deposit ratios within the configured bounds; the 集中封存户 deposits nothing and is exempt."""
     for row in rows:
+        if row.values["单位账号"] == config.sealed_unit:
+            continue
         for column in ("单位缴存比例", "个人缴存比例"):
             if row.issues:
                 break

@@ -76,6 +76,7 @@ class RowResult:
     status: RowStatus = RowStatus.ACCEPTED
     issues: list[Issue] = field(default_factory=list)
     amounts: dict[str, Decimal] = field(default_factory=dict)
+    computed: dict[str, str] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[Issue]:
@@ -90,6 +91,7 @@ class RowResult:
                 {"code": str(i.code), "column": i.column, "message": i.message} for i in self.issues
             ],
             "amounts": {name: money_text(value) for name, value in self.amounts.items()},
+            **({"computed": dict(self.computed)} if self.computed else {}),
         }
 
 

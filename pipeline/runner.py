@@ -118,7 +118,7 @@ def check_file(path: Path, kind_headers: dict, unit: UnitInfo, config: CentreCon
     rows, file_issues = validate(detected.sheet, template, config)
     if rows and not file_issues:
         clean = [row for row in rows if not row.issues]
-        RULES[detected.kind].apply(clean, context_loader())
+        file_issues = RULES[detected.kind].apply(clean, context_loader())
         for row in rows:
             if row.errors:
                 row.status = RowStatus.REJECTED

@@ -167,6 +167,8 @@ def record(session: Session, batch: Batch, result: BatchResult, serial_channel: 
     batch.error_count = len(result.errors)
     batch.processed_at = result.processed_at
     batch.stage = "stored"
+    if result.kind and result.serial_number:
+        RULES[result.kind].record(session, batch, result)
     if result.rows:
         session.execute(
             insert(BatchRow),
@@ -178,6 +180,7 @@ def record(session: Session, batch: Batch, result: BatchResult, serial_channel: 
                     "status": str(row.status),
                     "values": row.values,
                     "amounts": {name: money_text(value) for name, value in row.amounts.items()},
+                    "computed": row.computed or None,
                 }
                 for row in result.rows
             ],
@@ -190,8 +193,6 @@ def record(session: Session, batch: Batch, result: BatchResult, serial_channel: 
                 for issue in result.all_issues
             ],
         )
-    if result.kind and result.serial_number:
-        RULES[result.kind].record(session, batch, result)
 
 
 def load_result(session: Session, batch: Batch, unit: UnitInfo | None) -> BatchResult:
@@ -207,6 +208,7 @@ def load_result(session: Session, batch: Batch, unit: UnitInfo | None) -> BatchR
             RowStatus(row.status),
             issues_by_row.get(row.excel_row, []),
             {name: Decimal(value) for name, value in row.amounts.items()},
+            dict(row.computed or {}),
         )
         for row in session.scalars(select(BatchRow).where(BatchRow.batch_pk == batch.id).order_by(BatchRow.id))
     ]

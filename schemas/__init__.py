@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from schemas import backpay
+from schemas import backpay, base_adjust, registration, seal, transfer, unseal
 
-TEMPLATES: dict[str, ModuleType] = {module.KIND: module for module in (backpay,)}
+TEMPLATES: dict[str, ModuleType] = {module.KIND: module for module in (backpay, base_adjust, seal, unseal, transfer, registration)}
 
 
 def template_for(kind: str) -> ModuleType:

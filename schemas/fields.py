@@ -38,6 +38,9 @@ _MONTH_PATTERNS = (
 )
 _DATE = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[ T]00:00:00)?$")
 _PHONE = re.compile(r"^1[3-9]\d{9}$")
+_FIXED_PHONE = re.compile(r"^0$|^(0\d{2,3}-?)?\d{7,8}(-\d{1,6})?$")
+_POSTCODE = re.compile(r"^0$|^\d{6}$")
+_BANK_ACCOUNT = re.compile(r"^\d{8,30}$")
 _AMOUNT = re.compile(r"^-?\d+(\.\d+)?$")
 _THOUSANDS = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$")
 _ACCOUNT = re.compile(r"^\d{1,20}$")
@@ -159,6 +162,9 @@ class FieldKind(StrEnum):
     RATIO = "ratio"
     DATE = "date"
     PHONE = "phone"
+    FIXED_PHONE = "fixed_phone"
+    POSTCODE = "postcode"
+    BANK_ACCOUNT = "bank_account"
 
 
 CLEANERS: dict[FieldKind, Callable[[str], str]] = {
@@ -180,6 +186,7 @@ class Field:
     choices: tuple[str, ...] = ()
     required: bool = True
     positive: bool = False
+    non_negative: bool = False
 
     def clean(self, value: str) -> str:
         return CLEANERS.get(self.kind, clean_text)(value)
@@ -205,8 +212,8 @@ def month(name: str) -> Field:
     return Field(name, FieldKind.MONTH, max_length=20)
 
 
-def amount(name: str, *, positive: bool = False) -> Field:
-    return Field(name, FieldKind.AMOUNT, max_length=20, positive=positive)
+def amount(name: str, *, positive: bool = False, non_negative: bool = False) -> Field:
+    return Field(name, FieldKind.AMOUNT, max_length=20, positive=positive, non_negative=non_negative)
 
 
 def enum(name: str, choices: tuple[str, ...]) -> Field:
@@ -243,14 +250,22 @@ def describe(code: Code, field: Field, value: str) -> str:
             return f"「{column}」的值「{shown}」不是有效的日期，请按 yyyy-mm-dd 填写"
         case Code.NUMBER_FORMAT:
             return f"「{column}」的值「{shown}」不是有效的数字"
+        case Code.AMOUNT_OUT_OF_RANGE if field.non_negative:
+            return f"「{column}」不能为负数，实际为「{shown}」"
         case Code.AMOUNT_OUT_OF_RANGE:
             return f"「{column}」必须大于0，实际为「{shown}」"
         case Code.ENUM_VALUE:
             return f"「{column}」的值「{shown}」不在允许范围内，只能填：{'、'.join(field.choices)}"
         case Code.ACCOUNT_FORMAT:
             return f"「{column}」的值「{shown}」应为数字账号"
+        case Code.PHONE_FORMAT if field.kind is FieldKind.FIXED_PHONE:
+            return f"「{column}」的值「{shown}」不是有效的固定电话号码（如 0429-1234567），没有请填 0"
         case Code.PHONE_FORMAT:
             return f"「{column}」的值「{shown}」不是有效的手机号码（11位，以13-19开头）"
+        case Code.POSTCODE_FORMAT:
+            return f"「{column}」的值「{shown}」应为6位数字，没有请填 0"
+        case Code.BANK_ACCOUNT_FORMAT:
+            return f"「{column}」的值「{shown}」应为8至30位数字的银行账号"
         case Code.NAME_FORMAT:
             return f"姓名「{shown}」含有不允许的字符"
         case Code.TEXT_TOO_LONG:
@@ -290,12 +305,20 @@ def _checks_for(field: Field) -> list[pa.Check]:
             checks.append(check(Code.NUMBER_FORMAT, lambda s: s.str.fullmatch(_AMOUNT.pattern)))
             if field.positive:
                 checks.append(check(Code.AMOUNT_OUT_OF_RANGE, lambda s: s.map(_not_negative_or_zero)))
+            elif field.non_negative:
+                checks.append(check(Code.AMOUNT_OUT_OF_RANGE, lambda s: ~s.str.startswith("-")))
         case FieldKind.ENUM:
             checks.append(check(Code.ENUM_VALUE, lambda s, f=field: s.isin(f.choices)))
         case FieldKind.ACCOUNT:
             checks.append(check(Code.ACCOUNT_FORMAT, lambda s: ~long_ok(s) | s.str.fullmatch(_ACCOUNT.pattern)))
         case FieldKind.PHONE:
             checks.append(check(Code.PHONE_FORMAT, lambda s: s.str.fullmatch(_PHONE.pattern)))
+        case FieldKind.FIXED_PHONE:
+            checks.append(check(Code.PHONE_FORMAT, lambda s: s.str.fullmatch(_FIXED_PHONE.pattern)))
+        case FieldKind.POSTCODE:
+            checks.append(check(Code.POSTCODE_FORMAT, lambda s: s.str.fullmatch(_POSTCODE.pattern)))
+        case FieldKind.BANK_ACCOUNT:
+            checks.append(check(Code.BANK_ACCOUNT_FORMAT, lambda s: ~long_ok(s) | s.str.fullmatch(_BANK_ACCOUNT.pattern)))
         case FieldKind.DATE:
             checks.append(check(Code.DATE_FORMAT, lambda s: s.map(parse_date).notna()))
         case FieldKind.NAME:

@@ -8,7 +8,7 @@ from typing import Any
 from pipeline.demo import FakeMember, backpay_row, write_table
 from schemas import backpay
 
-__all__ = ["backpay_file", "backpay_row", "row_for"]
+__all__ = ["backpay_file", "backpay_row", "identity", "kind_file", "row_for"]
 
 
 def backpay_file(folder: Path, rows: list[list[Any]], name: str = "补缴.xlsx", *, title: str | None = "补缴清册", total: str | None = None) -> Path:
@@ -21,3 +21,14 @@ def backpay_file(folder: Path, rows: list[list[Any]], name: str = "补缴.xlsx",
 
 def row_for(member: FakeMember, seq: int = 1, reason: str = "漏缴", start: str = "2024-03", end: str = "2024-05", amount: Any = "1000") -> list[Any]:
     return backpay_row(seq, member, reason, start, end, amount)
+
+
+def kind_file(folder: Path, kind: str, rows: list[list[Any]], name: str | None = None) -> Path:
+    """A file of any template ``kind`` in ``folder``, with a title row above the header."""
+    from schemas import TEMPLATES
+
+    return write_table(folder / (name or f"{kind}.xlsx"), TEMPLATES[kind].HEADER, rows, title=f"{kind}清册")
+
+
+def identity(member: FakeMember) -> list[str]:
+    return [member.member_account, member.name, member.id_number]

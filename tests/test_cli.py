@@ -59,7 +59,7 @@ def _load_demo_master(home: Path) -> tuple[list, list]:
     units_file, members_file = write_master_files(home.parent / "master", units, members)
     result = runner.invoke(app, ["load", "--units", str(units_file), "--members", str(members_file)], env=_env(home))
     assert result.exit_code == 0, result.output
-    assert "已导入 2 个单位、8 个缴存人" in result.output
+    assert "已导入 3 个单位、8 个缴存人" in result.output
     return units, members
 
 

@@ -35,7 +35,7 @@ def test_load_then_reload_upserts(tmp_path: Path, db_url: str) -> None:
         report = load_master_data(session, app.config, None, members_file)
 
     assert report.ok and report.members == 6
-    assert _counts(app) == (2, 6)
+    assert _counts(app) == (3, 6)
     with app.sessions() as session:
         assert session.get(Member, members[0].member_account).base == Decimal("9999")
     app.close()

@@ -1,15 +1,19 @@
 """Rules stage: a template's business rules, one module per template, found by its kind.
 
-Each module has ``apply(rows, context)``: it adds issues and computed amounts to the rows that
-passed the schema and sets their status. Rules read master data only through the
-:class:`~pipeline.rules.context.RuleContext` the store stage loaded for the unit, so they never
-see another unit's members.
+Each module has ``KIND`` and two functions:
+
+- ``apply(rows, context) -> list[Issue]`` adds issues and computed amounts to the rows that passed
+  the schema, sets their status, and returns file-level issues (e.g. ADJUSTED_THIS_YEAR). It reads
+  master data only through ``context.data`` and never sees another unit's members unless its
+  business needs them (单位调整, 缴存人登记), and then never names them in a message.
+- ``record(session, batch, result)`` writes what the accepted rows change, in the file's
+  transaction; the store stage calls it once the batch has its serial number.
 """
 
 from __future__ import annotations
 
 from types import ModuleType
 
-from pipeline.rules import backpay
+from pipeline.rules import backpay, base_adjust, registration, seal, transfer, unseal
 
-RULES: dict[str, ModuleType] = {backpay.KIND: backpay}
+RULES: dict[str, ModuleType] = {module.KIND: module for module in (backpay, base_adjust, seal, unseal, transfer, registration)}

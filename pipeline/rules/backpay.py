@@ -110,7 +110,7 @@ def _check_overlaps(rows: list[RowResult], context: RuleContext) -> None:
                 break
 
 
-def apply(rows: list[RowResult], context: RuleContext) -> None:
+def apply(rows: list[RowResult], context: RuleContext) -> list[Issue]:
     """Check every schema-valid row; rows keep ACCEPTED, or become REJECTED or COUNTER."""
     in_range: list[RowResult] = []
     for row in rows:
@@ -121,6 +121,7 @@ def apply(rows: list[RowResult], context: RuleContext) -> None:
             in_range.append(row)
     _check_overlaps(in_range, context)
     settle_statuses(rows)
+    return []
 
 
 def record(session: Session, batch: Batch, result: BatchResult) -> None:
