@@ -50,13 +50,19 @@ COLUMN_WEIGHTS = {
     "家庭住址": 2.0,
     "转出单位名称": 2.0,
     "个人存款账户开户银行名称": 2.0,
+    "手机号码": 1.5,
+    "固定电话号码": 1.5,
+    "个人账号": 1.4,
+    "转出单位账号": 1.4,
+    "邮政编码": 1.3,
+    "姓名": 1.2,
 }
 
 MONEY_KIND = "补缴"
 MONEY_COLUMN = "补缴金额"
 SLIP_FULL_LIMIT = 200
 SLIP_PREVIEW_ROWS = 40
-REPORT_MAX_ISSUES = 5000
+REPORT_MAX_ISSUES = 500
 WIDE_COLUMNS = 8
 
 BASE_CHARS = frozenset(
@@ -166,8 +172,10 @@ class FontSubset:
         path = self.folder / f"{self.family.replace(' ', '-').lower()}-{self.builds}.otf"
         with TTFont(self.face.path, fontNumber=self.face.index, lazy=True, recalcBBoxes=False) as font:
             subsetter.subset(font)
+            covered = frozenset(chr(code) for code in font.getBestCmap() or ())
+            if not covered:
+                return
             _rename(font, self.family)
-            covered = frozenset(chr(code) for code in font.getBestCmap())
             font.save(path)
         if self.path is not None:
             self.path.unlink(missing_ok=True)
@@ -186,8 +194,8 @@ class FontCache:
     the union (about 0.3 s each), which is all a small run ever needs. A run that keeps bringing
     new names would otherwise rebuild for most of its documents, so the next rebuild adds the
     ``prefill`` set (GB 2312: ~5 s, once) and freezes the main subset; characters outside it go
-    to a small extra subset whose rebuilds stay cheap. Characters the face lacks are remembered
-    as requested, so they never cause another rebuild; Pango takes them from another font.
+    to a small extra subset whose rebuilds stay cheap. Characters the face lacks never cause a
+    rebuild; Pango takes them from another system font.
     """
 
     def __init__(
@@ -202,6 +210,16 @@ class FontCache:
         self.extra: FontSubset | None = None
         self._prefill = prefill
         self._prefill_after = prefill_after
+        self._face_chars: frozenset[str] | None = None
+
+    @property
+    def face_chars(self) -> frozenset[str]:
+        """Every character the full face has (read once, 0.1 s): others never cause a rebuild."""
+        if self._face_chars is None:
+            face = self.main.face
+            with TTFont(face.path, fontNumber=face.index, lazy=True) as font:
+                self._face_chars = frozenset(chr(code) for code in font.getBestCmap() or ())
+        return self._face_chars
 
     @property
     def subsets(self) -> list[FontSubset]:
@@ -218,7 +236,7 @@ class FontCache:
 
     def ensure(self, text: str) -> bool:
         """Make the subsets cover ``text`` as far as the face can; True when a file was rebuilt."""
-        wanted = set(text) - self.main.requested
+        wanted = (set(text) & self.face_chars) - self.main.requested
         if self.extra is not None:
             wanted -= self.extra.requested
         if self.main.path is not None and not wanted:
@@ -265,6 +283,8 @@ def _months(row: RowResult) -> str:
 
 @dataclass(frozen=True)
 class Cell:
+    """A column name or value of a 确认单; amounts are right-aligned."""
+
     text: str
     amount: bool = False
 
@@ -395,7 +415,7 @@ class PdfRenderer:
                 ],
             }
         columns = self._confirmation_columns(result)
-        weights = [COLUMN_WEIGHTS.get(column.text, 1.0) for column in columns]
+        weights = [COLUMN_WEIGHTS.get(column.text, 1.5 if column.amount else 1.0) for column in columns]
         return {
             **context,
             "title": f"{self.config.centre_name}{result.kind or ''}确认单",
@@ -423,19 +443,9 @@ class PdfRenderer:
         return columns + [Cell(name, True) for name in amounts if name not in named]
 
     def _report_context(self, result: BatchResult) -> dict[str, Any]:
-        row_issues = [
-            {
-                "row": issue.row if issue.row is not None else row.excel_row,
-                "column": issue.column or "",
-                "code": str(issue.code),
-                "message": issue.message,
-                "counter": issue.code.is_counter,
-            }
-            for row in result.rows
-            for issue in row.issues
-        ]
-        counter_count = sum(1 for issue in row_issues if issue["counter"])
-        has_errors = bool(result.file_issues) or counter_count < len(row_issues)
+        issues = [(row, issue) for row in result.rows for issue in row.issues]
+        counter_count = sum(1 for _, issue in issues if issue.code.is_counter)
+        has_errors = bool(result.file_issues) or counter_count < len(issues)
         if result.status in (BatchStatus.REJECTED, BatchStatus.DUPLICATE):
             title = "文件退回报告"
         elif not has_errors:
@@ -454,10 +464,19 @@ class PdfRenderer:
                 {"code": str(issue.code), "title": issue.code.title, "message": issue.message}
                 for issue in result.file_issues
             ],
-            "row_issues": row_issues[:REPORT_MAX_ISSUES],
-            "omitted": len(row_issues) > REPORT_MAX_ISSUES,
-            "issue_count": len(row_issues),
-            "error_count": len(row_issues) - counter_count,
+            "row_issues": [
+                {
+                    "row": issue.row if issue.row is not None else row.excel_row,
+                    "column": issue.column or "",
+                    "code": str(issue.code),
+                    "message": issue.message,
+                    "counter": issue.code.is_counter,
+                }
+                for row, issue in issues[:REPORT_MAX_ISSUES]
+            ],
+            "omitted": len(issues) > REPORT_MAX_ISSUES,
+            "issue_count": len(issues),
+            "error_count": len(issues) - counter_count,
             "counter_count": counter_count,
             "row_count": len(result.rows),
             "counts": [(status.label, result.count(status)) for status in RowStatus if result.count(status)],
