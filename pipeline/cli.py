@@ -8,8 +8,6 @@ did its work (a run with rejected files included), 1 when the input given to the
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Optional
@@ -23,6 +21,7 @@ from pipeline import demo as demo_data
 from pipeline.app import App, open_app
 from pipeline.backpay import delete_unallocated, list_unallocated
 from pipeline.config import gjj_home
+from pipeline.export import export_members
 from pipeline.intake import waiting_files
 from pipeline.issues import ConfigError, Issue
 from pipeline.masterdata import load_master_data
@@ -34,6 +33,8 @@ from schemas import TEMPLATES, template_for
 app = typer.Typer(help="住房公积金单位批量文件处理（gjj-exchange）", no_args_is_help=True, add_completion=False)
 backpay_app = typer.Typer(help="补缴查询：列出、删除已录入未分配的补缴记录", no_args_is_help=True)
 app.add_typer(backpay_app, name="backpay")
+export_app = typer.Typer(help="导出当前数据（供核心系统导入）", no_args_is_help=True)
+app.add_typer(export_app, name="export")
 console = Console()
 err = Console(stderr=True)
 
@@ -78,7 +79,7 @@ def init(
     app_ = _open(config)
     console.print(f"已初始化：{app_.home.root}")
     if demo:
-        units, members = demo_data.fake_master_data()
+        units, members = demo_data.fake_master_data(members_per_unit=10)
         units_file, members_file = demo_data.write_master_files(app_.home.var / "demo", units, members)
         _load(app_, units_file, members_file)
         files = demo_data.drop_demo_files(app_.home.inbox, units, members, date.today())
@@ -209,6 +210,22 @@ def backpay_delete(
     console.print(f"已删除 {deleted} 条补缴记录（业务流水号 {serial}）")
 
 
+@export_app.command("members")
+def export_members_command(
+    output: Annotated[Path, typer.Option("-o", "--output", help="输出文件（.csv 或 .xlsx），格式与 gjj load --members 相同")],
+    config: ConfigOption = None,
+) -> None:
+    """导出全部缴存人当前状态，格式与 gjj load 的缴存人文件相同。"""
+    if output.suffix.lower() not in (".csv", ".xlsx"):
+        err.print(f"不支持的导出格式「{output.suffix}」，请用 .csv 或 .xlsx")
+        raise typer.Exit(2)
+    app_ = _open(config)
+    with app_.sessions() as session:
+        count = export_members(session, output)
+    app_.close()
+    console.print(f"已导出 {count} 个缴存人到 {output}")
+
+
 @app.command("demo")
 def demo_command(config: ConfigOption = None) -> None:
     """演示：在 GJJ_HOME 初始化演示数据、处理示例文件，并列出输出位置。"""
@@ -229,4 +246,3 @@ def main() -> None:  # pragma: no cover - console script entry
     app()
 
 
-__all__ = ["app", "main", "os", "shutil"]

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from pipeline.cli import app
 from pipeline.demo import fake_master_data, write_master_files, write_table
-from schemas import backpay
+from schemas import TEMPLATES, backpay
 from schemas.masterdata import MEMBER_HEADER
 from tests.factories import backpay_file, row_for
 
@@ -133,14 +133,54 @@ def test_demo_from_the_console_script(tmp_path: Path) -> None:
 
     assert completed.returncode == 0, completed.stderr
     results = [json.loads(p.read_text(encoding="utf-8")) for p in (home / "outbox").rglob("result.json")]
-    statuses = sorted(r["status"] for r in results)
-    assert statuses == ["accepted", "accepted", "rejected"]
-    rejected = next(r for r in results if r["status"] == "rejected")
+    by_kind = {kind: sorted(r["status"] for r in results if r["kind"] == kind) for kind in TEMPLATES}
+    assert all({"accepted", "rejected"} <= set(statuses) for statuses in by_kind.values()), by_kind
+    rejected = next(r for r in results if r["status"] == "rejected" and r["kind"] == "补缴")
     codes = {e["code"] for row in rejected["rows"] for e in row["errors"]}
     assert {"ID_CHECKSUM", "NAME_MISMATCH", "ENUM_VALUE", "MONTH_FORMAT", "NUMBER_FORMAT", "MEMBER_NOT_FOUND"} <= codes
-    assert any(row["status"] == "counter" for r in results for row in r["rows"])
+    counter_codes = {e["code"] for r in results for row in r["rows"] if row["status"] == "counter" for e in row["errors"]}
+    assert counter_codes == {"COUNTER_CROSS_YEAR", "COUNTER_BASE_CHANGE"}
     assert "slip.pdf" in completed.stdout and "report.xlsx" in completed.stdout
     assert not [p for p in (home / "inbox").rglob("*") if p.is_file()]
 
     again = subprocess.run([str(gjj), "demo"], env={**os.environ, **_env(home)}, capture_output=True, text=True, timeout=120)
     assert again.returncode == 2 and re.search("已有数据", again.stderr)
+
+
+@pytest.mark.parametrize("kind", sorted(TEMPLATES))
+def test_template_for_every_kind(tmp_path: Path, kind: str) -> None:
+    output = tmp_path / f"{kind}.xlsx"
+    result = runner.invoke(app, ["template", kind, "-o", str(output)], env=_env(tmp_path / "home"))
+    assert result.exit_code == 0, result.output
+    rows = [[c for c in row if c is not None] for row in openpyxl.load_workbook(output).worksheets[0].iter_rows(max_row=5, values_only=True)]
+    assert list(TEMPLATES[kind].HEADER) in rows
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_export_members_round_trips_through_load(tmp_path: Path, suffix: str) -> None:
+    home = tmp_path / "home"
+    units, members = _load_demo_master(home)
+    leaver = members[0]
+    write_table(home / "inbox" / units[0].unit_account / "封存.xlsx", TEMPLATES["封存"].HEADER, [[1, leaver.member_account, leaver.name, leaver.id_number, "离职封存", "2024-07"]])
+    assert runner.invoke(app, ["run", "--business-date", "2024-08-05"], env=_env(home)).exit_code == 0
+    first = tmp_path / f"members{suffix}"
+    second = tmp_path / f"again{suffix}"
+
+    exported = runner.invoke(app, ["export", "members", "-o", str(first)], env=_env(home))
+    reloaded = runner.invoke(app, ["load", "--members", str(first)], env=_env(home))
+    runner.invoke(app, ["export", "members", "-o", str(second)], env=_env(home))
+
+    assert exported.exit_code == 0 and "已导出 8 个缴存人" in exported.output
+    assert reloaded.exit_code == 0, reloaded.output
+    assert _table(first) == _table(second)
+    moved = next(row for row in _table(first) if row[0] == leaver.member_account)
+    assert moved[1] == "0000010" and moved[5] == "封存" and moved[9] == "离职封存"
+
+
+def _table(path: Path) -> list[list[str]]:
+    if path.suffix == ".csv":
+        import csv
+
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            return list(csv.reader(handle))[1:]
+    return [[str(c) for c in row] for row in openpyxl.load_workbook(path).worksheets[0].iter_rows(min_row=2, values_only=True)]

@@ -68,7 +68,8 @@ def _check_amounts(row: RowResult, context: RuleContext) -> None:
                     column,
                 )
             )
-    row.amounts.update({BASE: base, UNIT_MONTHLY: expected[UNIT_MONTHLY], PERSONAL_MONTHLY: expected[PERSONAL_MONTHLY], TOTAL_MONTHLY: expected[TOTAL_MONTHLY]})
+    row.amounts[BASE] = base
+    row.amounts.update((name, expected[name]) for name in (UNIT_MONTHLY, PERSONAL_MONTHLY, TOTAL_MONTHLY))
 
 
 def _check_ids(rows: list[RowResult], context: RuleContext) -> None:
