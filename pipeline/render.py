@@ -26,16 +26,18 @@ def write_result_json(result: BatchResult, path: Path) -> None:
 
 def write_detail_csv(result: BatchResult, path: Path) -> None:
     """清册: every row with its status and computed amounts; UTF-8 with BOM so Excel shows Chinese."""
-    amount_names = sorted({name for row in result.rows for name in row.amounts})
+    amount_names = list(dict.fromkeys(name for row in result.rows for name in row.amounts))
+    computed_names = list(dict.fromkeys(name for row in result.rows for name in row.computed))
     with path.open("w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["行号", *result.header, "处理结果", *(f"核定{name}" for name in amount_names), "说明"])
+        writer.writerow(["行号", *result.header, "处理结果", *computed_names, *(f"核定{name}" for name in amount_names), "说明"])
         for row in result.rows:
             writer.writerow(
                 [
                     row.excel_row,
                     *(neutralise_formula(row.values.get(column, "")) for column in result.header),
                     row.status.label,
+                    *(row.computed.get(name, "") for name in computed_names),
                     *(money_text(row.amounts[name]) if name in row.amounts else "" for name in amount_names),
                     neutralise_formula("；".join(issue.message for issue in row.issues)),
                 ]

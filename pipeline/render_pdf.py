@@ -32,6 +32,7 @@ from pipeline.config import CentreConfig
 from pipeline.issues import TITLES, ConfigError
 from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus
 from pipeline.money import DIGITS, amount_in_words, money_text
+from schemas import TEMPLATES as TEMPLATES_BY_KIND
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -427,7 +428,7 @@ class PdfRenderer:
                 [
                     Cell(money_text(row.amounts[column.text]), True)
                     if column.text in row.amounts
-                    else Cell(row.values.get(column.text, ""))
+                    else Cell(row.computed.get(column.text) or row.values.get(column.text, ""))
                     for column in columns
                 ]
                 for row in shown
@@ -436,9 +437,12 @@ class PdfRenderer:
 
     @staticmethod
     def _confirmation_columns(result: BatchResult) -> list[Cell]:
-        """The file's own columns without 序号, then any computed amount not already among them."""
+        """Computed values (a new 个人账号), the template's confirmation columns, then computed amounts."""
         amounts = list(dict.fromkeys(name for row in result.rows for name in row.amounts))
-        columns = [Cell(name, name in amounts) for name in result.header if name != "序号"]
+        computed = list(dict.fromkeys(name for row in result.rows for name in row.computed))
+        template = TEMPLATES_BY_KIND.get(result.kind or "")
+        shown = getattr(template, "CONFIRMATION_COLUMNS", None) or [name for name in result.header if name != "序号"]
+        columns = [Cell(name) for name in computed] + [Cell(name, name in amounts) for name in shown if name not in computed]
         named = {column.text for column in columns}
         return columns + [Cell(name, True) for name in amounts if name not in named]
 
