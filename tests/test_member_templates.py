@@ -293,3 +293,59 @@ def test_cross_year_policy_allow(tmp_path: Path) -> None:
     result = run_one(centre)
     centre.app.close()
     assert result.rows[0].status is RowStatus.ACCEPTED
+
+
+def _identity_cases():
+    return [
+        ("unknown account", lambda p: [1, "999999999", p.name, p.id_number], Code.MEMBER_NOT_FOUND, "个人账号"),
+        ("name differs", lambda p: [1, p.member_account, "王某某", p.id_number], Code.NAME_MISMATCH, "姓名"),
+        ("ID of someone else", lambda p: [1, p.member_account, p.name, "11010519491231002X"], Code.ID_MISMATCH, "证件号码"),
+        ("bad ID", lambda p: [1, p.member_account, p.name, "11010519491231002"], Code.ID_FORMAT, "证件号码"),
+    ]
+
+
+@pytest.mark.parametrize("kind", ["基数调整", "封存", "启封"])
+@pytest.mark.parametrize(("case", "make", "code", "column"), _identity_cases(), ids=[c[0] for c in _identity_cases()])
+def test_identity_errors_for_every_member_template(sqlite_centre: Centre, kind: str, case: str, make, code: Code, column: str) -> None:
+    person = sqlite_centre.members_of(0)[0]
+    if kind == "启封":
+        set_member(sqlite_centre, person.member_account, status="封存", seal_reason="其他封存")
+    tail = {"基数调整": ["5000"], "封存": ["退休封存", "2024-07"], "启封": ["正常上班启封", "2024-08", "4070"]}[kind]
+    kind_file(folder(sqlite_centre), kind, [[*make(person), *tail]])
+
+    result = run_one(sqlite_centre)
+
+    assert result.status is BatchStatus.REJECTED
+    assert [(i.code, i.column) for i in result.rows[0].issues] == [(code, column)]
+
+
+@pytest.mark.parametrize("kind", ["基数调整", "封存", "启封", "单位调整"])
+def test_member_twice_in_one_file_is_duplicate_row(sqlite_centre: Centre, kind: str) -> None:
+    person = sqlite_centre.members_of(0)[0]
+    tail = {"基数调整": ["5000"], "封存": ["退休封存", "2024-07"], "启封": ["正常上班启封", "2024-08", "4070"], "单位调整": ["0000010", "集中封存户", "工作调动"]}[kind]
+    kind_file(folder(sqlite_centre), kind, [[1, *identity(person), *tail], [2, *identity(person), *tail]])
+
+    result = run_one(sqlite_centre)
+
+    assert [(i.code, i.row) for i in result.rows[1].issues] == [(Code.DUPLICATE_ROW, 4)]
+
+
+def test_member_adjusted_this_year_in_master_data(sqlite_centre: Centre) -> None:
+    person = sqlite_centre.members_of(0)[0]
+    set_member(sqlite_centre, person.member_account, base=Decimal(5000), last_base_adjust_year=2024)
+    kind_file(folder(sqlite_centre), "基数调整", [[1, *identity(person), "5100"]])
+
+    row = run_one(sqlite_centre).rows[0]
+
+    assert [(i.code, i.column) for i in row.issues] == [(Code.ADJUSTED_THIS_YEAR, "调整后缴存基数")]
+
+
+def test_counter_message_names_the_threshold(sqlite_centre: Centre) -> None:
+    person = sqlite_centre.members_of(0)[0]
+    set_member(sqlite_centre, person.member_account, base=Decimal(5000))
+    kind_file(folder(sqlite_centre), "基数调整", [[1, *identity(person), "7000"]])
+
+    issue = run_one(sqlite_centre).rows[0].issues[0]
+
+    assert issue.code is Code.COUNTER_BASE_CHANGE
+    assert "40.00%" in issue.message and "超过20%" in issue.message and "银行工资流水" in issue.message

@@ -169,3 +169,32 @@ def test_empty_file_is_rejected(sqlite_centre: Centre) -> None:
     backpay_file(sqlite_centre.inbox / sqlite_centre.unit().unit_account, [])
     result = sqlite_centre.run().outcomes[0].result
     assert [i.code for i in result.file_issues] == [Code.EMPTY_FILE]
+
+
+def test_inactive_unit_is_rejected(sqlite_centre: Centre) -> None:
+    from pipeline.db import Unit
+
+    with sqlite_centre.app.sessions() as session, session.begin():
+        session.get(Unit, sqlite_centre.unit().unit_account).status = "封存"
+    backpay_file(sqlite_centre.inbox / sqlite_centre.unit().unit_account, [ROW])
+
+    result = sqlite_centre.run().outcomes[0].result
+
+    assert [i.code for i in result.file_issues] == [Code.UNIT_INACTIVE]
+    assert sqlite_centre.table_counts()["backpay_records"] == 0
+
+
+def test_file_and_row_limits(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    small = replace(CONFIG, limits=replace(CONFIG.limits, max_file_bytes=100, max_rows=2))
+    path = tmp_path / "big.csv"
+    path.write_text("\n".join([",".join(backpay.HEADER)] + [",".join(ROW)] * 3), encoding="utf-8")
+    with pytest.raises(ReadFailure) as failure:
+        read_raw(path, small.limits)
+    assert failure.value.issue.code is Code.FILE_TOO_LARGE
+
+    roomy = replace(CONFIG, limits=replace(CONFIG.limits, max_rows=2))
+    found = detect(read_raw(path, roomy.limits), HEADERS)
+    rows, issues = validate(found.sheet, backpay, roomy)
+    assert rows == [] and [i.code for i in issues] == [Code.TOO_MANY_ROWS]
