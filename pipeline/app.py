@@ -31,7 +31,11 @@ class App:
         return Processor(self.home, self.config, self.engine, business_date)
 
     def run(self, business_date: date | None = None) -> RunSummary:
-        return self.processor(business_date).run()
+        processor = self.processor(business_date)
+        try:
+            return processor.run()
+        finally:
+            processor.close()
 
     def close(self) -> None:
         self.engine.dispose()

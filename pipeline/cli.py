@@ -139,7 +139,10 @@ def run(
     total = len(waiting_files(app_.home.inbox))
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err, disable=as_json or total == 0) as progress:
         task = progress.add_task("处理文件", total=total)
-        summary = processor.run(progress=lambda arrival: progress.update(task, advance=1, description=f"{arrival.unit_account}/{arrival.name}"))
+        try:
+            summary = processor.run(progress=lambda arrival: progress.update(task, advance=1, description=f"{arrival.unit_account}/{arrival.name}"))
+        finally:
+            processor.close()
     app_.close()
     if as_json:
         print(json.dumps({"run_id": summary.run_id, "files": [o.result.to_dict() | {"outputs": str(o.outputs)} for o in summary.outcomes]}, ensure_ascii=False, indent=2))

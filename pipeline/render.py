@@ -70,10 +70,11 @@ class OutputWriter:
 
     def write(self, result: BatchResult, sheet: Sheet | None) -> Path:
         target = self.folder_for(result)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        for stale in target.parent.glob(f".{result.batch_id}.tmp-*"):
+            shutil.rmtree(stale)  # left by a killed worker; the caller holds this file's lock
         staging = target.parent / f".{result.batch_id}.tmp-{os.getpid()}"
-        if staging.exists():
-            shutil.rmtree(staging)
-        staging.mkdir(parents=True)
+        staging.mkdir()
         write_result_json(result, staging / "result.json")
         if result.status is not BatchStatus.DUPLICATE:
             if result.accepted_rows:

@@ -8,6 +8,7 @@ not applied again, its outputs are rendered and it is archived.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -17,13 +18,15 @@ from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pipeline import store
 from pipeline.config import CentreConfig
 from pipeline.db import Batch, session_factory
 from pipeline.detect import detect
-from pipeline.intake import Arrival, move_to, sha256_of, waiting_files
+from pipeline.claims import file_locks, lock_key
+from pipeline.intake import Arrival, move_into, move_to, scan, settled_files, sha256_of
 from pipeline.issues import Code, Issue
 from pipeline.model import BatchResult, BatchStatus, RowStatus, Sheet
 from pipeline.read import ReadFailure, read_raw
@@ -83,6 +86,7 @@ class RunSummary:
     run_id: str
     business_date: date
     outcomes: list[FileOutcome] = field(default_factory=list)
+    quarantined: list[Path] = field(default_factory=list)
 
     def count(self, status: BatchStatus) -> int:
         return sum(1 for outcome in self.outcomes if outcome.result.status is status)
@@ -126,7 +130,7 @@ def check_file(path: Path, kind_headers: dict, unit: UnitInfo, config: CentreCon
 
 
 class Processor:
-    """Processes the files waiting in one home's inbox."""
+    """Processes the files waiting in one home's inbox; several may run at once on PostgreSQL."""
 
     def __init__(self, home: Home, config: CentreConfig, engine: Engine, business_date: date | None = None, run_id: str | None = None):
         self.home = home
@@ -136,10 +140,17 @@ class Processor:
         self.run_id = run_id or f"{datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
         self.outputs = OutputWriter(home.outbox, config)
         self.headers = {kind: module.HEADER for kind, module in TEMPLATES.items()}
+        self.locks = file_locks(engine, home.var)
+
+    def close(self) -> None:
+        self.locks.close()
 
     def run(self, progress: Callable[[Arrival], None] | None = None) -> RunSummary:
+        """One pass over the inbox: finish interrupted batches, then every complete file, oldest first."""
         summary = RunSummary(self.run_id, self.business_date)
-        for arrival in waiting_files(self.home.inbox):
+        summary.outcomes.extend(self.recover_stored())
+        summary.quarantined.extend(self.quarantine_unsafe())
+        for arrival in settled_files(self.home.inbox, self.config.settle_seconds):
             outcome = self.process(arrival)
             if outcome is not None:
                 summary.outcomes.append(outcome)
@@ -147,21 +158,84 @@ class Processor:
                 progress(arrival)
         return summary
 
+    def quarantine_unsafe(self) -> list[Path]:
+        """Links and stray files are moved away unread, with a note saying why."""
+        moved = []
+        for entry in scan(self.home.inbox)[1]:
+            target = move_into(entry.path, self.home.quarantine / entry.unit_account)
+            note = {"source_file": entry.path.name, "unit": entry.unit_account, "code": str(Code.FILE_UNREADABLE), "message": entry.reason}
+            target.with_name(target.name + ".reason.json").write_text(json.dumps(note, ensure_ascii=False, indent=2), encoding="utf-8")
+            log.warning("quarantined %s/%s: %s", entry.unit_account, entry.path.name, entry.reason)
+            moved.append(target)
+        return moved
+
     def process(self, arrival: Arrival) -> FileOutcome | None:
-        if not arrival.path.is_file() or arrival.path.is_symlink():
+        """Process one file unless another worker holds it or it is already gone."""
+        key = lock_key(arrival.unit_account, arrival.name)
+        if not self.locks.acquire(key):
             return None
+        try:
+            if arrival.path.is_symlink() or not arrival.path.is_file():
+                return None
+            try:
+                return self._process(arrival)
+            except IntegrityError:
+                # Another worker committed the same bytes under another name a moment ago:
+                # this file is now a duplicate of that batch.
+                return self._process(arrival)
+        except FileNotFoundError:
+            return None
+        finally:
+            self.locks.release(key)
+
+    def _process(self, arrival: Arrival) -> FileOutcome:
         sha256 = sha256_of(arrival.path)
         with self.sessions() as session:
             with session.begin():
                 unit = store.unit_info(session, arrival.unit_account)
                 earlier = store.processed_batch(session, arrival.unit_account, sha256)
                 if earlier is not None and earlier.stage != "done" and earlier.source_name == arrival.name:
-                    result, sheet = self._recover(session, earlier, unit, arrival)
+                    result, sheet = self._recover(session, earlier, unit, arrival.path)
                 elif earlier is not None:
                     result, sheet = self._duplicate(session, earlier, unit, arrival, sha256), None
                 else:
                     result, sheet = self._check_and_store(session, unit, arrival, sha256)
             return self._finish(session, arrival, result, sheet, unit)
+
+    def recover_stored(self) -> list[FileOutcome]:
+        """Batches stored by a worker that died before finishing, whose file already left the inbox."""
+        with self.sessions() as session:
+            stale = session.execute(select(Batch.batch_id, Batch.unit_account, Batch.source_name).where(Batch.stage == "stored")).all()
+        outcomes = []
+        for batch_id, unit_account, source_name in stale:
+            if (self.home.inbox / unit_account / source_name).exists():
+                continue
+            key = lock_key(unit_account, source_name)
+            if not self.locks.acquire(key):
+                continue
+            try:
+                outcome = self._finish_stored(batch_id, unit_account, source_name)
+                if outcome is not None:
+                    outcomes.append(outcome)
+            finally:
+                self.locks.release(key)
+        return outcomes
+
+    def _finish_stored(self, batch_id: str, unit_account: str, source_name: str) -> FileOutcome | None:
+        with self.sessions() as session, session.begin():
+            batch = session.scalars(select(Batch).where(Batch.batch_id == batch_id)).one()
+            if batch.stage == "done":
+                return None
+            unit = store.unit_info(session, unit_account)
+            placed = [
+                root / unit_account / f"{batch_id}_{source_name}" for root in (self.home.archive, self.home.quarantine)
+            ]
+            archived = next((path for path in placed if path.exists()), None)
+            result, sheet = self._recover(session, batch, unit, archived)
+            outputs = self._quarantine_result(result) if unit is None else self.outputs.write(result, sheet)
+            batch.stage = "done"
+        log.info("finished interrupted batch %s (%s)", batch_id, result.status)
+        return FileOutcome(source_name, unit_account, result, outputs, archived or Path())
 
     def _base_result(self, batch: Batch, unit: UnitInfo | None, arrival: Arrival, sha256: str) -> BatchResult:
         return BatchResult(
@@ -232,13 +306,13 @@ class Processor:
         store.record(session, batch, result, self.config.serial_channel)
         return result
 
-    def _recover(self, session: Session, batch: Batch, unit: UnitInfo | None, arrival: Arrival) -> tuple[BatchResult, Sheet | None]:
-        """A stored batch whose file never left the inbox: render again, apply nothing again."""
+    def _recover(self, session: Session, batch: Batch, unit: UnitInfo | None, source: Path | None) -> tuple[BatchResult, Sheet | None]:
+        """A stored batch whose outputs may be missing: render again from the database, apply nothing."""
         result = store.load_result(session, batch, unit)
         sheet = None
-        if result.kind is not None:
+        if result.kind is not None and source is not None:
             try:
-                sheet = detect(read_raw(arrival.path, self.config.limits), self.headers).sheet
+                sheet = detect(read_raw(source, self.config.limits), self.headers).sheet
             except ReadFailure:
                 sheet = None
         return result, sheet

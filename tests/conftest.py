@@ -130,7 +130,8 @@ class Centre:
 
 
 def make_centre(home: Path, db_url: str, **overrides: object) -> Centre:
-    app = open_app(home, db_url=db_url, **overrides)
+    """A home with master data; files count as complete at once (settle time 0) unless overridden."""
+    app = open_app(home, db_url=db_url, **{"settle_seconds": 0, **overrides})
     units, members = fake_master_data(unit_count=3, members_per_unit=10)
     units_file, members_file = write_master_files(home / "master", units, members)
     with app.sessions() as session, session.begin():

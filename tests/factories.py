@@ -8,7 +8,7 @@ from typing import Any
 from pipeline.demo import FakeMember, backpay_row, write_table
 from schemas import backpay
 
-__all__ = ["backpay_file", "backpay_row", "identity", "kind_file", "row_for"]
+__all__ = ["aged", "backpay_file", "backpay_row", "identity", "kind_file", "row_for"]
 
 
 def backpay_file(folder: Path, rows: list[list[Any]], name: str = "补缴.xlsx", *, title: str | None = "补缴清册", total: str | None = None) -> Path:
@@ -32,3 +32,13 @@ def kind_file(folder: Path, kind: str, rows: list[list[Any]], name: str | None =
 
 def identity(member: FakeMember) -> list[str]:
     return [member.member_account, member.name, member.id_number]
+
+
+def aged(path: Path, seconds: float = 3600) -> Path:
+    """Make a file look complete to the settle check, as if it had been dropped an hour ago."""
+    import os
+    import time
+
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+    return path

@@ -19,7 +19,7 @@ from pipeline.cli import app
 from pipeline.demo import fake_master_data, write_master_files, write_table
 from schemas import TEMPLATES, backpay
 from schemas.masterdata import MEMBER_HEADER
-from tests.factories import backpay_file, row_for
+from tests.factories import aged, backpay_file, row_for
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 runner = CliRunner()
@@ -82,7 +82,7 @@ def test_load_with_errors_loads_nothing(tmp_path: Path) -> None:
 def test_run_list_and_delete_backpay(tmp_path: Path) -> None:
     home = tmp_path / "home"
     units, members = _load_demo_master(home)
-    backpay_file(home / "inbox" / units[0].unit_account, [row_for(members[0], amount="1,000.00"), row_for(members[1], 2, amount="212.5")])
+    aged(backpay_file(home / "inbox" / units[0].unit_account, [row_for(members[0], amount="1,000.00"), row_for(members[1], 2, amount="212.5")]))
 
     ran = runner.invoke(app, ["run", "--business-date", "2024-08-05", "--json"], env=_env(home))
     assert ran.exit_code == 0, ran.output
@@ -161,7 +161,7 @@ def test_export_members_round_trips_through_load(tmp_path: Path, suffix: str) ->
     home = tmp_path / "home"
     units, members = _load_demo_master(home)
     leaver = members[0]
-    write_table(home / "inbox" / units[0].unit_account / "封存.xlsx", TEMPLATES["封存"].HEADER, [[1, leaver.member_account, leaver.name, leaver.id_number, "离职封存", "2024-07"]])
+    aged(write_table(home / "inbox" / units[0].unit_account / "封存.xlsx", TEMPLATES["封存"].HEADER, [[1, leaver.member_account, leaver.name, leaver.id_number, "离职封存", "2024-07"]]))
     assert runner.invoke(app, ["run", "--business-date", "2024-08-05"], env=_env(home)).exit_code == 0
     first = tmp_path / f"members{suffix}"
     second = tmp_path / f"again{suffix}"
