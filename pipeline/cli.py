@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from pipeline import demo as demo_data
+from pipeline import logs
 from pipeline.app import App, open_app
 from pipeline.backpay import delete_unallocated, list_unallocated
 from pipeline.config import gjj_home
@@ -28,6 +29,7 @@ from pipeline.masterdata import load_master_data
 from pipeline.model import BatchStatus
 from pipeline.render_xlsx import write_template_xlsx
 from pipeline.runner import RunSummary
+from pipeline.watch import Watcher
 from schemas import TEMPLATES, template_for
 
 app = typer.Typer(help="住房公积金单位批量文件处理（gjj-exchange）", no_args_is_help=True, add_completion=False)
@@ -43,10 +45,12 @@ ConfigOption = Annotated[Optional[Path], typer.Option("--config", help="配置�
 
 def _open(config: Path | None) -> App:
     try:
-        return open_app(gjj_home(), config)
+        app_ = open_app(gjj_home(), config)
     except ConfigError as exc:
         err.print(f"[red]配置错误：[/red]{exc}")
         raise typer.Exit(2) from exc
+    logs.configure(app_.home.var / "log")
+    return app_
 
 
 def _print_issues(title: str, issues: list[Issue]) -> None:
@@ -150,6 +154,26 @@ def run(
     console.print(_summary_table(summary))
     counts = "，".join(f"{status.label} {summary.count(status)}" for status in BatchStatus)
     console.print(f"合计：{counts}")
+
+
+@app.command()
+def watch(
+    rescan_seconds: Annotated[float, typer.Option("--rescan-seconds", help="完整重新扫描收件箱的间隔（秒）")] = 30.0,
+    config: ConfigOption = None,
+) -> None:
+    """持续监视收件箱：文件上传完成（大小和修改时间稳定）后即处理；Ctrl-C 或 SIGTERM 处理完当前文件后退出。"""
+    app_ = _open(config)
+
+    def report(summary: RunSummary) -> None:
+        for outcome in summary.outcomes:
+            console.print(f"{outcome.unit_account}/{outcome.source} → {outcome.result.status.label} {outcome.outputs}")
+
+    watcher = Watcher(lambda: app_.processor(date.today()), app_.home.inbox, app_.config.settle_seconds, rescan_seconds, on_run=report)
+    watcher.install_signal_handlers()
+    console.print(f"正在监视 {app_.home.inbox}（稳定 {app_.config.settle_seconds:g} 秒后处理，每 {rescan_seconds:g} 秒完整扫描一次）")
+    stats = watcher.run()
+    app_.close()
+    console.print(f"已停止：共处理 {len(stats.outcomes)} 个文件")
 
 
 @app.command()

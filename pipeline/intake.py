@@ -138,6 +138,11 @@ class Settler:
     def forget(self, arrival: Arrival) -> None:
         self._seen.pop(arrival.path, None)
 
+    @property
+    def pending(self) -> bool:
+        """Files seen and not yet taken: worth looking again before the next full rescan."""
+        return bool(self._seen)
+
 
 def settled_files(inbox: Path, settle_seconds: float, sleep: Callable[[float], None] = time.sleep) -> list[Arrival]:
     """For a one-shot run: the files that are complete now, waiting at most one settle period.
