@@ -149,13 +149,13 @@ def settled_files(inbox: Path, settle_seconds: float, sleep: Callable[[float], N
 
     A file still changing after that is left for the next run (or for ``gjj watch``).
     """
-    settler = Settler(settle_seconds)
     arrivals = waiting_files(inbox)
-    ready = settler.ready(arrivals)
-    if len(ready) < len(arrivals) and settle_seconds > 0:
+    ready = set(Settler(settle_seconds).ready(arrivals))
+    pending = {arrival: _snapshot(arrival.path) for arrival in arrivals if arrival not in ready}
+    if pending and settle_seconds > 0:
         sleep(settle_seconds)
-        ready = settler.ready(waiting_files(inbox))
-    return ready
+        ready.update(arrival for arrival, before in pending.items() if before is not None and _snapshot(arrival.path) == before)
+    return [arrival for arrival in arrivals if arrival in ready]
 
 
 def sha256_of(path: Path) -> str:

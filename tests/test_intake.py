@@ -1,0 +1,169 @@
+"""Intake: a file is taken only when complete; the watcher's rescan is the authority."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline.claims import LocalLocks
+from pipeline.intake import Arrival, Settler, scan, settled_files
+from pipeline.model import BatchStatus
+from pipeline.watch import Watcher
+from tests.conftest import BUSINESS_DATE, Centre
+from tests.factories import aged, backpay_file, row_for
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _arrival(path: Path) -> Arrival:
+    return Arrival(path, path.parent.name)
+
+
+def test_settler_waits_until_size_and_mtime_are_stable(tmp_path: Path) -> None:
+    path = tmp_path / "0100001" / "a.xlsx"
+    path.parent.mkdir()
+    path.write_bytes(b"part")
+    clock = FakeClock()
+    settler = Settler(5, clock=clock, wall=lambda: path.stat().st_mtime)  # the file looks brand new
+
+    assert settler.ready([_arrival(path)]) == []
+    clock.now += 3
+    with path.open("ab") as handle:
+        handle.write(b" more")
+    assert settler.ready([_arrival(path)]) == []
+    clock.now += 4.9
+    assert settler.ready([_arrival(path)]) == []
+    clock.now += 0.2
+    assert settler.ready([_arrival(path)]) == [_arrival(path)]
+
+
+def test_old_files_and_done_files_are_ready_at_once(tmp_path: Path) -> None:
+    folder = tmp_path / "0100001"
+    folder.mkdir()
+    (folder / "old.xlsx").write_bytes(b"x")
+    old = aged(folder / "old.xlsx")
+    fresh = folder / "fresh.xlsx"
+    fresh.write_bytes(b"x")
+    (folder / "fresh.xlsx.done").write_bytes(b"")
+    waiting = folder / "waiting.xlsx"
+    waiting.write_bytes(b"x")
+
+    ready = Settler(60).ready([_arrival(p) for p in (old, fresh, waiting)])
+
+    assert ready == [_arrival(old), _arrival(fresh)]
+
+
+def test_scan_orders_by_arrival_and_skips_temporary_names(tmp_path: Path) -> None:
+    folder = tmp_path / "0100001"
+    folder.mkdir()
+    for index, name in enumerate(["b.xlsx", "a.xlsx", "c.xlsx.part", "~$a.xlsx", ".x.xlsx", "d.tmp", "b.xlsx.done"]):
+        (folder / name).write_bytes(b"x")
+        os.utime(folder / name, (1000 + index, 1000 + index))
+
+    arrivals, unsafe = scan(tmp_path)
+
+    assert [a.name for a in arrivals] == ["b.xlsx", "a.xlsx"] and unsafe == []
+
+
+def test_run_waits_one_settle_period_and_leaves_a_growing_file(tmp_path: Path) -> None:
+    folder = tmp_path / "0100001"
+    folder.mkdir()
+    steady, growing = folder / "steady.xlsx", folder / "growing.xlsx"
+    steady.write_bytes(b"x")
+    growing.write_bytes(b"x")
+
+    def sleep(seconds: float) -> None:
+        with growing.open("ab") as handle:
+            handle.write(b"more")
+
+    ready = settled_files(tmp_path, 0.5, sleep=sleep)
+
+    assert [a.name for a in ready] == ["steady.xlsx"]
+
+
+def test_done_file_is_archived_with_its_file(sqlite_centre: Centre) -> None:
+    folder = sqlite_centre.inbox / sqlite_centre.unit().unit_account
+    backpay_file(folder, [row_for(sqlite_centre.members_of(0)[0])])
+    (folder / "补缴.xlsx.done").write_bytes(b"")
+
+    outcome = sqlite_centre.run().outcomes[0]
+
+    assert outcome.result.status is BatchStatus.ACCEPTED
+    assert (outcome.moved_to.parent / f"{outcome.result.batch_id}_补缴.xlsx.done").exists()
+    assert list(folder.iterdir()) == []
+
+
+def test_a_locked_file_is_left_to_its_worker(sqlite_centre: Centre) -> None:
+    folder = sqlite_centre.inbox / sqlite_centre.unit().unit_account
+    backpay_file(folder, [row_for(sqlite_centre.members_of(0)[0])])
+    other_worker = LocalLocks(sqlite_centre.app.home.var / "locks")
+    assert other_worker.acquire(f"{sqlite_centre.unit().unit_account}/补缴.xlsx")
+
+    assert sqlite_centre.run().outcomes == []
+    other_worker.close()
+    assert sqlite_centre.run().outcomes[0].result.status is BatchStatus.ACCEPTED
+
+
+class DyingObserver:
+    """An observer whose thread dies after the first check, as watchdog's PollingObserver can."""
+
+    created = 0
+
+    def __init__(self) -> None:
+        DyingObserver.created += 1
+        self.checks = 0
+
+    def schedule(self, handler, path, recursive=False):  # noqa: ANN001 - watchdog's signature
+        self.handler = handler
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def join(self, timeout=None) -> None: ...  # noqa: ANN001
+
+    def is_alive(self) -> bool:
+        self.checks += 1
+        return self.checks < 2
+
+
+def test_watcher_restarts_a_dead_observer_and_rescans(sqlite_centre: Centre) -> None:
+    DyingObserver.created = 0
+    folder = sqlite_centre.inbox / sqlite_centre.unit().unit_account
+    aged(backpay_file(folder, [row_for(sqlite_centre.members_of(0)[0])]))
+    watcher = Watcher(lambda: sqlite_centre.app.processor(BUSINESS_DATE), sqlite_centre.inbox, 0, rescan_seconds=0.05, observer_factory=DyingObserver)
+
+    stats = watcher.run(max_turns=4)
+
+    assert DyingObserver.created >= 2 and stats.observer_restarts >= 1
+    assert [o.result.status for o in stats.outcomes] == [BatchStatus.ACCEPTED]
+
+
+def test_watcher_with_real_observer_takes_a_new_file_and_stops_gracefully(sqlite_centre: Centre) -> None:
+    runs = []
+    watcher = Watcher(lambda: sqlite_centre.app.processor(BUSINESS_DATE), sqlite_centre.inbox, 0.3, rescan_seconds=5, on_run=runs.append)
+    thread = threading.Thread(target=watcher.run)
+    thread.start()
+    try:
+        time.sleep(0.5)
+        backpay_file(sqlite_centre.inbox / sqlite_centre.unit().unit_account, [row_for(sqlite_centre.members_of(0)[0])])
+        deadline = time.monotonic() + 30
+        while not watcher.stats.outcomes and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        watcher.stop()
+        thread.join(timeout=30)
+
+    assert not thread.is_alive()
+    assert [o.result.status for o in watcher.stats.outcomes] == [BatchStatus.ACCEPTED]
+    assert len(runs) == 1 and runs[0].outcomes[0].source == "补缴.xlsx"
