@@ -28,11 +28,11 @@ from pipeline.detect import detect
 from pipeline.claims import file_locks, lock_key
 from pipeline.intake import Arrival, move_into, move_to, scan, settled_files, sha256_of
 from pipeline.issues import Code, Issue
-from pipeline.model import BatchResult, BatchStatus, RowStatus, Sheet
+from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus, Sheet
 from pipeline.read import ReadFailure, read_raw
 from pipeline.render import OutputWriter, write_result_json
 from pipeline.rules import RULES
-from pipeline.rules.context import UnitInfo
+from pipeline.rules.context import RuleContext, UnitInfo
 from pipeline.validate import validate
 from schemas import TEMPLATES
 
@@ -109,8 +109,13 @@ def decide(result: BatchResult, accept_valid_rows: bool) -> None:
             row.status = RowStatus.NOT_APPLIED
 
 
-def check_file(path: Path, kind_headers: dict, unit: UnitInfo, config: CentreConfig, context_loader: Callable) -> tuple[str | None, Sheet | None, list[Issue], list]:
-    """Read, detect, validate and apply rules to one file; nothing is written here."""
+def check_file(
+    path: Path, kind_headers: dict[str, tuple[str, ...]], config: CentreConfig, context_loader: Callable[[], RuleContext]
+) -> tuple[str | None, Sheet | None, list[Issue], list[RowResult]]:
+    """Read, detect, validate and apply rules to one file; nothing is written here.
+
+    Returns the template kind, the sheet, file-level issues and the rows with their issues.
+    """
     try:
         raw = read_raw(path, config.limits)
     except ReadFailure as failure:
@@ -270,7 +275,6 @@ class Processor:
             kind, sheet, file_issues, rows = check_file(
                 arrival.path,
                 self.headers,
-                unit,
                 self.config,
                 lambda: store.rule_context(session, self.config, unit, self.business_date),
             )
