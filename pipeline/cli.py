@@ -26,7 +26,7 @@ from pipeline.export import export_members
 from pipeline.intake import waiting_files
 from pipeline.issues import ConfigError, Issue
 from pipeline.masterdata import load_master_data
-from pipeline.model import BatchStatus
+from pipeline.model import BatchStatus, RowStatus
 from pipeline.render_xlsx import write_template_xlsx
 from pipeline.runner import RunSummary
 from pipeline.watch import Watcher
@@ -109,20 +109,18 @@ def load(
 
 
 def _summary_table(summary: RunSummary) -> Table:
+    """One screen whatever the night's size: files by template and status, not one line per file."""
     table = Table(title=f"本次处理 {len(summary.outcomes)} 个文件（业务日期 {summary.business_date}）")
-    for column in ("单位账号", "文件", "结果", "行数", "错误", "业务流水号", "输出目录"):
-        table.add_column(column)
-    for outcome in summary.outcomes:
-        result = outcome.result
-        table.add_row(
-            outcome.unit_account,
-            outcome.source,
-            result.status.label,
-            str(len(result.rows)),
-            str(len(result.errors)),
-            result.serial_number or "",
-            str(outcome.outputs),
-        )
+    table.add_column("业务")
+    for status in BatchStatus:
+        table.add_column(status.label, justify="right")
+    table.add_column("转柜台行", justify="right")
+    kinds = sorted({outcome.result.kind or "未识别" for outcome in summary.outcomes})
+    for kind in kinds:
+        results = [o.result for o in summary.outcomes if (o.result.kind or "未识别") == kind]
+        counts = [sum(1 for r in results if r.status is status) for status in BatchStatus]
+        referred = sum(r.count(RowStatus.COUNTER) for r in results)
+        table.add_row(kind, *(str(count) for count in counts), str(referred))
     return table
 
 
@@ -149,11 +147,14 @@ def run(
             processor.close()
     app_.close()
     if as_json:
-        print(json.dumps({"run_id": summary.run_id, "files": [o.result.to_dict() | {"outputs": str(o.outputs)} for o in summary.outcomes]}, ensure_ascii=False, indent=2))
+        files = [o.result.to_dict() | {"outputs": str(o.outputs)} for o in summary.outcomes]
+        print(json.dumps({"run_id": summary.run_id, "staff_summary": str(summary.staff_summary), "files": files}, ensure_ascii=False, indent=2))
         return
     console.print(_summary_table(summary))
     counts = "，".join(f"{status.label} {summary.count(status)}" for status in BatchStatus)
-    console.print(f"合计：{counts}")
+    console.print(f"合计：{counts}" + (f"；隔离 {len(summary.quarantined)} 个不安全文件" if summary.quarantined else ""))
+    console.print(f"中心工作人员汇总：{summary.staff_summary}")
+    console.print(f"历次运行索引：{app_.home.outbox / '_centre' / 'index.html'}")
 
 
 @app.command()

@@ -33,6 +33,8 @@ from pipeline.model import BatchResult, Sheet
 ISSUES_SHEET = "错误清单"
 ISSUES_HEADER = ("行号", "列", "错误代码", "说明")
 OPTIONS_SHEET = "下拉选项"
+OPTIONS_TITLE = "本表是模板中下拉列表的选项，请勿修改；请在第一个工作表中填写数据。"
+OPTIONS_HEADER_ROW = 1
 DEFAULT_SHEET = "Sheet1"
 
 ERROR_FILL = "#FF9999"
@@ -414,8 +416,15 @@ def _add_dropdowns(
     first: int,
     last: int,
 ) -> None:
-    """List validations; long lists or options with commas go to a hidden sheet and a range."""
+    """List validations: inline when the list fits Excel's 255 characters, else a range.
+
+    Long lists (or options holding commas) go to a visible, protected sheet 下拉选项 after the
+    template sheet: a title row, the column's name, then its options. Nothing is hidden, so a
+    unit who opens the workbook sees where the choices come from; the reader only reads the
+    first sheet.
+    """
     options_ws: Worksheet | None = None
+    name_format = workbook.add_format({"bold": True, "border": 1, "bg_color": "#DDDDDD"})
     options_col = 0
     for col, name in enumerate(header):
         options = dropdowns.get(name)
@@ -426,12 +435,16 @@ def _add_dropdowns(
             source: str | list[str] = list(options)
         else:
             if options_ws is None:
-                options_ws = workbook.add_worksheet(OPTIONS_SHEET)
-                options_ws.hide()
+                options_ws = _options_sheet(workbook)
+            options_ws.write_string(OPTIONS_HEADER_ROW, options_col, name, name_format)
             for index, option in enumerate(options):
-                options_ws.write_string(index, options_col, option)
+                options_ws.write_string(OPTIONS_HEADER_ROW + 1 + index, options_col, option)
+            options_ws.set_column(
+                options_col, options_col, max(display_width(name), *(display_width(option) for option in options)) + 4
+            )
             letter = xl_col_to_name(options_col)
-            source = f"='{OPTIONS_SHEET}'!${letter}$1:${letter}${len(options)}"
+            top, bottom = OPTIONS_HEADER_ROW + 2, OPTIONS_HEADER_ROW + 1 + len(options)
+            source = f"='{OPTIONS_SHEET}'!${letter}${top}:${letter}${bottom}"
             options_col += 1
         ws.data_validation(
             first,
@@ -447,3 +460,14 @@ def _add_dropdowns(
                 "error_message": f"{name}只能从下拉列表中选择",
             },
         )
+
+
+def _options_sheet(workbook: xlsxwriter.Workbook) -> Worksheet:
+    """The visible 下拉选项 sheet: a title row saying what it is, protected against edits."""
+    ws = workbook.add_worksheet(OPTIONS_SHEET)
+    ws.write_string(0, 0, OPTIONS_TITLE, workbook.add_format({"bold": True, "font_color": "#C00000"}))
+    ws.protect()
+    ws.set_landscape()
+    ws.set_paper(9)
+    ws.fit_to_pages(1, 0)
+    return ws

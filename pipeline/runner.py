@@ -32,6 +32,7 @@ from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus, Sheet
 from pipeline.read import ReadFailure, read_raw
 from pipeline.render import OutputWriter, write_result_json
 from pipeline.rules import RULES
+from pipeline.summary import write_run_summary
 from pipeline.rules.context import RuleContext, UnitInfo
 from pipeline.validate import validate
 from schemas import TEMPLATES
@@ -87,6 +88,7 @@ class RunSummary:
     business_date: date
     outcomes: list[FileOutcome] = field(default_factory=list)
     quarantined: list[Path] = field(default_factory=list)
+    staff_summary: Path | None = None
 
     def count(self, status: BatchStatus) -> int:
         return sum(1 for outcome in self.outcomes if outcome.result.status is status)
@@ -161,6 +163,7 @@ class Processor:
                 summary.outcomes.append(outcome)
             if progress is not None:
                 progress(arrival)
+        summary.staff_summary = write_run_summary(summary, self.home.outbox, centre_name=self.config.centre_name)
         return summary
 
     def quarantine_unsafe(self) -> list[Path]:

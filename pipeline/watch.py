@@ -26,6 +26,7 @@ from watchdog.observers import Observer
 
 from pipeline.intake import Settler, scan
 from pipeline.runner import FileOutcome, Processor, RunSummary
+from pipeline.summary import write_run_summary
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +126,10 @@ class Watcher:
                     self.stats.outcomes.append(outcome)
         finally:
             processor.close()
-        if self.on_run is not None and (summary.outcomes or summary.quarantined):
-            self.on_run(summary)
+        if summary.outcomes or summary.quarantined:
+            summary.staff_summary = write_run_summary(summary, processor.home.outbox, centre_name=processor.config.centre_name)
+            if self.on_run is not None:
+                self.on_run(summary)
         return summary
 
     def run(self, max_turns: int | None = None) -> WatchStats:

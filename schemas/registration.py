@@ -33,7 +33,7 @@ HEADER = (
     "个人存款账户号码",
 )
 TOTAL_COLUMNS = ("个人缴存基数", "个人月缴存额", "单位月缴存额")
-CONFIRMATION_COLUMNS = ("姓名", "证件号码", "手机号码", "个人缴存基数", "个人月缴存额", "单位月缴存额")
+CONFIRMATION_COLUMNS = ("姓名", "证件号码", "手机号码", "个人月缴存额", "单位月缴存额")
 TEXT_COLUMNS = frozenset({"证件号码", "固定电话号码", "手机号码", "邮政编码", "个人存款账户号码"})
 # The CLI formats NOTE with ``reasons=``; it must hold no other braces.
 NOTE = (

@@ -2,22 +2,32 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
+from openpyxl.utils import get_column_letter
 from python_calamine import CalamineWorkbook
+from typer.testing import CliRunner
 
+from pipeline.cli import app
+from pipeline.config import load_config
+from pipeline.detect import detect
 from pipeline.issues import Code, Issue
 from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus, Sheet
+from pipeline.read import read_raw
 from pipeline.render_xlsx import (
+    DEFAULT_SHEET,
     ISSUES_HEADER,
     ISSUES_SHEET,
     OPTIONS_SHEET,
+    OPTIONS_TITLE,
     neutralise_formula,
     sheet_title,
     write_report_xlsx,
     write_template_xlsx,
 )
+from schemas import TEMPLATES
 
 HEADER = ["序号", "个人账号", "姓名", "证件号码", "补缴原因", "补缴开始年月", "补缴结束年月", "补缴金额"]
 TITLE = "某某科技有限公司补缴清册"
@@ -262,6 +272,89 @@ def test_template(tmp_path: Path, title: str | None, reasons: list[str]) -> None
         assert validation.formula1 == '"' + ",".join(reasons) + '"'
     else:
         options = book[OPTIONS_SHEET]
-        assert options.sheet_state == "hidden"
-        assert validation.formula1 == f"'{OPTIONS_SHEET}'!$A$1:$A${len(reasons)}"
-        assert [row[0] for row in options.iter_rows(values_only=True)] == reasons
+        assert book.sheetnames == [DEFAULT_SHEET, OPTIONS_SHEET]
+        assert options.sheet_state == "visible" and options.protection.sheet
+        assert validation.formula1 == f"'{OPTIONS_SHEET}'!$A$3:$A${len(reasons) + 2}"
+        column = [row[0] for row in options.iter_rows(values_only=True)]
+        assert column == [OPTIONS_TITLE, "补缴原因", *reasons]
+    _assert_nothing_hidden(book)
+
+
+def _assert_nothing_hidden(book: openpyxl.Workbook) -> None:
+    for ws in book.worksheets:
+        assert ws.sheet_state == "visible", ws.title
+        assert not [key for key, dim in ws.column_dimensions.items() if dim.hidden], ws.title
+        assert not [key for key, dim in ws.row_dimensions.items() if dim.hidden], ws.title
+
+
+#: Identifier columns of any template that Excel would turn into numbers.
+ID_COLUMNS = frozenset({"证件号码", "个人账号", "转出单位账号", "个人存款账户号码", "手机号码", "固定电话号码", "邮政编码"})
+
+
+@pytest.fixture(scope="module")
+def templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """``gjj template KIND`` for every kind, written once for the module."""
+    folder = tmp_path_factory.mktemp("templates")
+    written = {}
+    for kind in TEMPLATES:
+        path = folder / f"{kind}.xlsx"
+        result = CliRunner().invoke(app, ["template", kind, "-o", str(path)], env={"GJJ_HOME": str(folder / "home")})
+        assert result.exit_code == 0, result.output
+        written[kind] = path
+    return written
+
+
+def _validations(ws: Any) -> dict[str, tuple[str, Any]]:
+    """Data validations by the header name of the column they cover: (formula1, sqref)."""
+    header_row = next(row for row in ws.iter_rows(max_row=5) if row[0].value == "序号")
+    names = {cell.column_letter: cell.value for cell in header_row}
+    found = {}
+    for validation in ws.data_validations.dataValidation:
+        (cells,) = validation.sqref.ranges
+        found[names[cells.coord.split(":")[0].rstrip("0123456789")]] = (validation.formula1, cells)
+    return found
+
+
+@pytest.mark.parametrize("kind", sorted(TEMPLATES))
+def test_every_template_has_text_ids_dropdowns_and_a_note(templates: dict[str, Path], kind: str) -> None:
+    module = TEMPLATES[kind]
+    book = openpyxl.load_workbook(templates[kind])
+    ws = book.worksheets[0]
+    header = list(module.HEADER)
+    assert [cell.value for cell in ws[3]] == header
+    assert ws["A1"].value == f"{kind}清册"
+    assert ws["A2"].value.startswith("填写说明：") and "表头" in ws["A2"].value
+    assert ws.print_title_rows == "$3:$3" and ws.page_setup.orientation == "landscape"
+    _assert_nothing_hidden(book)
+
+    text_columns = {name for name in header if name in module.TEXT_COLUMNS}
+    assert ID_COLUMNS & set(header) <= text_columns
+    for col, name in enumerate(header, start=1):
+        letter = get_column_letter(col)
+        formatted = {ws[f"{letter}4"].number_format, ws[f"{letter}503"].number_format}
+        assert formatted == ({"@"} if name in text_columns else {"General"}), name
+
+    enums = {field.name: list(field.choices) for field in module.fields(load_config()) if field.choices}
+    validations = _validations(ws)
+    assert set(validations) == set(enums)
+    for name, choices in enums.items():
+        formula, cells = validations[name]
+        assert (cells.min_row, cells.max_row) == (4, 503)
+        if formula.startswith('"'):
+            assert formula == '"' + ",".join(choices) + '"'
+        else:
+            options = [row[0].value for row in book[OPTIONS_SHEET][formula.split("!")[1].replace("$", "")]]
+            assert options == choices
+
+
+def test_registration_template_offers_every_marital_status(templates: dict[str, Path]) -> None:
+    formula, _ = _validations(openpyxl.load_workbook(templates["缴存人登记"]).worksheets[0])["婚姻状况"]
+    assert formula == '"未婚,已婚,初婚,再婚,复婚,丧偶,离婚,未说明的婚姻状况"'
+
+
+@pytest.mark.parametrize("kind", sorted(TEMPLATES))
+def test_reader_skips_title_and_note_rows_of_a_template(templates: dict[str, Path], kind: str) -> None:
+    headers = {name: module.HEADER for name, module in TEMPLATES.items()}
+    detected = detect(read_raw(templates[kind], load_config().limits), headers)
+    assert detected.kind == kind
+    assert detected.sheet is not None and detected.sheet.header_row == 3
