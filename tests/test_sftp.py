@@ -1,0 +1,402 @@
+"""SFTP intake end to end: a real OpenSSH server, the deployment in ``deploy/sftp/``, real units.
+
+The test starts ``/usr/sbin/sshd`` on a free 127.0.0.1 port with a generated host key and the
+deployment's ``sshd_config`` snippet, creates two unit accounts with ``deploy/sftp/add-unit.sh``
+and, logged in as a unit with paramiko, shows that
+
+- a file uploaded slowly, chunk by chunk, is taken only once complete (never half-written);
+- a file uploaded under a ``.part`` name is left alone until renamed, then taken;
+- the unit reads its own outbox, cannot write into it, and cannot see or read another unit's
+  inbox or outbox.
+
+It runs for both chroot layouts of ``add-unit.sh``: ``bind`` (a per-unit chroot with bind mounts,
+the recommended one; skipped where mounting is not permitted) and ``home`` (the chroot is
+``GJJ_HOME`` itself, locked down by ownership and modes). It needs root (accounts, chroot,
+mounts) and sshd: without them it is skipped locally and fails in CI.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+import shutil
+import socket
+import stat
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from pipeline.intake import Arrival
+from pipeline.issues import Code
+from pipeline.model import BatchStatus
+from pipeline.runner import FileOutcome, Processor
+from pipeline.watch import Watcher
+from tests.conftest import BUSINESS_DATE, Centre, make_centre
+from tests.factories import backpay_file, row_for
+
+REPO = Path(__file__).resolve().parent.parent
+DEPLOY = REPO / "deploy" / "sftp"
+SSHD = Path("/usr/sbin/sshd")
+SETTLE_SECONDS = 1.0
+CHUNKS = 6
+CHUNK_PAUSE = 0.4
+
+
+def _unavailable(reason: str) -> None:
+    """Skip on a developer machine; in CI a missing prerequisite is a failure."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}: CI must provide it (.ci/install-system-deps installs openssh-server)")
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _mounts_under(root: Path) -> list[str]:
+    prefix = f"{root}/"
+    with open("/proc/self/mounts", encoding="utf-8") as mounts:
+        return [line.split()[1] for line in mounts if line.split()[1].startswith(prefix)]
+
+
+def _bind_mount_allowed(scratch: Path) -> bool:
+    source, target = scratch / "probe-source", scratch / "probe-target"
+    source.mkdir()
+    target.mkdir()
+    try:
+        if subprocess.run(["mount", "--bind", str(source), str(target)], check=False, capture_output=True).returncode != 0:
+            return False
+        subprocess.run(["umount", str(target)], check=True, capture_output=True)
+        return True
+    finally:
+        target.rmdir()
+        source.rmdir()
+
+
+def _wait_for_banner(port: int, process: subprocess.Popen[bytes], log: Path, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"sshd exited with {process.returncode}:\n{log.read_text(errors='replace')}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+                if conn.recv(64).startswith(b"SSH-2.0-"):
+                    return
+        except OSError:
+            time.sleep(0.05)
+    pytest.fail(f"sshd did not answer on port {port}:\n{log.read_text(errors='replace')}")
+
+
+@dataclass
+class Site:
+    """sshd, two unit accounts and a centre whose inbox/outbox they reach over SFTP."""
+
+    centre: Centre
+    layout: str
+    port: int
+    host_key: paramiko.PKey
+    client_keys: dict[str, Path]
+    users: dict[str, str]
+    log: Path
+    clients: list[paramiko.SSHClient] = field(default_factory=list)
+
+    @property
+    def home(self) -> Path:
+        return self.centre.app.home.root
+
+    def inbox(self, unit: str) -> str:
+        """The unit's inbox as the unit sees it over SFTP."""
+        return "/inbox" if self.layout == "bind" else f"/inbox/{unit}"
+
+    def outbox(self, unit: str) -> str:
+        return "/outbox" if self.layout == "bind" else f"/outbox/{unit}"
+
+    def sftp(self, unit: str) -> paramiko.SFTPClient:
+        client = paramiko.SSHClient()
+        # The host key is the one generated for this server: verified, never auto-accepted.
+        client.get_host_keys().add(f"[127.0.0.1]:{self.port}", self.host_key.get_name(), self.host_key)
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        self.clients.append(client)
+        client.connect(
+            "127.0.0.1",
+            port=self.port,
+            username=self.users[unit],
+            key_filename=str(self.client_keys[unit]),
+            allow_agent=False,
+            look_for_keys=False,
+            timeout=10,
+        )
+        return client.open_sftp()
+
+    def close_clients(self) -> None:
+        for client in self.clients:
+            client.close()
+        self.clients.clear()
+
+
+@pytest.fixture(params=["bind", "home"])
+def site(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Site]:
+    layout: str = request.param
+    if not SSHD.exists():
+        _unavailable("OpenSSH server (/usr/sbin/sshd) is not installed")
+    if os.geteuid() != 0:
+        _unavailable("the SFTP test creates system accounts and a chroot: it must run as root")
+
+    # Everything sshd checks (chroots, authorised keys) must sit under root-owned directories
+    # that nobody else can write to: /tmp (1777) would be refused, so use /run.
+    root = Path(tempfile.mkdtemp(prefix="gjj-sftp-test-", dir="/run"))
+    root.chmod(0o755)
+    if layout == "bind" and not _bind_mount_allowed(root):
+        root.rmdir()
+        pytest.skip("mount --bind is not permitted here; the 'home' layout covers SFTP")
+
+    tag = secrets.token_hex(3)
+    env = {
+        **os.environ,
+        "GJJ_SFTP_LAYOUT": layout,
+        "GJJ_SFTP_ROOT": str(root / "chroots"),
+        "GJJ_SFTP_GROUP": f"gjjt{tag}",
+        "GJJ_SFTP_USER_PREFIX": f"t{tag}u",
+        "GJJ_SFTP_KEYS_DIR": str(root / "authorized-keys"),
+        "GJJ_SFTP_FSTAB": "",  # never touch the machine's /etc/fstab
+    }
+    home = tmp_path / "home" if layout == "bind" else root / "home"
+    centre = make_centre(home, f"sqlite:///{tmp_path / 'gjj.db'}", settle_seconds=SETTLE_SECONDS)
+    units = [centre.unit(0).unit_account, centre.unit(1).unit_account]
+    users = {unit: f"{env['GJJ_SFTP_USER_PREFIX']}{unit}" for unit in units}
+    process: subprocess.Popen[bytes] | None = None
+    site: Site | None = None
+    try:
+        client_keys: dict[str, Path] = {}
+        for unit in units:
+            key = root / f"client-{unit}"
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"unit {unit}", "-f", str(key)], check=True)
+            client_keys[unit] = key
+            added = subprocess.run(
+                ["bash", str(DEPLOY / "add-unit.sh"), unit, f"{key}.pub", str(home)], check=False, env=env, capture_output=True, text=True
+            )
+            assert added.returncode == 0, added.stderr
+
+        sshd_dir = root / "sshd"
+        sshd_dir.mkdir()
+        host_key_file = sshd_dir / "ssh_host_ed25519_key"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key_file)], check=True)
+        # The deployment's own snippet, with this test's group and keys folder.
+        snippet = (
+            (DEPLOY / "sshd_config")
+            .read_text(encoding="utf-8")
+            .replace("Match Group gjj-units", f"Match Group {env['GJJ_SFTP_GROUP']}")
+            .replace("/etc/ssh/gjj-authorized-keys", env["GJJ_SFTP_KEYS_DIR"])
+        )
+        port = _free_port()
+        config = sshd_dir / "sshd_config"
+        config.write_text(
+            f"ListenAddress 127.0.0.1\nPort {port}\nHostKey {host_key_file}\nPidFile {sshd_dir / 'sshd.pid'}\n"
+            "UsePAM no\nStrictModes yes\nPermitRootLogin no\nPasswordAuthentication no\n"
+            "KbdInteractiveAuthentication no\nSubsystem sftp internal-sftp\nLogLevel VERBOSE\n"
+            f"AllowGroups {env['GJJ_SFTP_GROUP']}\n\n{snippet}",
+            encoding="utf-8",
+        )
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege-separation directory
+        checked = subprocess.run([str(SSHD), "-t", "-f", str(config)], check=False, capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stderr
+        log = sshd_dir / "sshd.log"
+        with log.open("wb") as log_file:
+            process = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(config)], stdout=log_file, stderr=log_file)
+        _wait_for_banner(port, process, log)
+        host_key = paramiko.Ed25519Key.from_private_key_file(str(host_key_file))
+        site = Site(centre, layout, port, host_key, client_keys, users, log)
+        yield site
+    finally:
+        if site is not None:
+            site.close_clients()
+        if process is not None:
+            process.terminate()
+            process.wait(timeout=10)
+        failures = []
+        for unit in units:
+            removed = subprocess.run(["bash", str(DEPLOY / "remove-unit.sh"), unit], check=False, env=env, capture_output=True, text=True)
+            if removed.returncode != 0:
+                failures.append(removed.stderr)
+        subprocess.run(["groupdel", env["GJJ_SFTP_GROUP"]], check=False, capture_output=True)
+        centre.app.close()
+        left = _mounts_under(root)
+        if not left:  # never delete through a mount that is still there
+            shutil.rmtree(root, ignore_errors=True)
+        assert not failures and not left, (failures, left)
+
+
+class Recorder:
+    """Processors that note when each file was taken and how big it was at that moment."""
+
+    def __init__(self, centre: Centre):
+        self.centre = centre
+        self.taken: list[tuple[float, str, int]] = []
+
+    def factory(self) -> Processor:
+        app, taken = self.centre.app, self.taken
+
+        class RecordingProcessor(Processor):
+            def process(self, arrival: Arrival) -> FileOutcome | None:
+                try:
+                    size = arrival.path.lstat().st_size
+                except FileNotFoundError:
+                    size = -1
+                taken.append((time.monotonic(), arrival.name, size))
+                return super().process(arrival)
+
+        return RecordingProcessor(app.home, app.config, app.engine, BUSINESS_DATE)
+
+
+def _wait_for(predicate: Callable[[], FileOutcome | None], timeout: float = 20.0) -> FileOutcome:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found is not None:
+            return found
+        time.sleep(0.05)
+    pytest.fail("the watcher did not process the file in time")
+
+
+def _upload_slowly(sftp: paramiko.SFTPClient, data: bytes, remote: str) -> float:
+    """Write ``data`` in CHUNKS pieces, CHUNK_PAUSE apart; each piece is on disk when write returns."""
+    size = math.ceil(len(data) / CHUNKS)
+    with sftp.open(remote, "wb") as handle:
+        for index in range(CHUNKS):
+            handle.write(data[index * size : (index + 1) * size])
+            handle.flush()
+            if index < CHUNKS - 1:
+                time.sleep(CHUNK_PAUSE)
+    return time.monotonic()
+
+
+def test_a_unit_uploads_over_sftp_and_reads_only_its_own_outbox(site: Site, tmp_path: Path) -> None:
+    centre = site.centre
+    unit_a, unit_b = centre.unit(0).unit_account, centre.unit(1).unit_account
+    members = centre.members_of(0)
+    first = backpay_file(tmp_path / "local", [row_for(members[0], 1), row_for(members[1], 2)], name="补缴清册.xlsx").read_bytes()
+    second = backpay_file(tmp_path / "local", [row_for(members[2], 1)], name="second.xlsx").read_bytes()
+    # Unit B's file arrives through the shared folder, so that B has an outbox worth attacking.
+    backpay_file(centre.inbox / unit_b, [row_for(centre.members_of(1)[0], 1)], name="b.xlsx")
+
+    recorder = Recorder(centre)
+    watcher = Watcher(recorder.factory, centre.inbox, settle_seconds=SETTLE_SECONDS, rescan_seconds=0.2)
+    thread = threading.Thread(target=watcher.run, name="watcher", daemon=True)
+    thread.start()
+
+    def outcome_for(unit: str, name: str) -> Callable[[], FileOutcome | None]:
+        return lambda: next((o for o in list(watcher.stats.outcomes) if o.unit_account == unit and o.source == name), None)
+
+    try:
+        sftp_a = site.sftp(unit_a)
+        inbox_a, outbox_a = site.inbox(unit_a), site.outbox(unit_a)
+
+        # 1. A slow upload, chunk by chunk: taken only once complete, and then at its full size.
+        upload_end = _upload_slowly(sftp_a, first, f"{inbox_a}/补缴清册.xlsx")
+        done = _wait_for(outcome_for(unit_a, "补缴清册.xlsx"))
+        taken = [entry for entry in recorder.taken if entry[1] == "补缴清册.xlsx"]
+        assert len(taken) == 1
+        assert taken[0][0] >= upload_end, "the file was taken while it was still being uploaded"
+        assert taken[0][2] == len(first)
+        assert done.result.status is BatchStatus.ACCEPTED, done.result.file_issues
+        assert all(issue.code is not Code.FILE_UNREADABLE for issue in done.result.file_issues)
+        assert len(done.result.rows) == 2
+
+        # 2. Uploaded as .part, complete and stable for longer than the settle time, then renamed.
+        _upload_slowly(sftp_a, second, f"{inbox_a}/x.xlsx.part")
+        time.sleep(SETTLE_SECONDS + 0.6)
+        assert "x.xlsx.part" in sftp_a.listdir(inbox_a)
+        assert not [entry for entry in recorder.taken if entry[1].endswith(".part")]
+        sftp_a.rename(f"{inbox_a}/x.xlsx.part", f"{inbox_a}/x.xlsx")
+        renamed = _wait_for(outcome_for(unit_a, "x.xlsx"))
+        assert renamed.result.status is BatchStatus.ACCEPTED, renamed.result.file_issues
+        assert not [entry for entry in recorder.taken if entry[1].endswith(".part")]
+        assert [entry[1] for entry in recorder.taken if entry[1].startswith("x.")] == ["x.xlsx"]
+        assert sftp_a.listdir(inbox_a) == []  # both files archived
+        of_b = _wait_for(outcome_for(unit_b, "b.xlsx"))
+    finally:
+        watcher.stop()
+        thread.join(timeout=20)
+    assert not thread.is_alive()
+
+    # 3a. A's own outbox: listed and read over SFTP.
+    batches = sorted(sftp_a.listdir(outbox_a))
+    assert batches == sorted([done.result.batch_id, renamed.result.batch_id])
+    with sftp_a.open(f"{outbox_a}/{done.result.batch_id}/result.json") as handle:
+        result = json.loads(handle.read().decode("utf-8"))
+    assert (result["batch_id"], result["unit"], result["status"]) == (done.result.batch_id, unit_a, "accepted")
+    with sftp_a.open(f"{outbox_a}/{done.result.batch_id}/slip.pdf") as handle:
+        assert handle.read(5) == b"%PDF-"
+
+    # 3b. ... but never written to: no new file, no overwrite, no delete, no rename, no folder.
+    batch_a = f"{outbox_a}/{done.result.batch_id}"
+    refused: list[Callable[[], object]] = [
+        lambda: sftp_a.open(f"{outbox_a}/note.txt", "wb").close(),
+        lambda: sftp_a.open(f"{batch_a}/result.json", "r+b").close(),
+        lambda: sftp_a.remove(f"{batch_a}/result.json"),
+        lambda: sftp_a.rename(f"{batch_a}/result.json", f"{inbox_a}/result.json"),
+        lambda: sftp_a.mkdir(f"{outbox_a}/mine"),
+        lambda: sftp_a.chmod(f"{batch_a}/result.json", 0o666),
+        lambda: sftp_a.symlink(f"{outbox_a}", f"{inbox_a}/link"),  # links are refused outright
+    ]
+    for attempt in refused:
+        with pytest.raises(OSError):
+            attempt()
+    outbox_on_disk = site.home / "outbox" / unit_a
+    assert sorted(path.name for path in outbox_on_disk.iterdir()) == batches
+    assert json.loads((outbox_on_disk / done.result.batch_id / "result.json").read_text(encoding="utf-8")) == result
+    assert not (site.home / "inbox" / unit_a / "link").exists()
+
+    # 3c. Unit B's folders: not visible (bind layout) or not readable (home layout) for A.
+    batch_b = of_b.result.batch_id
+    forbidden: list[Callable[[], object]] = [
+        lambda: sftp_a.listdir(f"/inbox/{unit_b}"),
+        lambda: sftp_a.listdir(f"/outbox/{unit_b}"),
+        lambda: sftp_a.open(f"/outbox/{unit_b}/{batch_b}/result.json").read(),
+        lambda: sftp_a.open(f"{site.home}/outbox/{unit_b}/{batch_b}/result.json").read(),
+        lambda: sftp_a.open(f"/../../outbox/{unit_b}/{batch_b}/result.json").read(),
+        lambda: sftp_a.listdir("/archive"),
+        lambda: sftp_a.listdir("/var"),
+    ]
+    for attempt in forbidden:
+        with pytest.raises(OSError):
+            attempt()
+    if site.layout == "bind":
+        assert sorted(sftp_a.listdir("/")) == ["inbox", "outbox"]  # nothing else exists for A
+    else:
+        with pytest.raises(PermissionError):
+            sftp_a.listdir("/")  # the home is 0711: A cannot even list which units exist
+        with pytest.raises(PermissionError):
+            sftp_a.listdir("/inbox")
+
+    # B, logged in, sees its own batch and nothing of A's.
+    sftp_b = site.sftp(unit_b)
+    assert sftp_b.listdir(site.outbox(unit_b)) == [batch_b]
+    with pytest.raises(OSError):
+        sftp_b.open(f"/outbox/{unit_a}/{done.result.batch_id}/result.json").read()
+
+    # 3d. On disk, what the processor wrote belongs to the unit's group, closed to everyone else:
+    # even a shell as B on this host could not read A's results.
+    group_a = site.users[unit_a]
+    for path in [outbox_on_disk, outbox_on_disk / done.result.batch_id, *(outbox_on_disk / done.result.batch_id).iterdir()]:
+        info = path.stat()
+        assert Path(path).group() == group_a, path
+        assert not info.st_mode & stat.S_IWGRP, path  # the unit may read, never write
+    assert stat.S_IMODE(outbox_on_disk.stat().st_mode) == 0o2750
+    as_b = subprocess.run(
+        ["runuser", "-u", site.users[unit_b], "--", "cat", str(outbox_on_disk / done.result.batch_id / "result.json")],
+        check=False,
+        capture_output=True,
+    )
+    assert as_b.returncode != 0 and not as_b.stdout
