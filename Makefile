@@ -29,3 +29,9 @@ system-deps:
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache
+
+# The performance benchmark (issue #7, README "Benchmark"): generates its own data, measures
+# everything in one run and writes benchmarks/results.json (about 15 minutes on 2 cores).
+.PHONY: bench
+bench: venv
+	$(BIN)/python -m benchmarks.run --output benchmarks/results.json

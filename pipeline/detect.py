@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from pipeline.issues import Code, Issue
 from pipeline.model import Sheet
-from pipeline.read import RawTable, cell_text
+from pipeline.read import RawTable, cell_text, paused_gc
 from schemas.fields import clean_text
 
 HEADER_SEARCH_ROWS = 5
@@ -62,6 +62,7 @@ def _match_score(expected: Sequence[str], found: Sequence[str]) -> tuple[int, in
     return len(shared), -len(set(expected) ^ set(found))
 
 
+@paused_gc()
 def detect(raw: RawTable, headers: dict[str, Sequence[str]]) -> Detected:
     """Locate the header row, name the template and cut the data rows out of ``raw``."""
     best: tuple[tuple[int, int], int, str, list[str]] | None = None
@@ -84,13 +85,16 @@ def detect(raw: RawTable, headers: dict[str, Sequence[str]]) -> Detected:
 
 def _cut(raw: RawTable, kind: str, header_index: int, found: list[str], issues: list[Issue]) -> Detected:
     width = len(found)
+    padding = [""] * width
     rows: list[list[str]] = []
     excel_rows: list[int] = []
-    for index in range(header_index + 1, len(raw.rows)):
-        cells = [cell_text(cell) for cell in raw.rows[index]]
+    raw_rows = raw.rows
+    for index in range(header_index + 1, len(raw_rows)):
+        cells = [cell if type(cell) is str else cell_text(cell) for cell in raw_rows[index]]
         if not any(clean_text(cell) for cell in cells):
             continue
-        cells = (cells + [""] * width)[:width]
+        if len(cells) != width:
+            cells = (cells + padding)[:width]
         rows.append(cells)
         excel_rows.append(index + 1)
     if rows and clean_text(rows[0][0]) == EXAMPLE_MARKER:

@@ -150,14 +150,22 @@ def _malloc_trim() -> Callable[[int], int] | None:
         return None
 
 
+def trim_heap() -> None:
+    """Hand the pages the C heap holds free back to the OS (glibc's ``malloc_trim``; else nothing).
+
+    Big stages free a lot of C-heap memory at once (calamine's native copy of a sheet, pandas
+    arrays); glibc keeps those pages unless asked, and Python's small objects live in separate
+    arenas that cannot reuse them, so without this the peak RSS of a big file only grows.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
 def _read_workbook(path: Path) -> RawTable:
     table = _parse_workbook(path)
-    if path.stat().st_size > TRIM_AFTER_BYTES and (trim := _malloc_trim()) is not None:
-        # calamine parses the whole sheet natively (≈50 MB for 100k rows) and frees it once the
-        # Python values exist; glibc keeps freed heap pages unless asked, and Python's own
-        # objects live in separate arenas that cannot reuse them, so the peak RSS of a big
-        # file would carry them to the end of the run.
-        trim(0)
+    if path.stat().st_size > TRIM_AFTER_BYTES:
+        trim_heap()  # calamine's native copy of the sheet (≈50 MB for 100k rows) is freed by now
     return table
 
 

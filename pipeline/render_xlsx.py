@@ -265,7 +265,7 @@ def _write_unit_sheet(
 
     last_row = max([len(sheet.raw) - 1, *marked_rows])
     raw = sheet.raw
-    write_string = ws.write_string
+    write_string, write_number = ws.write_string, ws.write_number
     text_format = formats.get(TEXT_FORMAT, None)
     for row in range(last_row + 1):
         values = raw[row] if row < len(raw) else []
@@ -273,8 +273,11 @@ def _write_unit_sheet(
         marks = marked_rows.get(row)
         if marks is None:
             for col, value in enumerate(values):
-                if type(value) is str:
+                kind = type(value)
+                if kind is str:
                     write_string(row, col, value, text_format if num_formats[col] else None)
+                elif kind is float or kind is int:  # what _write_value does for them, without the call
+                    write_number(row, col, value, text_format if num_formats[col] else None)
                 elif value is not None:
                     _write_value(ws, row, col, value, num_formats[col], None, formats)
             continue

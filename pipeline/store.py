@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -20,6 +21,7 @@ from pipeline.db import BACKPAY_ENTERED, BackPayRecord, Batch, BatchIssue, Batch
 from pipeline.issues import Code, Issue
 from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus
 from pipeline.money import money_text
+from pipeline.read import paused_gc
 from pipeline.config import CentreConfig
 from pipeline.rules import RULES
 from pipeline.rules.context import MemberInfo, RecordedBackPay, RuleContext, UnitInfo
@@ -52,6 +54,46 @@ def member_info(member: Member) -> MemberInfo:
     )
 
 
+#: The columns of :class:`MemberInfo`, in its field order: master data is read as plain rows, never
+#: as ORM objects (a 100k-member unit would otherwise fill the session's identity map).
+_MEMBER_COLUMNS = (
+    Member.member_account,
+    Member.unit_account,
+    Member.name,
+    Member.id_number,
+    Member.status,
+    Member.base,
+    Member.balance,
+    Member.seal_reason,
+    Member.last_base_adjust_year,
+)
+
+
+def _member_infos(rows: Iterable[Any]) -> Iterator[MemberInfo]:
+    """MemberInfo of each row; values most members share (unit, status, base) are one object each.
+
+    A 100k-member unit otherwise holds 100k copies of "正常" and of a handful of bases. Bases are
+    shared only between exactly equal Decimals (same digits and exponent: 6800 stays 6800, never
+    becomes 6800.00).
+    """
+    texts: dict[str, str] = {}
+    bases: dict[tuple[Any, ...], Decimal] = {}
+    for account, unit, name, id_number, status, base, balance, seal_reason, year in rows:
+        if base is not None:
+            base = bases.setdefault(base.as_tuple(), base)
+        yield MemberInfo(
+            account,
+            texts.setdefault(unit, unit),
+            name,
+            id_number,
+            texts.setdefault(status, status),
+            base,
+            balance,
+            texts.setdefault(seal_reason, seal_reason) if seal_reason is not None else None,
+            year,
+        )
+
+
 def unit_info(session: Session, unit_account: str) -> UnitInfo | None:
     unit = session.get(Unit, unit_account)
     return None if unit is None else _unit_info(unit)
@@ -72,15 +114,18 @@ class SqlMasterData:
     def unit(self, unit_account: str) -> UnitInfo | None:
         return unit_info(self.session, unit_account)
 
+    @paused_gc()
     def unit_members(self, unit_account: str) -> dict[str, MemberInfo]:
-        query = select(Member).where(Member.unit_account == unit_account)
-        return {m.member_account: member_info(m) for m in self.session.scalars(query)}
+        query = select(*_MEMBER_COLUMNS).where(Member.unit_account == unit_account)
+        rows = self.session.execute(query, execution_options={"yield_per": 2000})
+        return {info.member_account: info for info in _member_infos(rows)}
 
+    @paused_gc()
     def members(self, accounts: Iterable[str]) -> dict[str, MemberInfo]:
         found: dict[str, MemberInfo] = {}
         for chunk in _chunks(accounts):
-            for member in self.session.scalars(select(Member).where(Member.member_account.in_(chunk))):
-                found[member.member_account] = member_info(member)
+            query = select(*_MEMBER_COLUMNS).where(Member.member_account.in_(chunk))
+            found.update((info.member_account, info) for info in _member_infos(self.session.execute(query)))
         return found
 
     def registered_ids(self, id_numbers: Iterable[str]) -> set[str]:
@@ -154,6 +199,7 @@ def next_serial(session: Session, business_date: date, channel: str) -> str:
     return f"1{business_date:%y%m%d}{channel}_{number:010d}"
 
 
+@paused_gc()
 def record(session: Session, batch: Batch, result: BatchResult, serial_channel: str) -> None:
     """Write the rows, issues and business effects of ``result`` and close the batch row."""
     if result.status in (BatchStatus.ACCEPTED, BatchStatus.PARTIALLY_ACCEPTED) and result.accepted_rows:
@@ -169,30 +215,44 @@ def record(session: Session, batch: Batch, result: BatchResult, serial_channel: 
     batch.stage = "stored"
     if result.kind and result.serial_number:
         RULES[result.kind].record(session, batch, result)
-    if result.rows:
-        session.execute(
-            insert(BatchRow),
-            [
-                {
-                    "batch_pk": batch.id,
-                    "excel_row": row.excel_row,
-                    "seq_no": row.seq_no[:20],
-                    "status": str(row.status),
-                    "values": row.values,
-                    "amounts": {name: money_text(value) for name, value in row.amounts.items()},
-                    "computed": row.computed or None,
-                }
-                for row in result.rows
-            ],
-        )
-    if result.all_issues:
-        session.execute(
-            insert(BatchIssue),
-            [
-                {"batch_pk": batch.id, "excel_row": issue.row, "column": issue.column, "code": str(issue.code), "message": issue.message}
-                for issue in result.all_issues
-            ],
-        )
+    rows = (
+        {
+            "batch_pk": batch.id,
+            "excel_row": row.excel_row,
+            "seq_no": row.seq_no[:20],
+            "status": str(row.status),
+            "values": row.values,
+            "amounts": {name: money_text(value) for name, value in row.amounts.items()},
+            "computed": row.computed or None,
+        }
+        for row in result.rows
+    )
+    _insert(session, BatchRow, rows)
+    issues = (
+        {"batch_pk": batch.id, "excel_row": issue.row, "column": issue.column, "code": str(issue.code), "message": issue.message}
+        for issue in result.all_issues
+    )
+    _insert(session, BatchIssue, issues)
+
+
+INSERT_CHUNK = 5000
+
+
+def _insert(session: Session, model: type, records: Iterable[dict[str, Any]]) -> None:
+    """Bulk insert: Core executemany on the table, ``INSERT_CHUNK`` rows at a time.
+
+    Core, not the ORM's bulk insert: the same rows without per-row ORM work. Chunks keep a
+    100k-row batch from holding every parameter set (and the driver's copy of it) at once.
+    """
+    statement = insert(model.__table__)  # type: ignore[attr-defined]
+    chunk: list[dict[str, Any]] = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) >= INSERT_CHUNK:
+            session.execute(statement, chunk)
+            chunk = []
+    if chunk:
+        session.execute(statement, chunk)
 
 
 def load_result(session: Session, batch: Batch, unit: UnitInfo | None) -> BatchResult:

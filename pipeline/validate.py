@@ -17,7 +17,15 @@ from pipeline.config import CentreConfig
 from pipeline.issues import Code, Issue
 from pipeline.model import RowResult, Sheet
 from pipeline.money import money_text
-from schemas.fields import Field, describe, field_map, parse_amount
+from pipeline.read import paused_gc, trim_heap
+from schemas.fields import Field, FieldKind, describe, field_map, parse_amount
+
+
+#: Sheets from this many rows on hand freed memory back to the OS after the schema check.
+TRIM_AFTER_ROWS = 10_000
+
+#: Columns whose cells are nearly all different: a cache of cleaned values would not pay.
+_MOSTLY_DISTINCT = frozenset({FieldKind.SEQ, FieldKind.NAME, FieldKind.ID_NUMBER, FieldKind.ACCOUNT, FieldKind.PHONE, FieldKind.BANK_ACCOUNT})
 
 
 def normalise(sheet: Sheet, fields: tuple[Field, ...]) -> pd.DataFrame:
@@ -26,7 +34,18 @@ def normalise(sheet: Sheet, fields: tuple[Field, ...]) -> pd.DataFrame:
     data = {}
     for field in fields:
         index = positions[field.name]
-        data[field.name] = [field.clean(row[index]) for row in sheet.rows]
+        clean = field.cleaner
+        if field.kind in _MOSTLY_DISTINCT:
+            data[field.name] = [clean(row[index]) for row in sheet.rows]
+        else:  # months, reasons, amounts repeat: clean each distinct value once
+            cleaned: dict[str, str] = {}
+            column = data[field.name] = []
+            for row in sheet.rows:
+                value = row[index]
+                text = cleaned.get(value)
+                if text is None:
+                    text = cleaned[value] = clean(value)
+                column.append(text)
     return pd.DataFrame(data, dtype=object)
 
 
@@ -43,25 +62,33 @@ def _failure_issues(error: pandera.errors.SchemaErrors, frame: pd.DataFrame, she
     return issues
 
 
+@paused_gc()
 def check_cells(sheet: Sheet, fields: tuple[Field, ...], schema: pa.DataFrameSchema) -> list[RowResult]:
     """Every data row with its normalised values and the issues of its cells, in column order."""
     frame = normalise(sheet, fields)
-    rows = [
-        RowResult(excel_row, seq_no, dict(zip(frame.columns, values)))
-        for excel_row, seq_no, values in zip(
-            sheet.excel_rows, frame[fields[0].name], frame.itertuples(index=False, name=None)
-        )
-    ]
+    found: list[tuple[int, Issue]] = []
     try:
         schema.validate(frame, lazy=True)
     except pandera.errors.SchemaErrors as error:
         found = _failure_issues(error, frame, sheet, field_map(fields))
-        order = {field.name: index for index, field in enumerate(fields)}
-        for position, issue in sorted(found, key=lambda item: (item[0], order[item[1].column or ""])):
-            rows[position].issues.append(issue)
+    # The rows are built after pandera has finished (and freed what it allocated), from plain
+    # lists: iterating pandas cells is slow, and both at once would raise the peak memory.
+    names = list(frame.columns)
+    columns = [frame[name].tolist() for name in names]
+    del frame
+    if len(sheet.rows) >= TRIM_AFTER_ROWS:
+        trim_heap()  # pandas and pandera freed their arrays: give the pages back before the rows grow
+    rows = [
+        RowResult(excel_row, values[0], dict(zip(names, values)))
+        for excel_row, values in zip(sheet.excel_rows, zip(*columns))
+    ]
+    order = {field.name: index for index, field in enumerate(fields)}
+    for position, issue in sorted(found, key=lambda item: (item[0], order[item[1].column or ""])):
+        rows[position].issues.append(issue)
     return rows
 
 
+@paused_gc()
 def validate(sheet: Sheet, template: ModuleType, config: CentreConfig) -> tuple[list[RowResult], list[Issue]]:
     """Rows with their cell issues, and file-level issues (row limit, 合计 row)."""
     if len(sheet.rows) > config.limits.max_rows:

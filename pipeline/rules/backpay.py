@@ -9,6 +9,7 @@ recorded and not deleted (BACKPAY_DUPLICATE), so a resubmitted, edited file neve
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from decimal import Decimal
 
@@ -19,12 +20,14 @@ from pipeline.db import BACKPAY_ENTERED, BackPayRecord, Batch
 from pipeline.issues import Code, Issue
 from pipeline.model import BatchResult, RowResult
 from pipeline.money import half_up, quantum_for
+from pipeline.read import paused_gc
 from pipeline.rules.context import RuleContext, match_member, settle_statuses
 
 KIND = "补缴"
 AMOUNT = "补缴金额"
 
 
+@functools.lru_cache(maxsize=4096)
 def _month_key(month: str) -> int:
     year, number = month.split("-")
     return int(year) * 12 + int(number) - 1
@@ -37,14 +40,17 @@ def _overlaps(a_start: str, a_end: str, b_start: str, b_end: str) -> bool:
 def _check_months(row: RowResult, context: RuleContext) -> bool:
     start, end = row.values["补缴开始年月"], row.values["补缴结束年月"]
     current = context.business_date.year * 12 + context.business_date.month - 1
+    start_key, end_key = _month_key(start), _month_key(end)
+    if start_key <= end_key <= current and start[:4] == end[:4]:
+        return True  # the usual row: nothing to report
     ok = True
-    if _month_key(start) > _month_key(end):
+    if start_key > end_key:
         row.issues.append(
             Issue(Code.MONTH_RANGE, f"补缴开始年月 {start} 晚于补缴结束年月 {end}", row.excel_row, "补缴开始年月")
         )
         ok = False
-    for column, month in (("补缴开始年月", start), ("补缴结束年月", end)):
-        if _month_key(month) > current:
+    for column, month, key in (("补缴开始年月", start, start_key), ("补缴结束年月", end, end_key)):
+        if key > current:
             row.issues.append(
                 Issue(
                     Code.MONTH_RANGE,
@@ -66,8 +72,14 @@ def _check_months(row: RowResult, context: RuleContext) -> bool:
     return ok
 
 
-def _check_amount(row: RowResult, context: RuleContext) -> None:
-    amount = half_up(Decimal(row.values[AMOUNT]), quantum_for(context.config.rounding))
+def _check_amount(row: RowResult, context: RuleContext, rounded: dict[str, Decimal] | None = None) -> None:
+    """补缴金额 rounded half-up to the configured unit; ``rounded`` caches it per distinct cell text."""
+    text = row.values[AMOUNT]
+    amount = rounded.get(text) if rounded is not None else None
+    if amount is None:
+        amount = half_up(Decimal(text), quantum_for(context.config.rounding))
+        if rounded is not None:
+            rounded[text] = amount
     if amount <= 0:
         row.issues.append(
             Issue(Code.AMOUNT_OUT_OF_RANGE, f"补缴金额「{row.values[AMOUNT]}」四舍五入后为0，须大于0", row.excel_row, AMOUNT)
@@ -110,13 +122,15 @@ def _check_overlaps(rows: list[RowResult], context: RuleContext) -> None:
                 break
 
 
+@paused_gc()
 def apply(rows: list[RowResult], context: RuleContext) -> list[Issue]:
     """Check every schema-valid row; rows keep ACCEPTED, or become REJECTED or COUNTER."""
     in_range: list[RowResult] = []
+    rounded: dict[str, Decimal] = {}
     for row in rows:
         member = match_member(row, context)
         months_ok = _check_months(row, context)
-        _check_amount(row, context)
+        _check_amount(row, context, rounded)
         if member is not None and months_ok:
             in_range.append(row)
     _check_overlaps(in_range, context)

@@ -18,6 +18,7 @@ from pipeline.config import CentreConfig
 from pipeline.db import Batch
 from pipeline.issues import Code, Issue
 from pipeline.model import BatchResult, RowResult, RowStatus
+from pipeline.read import paused_gc
 from pipeline.rules.common import MemberUpdate, duplicate_accounts, monthly_amounts, parse_base, update_members
 from pipeline.rules.context import RuleContext, match_member, settle_statuses
 
@@ -40,6 +41,7 @@ def _change_percent(old: Decimal, new: Decimal) -> Decimal:
     return (abs(new - old) / old * 100).quantize(Decimal("0.01"))
 
 
+@paused_gc()
 def apply(rows: list[RowResult], context: RuleContext) -> list[Issue]:
     config = context.config
     year, since, until, label = adjustment_year(context.business_date, config)

@@ -24,6 +24,7 @@ from pipeline.db import AccountCounter, Batch, Member, MemberChange
 from pipeline.issues import Code, ConfigError, Issue
 from pipeline.model import BatchResult, RowResult
 from pipeline.money import FEN, half_up, money_text
+from pipeline.read import paused_gc
 from pipeline.rules.common import PERSONAL_MONTHLY, TOTAL_MONTHLY, UNIT_MONTHLY, monthly_amounts, parse_base
 from pipeline.rules.context import RuleContext, settle_statuses
 from schemas.registration import PROFILE_COLUMNS
@@ -94,6 +95,7 @@ def _check_ids(rows: list[RowResult], context: RuleContext) -> None:
         first_row.setdefault(id_number, row.excel_row)
 
 
+@paused_gc()
 def apply(rows: list[RowResult], context: RuleContext) -> list[Issue]:
     """Check every schema-valid row; rows keep ACCEPTED or become REJECTED."""
     for row in rows:

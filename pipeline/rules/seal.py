@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from pipeline.db import Batch
 from pipeline.issues import Code, Issue
 from pipeline.model import BatchResult, RowResult
+from pipeline.read import paused_gc
 from pipeline.rules.common import MemberUpdate, check_change_month, duplicate_accounts, ensure_sealed_unit, update_members
 from pipeline.rules.context import RuleContext, match_member, settle_statuses
 
@@ -20,6 +21,7 @@ LEAVING = "离职封存"
 MOVED_TO = "转入单位账号"
 
 
+@paused_gc()
 def apply(rows: list[RowResult], context: RuleContext) -> list[Issue]:
     duplicate_accounts(rows)
     for row in rows:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from pipeline.db import Batch
 from pipeline.issues import Code, Issue
 from pipeline.model import BatchResult, RowResult
+from pipeline.read import paused_gc
 from pipeline.rules.common import MemberUpdate, duplicate_accounts, update_members
 from pipeline.rules.context import RuleContext, UnitInfo, check_identity, settle_statuses
 
@@ -21,6 +22,7 @@ KIND = "单位调整"
 AMOUNT = "转移金额"
 
 
+@paused_gc()
 def apply(rows: list[RowResult], context: RuleContext) -> list[Issue]:
     duplicate_accounts(rows)
     found = context.data.members(row.values["个人账号"] for row in rows)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from pipeline.db import Batch
 from pipeline.issues import Code, Issue
 from pipeline.model import BatchResult, RowResult
+from pipeline.read import paused_gc
 from pipeline.rules.common import MemberUpdate, check_change_month, duplicate_accounts, monthly_amounts, parse_base, update_members
 from pipeline.rules.context import RuleContext, match_member, settle_statuses
 
@@ -19,6 +20,7 @@ KIND = "启封"
 BASE = "缴存基数"
 
 
+@paused_gc()
 def apply(rows: list[RowResult], context: RuleContext) -> list[Issue]:
     duplicate_accounts(rows)
     for row in rows:

@@ -1,0 +1,700 @@
+"""The benchmark of issue #7: ``python -m benchmarks.run [--small] [--output benchmarks/results.json]``.
+
+One command generates the data (:mod:`benchmarks.data`), builds the master data once, then runs
+every measurement in its own fresh Python process, so the peak RSS of one (``ru_maxrss`` of that
+process) and its caches never leak into another:
+
+- ``read_floor``: python-calamine reading the 100k-row back-pay xlsx to Python values, nothing else;
+- ``xlsxwriter_floor``: xlsxwriter (constant-memory mode) writing the same rows plainly;
+- ``backpay_100k_accepted`` / ``backpay_100k_rejected`` / ``base_adjust_100k``: the processor run
+  ``gjj run`` makes (read → schema → rules → database → outputs) over one 100k-row file, on SQLite;
+- ``night``: 1,000 small back-pay files of 1,000 units, on SQLite and on PostgreSQL, with one
+  worker and with two (``gjj run`` twice at once: the machine has two cores, and workers share
+  an inbox without taking a file twice);
+- ``slip_pdf``: seconds per 补缴凭条 after the renderer's warm-up.
+
+Times are wall-clock seconds measured in the same run on the same machine; the targets are
+ratios between them (SPEC.md, Performance targets). Floors and 100k files are the median of
+three runs (each 100k run in a fresh process on a fresh copy of the database); the machine may
+be busy with other work, so its load average is recorded too. Nothing here asserts a time: the
+results say which targets are met and which are missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from decimal import Decimal
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from benchmarks.data import BIG_UNIT, BUSINESS_DATE, FULL, SMALL, Dataset, Sizes, generate
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.json"
+RESULTS_SCHEMA = 1
+
+TARGETS = {
+    "accepted_vs_read_floor": 3.0,
+    "rejected_vs_xlsxwriter_floor": 1.5,
+    "peak_rss_mb": 400.0,
+    "night_sqlite_seconds": 120.0,
+    "slip_seconds": 0.2,
+}
+
+
+# --- measurements, each run in a child process ---------------------------------------------------
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident set size in MiB.
+
+    ``VmHWM`` of /proc/self/status, the high-water mark of this program's own memory: on Linux
+    ``ru_maxrss`` also counts the parent's pages this process had between fork and exec.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _median(values: list[float]) -> float:
+    return round(statistics.median(values), 4)
+
+
+def measure_read_floor(spec: dict[str, Any]) -> dict[str, Any]:
+    from python_calamine import CalamineWorkbook
+
+    runs = []
+    rows = 0
+    for _ in range(spec["repeats"]):
+        started = time.perf_counter()
+        values = CalamineWorkbook.from_path(spec["file"]).get_sheet_by_index(0).to_python(skip_empty_area=False)
+        runs.append(time.perf_counter() - started)
+        rows = len(values)
+        del values
+    return {"seconds": _median(runs), "runs": [round(run, 4) for run in runs], "sheet_rows": rows, "peak_rss_mb": _peak_rss_mb()}
+
+
+def measure_xlsxwriter_floor(spec: dict[str, Any]) -> dict[str, Any]:
+    """xlsxwriter writing the rows of the rejected file plainly: the floor of report.xlsx."""
+    import xlsxwriter
+    from python_calamine import CalamineWorkbook
+
+    values = CalamineWorkbook.from_path(spec["file"]).get_sheet_by_index(0).to_python(skip_empty_area=False)
+    target = Path(spec["workdir"]) / "plain.xlsx"
+    runs = []
+    for _ in range(spec["repeats"]):
+        started = time.perf_counter()
+        with xlsxwriter.Workbook(str(target), {"constant_memory": True}) as workbook:
+            sheet = workbook.add_worksheet("Sheet1")
+            write_string, write_number = sheet.write_string, sheet.write_number
+            for row_index, row in enumerate(values):
+                for col, value in enumerate(row):
+                    if isinstance(value, str):
+                        write_string(row_index, col, value)
+                    elif isinstance(value, int | float):
+                        write_number(row_index, col, value)
+        runs.append(time.perf_counter() - started)
+    return {"seconds": _median(runs), "runs": [round(run, 4) for run in runs], "rows": len(values), "peak_rss_mb": _peak_rss_mb()}
+
+
+class _StageClock:
+    """Wall seconds spent in each pipeline stage, found by wrapping the functions the runner calls.
+
+    Stages nest (``rules.record`` runs inside ``store.record``), so they do not add up to the total.
+    A function that a future runner no longer calls by that name is simply not reported.
+    """
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def wrap(self, owner: Any, name: str, label: str) -> None:
+        function = getattr(owner, name, None)
+        if function is None:
+            return
+        seconds = self.seconds
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                seconds[label] = seconds.get(label, 0.0) + time.perf_counter() - started
+
+        setattr(owner, name, timed)
+
+    def install(self) -> None:
+        from pipeline import render, render_pdf, runner, store
+        from pipeline.rules import RULES
+
+        self.wrap(runner, "read_raw", "read")
+        self.wrap(runner, "detect", "detect")
+        self.wrap(runner, "validate", "schema")
+        self.wrap(store.SqlMasterData, "unit_members", "master_data")
+        for module in RULES.values():
+            self.wrap(module, "apply", "rules")
+            self.wrap(module, "record", "rules.record")
+        self.wrap(store, "record", "store.record")
+        self.wrap(render, "write_result_json", "result.json")
+        self.wrap(render, "write_detail_csv", "detail.csv")
+        self.wrap(render, "write_report_xlsx", "report.xlsx")
+        self.wrap(render_pdf.PdfRenderer, "slip", "slip.pdf")
+        self.wrap(render_pdf.PdfRenderer, "report", "report.pdf")
+
+    def rounded(self) -> dict[str, float]:
+        return {label: round(value, 3) for label, value in sorted(self.seconds.items(), key=lambda item: -item[1])}
+
+
+def _open_home(spec: dict[str, Any]) -> Any:
+    """A fresh home with the master data: a copy of the template SQLite file, or a PostgreSQL URL."""
+    from pipeline.app import open_app
+
+    home = Path(spec["home"])
+    if spec.get("template_db"):
+        (home / "var").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(spec["template_db"], home / "var" / "gjj.db")
+        db_url = f"sqlite:///{home / 'var' / 'gjj.db'}"
+    else:
+        db_url = spec["db_url"]
+    return open_app(home, db_url=db_url, settle_seconds=0)
+
+
+def _run_processor(app: Any) -> tuple[Any, float, float]:
+    """``Processor.run()`` as ``gjj run`` calls it (process start-up and imports not counted)."""
+    processor = app.processor(BUSINESS_DATE)
+    started, cpu = time.perf_counter(), time.process_time()
+    try:
+        summary = processor.run()
+    finally:
+        elapsed, cpu_used = time.perf_counter() - started, time.process_time() - cpu
+        close = getattr(processor, "close", None)
+        if close is not None:
+            close()
+    return summary, elapsed, cpu_used
+
+
+def measure_big_file(spec: dict[str, Any]) -> dict[str, Any]:
+    """One 100k-row file through the processor, as ``gjj run`` does it."""
+    clock = _StageClock()
+    clock.install()
+    app = _open_home(spec)
+    source = Path(spec["file"])
+    inbox = app.home.inbox / spec["unit"]
+    inbox.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(source, inbox / source.name)
+    summary, elapsed, cpu = _run_processor(app)
+    app.close()
+    outcome = summary.outcomes[0]
+    result = outcome.result
+    return {
+        "seconds": round(elapsed, 3),
+        "cpu_seconds": round(cpu, 3),
+        "rows": len(result.rows),
+        "rows_per_second": round(len(result.rows) / elapsed),
+        "status": str(result.status),
+        "row_errors": sum(len(row.errors) for row in result.rows),
+        "outputs": sorted(path.name for path in Path(outcome.outputs).iterdir()),
+        "stages": clock.rounded(),
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+def night_worker(spec: dict[str, Any]) -> dict[str, Any]:
+    """One ``gjj run`` worker of the night; several start together on one home (see :func:`run_night`)."""
+    from pipeline.app import open_app
+
+    app = open_app(Path(spec["home"]), db_url=spec["db_url"], settle_seconds=0)
+    Path(spec["ready"]).touch()
+    go = Path(spec["go"])
+    while not go.exists():
+        time.sleep(0.01)
+    started = time.monotonic()
+    summary, elapsed, cpu = _run_processor(app)
+    finished = time.monotonic()
+    app.close()
+    statuses: dict[str, int] = {}
+    for outcome in summary.outcomes:
+        statuses[str(outcome.result.status)] = statuses.get(str(outcome.result.status), 0) + 1
+    return {
+        "started": started,
+        "finished": finished,
+        "seconds": round(elapsed, 3),
+        "cpu_seconds": round(cpu, 3),
+        "files": len(summary.outcomes),
+        "rows": sum(len(outcome.result.rows) for outcome in summary.outcomes),
+        "statuses": statuses,
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+def _slip_batches(count: int, sizes: Sizes, seed: int) -> list[Any]:
+    """Accepted back-pay batches like the night's: 5–50 generated members each, other units each time."""
+    from datetime import datetime as clock_time
+
+    from pipeline.demo import fake_id, fake_name
+    from pipeline.model import BatchResult, BatchStatus, RowResult
+
+    rng = random.Random(seed)
+    batches = []
+    for index in range(count):
+        rows = []
+        for number in range(rng.randint(sizes.night_min_rows, sizes.night_max_rows)):
+            amount = Decimal(rng.randrange(100, 20000))
+            start = 1 + rng.randrange(6)
+            rows.append(
+                RowResult(
+                    excel_row=number + 3,
+                    seq_no=str(number + 1),
+                    values={
+                        "个人账号": f"{300000001 + index * 50 + number:09d}",
+                        "姓名": fake_name(rng),
+                        "证件号码": fake_id(BUSINESS_DATE.replace(year=1970 + rng.randrange(30)), index * 50 + number),
+                        "补缴原因": rng.choice(("漏缴", "少缴", "补差")),
+                        "补缴开始年月": f"{BUSINESS_DATE.year}-{start:02d}",
+                        "补缴结束年月": f"{BUSINESS_DATE.year}-{start + rng.randrange(2):02d}",
+                        "补缴金额": str(amount),
+                    },
+                    amounts={"补缴金额": amount},
+                )
+            )
+        batches.append(
+            BatchResult(
+                batch_id=f"{BUSINESS_DATE:%Y%m%d}-{index + 1:06d}",
+                unit_account=f"01{index + 1:05d}",
+                unit_name=f"葫芦岛市基准测试单位{index + 1:04d}",
+                kind="补缴",
+                source_name="补缴清册.xlsx",
+                sha256="0" * 64,
+                business_date=BUSINESS_DATE,
+                status=BatchStatus.ACCEPTED,
+                serial_number=f"1{BUSINESS_DATE:%y%m%d}01_{index + 1:010d}",
+                header=["序号", "个人账号", "姓名", "证件号码", "补缴原因", "补缴开始年月", "补缴结束年月", "补缴金额"],
+                rows=rows,
+                contact_name=fake_name(rng),
+                contact_phone=f"158{rng.randrange(10**8):08d}",
+                processed_at=clock_time(2024, 8, 5, 22, 0, 0),
+            )
+        )
+    return batches
+
+
+def _sizes(spec: dict[str, Any]) -> Sizes:
+    return Sizes(**{**spec["sizes"], "night_workers": tuple(spec["sizes"]["night_workers"])})
+
+
+def warm_font_cache(spec: dict[str, Any]) -> dict[str, Any]:
+    """An installation's first run: slips until the GB 2312 subset is made and put in the font cache."""
+    from pipeline.config import load_config
+    from pipeline.render_pdf import FontFileCache, PdfRenderer
+
+    folder = Path(spec["workdir"]) / "warm"
+    folder.mkdir(parents=True, exist_ok=True)
+    seconds = []
+    with PdfRenderer(load_config(), font_cache=FontFileCache.default()) as renderer:
+        for index, result in enumerate(_slip_batches(20, _sizes(spec), seed=5)):
+            started = time.perf_counter()
+            renderer.slip(result, folder / f"{index}.pdf")
+            seconds.append(round(time.perf_counter() - started, 3))
+            if renderer.fonts.extra is not None:  # the prefilled subset exists (made or loaded)
+                break
+    return {"slip_seconds": seconds, "total_seconds": round(sum(seconds), 3), "peak_rss_mb": _peak_rss_mb()}
+
+
+def measure_slips(spec: dict[str, Any]) -> dict[str, Any]:
+    """Seconds per slip PDF once the renderer is warm (font subsets built or loaded)."""
+    from pipeline.config import load_config
+    from pipeline.render_pdf import FontFileCache, PdfRenderer
+
+    sizes = _sizes(spec)
+    batches = _slip_batches(sizes.warmup_slips + sizes.slips, sizes, seed=11)
+    folder = Path(spec["workdir"]) / "slips"
+    folder.mkdir(parents=True, exist_ok=True)
+    with PdfRenderer(load_config(), font_cache=FontFileCache.default()) as renderer:
+        warmup = []
+        for index, result in enumerate(batches[: sizes.warmup_slips]):
+            started = time.perf_counter()
+            renderer.slip(result, folder / f"warmup-{index}.pdf")
+            warmup.append(round(time.perf_counter() - started, 3))
+        builds_after_warmup = renderer.fonts.builds
+        timed = []
+        rows = []
+        for index, result in enumerate(batches[sizes.warmup_slips :]):
+            started = time.perf_counter()
+            renderer.slip(result, folder / f"slip-{index}.pdf")
+            timed.append(time.perf_counter() - started)
+            rows.append(len(result.rows))
+        builds_during = renderer.fonts.builds - builds_after_warmup
+    return {
+        "seconds_mean": round(statistics.fmean(timed), 4),
+        "seconds_median": _median(timed),
+        "seconds_max": round(max(timed), 4),
+        "slips": len(timed),
+        "rows_per_slip": {"min": min(rows), "mean": round(statistics.fmean(rows), 1), "max": max(rows)},
+        "warmup_seconds": warmup,
+        "font_rebuilds_after_warmup": builds_during,
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+def load_master(spec: dict[str, Any]) -> dict[str, Any]:
+    """Load a master data snapshot into a database (setup, not measured)."""
+    from sqlalchemy import text
+
+    from pipeline.app import open_app
+    from pipeline.masterdata import load_master_data
+
+    started = time.perf_counter()
+    app = open_app(Path(spec["home"]), db_url=spec["db_url"])
+    with app.sessions() as session, session.begin():
+        report = load_master_data(session, app.config, Path(spec["units"]), Path(spec["members"]))
+        if not report.ok:
+            raise SystemExit(f"master data did not load: {report.issues}")
+    if spec["db_url"].startswith("sqlite"):
+        with app.engine.connect() as connection:
+            connection.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+    app.close()
+    return {"seconds": round(time.perf_counter() - started, 3), "units": report.units, "members": report.members}
+
+
+CHILDREN = {
+    "read_floor": measure_read_floor,
+    "xlsxwriter_floor": measure_xlsxwriter_floor,
+    "big_file": measure_big_file,
+    "night_worker": night_worker,
+    "slips": measure_slips,
+    "warm_font_cache": warm_font_cache,
+    "load_master": load_master,
+}
+
+
+def child_main(task: str, spec_file: str, out_file: str) -> None:
+    spec = json.loads(Path(spec_file).read_text(encoding="utf-8"))
+    result = CHILDREN[task](spec)
+    Path(out_file).write_text(json.dumps(result, ensure_ascii=False), encoding="utf-8")
+
+
+# --- the orchestrator ------------------------------------------------------------------------------
+
+
+def run_child(task: str, spec: dict[str, Any], workdir: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run one measurement in a fresh interpreter and return what it reported."""
+    tag = f"{task}-{time.monotonic_ns()}"
+    spec_file, out_file = workdir / f"{tag}.spec.json", workdir / f"{tag}.out.json"
+    spec_file.write_text(json.dumps(spec, ensure_ascii=False, default=str), encoding="utf-8")
+    command = [sys.executable, "-m", "benchmarks.run", "--child", task, str(spec_file), str(out_file)]
+    completed = subprocess.run(command, cwd=REPO, env={**os.environ, **(env or {})}, capture_output=True, text=True)
+    if completed.returncode != 0:
+        raise RuntimeError(f"benchmark step {task} failed ({completed.returncode}):\n{completed.stderr[-4000:]}")
+    return json.loads(out_file.read_text(encoding="utf-8"))
+
+
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median time (its stages, rows per second…), all times, the highest peak RSS."""
+    ordered = sorted(runs, key=lambda run: run["seconds"])
+    middle = dict(ordered[(len(ordered) - 1) // 2])
+    middle["runs"] = [run["seconds"] for run in runs]
+    middle["peak_rss_mb"] = max(run["peak_rss_mb"] for run in runs)
+    return middle
+
+
+def run_night(workers: int, home: Path, db_url: str, night_inbox: Path, workdir: Path) -> dict[str, Any]:
+    """The night: ``workers`` processes run the processor over one inbox of small files at once.
+
+    The home already holds its database; the files are copied in with their arrival order
+    (mtimes). The night lasts from the moment all workers are told to start until the last one
+    has finished (process start-up and imports not counted, as for the 100k files).
+    """
+    shutil.copytree(night_inbox, home / "inbox", dirs_exist_ok=True)
+    go = workdir / f"go-{time.monotonic_ns()}"
+    ready = [workdir / f"{go.name}-ready-{index}" for index in range(workers)]
+    children = []
+    for index in range(workers):
+        spec = {"home": str(home), "db_url": db_url, "ready": str(ready[index]), "go": str(go)}
+        spec_file, out_file = workdir / f"{go.name}-{index}.spec.json", workdir / f"{go.name}-{index}.out.json"
+        spec_file.write_text(json.dumps(spec), encoding="utf-8")
+        command = [sys.executable, "-m", "benchmarks.run", "--child", "night_worker", str(spec_file), str(out_file)]
+        children.append((subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True), out_file))
+    deadline = time.monotonic() + 300
+    while not all(path.exists() for path in ready):
+        if any(child.poll() is not None for child, _ in children) or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    go.touch()
+    reports = []
+    for child, out_file in children:
+        _, stderr = child.communicate()
+        if child.returncode != 0:
+            raise RuntimeError(f"night worker failed ({child.returncode}):\n{stderr[-4000:]}")
+        reports.append(json.loads(out_file.read_text(encoding="utf-8")))
+    elapsed = max(report["finished"] for report in reports) - min(report["started"] for report in reports)
+    statuses: dict[str, int] = {}
+    for report in reports:
+        for status, count in report["statuses"].items():
+            statuses[status] = statuses.get(status, 0) + count
+    files = sum(report["files"] for report in reports)
+    return {
+        "workers": workers,
+        "seconds": round(elapsed, 3),
+        "files": files,
+        "rows": sum(report["rows"] for report in reports),
+        "seconds_per_file": round(elapsed / files, 4) if files else None,
+        "statuses": dict(sorted(statuses.items())),
+        "files_per_worker": [report["files"] for report in reports],
+        "cpu_seconds_per_worker": [report["cpu_seconds"] for report in reports],
+        "peak_rss_mb": max(report["peak_rss_mb"] for report in reports),
+    }
+
+
+def _postgres() -> Any:
+    """A throwaway PostgreSQL server (the one the tests use), or None without its binaries."""
+    sys.path.insert(0, str(REPO))
+    from tests.conftest import PostgresServer, _pg_bin
+
+    bin_dir = _pg_bin()
+    if bin_dir is None:
+        return None
+    server = PostgresServer(bin_dir)
+    server.start()
+    return server
+
+
+def _versions() -> dict[str, str]:
+    names = ("python-calamine", "pandas", "pandera", "SQLAlchemy", "psycopg", "xlsxwriter", "weasyprint", "fonttools")
+    found = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def _target(name: str, value: float | None, target: float | None, unit: str, note: str = "") -> dict[str, Any]:
+    """One target; ``met`` is None when there is no target, no value, or only a --small run."""
+    return {
+        "name": name,
+        "value": value,
+        "target": target,
+        "unit": unit,
+        "met": None if value is None or target is None or note else value <= target,
+        **({"note": note} if note else {}),
+    }
+
+
+def run_benchmark(sizes: Sizes, workdir: Path, *, postgres: bool = True, log: Any = print) -> dict[str, Any]:
+    started = time.perf_counter()
+    load_at_start = os.getloadavg()
+    log(f"generating data in {workdir} …")
+    data: Dataset = generate(workdir / "data", sizes)
+    log(f"  {data.generated_seconds:.1f} s")
+
+    setup: dict[str, Any] = {"generate_seconds": round(data.generated_seconds, 2)}
+    templates = {}
+    for name, (units, members) in (("big", data.big_master), ("night", data.night_master)):
+        db = workdir / f"template-{name}" / "var" / "gjj.db"
+        db.parent.mkdir(parents=True, exist_ok=True)
+        log(f"loading {name} master data (SQLite template) …")
+        setup[f"load_master_{name}_sqlite"] = run_child(
+            "load_master", {"home": str(db.parent.parent), "db_url": f"sqlite:///{db}", "units": str(units), "members": str(members)}, workdir
+        )
+        templates[name] = str(db)
+
+    # Every measurement shares one font cache, as the runs and workers of one installation share
+    # its var/cache/fonts; it is warmed first (an installation's first run pays that once).
+    os.environ.setdefault("GJJ_FONT_CACHE", str(workdir / "font-cache"))
+    log("warming the font cache …")
+    setup["font_cache"] = os.environ["GJJ_FONT_CACHE"]
+    setup["warm_font_cache"] = run_child("warm_font_cache", {"sizes": vars(sizes), "workdir": str(workdir)}, workdir)
+
+    measured: dict[str, Any] = {}
+    repeats = sizes.floor_repeats
+    log("read floor …")
+    measured["read_floor"] = run_child("read_floor", {"file": str(data.backpay), "repeats": repeats}, workdir)
+    log("xlsxwriter floor …")
+    measured["xlsxwriter_floor"] = run_child(
+        "xlsxwriter_floor", {"file": str(data.backpay_rejected), "repeats": repeats, "workdir": str(workdir)}, workdir
+    )
+    for key, file in (
+        ("backpay_100k_accepted", data.backpay),
+        ("backpay_100k_rejected", data.backpay_rejected),
+        ("base_adjust_100k", data.base_adjust),
+    ):
+        runs = []
+        for attempt in range(sizes.big_file_repeats):
+            log(f"{key} ({attempt + 1}/{sizes.big_file_repeats}) …")
+            home = workdir / f"home-{key}-{attempt}"
+            spec = {"home": str(home), "template_db": templates["big"], "file": str(file), "unit": BIG_UNIT}
+            runs.append(run_child("big_file", spec, workdir))
+            shutil.rmtree(home, ignore_errors=True)
+        measured[key] = _median_run(runs)
+
+    nights: dict[str, dict[str, Any]] = {}
+    for workers in sizes.night_workers:
+        log(f"night on SQLite, {workers} worker(s) …")
+        home = workdir / f"home-night-sqlite-{workers}"
+        (home / "var").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(templates["night"], home / "var" / "gjj.db")
+        nights[f"sqlite_{workers}"] = run_night(workers, home, f"sqlite:///{home / 'var' / 'gjj.db'}", data.night_inbox, workdir)
+        shutil.rmtree(home, ignore_errors=True)
+
+    server = _postgres() if postgres else None
+    if server is None:
+        skipped = {"skipped": "PostgreSQL binaries (initdb) not found" if postgres else "--no-postgres"}
+        for workers in sizes.night_workers:
+            nights[f"postgresql_{workers}"] = dict(skipped)
+    else:
+        try:
+            units, members = data.night_master
+            for workers in sizes.night_workers:
+                log(f"night on PostgreSQL, {workers} worker(s) …")
+                url = server.new_database()
+                home = workdir / f"home-night-postgresql-{workers}"
+                setup[f"load_master_night_postgresql_{workers}"] = run_child(
+                    "load_master", {"home": str(home), "db_url": url, "units": str(units), "members": str(members)}, workdir
+                )
+                nights[f"postgresql_{workers}"] = run_night(workers, home, url, data.night_inbox, workdir)
+                shutil.rmtree(home, ignore_errors=True)
+        finally:
+            server.stop()
+    measured["night"] = nights
+
+    log("slip PDFs …")
+    measured["slip_pdf"] = run_child("slips", {"sizes": vars(sizes), "workdir": str(workdir)}, workdir)
+
+    floor = measured["read_floor"]["seconds"]
+    accepted = measured["backpay_100k_accepted"]
+    rejected = measured["backpay_100k_rejected"]
+    plain = measured["xlsxwriter_floor"]["seconds"]
+    ratios = {
+        "accepted_vs_read_floor": round(accepted["seconds"] / floor, 2),
+        "rejected_vs_xlsxwriter_floor": round(rejected["seconds"] / plain, 2),
+        "rejected_vs_read_floor": round(rejected["seconds"] / floor, 2),
+        "base_adjust_vs_read_floor": round(measured["base_adjust_100k"]["seconds"] / floor, 2),
+    }
+    nights = measured["night"]
+    most = max(sizes.night_workers)
+
+    def night_seconds(database: str, workers: int) -> float | None:
+        return nights[f"{database}_{workers}"].get("seconds")
+
+    full = sizes == FULL
+    note = "" if full else "--small run: tiny inputs, the numbers say nothing about the targets"
+    targets = [
+        _target("100k back-pay file end to end ÷ calamine read floor", ratios["accepted_vs_read_floor"], TARGETS["accepted_vs_read_floor"], "×", note),
+        _target(
+            "rejected 100k file (1% bad cells) end to end ÷ xlsxwriter plain write",
+            ratios["rejected_vs_xlsxwriter_floor"],
+            TARGETS["rejected_vs_xlsxwriter_floor"],
+            "×",
+            note,
+        ),
+        _target("peak RSS of the 100k back-pay run", accepted["peak_rss_mb"], TARGETS["peak_rss_mb"], "MB", note),
+        _target(
+            f"1,000-file night on SQLite, {most} workers on {os.cpu_count()} cores",
+            night_seconds("sqlite", most),
+            TARGETS["night_sqlite_seconds"],
+            "s",
+            note,
+        ),
+        *(
+            _target(f"1,000-file night on SQLite, {workers} worker", night_seconds("sqlite", workers), TARGETS["night_sqlite_seconds"], "s", note)
+            for workers in sizes.night_workers
+            if workers != most
+        ),
+        *(
+            _target(f"1,000-file night on PostgreSQL, {workers} worker(s) (reported, no target)", night_seconds("postgresql", workers), None, "s", note)
+            for workers in sizes.night_workers
+        ),
+        _target("slip PDF after warm-up (mean)", measured["slip_pdf"]["seconds_mean"], TARGETS["slip_seconds"], "s", note),
+    ]
+    return {
+        "schema": RESULTS_SCHEMA,
+        "command": "python -m benchmarks.run" + ("" if full else " --small"),
+        "small": not full,
+        "generated_at": datetime.now().isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_average_at_start": [round(value, 2) for value in load_at_start],
+            "load_average_at_end": [round(value, 2) for value in os.getloadavg()],
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "packages": _versions(),
+        },
+        "data": data.describe(),
+        "summary": {
+            "read_floor_seconds": floor,
+            "backpay_100k_seconds": accepted["seconds"],
+            "ratio_to_read_floor": ratios["accepted_vs_read_floor"],
+            "rows_per_second": accepted["rows_per_second"],
+            "peak_rss_mb": accepted["peak_rss_mb"],
+            "rejected_100k_seconds": rejected["seconds"],
+            "xlsxwriter_floor_seconds": plain,
+            "ratio_rejected_to_xlsxwriter_floor": ratios["rejected_vs_xlsxwriter_floor"],
+            **{
+                f"night_{database}_seconds_{workers}_worker{'s' if workers > 1 else ''}": night_seconds(database, workers)
+                for database in ("sqlite", "postgresql")
+                for workers in sizes.night_workers
+            },
+            "slip_seconds_after_warmup": measured["slip_pdf"]["seconds_mean"],
+        },
+        "ratios": ratios,
+        "targets": targets,
+        "measurements": measured,
+        "setup": setup,
+        "total_seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--small", action="store_true", help="tiny inputs (the test of the harness); the numbers mean nothing")
+    parser.add_argument("--output", type=Path, default=None, help=f"where to write the results (default {DEFAULT_OUTPUT}; with --small: print only)")
+    parser.add_argument("--workdir", type=Path, default=None, help="where to generate data (default: a temporary folder, removed afterwards)")
+    parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL night")
+    parser.add_argument("--child", nargs=3, metavar=("TASK", "SPEC", "OUT"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child_main(*args.child)
+        return 0
+
+    sizes = SMALL if args.small else FULL
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="gjj-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        results = run_benchmark(sizes, workdir.resolve(), postgres=not args.no_postgres, log=lambda text: print(text, file=sys.stderr, flush=True))
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    text = json.dumps(results, ensure_ascii=False, indent=2) + "\n"
+    output = args.output or (None if args.small else DEFAULT_OUTPUT)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+        print(f"wrote {output}", file=sys.stderr)
+    else:
+        print(text)
+    for target in results["targets"]:
+        verdict = {True: "met", False: "MISSED", None: "reported"}[target["met"]]
+        limit = "" if target["target"] is None else f" (target ≤ {target['target']}{target['unit']})"
+        print(f"{target['name']}: {target['value']}{target['unit']}{limit} — {verdict}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
