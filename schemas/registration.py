@@ -47,20 +47,10 @@ NOTE = (
 # GB/T 2261.2-2003 婚姻状况代码 names.
 MARITAL_STATUSES = ("未婚", "已婚", "初婚", "再婚", "复婚", "丧偶", "离婚", "未说明的婚姻状况")
 
-# The member's own details, kept on the new account as its profile.
-PROFILE_COLUMNS = (
-    "婚姻状况",
-    "固定电话号码",
-    "手机号码",
-    "家庭月收入",
-    "职务",
-    "职业",
-    "职称",
-    "学历",
-    "家庭住址",
-    "邮政编码",
-    "个人存款账户开户银行名称",
-    "个人存款账户号码",
+# The member's own details, kept on the new account as its profile: every column but the
+# identity and the amounts.
+PROFILE_COLUMNS = tuple(
+    column for column in HEADER if column not in ("序号", "姓名", "证件号码", "个人缴存基数", "个人月缴存额", "单位月缴存额")
 )
 
 
