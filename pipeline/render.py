@@ -40,9 +40,9 @@ def _json_indented(value: object, level: int, parts: list[str], flush: Callable[
     """Append ``value`` as ``json.dumps(value, ensure_ascii=False, indent=2)`` writes it at ``level``.
 
     The standard library only has a C encoder for compact output; with ``indent`` it falls back
-    to a generator-based Python encoder that costs seconds on a 100k-row result. This writes the
-    same text, character for character, several times faster; ``flush`` takes the text so far
-    whenever ``parts`` grows long, so a big result is never held twice as text.
+    to a generator-based Python encoder. This writes the same text, character for character,
+    about 1.7 times faster; ``flush`` takes the text so far whenever ``parts`` grows long, so a
+    big result is never held in memory as one text.
     """
     if isinstance(value, str):
         parts.append(_encode_string(value))
