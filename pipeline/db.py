@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     create_engine,
     event,
     text,
@@ -125,17 +126,25 @@ class Batch(Base):
     error_count: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class BatchRow(Base):
-    __tablename__ = "batch_rows"
+class BatchRowPart(Base):
+    """The rows of a batch as received and judged, ``ROWS_PER_PART`` rows per JSON document.
+
+    Each row is ``[excel_row, 序号, status, values, amounts, computed]``. Rows are kept for
+    re-rendering a batch's outputs, never queried one by one (business effects and issues have
+    tables of their own), so a 100k-row file is twenty inserts instead of 100,000.
+    """
+
+    __tablename__ = "batch_row_parts"
+    __table_args__ = (UniqueConstraint("batch_pk", "part"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     batch_pk: Mapped[int] = mapped_column(ForeignKey("batches.id"), index=True)
-    excel_row: Mapped[int] = mapped_column(Integer)
-    seq_no: Mapped[str] = mapped_column(String(20))
-    status: Mapped[str] = mapped_column(String(20))
-    values: Mapped[dict[str, str]] = mapped_column(JSON)
-    amounts: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
-    computed: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
+    part: Mapped[int] = mapped_column(Integer)
+    row_count: Mapped[int] = mapped_column(Integer)
+    rows: Mapped[list[Any]] = mapped_column(JSON)
+
+
+ROWS_PER_PART = 5000
 
 
 class BatchIssue(Base):

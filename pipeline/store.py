@@ -13,11 +13,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from pipeline.db import BACKPAY_ENTERED, BackPayRecord, Batch, BatchIssue, BatchRow, Member, SerialCounter, Unit
+from pipeline.bulk import insert_rows
+from pipeline.db import BACKPAY_ENTERED, ROWS_PER_PART, BackPayRecord, Batch, BatchIssue, BatchRowPart, Member, SerialCounter, Unit
 from pipeline.issues import Code, Issue
 from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus
 from pipeline.money import money_text
@@ -215,44 +216,33 @@ def record(session: Session, batch: Batch, result: BatchResult, serial_channel: 
     batch.stage = "stored"
     if result.kind and result.serial_number:
         RULES[result.kind].record(session, batch, result)
-    rows = (
-        {
-            "batch_pk": batch.id,
-            "excel_row": row.excel_row,
-            "seq_no": row.seq_no[:20],
-            "status": str(row.status),
-            "values": row.values,
-            "amounts": {name: money_text(value) for name, value in row.amounts.items()},
-            "computed": row.computed or None,
-        }
-        for row in result.rows
-    )
-    _insert(session, BatchRow, rows)
-    issues = (
-        {"batch_pk": batch.id, "excel_row": issue.row, "column": issue.column, "code": str(issue.code), "message": issue.message}
-        for issue in result.all_issues
-    )
-    _insert(session, BatchIssue, issues)
+    write_rows(session, batch, result.rows)
+    issues = ((batch.id, issue.row, issue.column, str(issue.code), issue.message) for issue in result.all_issues)
+    insert_rows(session, BatchIssue.__table__, ("batch_pk", "excel_row", "column", "code", "message"), issues)
 
 
-INSERT_CHUNK = 5000
+_PART_COLUMNS = ("batch_pk", "part", "row_count", "rows")
 
 
-def _insert(session: Session, model: type, records: Iterable[dict[str, Any]]) -> None:
-    """Bulk insert: Core executemany on the table, ``INSERT_CHUNK`` rows at a time.
+def _kept_row(row: RowResult) -> list[Any]:
+    amounts = {name: money_text(value) for name, value in row.amounts.items()} if row.amounts else {}
+    return [row.excel_row, row.seq_no[:20], str(row.status), row.values, amounts, row.computed or None]
 
-    Core, not the ORM's bulk insert: the same rows without per-row ORM work. Chunks keep a
-    100k-row batch from holding every parameter set (and the driver's copy of it) at once.
+
+def write_rows(session: Session, batch: Batch, rows: list[RowResult]) -> None:
+    """The rows as received and judged, ``ROWS_PER_PART`` to a JSON document (see :class:`BatchRowPart`).
+
+    Parts are encoded and inserted one at a time, so a 100k-row batch is never all JSON at once.
     """
-    statement = insert(model.__table__)  # type: ignore[attr-defined]
-    chunk: list[dict[str, Any]] = []
-    for record in records:
-        chunk.append(record)
-        if len(chunk) >= INSERT_CHUNK:
-            session.execute(statement, chunk)
-            chunk = []
-    if chunk:
-        session.execute(statement, chunk)
+    for part, start in enumerate(range(0, len(rows), ROWS_PER_PART)):
+        chunk = rows[start : start + ROWS_PER_PART]
+        insert_rows(session, BatchRowPart.__table__, _PART_COLUMNS, [(batch.id, part, len(chunk), [_kept_row(row) for row in chunk])])
+
+
+def _stored_rows(session: Session, batch: Batch) -> Iterator[list[Any]]:
+    query = select(BatchRowPart.rows).where(BatchRowPart.batch_pk == batch.id).order_by(BatchRowPart.part)
+    for rows in session.scalars(query):
+        yield from rows
 
 
 def load_result(session: Session, batch: Batch, unit: UnitInfo | None) -> BatchResult:
@@ -262,15 +252,15 @@ def load_result(session: Session, batch: Batch, unit: UnitInfo | None) -> BatchR
         issues_by_row[issue.excel_row].append(Issue(Code(issue.code), issue.message, issue.excel_row, issue.column))
     rows = [
         RowResult(
-            row.excel_row,
-            row.seq_no,
-            dict(row.values),
-            RowStatus(row.status),
-            issues_by_row.get(row.excel_row, []),
-            {name: Decimal(value) for name, value in row.amounts.items()},
-            dict(row.computed or {}),
+            excel_row,
+            seq_no,
+            values,
+            RowStatus(status),
+            issues_by_row.get(excel_row, []),
+            {name: Decimal(value) for name, value in amounts.items()},
+            computed or {},
         )
-        for row in session.scalars(select(BatchRow).where(BatchRow.batch_pk == batch.id).order_by(BatchRow.id))
+        for excel_row, seq_no, status, values, amounts, computed in _stored_rows(session, batch)
     ]
     return BatchResult(
         batch_id=batch.batch_id or "",

@@ -13,12 +13,12 @@ import functools
 from collections import defaultdict
 from decimal import Decimal
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from pipeline.bulk import insert_rows
 from pipeline.db import BACKPAY_ENTERED, BackPayRecord, Batch
 from pipeline.issues import Code, Issue
-from pipeline.model import BatchResult, RowResult
+from pipeline.model import BatchResult, RowResult, RowStatus
 from pipeline.money import half_up, quantum_for
 from pipeline.read import paused_gc
 from pipeline.rules.context import RuleContext, match_member, settle_statuses
@@ -138,25 +138,40 @@ def apply(rows: list[RowResult], context: RuleContext) -> list[Issue]:
     return []
 
 
+_RECORD_COLUMNS = (
+    "batch_pk",
+    "unit_account",
+    "member_account",
+    "name",
+    "id_number",
+    "reason",
+    "start_month",
+    "end_month",
+    "amount",
+    "state",
+    "serial_number",
+    "entered_on",
+)
+
+
 def record(session: Session, batch: Batch, result: BatchResult) -> None:
     """Accepted rows become back-pay records, entered and unallocated (未分配)."""
-    session.execute(
-        insert(BackPayRecord),
-        [
-            {
-                "batch_pk": batch.id,
-                "unit_account": result.unit_account,
-                "member_account": row.values["个人账号"],
-                "name": row.values["姓名"],
-                "id_number": row.values["证件号码"],
-                "reason": row.values["补缴原因"],
-                "start_month": row.values["补缴开始年月"],
-                "end_month": row.values["补缴结束年月"],
-                "amount": row.amounts[AMOUNT],
-                "state": BACKPAY_ENTERED,
-                "serial_number": result.serial_number,
-                "entered_on": result.business_date,
-            }
-            for row in result.accepted_rows
-        ],
+    records = (
+        (
+            batch.id,
+            result.unit_account,
+            row.values["个人账号"],
+            row.values["姓名"],
+            row.values["证件号码"],
+            row.values["补缴原因"],
+            row.values["补缴开始年月"],
+            row.values["补缴结束年月"],
+            row.amounts[AMOUNT],
+            BACKPAY_ENTERED,
+            result.serial_number,
+            result.business_date,
+        )
+        for row in result.rows
+        if row.status is RowStatus.ACCEPTED
     )
+    insert_rows(session, BackPayRecord.__table__, _RECORD_COLUMNS, records)
