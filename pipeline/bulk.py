@@ -1,10 +1,11 @@
-"""Bulk writes in the caller's transaction: COPY on PostgreSQL, executemany on SQLite.
+"""Bulk reads and writes in the caller's transaction: COPY on PostgreSQL, executemany on SQLite.
 
 A 100k-row file inserts 100k business records. SQLAlchemy's executemany spends more time
 preparing each row's parameters (type processors, JSON encoding) than the database spends
 storing it, so the big writes go to the driver directly: rows are plain tuples in column order,
 converted once per column type here. JSON columns take Python values and are encoded with
-orjson; ``Money`` columns take ``Decimal``; dates take ``date``.
+orjson; ``Money`` columns take ``Decimal``; dates take ``date``. Big reads (a unit's 100k
+members) likewise skip SQLAlchemy's row objects: :func:`driver_rows`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from itertools import islice
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Table
+from sqlalchemy import JSON, Select, Table
 from sqlalchemy.orm import Session
 
 #: Rows per executemany on SQLite: bounds the parameter list a 100k-row file holds at once.
@@ -89,3 +90,23 @@ def update_rows(session: Session, table: Table, key: str, columns: Sequence[str]
     statement = f'UPDATE "{table.name}" SET {assignments} WHERE "{key}" = {mark}'
     for chunk in _chunks(converted):
         connection.exec_driver_sql(statement, chunk)
+
+
+def driver_rows(session: Session, statement: Select[Any]) -> Iterable[tuple[Any, ...]]:
+    """The rows of ``statement`` as plain tuples, exactly as the driver returns them.
+
+    No result processing: a ``Money`` column comes back as text on SQLite and as ``Decimal``
+    on PostgreSQL, so callers convert what they use.
+    """
+    connection = session.connection()
+    compiled = statement.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
+    params: Any = compiled.construct_params()
+    if compiled.positiontup is not None:
+        params = [params[name] for name in compiled.positiontup]
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        cursor.execute(compiled.string, params)
+        while rows := cursor.fetchmany(CHUNK):
+            yield from rows
+    finally:
+        cursor.close()

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from pipeline.bulk import insert_rows
+from pipeline.bulk import driver_rows, insert_rows
 from pipeline.db import BACKPAY_ENTERED, ROWS_PER_PART, BackPayRecord, Batch, BatchIssue, BatchRowPart, Member, SerialCounter, Unit
 from pipeline.issues import Code, Issue
 from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus
@@ -41,20 +41,6 @@ def _unit_info(unit: Unit) -> UnitInfo:
     )
 
 
-def member_info(member: Member) -> MemberInfo:
-    return MemberInfo(
-        member.member_account,
-        member.unit_account,
-        member.name,
-        member.id_number,
-        member.status,
-        member.base,
-        member.balance,
-        member.seal_reason,
-        member.last_base_adjust_year,
-    )
-
-
 #: The columns of :class:`MemberInfo`, in its field order: master data is read as plain rows, never
 #: as ORM objects (a 100k-member unit would otherwise fill the session's identity map).
 _MEMBER_COLUMNS = (
@@ -70,29 +56,32 @@ _MEMBER_COLUMNS = (
 )
 
 
-def _member_infos(rows: Iterable[Any]) -> Iterator[MemberInfo]:
-    """MemberInfo of each row; values most members share (unit, status, base) are one object each.
+def _member_infos(rows: Iterable[tuple[Any, ...]]) -> Iterator[MemberInfo]:
+    """MemberInfo of each driver row; values most members share (unit, status, base) are one object each.
 
-    A 100k-member unit otherwise holds 100k copies of "正常" and of a handful of bases. Bases are
-    shared only between exactly equal Decimals (same digits and exponent: 6800 stays 6800, never
-    becomes 6800.00).
+    A 100k-member unit otherwise holds 100k copies of "正常" and of a handful of bases. Money
+    comes as text from SQLite and as ``Decimal`` from PostgreSQL; a base is shared only between
+    equal driver values, so 6800 stays 6800 and never becomes 6800.00.
     """
-    texts: dict[str, str] = {}
-    bases: dict[tuple[Any, ...], Decimal] = {}
+    shared: dict[Any, Any] = {}
     for account, unit, name, id_number, status, base, balance, seal_reason, year in rows:
         if base is not None:
-            base = bases.setdefault(base.as_tuple(), base)
+            base = shared.get(("base", base)) or shared.setdefault(("base", base), _decimal(base))
         yield MemberInfo(
             account,
-            texts.setdefault(unit, unit),
+            shared.setdefault(unit, unit),
             name,
             id_number,
-            texts.setdefault(status, status),
+            shared.setdefault(status, status),
             base,
-            balance,
-            texts.setdefault(seal_reason, seal_reason) if seal_reason is not None else None,
+            None if balance is None else _decimal(balance),
+            shared.setdefault(seal_reason, seal_reason) if seal_reason is not None else None,
             year,
         )
+
+
+def _decimal(value: Decimal | str) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(value)
 
 
 def unit_info(session: Session, unit_account: str) -> UnitInfo | None:
@@ -118,15 +107,14 @@ class SqlMasterData:
     @paused_gc()
     def unit_members(self, unit_account: str) -> dict[str, MemberInfo]:
         query = select(*_MEMBER_COLUMNS).where(Member.unit_account == unit_account)
-        rows = self.session.execute(query, execution_options={"yield_per": 2000})
-        return {info.member_account: info for info in _member_infos(rows)}
+        return {info.member_account: info for info in _member_infos(driver_rows(self.session, query))}
 
     @paused_gc()
     def members(self, accounts: Iterable[str]) -> dict[str, MemberInfo]:
         found: dict[str, MemberInfo] = {}
         for chunk in _chunks(accounts):
             query = select(*_MEMBER_COLUMNS).where(Member.member_account.in_(chunk))
-            found.update((info.member_account, info) for info in _member_infos(self.session.execute(query)))
+            found.update((info.member_account, info) for info in _member_infos(driver_rows(self.session, query)))
         return found
 
     def registered_ids(self, id_numbers: Iterable[str]) -> set[str]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from functools import cached_property
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from pipeline.config import CentreConfig
 from pipeline.issues import Code, Issue
@@ -30,8 +30,9 @@ class UnitInfo:
     contact_phone: str = ""
 
 
-@dataclass(frozen=True)
-class MemberInfo:
+class MemberInfo(NamedTuple):
+    """A member as the rules see it (a tuple: a 100k-member unit makes 100k of them per file)."""
+
     member_account: str
     unit_account: str
     name: str
