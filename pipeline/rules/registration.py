@@ -16,16 +16,17 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from pipeline.bulk import insert_rows
 from pipeline.db import AccountCounter, Batch, Member, MemberChange
 from pipeline.issues import Code, ConfigError, Issue
 from pipeline.model import BatchResult, RowResult
 from pipeline.money import FEN, half_up, money_text
 from pipeline.read import paused_gc
-from pipeline.rules.common import PERSONAL_MONTHLY, TOTAL_MONTHLY, UNIT_MONTHLY, monthly_amounts, parse_base
+from pipeline.rules.common import PERSONAL_MONTHLY, TOTAL_MONTHLY, TRAIL_COLUMNS, UNIT_MONTHLY, monthly_amounts, parse_base
 from pipeline.rules.context import RuleContext, settle_statuses
 from schemas.registration import PROFILE_COLUMNS
 
@@ -141,6 +142,22 @@ def new_account(session: Session, unit_account: str) -> str:
     return new_accounts(session, unit_account, 1)[0]
 
 
+MEMBER_COLUMNS = (
+    "member_account",
+    "unit_account",
+    "name",
+    "id_type",
+    "id_number",
+    "status",
+    "base",
+    "balance",
+    "opened_on",
+    "seal_reason",
+    "last_base_adjust_year",
+    "profile",
+)
+
+
 def record(session: Session, batch: Batch, result: BatchResult) -> None:
     """Every accepted row opens an account (正常, balance 0) and leaves a 缴存人登记 trail row."""
     rows = result.accepted_rows
@@ -152,31 +169,11 @@ def record(session: Session, batch: Batch, result: BatchResult) -> None:
     for row, account in zip(rows, accounts):
         row.computed[ACCOUNT] = account
         base = row.amounts[BASE]
+        profile = {column: row.values[column] for column in PROFILE_COLUMNS}
         members.append(
-            {
-                "member_account": account,
-                "unit_account": result.unit_account,
-                "name": row.values["姓名"],
-                "id_type": ID_TYPE,
-                "id_number": row.values[ID_COLUMN],
-                "status": OPEN_STATUS,
-                "base": base,
-                "balance": Decimal(0),
-                "opened_on": result.business_date,
-                "seal_reason": "",
-                "last_base_adjust_year": None,
-                "profile": {column: row.values[column] for column in PROFILE_COLUMNS},
-            }
+            (account, result.unit_account, row.values["姓名"], ID_TYPE, row.values[ID_COLUMN], OPEN_STATUS, base, Decimal(0), result.business_date, "", None, profile)
         )
-        trail.append(
-            {
-                "batch_pk": batch.id,
-                "member_account": account,
-                "kind": KIND,
-                "changed_month": f"{result.business_date:%Y-%m}",
-                "before": {},
-                "after": {ACCOUNT: account, "姓名": row.values["姓名"], BASE: str(base)},
-            }
-        )
-    session.execute(insert(Member), members)
-    session.execute(insert(MemberChange), trail)
+        after = {ACCOUNT: account, "姓名": row.values["姓名"], BASE: str(base)}
+        trail.append((batch.id, account, KIND, f"{result.business_date:%Y-%m}", {}, after))
+    insert_rows(session, Member.__table__, MEMBER_COLUMNS, members)
+    insert_rows(session, MemberChange.__table__, TRAIL_COLUMNS, trail)
