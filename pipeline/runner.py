@@ -30,7 +30,7 @@ from pipeline.intake import Arrival, move_into, move_to, scan, settled_files, sh
 from pipeline.issues import Code, Issue
 from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus, Sheet
 from pipeline.read import ReadFailure, read_raw
-from pipeline.render import OutputWriter, write_result_json
+from pipeline.render import OutputWriter, needs_report, write_result_json
 from pipeline.rules import RULES
 from pipeline.summary import write_run_summary
 from pipeline.rules.context import RuleContext, UnitInfo
@@ -131,7 +131,7 @@ def check_file(
         clean = [row for row in rows if not row.issues]
         file_issues = RULES[detected.kind].apply(clean, context_loader())
         for row in rows:
-            if row.errors:
+            if row.issues and row.errors:
                 row.status = RowStatus.REJECTED
     return detected.kind, detected.sheet, file_issues, rows
 
@@ -287,6 +287,8 @@ class Processor:
             result.rows = rows
         decide(result, self.config.accept_valid_rows)
         store.record(session, batch, result, self.config.serial_channel)
+        if not needs_report(result):
+            sheet = None  # only the rejection report shows the unit's own sheet: free it before rendering
         return result, sheet
 
     def _duplicate(self, session: Session, earlier: Batch, unit: UnitInfo | None, arrival: Arrival, sha256: str) -> BatchResult:

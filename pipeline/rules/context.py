@@ -131,6 +131,8 @@ def match_member(row: RowResult, context: RuleContext) -> MemberInfo | None:
 def settle_statuses(rows: list[RowResult]) -> None:
     """Rows with an error are REJECTED, rows with only a counter referral go to the COUNTER."""
     for row in rows:
+        if not row.issues:
+            continue
         if row.errors:
             row.status = RowStatus.REJECTED
         elif any(issue.code.is_counter for issue in row.issues):
