@@ -11,17 +11,26 @@ members) likewise skip SQLAlchemy's row objects: :func:`driver_rows`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from datetime import date
+from decimal import Decimal
 from itertools import islice
 from typing import Any
 
 import orjson
 from sqlalchemy import JSON, Select, Table
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
+
+from pipeline.db import DecimalText
 
 #: Rows per executemany on SQLite: bounds the parameter list a 100k-row file holds at once.
 CHUNK = 5000
 
 Convert = Callable[[Any], Any] | None
+
+
+def _decimal_text(value: Any) -> str:
+    return str(value) if isinstance(value, Decimal) else str(Decimal(value))
 
 
 def _json_text(value: Any) -> str | None:
@@ -39,7 +48,13 @@ def _converters(session: Session, table: Table, columns: Sequence[str]) -> list[
         elif dialect.name == "postgresql":
             converters.append(None)  # psycopg adapts str, int, Decimal, date and datetime itself
         else:
-            converters.append(column_type.dialect_impl(dialect).bind_processor(dialect))
+            impl = column_type.dialect_impl(dialect)
+            if isinstance(impl, DecimalText):
+                converters.append(_decimal_text)  # what DecimalText stores, without its checks per value
+            elif isinstance(impl, sqlite.DATE):
+                converters.append(date.isoformat)  # SQLite's DATE storage format is ISO 8601
+            else:
+                converters.append(impl.bind_processor(dialect))
     return converters
 
 
