@@ -1,15 +1,22 @@
-"""Who may work on a file right now: one worker per file, released when the worker dies.
+"""Who may work on what right now: locks that are released when their holder dies.
 
-A worker takes a lock named after the file (unit folder + name) before it reads it and keeps it
-until the file has left the inbox. The lock is one the operating system or the database drops by
-itself when its holder dies, so a killed worker never leaves a file stuck:
+A worker takes the lock of a unit (its inbox folder) before it reads one of the unit's files and
+keeps it until that file has left the inbox. One unit's files are therefore processed one at a
+time and in arrival order — a 封存 before the 启封 that follows it, a back-pay before its
+corrected resubmission — while other workers take other units. The lock is one the operating
+system or the database drops by itself when its holder dies, so a killed worker never leaves a
+unit stuck:
 
 - on PostgreSQL, a session-level advisory lock (``pg_try_advisory_lock``) on a connection of its
   own: it works across processes and hosts;
 - on SQLite, an exclusive ``flock`` on a lock file under ``var/locks/``: SQLite is the one-host
   database, and a file lock is released by the kernel when the process exits.
 
-The lock only keeps workers from doing the same work at the same time. Exactly-once is the
+Files that change member records may also touch other units' members (a 单位调整 takes a member
+from another unit; a 缴存人登记 must not register a person another unit is registering at the same
+moment), so their transactions also take :func:`hold_member_lock`.
+
+The locks only keep workers from doing conflicting work at the same time. Exactly-once is the
 database's job: the unique index on (unit, sha256) and one transaction per file.
 """
 
@@ -23,10 +30,29 @@ from typing import Protocol
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session
 
 
-def lock_key(unit_account: str, name: str) -> str:
-    return f"{unit_account}/{name}"
+def lock_key(unit_account: str) -> str:
+    """The lock of one unit's inbox folder."""
+    return f"unit/{unit_account}"
+
+
+MEMBER_LOCK = "members"
+
+
+def _lock_number(key: str) -> int:
+    return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big", signed=True)
+
+
+def hold_member_lock(session: Session) -> None:
+    """Wait for the member lock and hold it until the session's transaction ends.
+
+    PostgreSQL only (a transaction-level advisory lock): on SQLite the first write of a file's
+    transaction (its batch row) already makes every other writer wait until it commits.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_number(MEMBER_LOCK)})
 
 
 class FileLocks(Protocol):
@@ -51,18 +77,17 @@ class AdvisoryLocks:
             self._connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         return self._connection
 
-    @staticmethod
-    def _number(key: str) -> int:
-        return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big", signed=True)
-
     def acquire(self, key: str) -> bool:
-        return bool(self.connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self._number(key)}).scalar())
+        return bool(self.connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _lock_number(key)}).scalar())
 
     def release(self, key: str) -> None:
-        self.connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self._number(key)})
+        self.connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _lock_number(key)})
 
     def close(self) -> None:
+        """Release every lock still held: the connection goes back to the pool, not away."""
         if self._connection is not None:
+            if not self._connection.closed:
+                self._connection.execute(text("SELECT pg_advisory_unlock_all()"))
             self._connection.close()
             self._connection = None
 

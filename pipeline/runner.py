@@ -148,6 +148,7 @@ class Processor:
         self.outputs = OutputWriter(home.outbox, config)
         self.headers = {kind: module.HEADER for kind, module in TEMPLATES.items()}
         self.locks = file_locks(engine, home.var)
+        self._busy_units: set[str] = set()
 
     def close(self) -> None:
         self.locks.close()
@@ -155,6 +156,7 @@ class Processor:
     def run(self, progress: Callable[[Arrival], None] | None = None) -> RunSummary:
         """One pass over the inbox: finish interrupted batches, then every complete file, oldest first."""
         summary = RunSummary(self.run_id, self.business_date)
+        self._busy_units.clear()
         summary.outcomes.extend(self.recover_stored())
         summary.quarantined.extend(self.quarantine_unsafe())
         for arrival in settled_files(self.home.inbox, self.config.settle_seconds):
@@ -178,9 +180,14 @@ class Processor:
         return moved
 
     def process(self, arrival: Arrival) -> FileOutcome | None:
-        """Process one file unless another worker holds it or it is already gone."""
-        key = lock_key(arrival.unit_account, arrival.name)
+        """Process one file unless another worker is on its unit or it is already gone."""
+        if arrival.unit_account in self._busy_units:
+            return None
+        key = lock_key(arrival.unit_account)
         if not self.locks.acquire(key):
+            # Another worker is on this unit: leave all of the unit's files of this pass to it, so
+            # a later file is never processed before an earlier one.
+            self._busy_units.add(arrival.unit_account)
             return None
         try:
             if arrival.path.is_symlink() or not arrival.path.is_file():
@@ -218,7 +225,7 @@ class Processor:
         for batch_id, unit_account, source_name in stale:
             if (self.home.inbox / unit_account / source_name).exists():
                 continue
-            key = lock_key(unit_account, source_name)
+            key = lock_key(unit_account)
             if not self.locks.acquire(key):
                 continue
             try:

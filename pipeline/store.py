@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from pipeline.bulk import driver_rows, insert_rows
+from pipeline.claims import hold_member_lock
 from pipeline.db import BACKPAY_ENTERED, ROWS_PER_PART, BackPayRecord, Batch, BatchIssue, BatchRowPart, Member, SerialCounter, Unit
 from pipeline.issues import Code, Issue
 from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus
@@ -142,6 +143,9 @@ class SqlMasterData:
             Batch.business_date <= until,
         )
         return [batch_id for batch_id in self.session.scalars(query) if batch_id]
+
+    def lock_members(self) -> None:
+        hold_member_lock(self.session)
 
 
 def rule_context(session: Session, config: CentreConfig, unit: UnitInfo, business_date: date) -> RuleContext:

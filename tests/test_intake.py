@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.claims import LocalLocks
+from pipeline.claims import file_locks, hold_member_lock, lock_key
+from pipeline.db import make_engine, migrate, session_factory
+from pipeline.issues import Code
 from pipeline.intake import Arrival, Settler, scan, settled_files
 from pipeline.model import BatchStatus
 from pipeline.watch import Watcher
-from tests.conftest import BUSINESS_DATE, Centre
+from tests.conftest import BUSINESS_DATE, Centre, PostgresServer
 from tests.factories import aged, backpay_file, row_for
 
 
@@ -103,15 +105,42 @@ def test_done_file_is_archived_with_its_file(sqlite_centre: Centre) -> None:
     assert list(folder.iterdir()) == []
 
 
-def test_a_locked_file_is_left_to_its_worker(sqlite_centre: Centre) -> None:
-    folder = sqlite_centre.inbox / sqlite_centre.unit().unit_account
-    backpay_file(folder, [row_for(sqlite_centre.members_of(0)[0])])
-    other_worker = LocalLocks(sqlite_centre.app.home.var / "locks")
-    assert other_worker.acquire(f"{sqlite_centre.unit().unit_account}/补缴.xlsx")
+def test_a_unit_another_worker_is_on_is_left_whole_and_its_files_stay_in_order(centre: Centre) -> None:
+    member = centre.members_of(0)[0]
+    held = centre.inbox / centre.unit(0).unit_account
+    aged(backpay_file(held, [row_for(member, start="2024-03", end="2024-05")], name="先.xlsx"), 7200)
+    aged(backpay_file(held, [row_for(member, start="2024-05", end="2024-06")], name="后.xlsx"), 3600)
+    aged(backpay_file(centre.inbox / centre.unit(1).unit_account, [row_for(centre.members_of(1)[0])]), 5400)
+    other_worker = file_locks(centre.app.engine, centre.app.home.var)
+    assert other_worker.acquire(lock_key(centre.unit(0).unit_account))
 
-    assert sqlite_centre.run().outcomes == []
+    assert [outcome.source for outcome in centre.run().outcomes] == ["补缴.xlsx"]  # only the other unit's
+    assert sorted(path.name for path in held.iterdir()) == ["先.xlsx", "后.xlsx"]
     other_worker.close()
-    assert sqlite_centre.run().outcomes[0].result.status is BatchStatus.ACCEPTED
+
+    outcomes = {outcome.source: outcome.result for outcome in centre.run().outcomes}
+    assert outcomes["先.xlsx"].status is BatchStatus.ACCEPTED  # the older file first
+    assert outcomes["后.xlsx"].status is BatchStatus.REJECTED
+    assert [issue.code for issue in outcomes["后.xlsx"].errors] == [Code.BACKPAY_DUPLICATE]
+
+
+def test_member_changes_wait_for_each_other_on_postgresql(postgres_server: PostgresServer) -> None:
+    engine = make_engine(postgres_server.new_database())
+    migrate(engine)
+    sessions = session_factory(engine)
+    first, second = sessions(), sessions()
+    first.begin()
+    hold_member_lock(first)
+    waiting = threading.Thread(target=lambda: (second.begin(), hold_member_lock(second), second.commit()))
+    waiting.start()
+    waiting.join(timeout=0.5)
+    assert waiting.is_alive()  # the second file waits while the first holds the lock
+    first.commit()
+    waiting.join(timeout=10)
+    assert not waiting.is_alive()
+    first.close()
+    second.close()
+    engine.dispose()
 
 
 class DyingObserver:

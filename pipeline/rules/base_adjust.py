@@ -43,6 +43,7 @@ def _change_percent(old: Decimal, new: Decimal) -> Decimal:
 
 @paused_gc()
 def apply(rows: list[RowResult], context: RuleContext) -> list[Issue]:
+    context.data.lock_members()  # this file changes member records
     config = context.config
     year, since, until, label = adjustment_year(context.business_date, config)
     file_issues: list[Issue] = []

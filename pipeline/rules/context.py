@@ -67,6 +67,9 @@ class MasterData(Protocol):
 
     def applied_batches(self, unit_account: str, kind: str, since: date, until: date) -> list[str]: ...
 
+    def lock_members(self) -> None:
+        """Wait until no other worker's file changes members, and keep them out until this file commits."""
+
 
 @dataclass
 class RuleContext:

@@ -99,6 +99,7 @@ def _check_ids(rows: list[RowResult], context: RuleContext) -> None:
 @paused_gc()
 def apply(rows: list[RowResult], context: RuleContext) -> list[Issue]:
     """Check every schema-valid row; rows keep ACCEPTED or become REJECTED."""
+    context.data.lock_members()  # this file changes member records
     for row in rows:
         _check_amounts(row, context)
     _check_ids(rows, context)

@@ -24,6 +24,7 @@ AMOUNT = "转移金额"
 
 @paused_gc()
 def apply(rows: list[RowResult], context: RuleContext) -> list[Issue]:
+    context.data.lock_members()  # this file changes member records
     duplicate_accounts(rows)
     found = context.data.members(row.values["个人账号"] for row in rows)
     units: dict[str, UnitInfo | None] = {}

@@ -22,6 +22,7 @@ BASE = "缴存基数"
 
 @paused_gc()
 def apply(rows: list[RowResult], context: RuleContext) -> list[Issue]:
+    context.data.lock_members()  # this file changes member records
     duplicate_accounts(rows)
     for row in rows:
         member = match_member(row, context)
