@@ -27,8 +27,8 @@ class App:
     def sessions(self) -> sessionmaker[Session]:
         return session_factory(self.engine)
 
-    def processor(self, business_date: date | None = None) -> Processor:
-        return Processor(self.home, self.config, self.engine, business_date)
+    def processor(self, business_date: date | None = None, run_id: str | None = None) -> Processor:
+        return Processor(self.home, self.config, self.engine, business_date, run_id)
 
     def run(self, business_date: date | None = None) -> RunSummary:
         processor = self.processor(business_date)

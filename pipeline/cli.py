@@ -28,8 +28,9 @@ from pipeline.issues import ConfigError, Issue
 from pipeline.masterdata import load_master_data
 from pipeline.model import BatchStatus, RowStatus
 from pipeline.render_xlsx import write_template_xlsx
-from pipeline.runner import RunSummary
+from pipeline.runner import HelperFailed, RunSummary
 from pipeline.watch import Watcher
+from pipeline.workers import HelperProcesses
 from schemas import TEMPLATES, template_for
 
 app = typer.Typer(help="住房公积金单位批量文件处理（gjj-exchange）", no_args_is_help=True, add_completion=False)
@@ -128,6 +129,8 @@ def _summary_table(summary: RunSummary) -> Table:
 def run(
     business_date: Annotated[Optional[str], typer.Option("--business-date", help="业务日期 yyyy-mm-dd，默认今天")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出结果")] = False,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=16, help="本机并行处理的进程数（默认 1；两核机器用 2）")] = 1,
+    helper_of: Annotated[Optional[str], typer.Option("--helper-of", hidden=True, help="作为该运行编号的辅助进程处理文件")] = None,
     config: ConfigOption = None,
 ) -> None:
     """处理收件箱中所有等待的文件（夜间批处理）。有文件被退回时也返回 0。"""
@@ -137,24 +140,51 @@ def run(
         err.print(f"业务日期「{business_date}」无效，请按 yyyy-mm-dd 填写")
         raise typer.Exit(2) from exc
     app_ = _open(config)
+    if helper_of is not None:
+        _help_run(app_, day, helper_of)
+        return
     processor = app_.processor(day)
     total = len(waiting_files(app_.home.inbox))
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err, disable=as_json or total == 0) as progress:
+    helpers = None
+    if workers > 1:
+        def helpers() -> HelperProcesses:
+            return HelperProcesses.start(workers - 1, home=app_.home.root, run_id=processor.run_id, business_date=day, config_path=config)
+    show_progress = not as_json and total > 0 and workers == 1  # with helpers this process sees only its share
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err, disable=not show_progress) as progress:
         task = progress.add_task("处理文件", total=total)
         try:
-            summary = processor.run(progress=lambda arrival: progress.update(task, advance=1, description=f"{arrival.unit_account}/{arrival.name}"))
+            summary = processor.run(
+                progress=lambda arrival: progress.update(task, advance=1, description=f"{arrival.unit_account}/{arrival.name}"),
+                helpers=helpers,
+            )
+        except HelperFailed as exc:
+            err.print(f"[red]{exc}[/red]")
+            raise typer.Exit(1) from exc
         finally:
             processor.close()
     app_.close()
     if as_json:
         files = [o.result.to_dict() | {"outputs": str(o.outputs)} for o in summary.outcomes]
-        print(json.dumps({"run_id": summary.run_id, "staff_summary": str(summary.staff_summary), "files": files}, ensure_ascii=False, indent=2))
+        report = {"run_id": summary.run_id, "staff_summary": str(summary.staff_summary), "workers": workers, "helped": len(summary.helped), "files": files}
+        print(json.dumps(report, ensure_ascii=False, indent=2))
         return
     console.print(_summary_table(summary))
     counts = "，".join(f"{status.label} {summary.count(status)}" for status in BatchStatus)
     console.print(f"合计：{counts}" + (f"；隔离 {len(summary.quarantined)} 个不安全文件" if summary.quarantined else ""))
+    if workers > 1:
+        console.print(f"{workers} 个进程并行处理，其中辅助进程处理 {len(summary.helped)} 个文件")
     console.print(f"中心工作人员汇总：{summary.staff_summary}")
     console.print(f"历次运行索引：{app_.home.outbox / '_centre' / 'index.html'}")
+
+
+def _help_run(app_: App, day: date, run_id: str) -> None:
+    """A helper process of ``gjj run --workers``: its share of the inbox, no summary of its own."""
+    processor = app_.processor(day, run_id)
+    try:
+        processor.process_waiting()
+    finally:
+        processor.close()
+        app_.close()
 
 
 @app.command()

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -89,9 +90,25 @@ class RunSummary:
     outcomes: list[FileOutcome] = field(default_factory=list)
     quarantined: list[Path] = field(default_factory=list)
     staff_summary: Path | None = None
+    helped: list[FileOutcome] = field(default_factory=list)
 
     def count(self, status: BatchStatus) -> int:
         return sum(1 for outcome in self.outcomes if outcome.result.status is status)
+
+
+class Helpers(Protocol):
+    """Worker processes helping with one run (see :mod:`pipeline.workers`)."""
+
+    def wait(self) -> list[str]:
+        """Wait until every helper has finished its pass; a description of each that failed."""
+
+
+class HelperFailed(RuntimeError):
+    """A helper process of the run failed; what it committed is in the run's summary all the same."""
+
+    def __init__(self, failures: list[str]):
+        super().__init__("; ".join(failures))
+        self.failures = failures
 
 
 def decide(result: BatchResult, accept_valid_rows: bool) -> None:
@@ -153,20 +170,64 @@ class Processor:
     def close(self) -> None:
         self.locks.close()
 
-    def run(self, progress: Callable[[Arrival], None] | None = None) -> RunSummary:
-        """One pass over the inbox: finish interrupted batches, then every complete file, oldest first."""
+    def run(self, progress: Callable[[Arrival], None] | None = None, helpers: Callable[[], Helpers] | None = None) -> RunSummary:
+        """One pass over the inbox: finish interrupted batches, then every complete file, oldest first.
+
+        ``helpers`` starts other worker processes of this run (``gjj run --workers``) once the
+        interrupted batches and unsafe entries are dealt with; their files join the summary.
+        """
         summary = RunSummary(self.run_id, self.business_date)
-        self._busy_units.clear()
         summary.outcomes.extend(self.recover_stored())
         summary.quarantined.extend(self.quarantine_unsafe())
+        started = helpers() if helpers is not None else None
+        try:
+            summary.outcomes.extend(self.process_waiting(progress))
+        finally:
+            failures = started.wait() if started is not None else []
+        if started is not None:
+            summary.helped = self.outcomes_of_others(summary)
+            summary.outcomes.extend(summary.helped)
+        summary.staff_summary = write_run_summary(summary, self.home.outbox, centre_name=self.config.centre_name)
+        if failures:
+            raise HelperFailed(failures)
+        return summary
+
+    def process_waiting(self, progress: Callable[[Arrival], None] | None = None) -> list[FileOutcome]:
+        """Every complete file of the inbox, oldest first, except those of units another worker is on."""
+        self._busy_units.clear()
+        outcomes = []
         for arrival in settled_files(self.home.inbox, self.config.settle_seconds):
             outcome = self.process(arrival)
             if outcome is not None:
-                summary.outcomes.append(outcome)
+                outcomes.append(outcome)
             if progress is not None:
                 progress(arrival)
-        summary.staff_summary = write_run_summary(summary, self.home.outbox, centre_name=self.config.centre_name)
-        return summary
+        return outcomes
+
+    def outcomes_of_others(self, summary: RunSummary) -> list[FileOutcome]:
+        """The files other processes of this run took, rebuilt from the database."""
+        own = {outcome.result.batch_id for outcome in summary.outcomes}
+        outcomes = []
+        with self.sessions() as session:
+            query = select(Batch).where(Batch.run_id == self.run_id, Batch.stage == "done").order_by(Batch.id)
+            for batch in session.scalars(query):
+                if batch.batch_id in own:
+                    continue
+                unit = store.unit_info(session, batch.unit_account)
+                result = store.load_result(session, batch, unit)
+                moved = self._placed(batch.unit_account, f"{batch.batch_id}_{batch.source_name}")
+                outputs = (
+                    self.outputs.folder_for(result)
+                    if unit is not None
+                    else self.home.quarantine / batch.unit_account / f"{batch.batch_id}_result.json"
+                )
+                outcomes.append(FileOutcome(batch.source_name, batch.unit_account, result, outputs, moved or Path()))
+        return outcomes
+
+    def _placed(self, unit_account: str, name: str) -> Path | None:
+        """Where a processed file went: ``archive/`` or ``quarantine/``."""
+        placed = [root / unit_account / name for root in (self.home.archive, self.home.quarantine)]
+        return next((path for path in placed if path.exists()), None)
 
     def quarantine_unsafe(self) -> list[Path]:
         """Links and stray files are moved away unread, with a note saying why."""
@@ -242,10 +303,7 @@ class Processor:
             if batch.stage == "done":
                 return None
             unit = store.unit_info(session, unit_account)
-            placed = [
-                root / unit_account / f"{batch_id}_{source_name}" for root in (self.home.archive, self.home.quarantine)
-            ]
-            archived = next((path for path in placed if path.exists()), None)
+            archived = self._placed(unit_account, f"{batch_id}_{source_name}")
             result, sheet = self._recover(session, batch, unit, archived)
             outputs = self._quarantine_result(result) if unit is None else self.outputs.write(result, sheet)
             batch.stage = "done"

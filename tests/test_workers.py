@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -48,4 +49,36 @@ def test_two_workers_share_the_inbox_without_double_processing(tmp_path: Path, p
     assert len({b.run_id for b in batches}) == 2  # both workers really took files
     assert len(records) == FILES
     assert sorted(int(b.serial_number.split("_")[1]) for b in batches) == list(range(1, FILES + 1))
+    assert [p for p in (home / "inbox").rglob("*") if p.is_file()] == []
+
+
+def test_gjj_run_with_two_workers_processes_everything_once_and_summarises_it_all(tmp_path: Path) -> None:
+    db_url = f"sqlite:///{tmp_path / 'gjj.db'}"
+    home = tmp_path / "home"
+    centre = make_centre(home, db_url)
+    _home_config(home)
+    _, members = fake_master_data(unit_count=3, members_per_unit=10)
+    files = 100
+    for index in range(files):
+        member = members[index % len(members)]
+        month = 1 + index // len(members)
+        row = row_for(member, 1, start=f"2024-{month:02d}", end=f"2024-{month:02d}", amount=str(50 + index))
+        aged(backpay_file(home / "inbox" / member.unit_account, [row], name=f"n{index:03d}.xlsx"), 3600 - index)
+    gjj = Path(sys.executable).parent / "gjj"
+    environment = {**os.environ, "GJJ_HOME": str(home), "GJJ_DB": db_url}
+
+    done = subprocess.run(
+        [str(gjj), "run", "--business-date", "2024-08-05", "--workers", "2", "--json"], env=environment, capture_output=True, timeout=900
+    )
+
+    assert done.returncode == 0, done.stderr.decode("utf-8", "replace")[-1500:]
+    report = json.loads(done.stdout)
+    assert report["workers"] == 2 and 0 < report["helped"] < files  # both processes took files
+    assert sorted(entry["source_file"] for entry in report["files"]) == sorted(f"n{index:03d}.xlsx" for index in range(files))
+    staff = json.loads((Path(report["staff_summary"]).with_suffix(".json")).read_text(encoding="utf-8"))
+    assert len(staff["files"]) == files
+    with centre.app.sessions() as session:
+        batches = session.scalars(select(Batch)).all()
+    centre.app.close()
+    assert len(batches) == files and {b.status for b in batches} == {"accepted"} and len({b.run_id for b in batches}) == 1
     assert [p for p in (home / "inbox").rglob("*") if p.is_file()] == []
