@@ -215,31 +215,37 @@ def measure_big_file(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def night_worker(spec: dict[str, Any]) -> dict[str, Any]:
-    """One ``gjj run`` worker of the night; several start together on one home (see :func:`run_night`)."""
+def night_run(spec: dict[str, Any]) -> dict[str, Any]:
+    """``gjj run --workers N`` over the night's inbox: this process and N − 1 helper processes."""
     from pipeline.app import open_app
+    from pipeline.workers import HelperProcesses
 
-    app = open_app(Path(spec["home"]), db_url=spec["db_url"], settle_seconds=0)
-    Path(spec["ready"]).touch()
-    go = Path(spec["go"])
-    while not go.exists():
-        time.sleep(0.01)
-    started = time.monotonic()
-    summary, elapsed, cpu = _run_processor(app)
-    finished = time.monotonic()
+    os.environ["GJJ_DB"] = spec["db_url"]  # the helpers open the same database
+    app = open_app(Path(spec["home"]), db_url=spec["db_url"])
+    processor = app.processor(BUSINESS_DATE)
+    workers = spec["workers"]
+
+    def helpers() -> HelperProcesses:
+        return HelperProcesses.start(workers - 1, home=app.home.root, run_id=processor.run_id, business_date=BUSINESS_DATE)
+
+    started, cpu = time.perf_counter(), time.process_time()
+    try:
+        summary = processor.run(helpers=helpers if workers > 1 else None)
+    finally:
+        elapsed, cpu_used = time.perf_counter() - started, time.process_time() - cpu
+        processor.close()
     app.close()
     statuses: dict[str, int] = {}
     for outcome in summary.outcomes:
         statuses[str(outcome.result.status)] = statuses.get(str(outcome.result.status), 0) + 1
     return {
-        "started": started,
-        "finished": finished,
         "seconds": round(elapsed, 3),
-        "cpu_seconds": round(cpu, 3),
+        "cpu_seconds_main_process": round(cpu_used, 3),
         "files": len(summary.outcomes),
+        "files_by_helpers": len(summary.helped),
         "rows": sum(len(outcome.result.rows) for outcome in summary.outcomes),
-        "statuses": statuses,
-        "peak_rss_mb": _peak_rss_mb(),
+        "statuses": dict(sorted(statuses.items())),
+        "peak_rss_mb_main_process": _peak_rss_mb(),
     }
 
 
@@ -376,7 +382,7 @@ CHILDREN = {
     "read_floor": measure_read_floor,
     "xlsxwriter_floor": measure_xlsxwriter_floor,
     "big_file": measure_big_file,
-    "night_worker": night_worker,
+    "night_run": night_run,
     "slips": measure_slips,
     "warm_font_cache": warm_font_cache,
     "load_master": load_master,
@@ -413,52 +419,30 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return middle
 
 
+def _settle_at_once(home: Path) -> None:
+    """The default configuration with settle time 0, in the home (the helpers read it from there)."""
+    import yaml
+
+    from pipeline.config import DEFAULT_CONFIG
+
+    raw = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    raw["settle_seconds"] = 0
+    (home / "config").mkdir(parents=True, exist_ok=True)
+    (home / "config" / "centre.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+
+
 def run_night(workers: int, home: Path, db_url: str, night_inbox: Path, workdir: Path) -> dict[str, Any]:
-    """The night: ``workers`` processes run the processor over one inbox of small files at once.
+    """The night: ``gjj run --workers N`` over one inbox of small files.
 
     The home already holds its database; the files are copied in with their arrival order
-    (mtimes). The night lasts from the moment all workers are told to start until the last one
-    has finished (process start-up and imports not counted, as for the 100k files).
+    (mtimes) and the home's configuration takes files at once (settle time 0). The night is
+    ``Processor.run()`` of the run's own process: its start-up is not counted, the helpers'
+    start-up is.
     """
     shutil.copytree(night_inbox, home / "inbox", dirs_exist_ok=True)
-    go = workdir / f"go-{time.monotonic_ns()}"
-    ready = [workdir / f"{go.name}-ready-{index}" for index in range(workers)]
-    children = []
-    for index in range(workers):
-        spec = {"home": str(home), "db_url": db_url, "ready": str(ready[index]), "go": str(go)}
-        spec_file, out_file = workdir / f"{go.name}-{index}.spec.json", workdir / f"{go.name}-{index}.out.json"
-        spec_file.write_text(json.dumps(spec), encoding="utf-8")
-        command = [sys.executable, "-m", "benchmarks.run", "--child", "night_worker", str(spec_file), str(out_file)]
-        children.append((subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True), out_file))
-    deadline = time.monotonic() + 300
-    while not all(path.exists() for path in ready):
-        if any(child.poll() is not None for child, _ in children) or time.monotonic() > deadline:
-            break
-        time.sleep(0.02)
-    go.touch()
-    reports = []
-    for child, out_file in children:
-        _, stderr = child.communicate()
-        if child.returncode != 0:
-            raise RuntimeError(f"night worker failed ({child.returncode}):\n{stderr[-4000:]}")
-        reports.append(json.loads(out_file.read_text(encoding="utf-8")))
-    elapsed = max(report["finished"] for report in reports) - min(report["started"] for report in reports)
-    statuses: dict[str, int] = {}
-    for report in reports:
-        for status, count in report["statuses"].items():
-            statuses[status] = statuses.get(status, 0) + count
-    files = sum(report["files"] for report in reports)
-    return {
-        "workers": workers,
-        "seconds": round(elapsed, 3),
-        "files": files,
-        "rows": sum(report["rows"] for report in reports),
-        "seconds_per_file": round(elapsed / files, 4) if files else None,
-        "statuses": dict(sorted(statuses.items())),
-        "files_per_worker": [report["files"] for report in reports],
-        "cpu_seconds_per_worker": [report["cpu_seconds"] for report in reports],
-        "peak_rss_mb": max(report["peak_rss_mb"] for report in reports),
-    }
+    _settle_at_once(home)
+    report = run_child("night_run", {"home": str(home), "db_url": db_url, "workers": workers}, workdir)
+    return {"workers": workers, **report, "seconds_per_file": round(report["seconds"] / report["files"], 4) if report["files"] else None}
 
 
 def _postgres() -> Any:

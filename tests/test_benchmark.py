@@ -111,11 +111,11 @@ def test_nights(results: dict[str, Any], name: str) -> None:
         return
     data = results["data"]
     assert night["workers"] == int(name.rsplit("_", 1)[1])
-    assert night["files"] == data["night_files"] == sum(night["files_per_worker"])
+    assert night["files"] == data["night_files"]
     assert night["rows"] == data["night_rows"]
     assert night["statuses"] == {"accepted": data["night_files"] - data["night_rejected_files"], "rejected": data["night_rejected_files"]}
-    assert len(night["cpu_seconds_per_worker"]) == night["workers"]
-    for key in ("seconds", "seconds_per_file", "peak_rss_mb"):
+    assert 0 <= night["files_by_helpers"] <= night["files"] * (night["workers"] > 1)  # six files may all go to one process
+    for key in ("seconds", "seconds_per_file", "peak_rss_mb_main_process", "cpu_seconds_main_process"):
         assert positive(night[key]), key
 
 
