@@ -142,8 +142,9 @@ class BatchResult:
             "amounts": {name: money_text(self.accepted_total(name)) for name in amount_names},
         }
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
+    def to_dict(self, *, rows: bool = True) -> dict[str, Any]:
+        """The content of result.json; ``rows=False`` leaves the rows out (they are streamed)."""
+        head = {
             "batch_id": self.batch_id,
             "unit": self.unit_account,
             "unit_name": self.unit_name,
@@ -157,5 +158,5 @@ class BatchResult:
             "processed_at": self.processed_at.isoformat(timespec="seconds") if self.processed_at else None,
             "totals": self.totals(),
             "file_errors": [issue.to_dict() for issue in self.file_issues],
-            "rows": [row.to_dict() for row in self.rows],
         }
+        return {**head, "rows": [row.to_dict() for row in self.rows]} if rows else head

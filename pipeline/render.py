@@ -8,126 +8,76 @@ into place, so a unit (or a crash) never sees half a result. Renderers only read
 from __future__ import annotations
 
 import csv
-import json
 import os
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
+import orjson
+
 from pipeline.config import CentreConfig
-from pipeline.model import BatchResult, BatchStatus, RowStatus, Sheet
+from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus, Sheet
 from pipeline.money import money_text
 from pipeline.read import paused_gc
 from pipeline.render_pdf import FontFileCache, PdfRenderer
-from pipeline.render_xlsx import neutralise_formula, write_report_xlsx
+from pipeline.render_xlsx import FORMULA_TRIGGERS, neutralise_formula, write_report_xlsx
 
 
-_encode_string = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) uses (C when available)
-
-
-def _json_key(key: object) -> str:
-    if isinstance(key, str):
-        return _encode_string(key)
-    if isinstance(key, bool) or key is None or isinstance(key, int | float):
-        return _encode_string(json.dumps(key))
-    raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
-
-
-_FLUSH_PARTS = 1 << 16
-
-
-def _json_indented(value: object, level: int, parts: list[str], flush: Callable[[list[str]], None]) -> None:
-    """Append ``value`` as ``json.dumps(value, ensure_ascii=False, indent=2)`` writes it at ``level``.
-
-    The standard library only has a C encoder for compact output; with ``indent`` it falls back
-    to a generator-based Python encoder. This writes the same text, character for character,
-    about 1.7 times faster; ``flush`` takes the text so far whenever ``parts`` grows long, so a
-    big result is never held in memory as one text.
-    """
-    if isinstance(value, str):
-        parts.append(_encode_string(value))
-    elif value is None:
-        parts.append("null")
-    elif value is True:
-        parts.append("true")
-    elif value is False:
-        parts.append("false")
-    elif isinstance(value, int | float):
-        parts.append(json.dumps(value))
-    elif isinstance(value, list | tuple):
-        if not value:
-            parts.append("[]")
-            return
-        inner = "\n" + "  " * (level + 1)
-        separator = "[" + inner
-        for item in value:
-            if type(item) is str:  # plain str and int inline: the same text, no call per cell
-                parts.append(separator + _encode_string(item))
-            elif type(item) is int:
-                parts.append(separator + int.__repr__(item))
-            else:
-                parts.append(separator)
-                _json_indented(item, level + 1, parts, flush)
-                if len(parts) > _FLUSH_PARTS:
-                    flush(parts)
-            separator = "," + inner
-        parts.append("\n" + "  " * level + "]")
-    elif isinstance(value, dict):
-        if not value:
-            parts.append("{}")
-            return
-        inner = "\n" + "  " * (level + 1)
-        separator = "{" + inner
-        for key, item in value.items():
-            head = separator + (_encode_string(key) if type(key) is str else _json_key(key)) + ": "
-            separator = "," + inner
-            if type(item) is str:
-                parts.append(head + _encode_string(item))
-            elif type(item) is int:
-                parts.append(head + int.__repr__(item))
-            else:
-                parts.append(head)
-                _json_indented(item, level + 1, parts, flush)
-        parts.append("\n" + "  " * level + "}")
-    else:
-        parts.append(json.dumps(value, ensure_ascii=False, indent=2))  # raises TypeError like json.dumps
+#: Rows encoded per write: a 100k-row result is never one text in memory.
+_ROWS_PER_WRITE = 2000
 
 
 def write_result_json(result: BatchResult, path: Path) -> None:
-    """``json.dumps(result.to_dict(), ensure_ascii=False, indent=2)``, written as it is encoded."""
-    with path.open("w", encoding="utf-8") as handle:
+    """The text ``json.dumps(result.to_dict(), ensure_ascii=False, indent=2)`` would give, streamed.
 
-        def flush(parts: list[str]) -> None:
-            handle.write("".join(parts))
-            parts.clear()
-
-        parts: list[str] = []
-        _json_indented(result.to_dict(), 0, parts, flush)
-        flush(parts)
+    orjson encodes the head and then the rows a chunk at a time; each row is indented to its
+    place in the ``rows`` list.
+    """
+    head = orjson.dumps(result.to_dict(rows=False), option=orjson.OPT_INDENT_2)
+    with path.open("wb") as handle:
+        handle.write(head[:-2])  # without the closing "\n}"
+        if not result.rows:
+            handle.write(b',\n  "rows": []\n}')
+            return
+        handle.write(b',\n  "rows": [')
+        separator = b"\n    "
+        rows = result.rows
+        for start in range(0, len(rows), _ROWS_PER_WRITE):
+            parts = []
+            for row in rows[start : start + _ROWS_PER_WRITE]:
+                parts.append(separator)
+                parts.append(orjson.dumps(row.to_dict(), option=orjson.OPT_INDENT_2).replace(b"\n", b"\n    "))
+                separator = b",\n    "
+            handle.write(b"".join(parts))
+        handle.write(b"\n  ]\n}")
 
 
 def write_detail_csv(result: BatchResult, path: Path) -> None:
-    """清册: every row with its status and computed amounts; UTF-8 with BOM so Excel shows Chinese."""
+    """清册: every row with its status and computed amounts; UTF-8 with BOM so Excel shows Chinese.
+
+    Cells the unit wrote are neutralised against formula injection (see :func:`neutralise_formula`).
+    """
     amount_names = list(dict.fromkeys(name for row in result.rows for name in row.amounts))
     computed_names = list(dict.fromkeys(name for row in result.rows for name in row.computed))
+    header = result.header
+    labels = {status: status.label for status in RowStatus}
+
+    def line(row: RowResult) -> list[object]:
+        values, amounts = row.values, row.amounts
+        cells: list[object] = [row.excel_row]
+        for column in header:
+            value = values.get(column, "")
+            cells.append("'" + value if value.startswith(FORMULA_TRIGGERS) else value)
+        cells.append(labels[row.status])
+        if computed_names:
+            cells.extend(row.computed.get(name, "") for name in computed_names)
+        cells.extend(money_text(amounts[name]) if name in amounts else "" for name in amount_names)
+        cells.append(neutralise_formula("；".join([issue.message for issue in row.issues])) if row.issues else "")
+        return cells
+
     with path.open("w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["行号", *result.header, "处理结果", *computed_names, *(f"核定{name}" for name in amount_names), "说明"])
-        header = result.header
-        labels = {status: status.label for status in RowStatus}
-        writerow = writer.writerow
-        for row in result.rows:
-            values, amounts = row.values, row.amounts
-            writerow(
-                [
-                    row.excel_row,
-                    *[neutralise_formula(values.get(column, "")) for column in header],
-                    labels[row.status],
-                    *[row.computed.get(name, "") for name in computed_names],
-                    *[money_text(amounts[name]) if name in amounts else "" for name in amount_names],
-                    neutralise_formula("；".join([issue.message for issue in row.issues])) if row.issues else "",
-                ]
-            )
+        writer.writerow(["行号", *header, "处理结果", *computed_names, *(f"核定{name}" for name in amount_names), "说明"])
+        writer.writerows(map(line, result.rows))
 
 
 def needs_report(result: BatchResult) -> bool:

@@ -54,7 +54,7 @@ TIME_FORMAT = "hh:mm:ss"
 DURATION_FORMAT = "[h]:mm:ss"
 TEXT_FORMAT = "@"
 
-_FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
 _SHEET_NAME_FORBIDDEN = re.compile(r"[\[\]:*?/\\\x00-\x1f]")
 _SHEET_NAME_MAX = 31
 _LIST_SOURCE_MAX = 255
@@ -67,7 +67,7 @@ def neutralise_formula(text: str) -> str:
     evaluate the cell. This also quotes negative-looking text such as ``-5``; CSV has no cell types,
     so that is the price of safety. report.xlsx does not use this: it writes typed string cells.
     """
-    if text.startswith(_FORMULA_TRIGGERS):
+    if text.startswith(FORMULA_TRIGGERS):
         return "'" + text
     return text
 

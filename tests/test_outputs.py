@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import subprocess
 from dataclasses import replace
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import openpyxl
+import pytest
 import xlwt
 
-from pipeline.issues import Code
-from pipeline.model import BatchStatus
+from pipeline.issues import Code, Issue
+from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus
+from pipeline.render import write_result_json
 from schemas import backpay
 from tests.conftest import Centre
 from tests.factories import backpay_file, row_for
@@ -114,3 +118,33 @@ def test_header_error_rejects_without_cell_noise(sqlite_centre: Centre) -> None:
     assert [i.code for i in result.file_issues] == [Code.HEADER_ORDER]
     assert "第2列应为「个人账号」，实际为「姓名」" in result.file_issues[0].message
     assert result.rows == []
+
+
+def _result_with_every_part() -> BatchResult:
+    tricky = 'say "hi"\\ \n\t\x01 \u2028 😀 =1+1'
+    rows = [
+        RowResult(3, "1", {"姓名": "张三"}, RowStatus.ACCEPTED, [], {"补缴金额": Decimal("1409.50")}),
+        RowResult(4, "2", {"姓名": tricky}, RowStatus.REJECTED, [Issue(Code.NAME_FORMAT, f"「{tricky}」不是姓名", 4, "姓名")]),
+        RowResult(5, "3", {}, RowStatus.COUNTER, [Issue(Code.COUNTER_CROSS_YEAR, "跨年度", 5, "补缴结束年月")], computed={"个人账号": "010000100001"}),
+    ]
+    return BatchResult(
+        batch_id="20240805-000001",
+        unit_account="0100001",
+        unit_name=tricky,
+        kind="补缴",
+        source_name="补缴.xlsx",
+        sha256="0" * 64,
+        business_date=date(2024, 8, 5),
+        status=BatchStatus.REJECTED,
+        file_issues=[Issue(Code.TOTAL_MISMATCH, "合计不符", column="补缴金额")],
+        rows=rows,
+        processed_at=datetime(2024, 8, 5, 22, 0, 1),
+    )
+
+
+@pytest.mark.parametrize("row_count", [0, 3])
+def test_result_json_is_exactly_the_standard_encoding(tmp_path: Path, row_count: int) -> None:
+    result = _result_with_every_part()
+    result.rows = result.rows[:row_count]
+    write_result_json(result, tmp_path / "result.json")
+    assert (tmp_path / "result.json").read_text(encoding="utf-8") == json.dumps(result.to_dict(), ensure_ascii=False, indent=2)
