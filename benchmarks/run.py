@@ -140,7 +140,7 @@ class _StageClock:
         setattr(owner, name, timed)
 
     def install(self) -> None:
-        from pipeline import render, render_pdf, runner, store
+        from pipeline import render, runner, store
         from pipeline.rules import RULES
 
         self.wrap(runner, "read_raw", "read")
@@ -154,8 +154,22 @@ class _StageClock:
         self.wrap(render, "write_result_json", "result.json")
         self.wrap(render, "write_detail_csv", "detail.csv")
         self.wrap(render, "write_report_xlsx", "report.xlsx")
-        self.wrap(render_pdf.PdfRenderer, "slip", "slip.pdf")
-        self.wrap(render_pdf.PdfRenderer, "report", "report.pdf")
+        self._wrap_pdf_when_imported(render.OutputWriter)
+
+    def _wrap_pdf_when_imported(self, writer_class: Any) -> None:
+        """Time the PDF renderer without importing WeasyPrint before the run would (its memory counts)."""
+        made = writer_class.pdf
+        clock = self
+
+        def pdf(writer: Any) -> Any:
+            renderer = made.fget(writer)
+            if not getattr(type(renderer), "_timed", False):
+                clock.wrap(type(renderer), "slip", "slip.pdf")
+                clock.wrap(type(renderer), "report", "report.pdf")
+                type(renderer)._timed = True
+            return renderer
+
+        writer_class.pdf = property(pdf)
 
     def rounded(self) -> dict[str, float]:
         return {label: round(value, 3) for label, value in sorted(self.seconds.items(), key=lambda item: -item[1])}

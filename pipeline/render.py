@@ -11,6 +11,7 @@ import csv
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -18,8 +19,10 @@ from pipeline.config import CentreConfig
 from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus, Sheet
 from pipeline.money import money_text
 from pipeline.read import paused_gc
-from pipeline.render_pdf import FontFileCache, PdfRenderer
 from pipeline.render_xlsx import FORMULA_TRIGGERS, neutralise_formula, write_report_xlsx
+
+if TYPE_CHECKING:
+    from pipeline.render_pdf import PdfRenderer
 
 
 #: Rows encoded per write: a 100k-row result is never one text in memory.
@@ -100,7 +103,10 @@ class OutputWriter:
 
     @property
     def pdf(self) -> PdfRenderer:
+        """The run's PDF renderer, made (and WeasyPrint imported: ≈40 MB) when the first PDF is due."""
         if self._pdf is None:
+            from pipeline.render_pdf import FontFileCache, PdfRenderer
+
             self._pdf = PdfRenderer(self.config, font_cache=FontFileCache.default(self.font_cache))
         return self._pdf
 

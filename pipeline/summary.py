@@ -32,7 +32,8 @@ import jinja2
 from pipeline.issues import Code, Issue
 from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus
 from pipeline.money import money_text
-from pipeline.render_pdf import MONEY_COLUMN, MONEY_KIND
+from pipeline.rules.backpay import AMOUNT as MONEY_COLUMN
+from pipeline.rules.backpay import KIND as MONEY_KIND
 
 if TYPE_CHECKING:
     from pipeline.runner import FileOutcome, RunSummary
