@@ -380,12 +380,14 @@ def _allow_empty(check: Callable[[pd.Series], pd.Series]) -> Callable[[pd.Series
 
 
 def _checks_for(field: Field) -> list[pa.Check]:
+    # Cells are never missing (the schema stage makes every cell text), so no check needs pandera
+    # to drop missing values first: ``ignore_na=False`` saves an isna() pass per check.
     def check(code: Code, fn: Callable[[pd.Series], pd.Series]) -> pa.Check:
-        return pa.Check(_allow_empty(fn), name=str(code))
+        return pa.Check(_allow_empty(fn), name=str(code), ignore_na=False)
 
-    checks = [pa.Check(lambda s, f=field: _fits(s, f.max_length), name=str(Code.TEXT_TOO_LONG))]
+    checks = [pa.Check(lambda s, f=field: _fits(s, f.max_length), name=str(Code.TEXT_TOO_LONG), ignore_na=False)]
     if field.required:
-        checks.append(pa.Check(lambda s: s.ne(""), name=str(Code.CELL_EMPTY)))
+        checks.append(pa.Check(lambda s: s.ne(""), name=str(Code.CELL_EMPTY), ignore_na=False))
     long_ok = lambda s, f=field: _fits(s, f.max_length)  # noqa: E731 - format checks skip overlong cells
     match field.kind:
         case FieldKind.ID_NUMBER:
