@@ -116,6 +116,17 @@ class BatchResult:
     duplicate_of: str | None = None
     processed_at: datetime | None = None
 
+    def forget_clean_values(self) -> None:
+        """Drop the cell values of rows without issues, once every output has been written.
+
+        A run keeps each file's result for its staff summary, which shows a row only when it has
+        an issue; counts, statuses and amounts stay. Without this, a night with several 100k-row
+        files would hold all their cells until the summary.
+        """
+        for row in self.rows:
+            if not row.issues:
+                row.values = {}
+
     @property
     def all_issues(self) -> list[Issue]:
         return self.file_issues + [issue for row in self.rows for issue in row.issues]

@@ -215,6 +215,7 @@ class Processor:
                     continue
                 unit = store.unit_info(session, batch.unit_account)
                 result = store.load_result(session, batch, unit)
+                result.forget_clean_values()
                 moved = self._placed(batch.unit_account, f"{batch.batch_id}_{batch.source_name}")
                 outputs = (
                     self.outputs.folder_for(result)
@@ -306,6 +307,7 @@ class Processor:
             archived = self._placed(unit_account, f"{batch_id}_{source_name}")
             result, sheet = self._recover(session, batch, unit, archived)
             outputs = self._quarantine_result(result) if unit is None else self.outputs.write(result, sheet)
+            result.forget_clean_values()
             batch.stage = "done"
         log.info("finished interrupted batch %s (%s)", batch_id, result.status)
         return FileOutcome(source_name, unit_account, result, outputs, archived or Path())
@@ -394,6 +396,7 @@ class Processor:
     def _finish(self, session: Session, arrival: Arrival, result: BatchResult, sheet: Sheet | None, unit: UnitInfo | None) -> FileOutcome:
         unreadable = any(issue.code in UNREADABLE or issue.code is Code.UNIT_UNKNOWN for issue in result.file_issues)
         outputs = self._quarantine_result(result) if unit is None else self.outputs.write(result, sheet)
+        result.forget_clean_values()
         root = self.home.quarantine if unreadable else self.home.archive
         moved = move_to(arrival, root, prefix=result.batch_id)
         with session.begin():

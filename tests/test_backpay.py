@@ -252,3 +252,16 @@ def test_batch_rows_and_issues_are_stored(centre: Centre) -> None:
     with centre.app.sessions() as session:
         batch = session.scalars(select(Batch)).one()
     assert (batch.status, batch.stage, batch.kind) == ("rejected", "done", "补缴")
+
+
+def test_the_run_keeps_cell_values_only_of_rows_the_staff_summary_shows(sqlite_centre: Centre) -> None:
+    members = sqlite_centre.members_of(0)
+    rows = [row_for(members[0], 1), row_for(members[1], 2, start="2023-12", end="2024-01")]  # the second is cross-year
+    backpay_file(sqlite_centre.inbox / sqlite_centre.unit().unit_account, rows)
+
+    outcome = sqlite_centre.run().outcomes[0]
+
+    accepted, referred = outcome.result.rows
+    assert (accepted.status, referred.status) == (RowStatus.ACCEPTED, RowStatus.COUNTER)
+    assert accepted.values == {} and accepted.amounts  # amounts and statuses stay for the totals
+    assert referred.values["姓名"] == members[1].name
