@@ -8,8 +8,11 @@ into place, so a unit (or a crash) never sees half a result. Renderers only read
 from __future__ import annotations
 
 import csv
+import multiprocessing
 import os
 import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -121,17 +124,58 @@ class OutputWriter:
             shutil.rmtree(stale)  # left by a killed worker; the caller holds this file's lock
         staging = target.parent / f".{result.batch_id}.tmp-{os.getpid()}"
         staging.mkdir()
-        write_result_json(result, staging / "result.json")
-        if result.status is not BatchStatus.DUPLICATE:
-            if result.accepted_rows:
-                write_detail_csv(result, staging / "detail.csv")
-            if result.serial_number:
-                self.pdf.slip(result, staging / "slip.pdf")
-            if needs_report(result):
-                if sheet is not None and result.rows:
-                    write_report_xlsx(result, sheet, staging / "report.xlsx")
-                self.pdf.report(result, staging / "report.pdf")
+        if len(result.rows) >= PARALLEL_ROWS:
+            with _in_child_process(lambda: self._write_files(result, sheet, staging)):
+                self._write_pdfs(result, staging)
+        else:
+            self._write_files(result, sheet, staging)
+            self._write_pdfs(result, staging)
         if target.exists():
             shutil.rmtree(target)
         os.rename(staging, target)
         return target
+
+    @paused_gc()
+    def _write_files(self, result: BatchResult, sheet: Sheet | None, staging: Path) -> None:
+        """result.json, detail.csv and report.xlsx: plain Python, no PDF renderer."""
+        write_result_json(result, staging / "result.json")
+        if result.status is BatchStatus.DUPLICATE:
+            return
+        if result.accepted_rows:
+            write_detail_csv(result, staging / "detail.csv")
+        if needs_report(result) and sheet is not None and result.rows:
+            write_report_xlsx(result, sheet, staging / "report.xlsx")
+
+    def _write_pdfs(self, result: BatchResult, staging: Path) -> None:
+        if result.status is BatchStatus.DUPLICATE:
+            return
+        if result.serial_number:
+            self.pdf.slip(result, staging / "slip.pdf")
+        if needs_report(result):
+            self.pdf.report(result, staging / "report.pdf")
+
+
+#: From this many rows on, a batch's files and its PDFs are written at the same time by two
+#: processes: a 100k-row rejection report.xlsx takes seconds, and so does its report.pdf.
+PARALLEL_ROWS = 20_000
+
+
+class OutputFailed(RuntimeError):
+    """The process writing a batch's files failed; the batch stays stored and is rendered again."""
+
+
+@contextmanager
+def _in_child_process(work: Callable[[], None]) -> Iterator[None]:
+    """Run ``work`` in a forked child while the body runs here; raise if the child failed.
+
+    Fork, not spawn: the child needs the batch in memory as it is, and only writes files (it
+    never touches the database connections it inherits, and leaves with ``os._exit``).
+    """
+    child = multiprocessing.get_context("fork").Process(target=work, name="gjj-output")
+    child.start()
+    try:
+        yield
+    finally:
+        child.join()
+    if child.exitcode != 0:
+        raise OutputFailed(f"writing the outputs failed in process {child.pid} (exit code {child.exitcode})")

@@ -15,6 +15,7 @@ import xlwt
 
 from pipeline.issues import Code, Issue
 from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus
+from pipeline import render
 from pipeline.render import write_result_json
 from schemas import backpay
 from tests.conftest import Centre
@@ -148,3 +149,42 @@ def test_result_json_is_exactly_the_standard_encoding(tmp_path: Path, row_count:
     result.rows = result.rows[:row_count]
     write_result_json(result, tmp_path / "result.json")
     assert (tmp_path / "result.json").read_text(encoding="utf-8") == json.dumps(result.to_dict(), ensure_ascii=False, indent=2)
+
+
+@pytest.fixture
+def parallel_outputs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every batch counts as big: its files are written by a forked process beside the PDFs."""
+    monkeypatch.setattr(render, "PARALLEL_ROWS", 1)
+
+
+def test_big_batches_write_files_and_pdfs_in_two_processes(sqlite_centre: Centre, parallel_outputs: None) -> None:
+    members = sqlite_centre.members_of(0)
+    folder = sqlite_centre.inbox / sqlite_centre.unit().unit_account
+    backpay_file(folder, [row_for(members[0], 1), row_for(members[1], 2)], name="好.xlsx")
+    backpay_file(folder, [row_for(members[2], 1, reason="欠缴")], name="坏.xlsx")
+
+    outcomes = {outcome.source: outcome for outcome in sqlite_centre.run().outcomes}
+
+    accepted, rejected = outcomes["好.xlsx"], outcomes["坏.xlsx"]
+    assert {p.name for p in accepted.outputs.iterdir()} == {"result.json", "detail.csv", "slip.pdf"}
+    assert {p.name for p in rejected.outputs.iterdir()} == {"result.json", "report.xlsx", "report.pdf"}
+    assert json.loads((accepted.outputs / "result.json").read_text(encoding="utf-8"))["status"] == "accepted"
+    assert openpyxl.load_workbook(rejected.outputs / "report.xlsx").sheetnames[-1] == "错误清单"
+
+
+def test_a_failed_output_process_leaves_the_batch_to_the_next_run(sqlite_centre: Centre, parallel_outputs: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = sqlite_centre.inbox / sqlite_centre.unit().unit_account
+    backpay_file(folder, [row_for(sqlite_centre.members_of(0)[0])])
+
+    def broken(result: BatchResult, path: Path) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(render, "write_result_json", broken)
+    with pytest.raises(render.OutputFailed):
+        sqlite_centre.run()
+    assert not list((sqlite_centre.app.home.outbox / sqlite_centre.unit().unit_account).glob("2*"))  # nothing half-written in place
+    monkeypatch.undo()
+
+    outcome = sqlite_centre.run().outcomes[0]  # the stored batch is rendered again, applied once
+    assert outcome.result.status is BatchStatus.ACCEPTED and (outcome.outputs / "result.json").is_file()
+    assert sqlite_centre.table_counts()["backpay_records"] == 1
