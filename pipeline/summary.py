@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import jinja2
+import orjson
 
 from pipeline.issues import Code, Issue
 from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus
@@ -43,6 +44,7 @@ CENTRE_FOLDER = "_centre"
 RUNS_FOLDER = "runs"
 SUMMARY_JSON = "summary.json"
 SUMMARY_HTML = "summary.html"
+INDEX_ENTRY_JSON = "entry.json"
 INDEX_HTML = "index.html"
 
 #: The page's font stack: the system CJK font first (Debian: fonts-noto-cjk), then what Windows
@@ -125,7 +127,8 @@ def write_run_summary(run: RunSummary, outbox: Path, *, centre_name: str = "") -
     folder = centre_folder(outbox) / RUNS_FOLDER / run.run_id
     folder.mkdir(parents=True, exist_ok=True)
     data = summary_data(run, outbox, centre_name=centre_name)
-    _write_atomic(folder / SUMMARY_JSON, json.dumps(data, ensure_ascii=False, indent=2))
+    _write_atomic(folder / SUMMARY_JSON, orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+    _write_atomic(folder / INDEX_ENTRY_JSON, json.dumps(_index_entry(folder, data), ensure_ascii=False))
     page = folder / SUMMARY_HTML
     html = _environment().get_template(SUMMARY_HTML).render(
         run=data, font_stack=FONT_STACK, href=_href, status_columns=_status_columns(), page_limit=PAGE_ISSUES_PER_CODE
@@ -136,18 +139,22 @@ def write_run_summary(run: RunSummary, outbox: Path, *, centre_name: str = "") -
 
 
 def write_index(outbox: Path, *, centre_name: str = "") -> Path:
-    """Rewrite ``outbox/_centre/index.html`` from every run folder's summary.json, newest first."""
+    """Rewrite ``outbox/_centre/index.html`` from every run folder, newest first.
+
+    Each run folder has its line of the index in a small entry.json, so a year of watch turns
+    does not mean reading a year of summaries; a folder without one is read from its summary.json.
+    """
     root = centre_folder(outbox)
     runs_dir = root / RUNS_FOLDER
     runs = []
     for folder in sorted(runs_dir.iterdir()) if runs_dir.is_dir() else []:
         if not folder.is_dir() or folder.name.startswith("."):
             continue
-        try:
-            data = json.loads((folder / SUMMARY_JSON).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            data = None
-        runs.append(_index_entry(folder, data))
+        entry = _read_json(folder / INDEX_ENTRY_JSON)
+        if isinstance(entry, dict) and "run_id" in entry:
+            runs.append({**entry, "link": f"{RUNS_FOLDER}/{folder.name}/{SUMMARY_HTML}"})
+        else:
+            runs.append(_index_entry(folder, _read_json(folder / SUMMARY_JSON)))
     runs.sort(key=lambda entry: (entry["generated_at"], entry["run_id"]), reverse=True)
     root.mkdir(parents=True, exist_ok=True)
     index = root / INDEX_HTML
@@ -385,6 +392,13 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -136,7 +136,7 @@ def staff_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StaffRun]:
 def test_files_land_where_the_issue_says(staff_run: StaffRun) -> None:
     folder = staff_run.outbox / "_centre" / "runs" / staff_run.summary.run_id
     assert staff_run.page == folder / "summary.html"
-    assert sorted(path.name for path in folder.iterdir()) == ["summary.html", "summary.json"]
+    assert sorted(path.name for path in folder.iterdir()) == ["entry.json", "summary.html", "summary.json"]
     assert (staff_run.outbox / "_centre" / "index.html").is_file()
 
 
@@ -537,3 +537,17 @@ def test_the_tofu_check_sees_tofu_without_a_cjk_font(tmp_path: Path) -> None:
     probe = _probe(tmp_path, env={**os.environ, "FONTCONFIG_FILE": str(config)})
     assert probe.same(probe.tofu, probe.tofu_again)
     assert probe.tofu_chars() == list(PROBE_CHARS)
+
+
+def test_the_index_lists_runs_from_their_entry_files_or_old_summaries(staff_run: StaffRun) -> None:
+    runs = staff_run.outbox / "_centre" / "runs"
+    entry = json.loads((runs / staff_run.summary.run_id / "entry.json").read_text(encoding="utf-8"))
+    assert entry["run_id"] == staff_run.summary.run_id and entry["totals"]["files"] == len(staff_run.summary.outcomes)
+    older = runs / "20200101-000000-aaaaaa"  # a run written before entry.json existed
+    older.mkdir()
+    (older / "summary.json").write_text(json.dumps({"run_id": older.name, "generated_at": "2020-01-01T00:00:00", "business_date": "2020-01-01", "totals": {"files": 7}}), encoding="utf-8")
+
+    index = write_index(staff_run.outbox).read_text(encoding="utf-8")
+
+    assert staff_run.summary.run_id in index and older.name in index
+    assert index.index(staff_run.summary.run_id) < index.index(older.name)  # newest first
