@@ -13,24 +13,30 @@ from sqlalchemy import select
 
 from pipeline.db import BackPayRecord, Batch
 from pipeline.demo import fake_master_data
-from tests.conftest import PostgresServer, make_centre
+from tests.conftest import Centre, PostgresServer, make_centre
 from tests.factories import aged, backpay_file, row_for
 from tests.test_crash import _home_config
 
 FILES = 200
 
 
-def test_two_workers_share_the_inbox_without_double_processing(tmp_path: Path, postgres_server: PostgresServer) -> None:
-    db_url = postgres_server.new_database()
-    home = tmp_path / "home"
+def _night(home: Path, db_url: str, files: int) -> Centre:
+    """A home with master data and ``files`` one-row back-pay files, oldest first, none conflicting."""
     centre = make_centre(home, db_url)
     _home_config(home)
     _, members = fake_master_data(unit_count=3, members_per_unit=10)
-    for index in range(FILES):
+    for index in range(files):
         member = members[index % len(members)]
         month = 1 + index // len(members)
         row = row_for(member, 1, start=f"2024-{month:02d}", end=f"2024-{month:02d}", amount=str(50 + index))
         aged(backpay_file(home / "inbox" / member.unit_account, [row], name=f"w{index:03d}.xlsx"), 3600 - index)
+    return centre
+
+
+def test_two_workers_share_the_inbox_without_double_processing(tmp_path: Path, postgres_server: PostgresServer) -> None:
+    db_url = postgres_server.new_database()
+    home = tmp_path / "home"
+    centre = _night(home, db_url, FILES)
     gjj = Path(sys.executable).parent / "gjj"
     environment = {**os.environ, "GJJ_HOME": str(home), "GJJ_DB": db_url}
     command = [str(gjj), "run", "--business-date", "2024-08-05", "--json"]
@@ -55,15 +61,8 @@ def test_two_workers_share_the_inbox_without_double_processing(tmp_path: Path, p
 def test_gjj_run_with_two_workers_processes_everything_once_and_summarises_it_all(tmp_path: Path) -> None:
     db_url = f"sqlite:///{tmp_path / 'gjj.db'}"
     home = tmp_path / "home"
-    centre = make_centre(home, db_url)
-    _home_config(home)
-    _, members = fake_master_data(unit_count=3, members_per_unit=10)
     files = 100
-    for index in range(files):
-        member = members[index % len(members)]
-        month = 1 + index // len(members)
-        row = row_for(member, 1, start=f"2024-{month:02d}", end=f"2024-{month:02d}", amount=str(50 + index))
-        aged(backpay_file(home / "inbox" / member.unit_account, [row], name=f"n{index:03d}.xlsx"), 3600 - index)
+    centre = _night(home, db_url, files)
     gjj = Path(sys.executable).parent / "gjj"
     environment = {**os.environ, "GJJ_HOME": str(home), "GJJ_DB": db_url}
 
@@ -74,7 +73,7 @@ def test_gjj_run_with_two_workers_processes_everything_once_and_summarises_it_al
     assert done.returncode == 0, done.stderr.decode("utf-8", "replace")[-1500:]
     report = json.loads(done.stdout)
     assert report["workers"] == 2 and 0 < report["helped"] < files  # both processes took files
-    assert sorted(entry["source_file"] for entry in report["files"]) == sorted(f"n{index:03d}.xlsx" for index in range(files))
+    assert sorted(entry["source_file"] for entry in report["files"]) == sorted(f"w{index:03d}.xlsx" for index in range(files))
     staff = json.loads((Path(report["staff_summary"]).with_suffix(".json")).read_text(encoding="utf-8"))
     assert len(staff["files"]) == files
     with centre.app.sessions() as session:
