@@ -18,7 +18,7 @@ from typing import Any
 
 import xlsxwriter
 
-from pipeline.demo import FakeMember, FakeUnit, fake_id, fake_name, write_master_files
+from pipeline.demo import FakeMember, FakeUnit, fake_member, fake_name, write_master_files
 from schemas import backpay, base_adjust
 
 BUSINESS_DATE = date(2024, 8, 5)
@@ -85,21 +85,8 @@ class Dataset:
 
 
 def _members(rng: random.Random, unit: FakeUnit, count: int, first_number: int) -> list[FakeMember]:
-    members = []
-    for index in range(count):
-        number = first_number + index
-        birth = date(1965 + rng.randrange(35), 1 + rng.randrange(12), 1 + rng.randrange(28))
-        members.append(
-            FakeMember(
-                f"{number:09d}",
-                unit.unit_account,
-                fake_name(rng),
-                fake_id(birth, number),
-                Decimal(rng.choice((2125, 3000, 4070, 4150, 5200, 6800))),
-                Decimal(rng.randrange(100000, 5000000)) / 100,
-            )
-        )
-    return members
+    numbers = range(first_number, first_number + count)
+    return [fake_member(rng, f"{number:09d}", unit.unit_account, number, born_from=1965, born_years=35) for number in numbers]
 
 
 def _unit(rng: random.Random, account: str, name: str) -> FakeUnit:

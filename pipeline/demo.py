@@ -67,6 +67,19 @@ class FakeMember:
         return [self.member_account, self.unit_account, self.name, "身份证", self.id_number, self.status, str(self.base), str(self.balance), "2018-07-23", self.seal_reason, ""]
 
 
+def fake_member(rng: random.Random, account: str, unit_account: str, number: int, *, born_from: int, born_years: int) -> FakeMember:
+    """A generated member: name, checksum-valid ID (born in ``born_years`` years from ``born_from``), base, balance."""
+    birth = date(born_from + rng.randrange(born_years), 1 + rng.randrange(12), 1 + rng.randrange(28))
+    return FakeMember(
+        account,
+        unit_account,
+        fake_name(rng),
+        fake_id(birth, number),
+        Decimal(rng.choice((2125, 3000, 4070, 4150, 5200, 6800))),
+        Decimal(rng.randrange(100000, 5000000)) / 100,
+    )
+
+
 def fake_master_data(unit_count: int = 2, members_per_unit: int = 8, seed: int = 7) -> tuple[list[FakeUnit], list[FakeMember]]:
     rng = random.Random(seed)
     names = ("葫芦岛市示例科技有限公司", "葫芦岛市演示商贸有限公司", "葫芦岛市样例建材厂", "葫芦岛市测试物流有限公司")
@@ -85,17 +98,7 @@ def fake_master_data(unit_count: int = 2, members_per_unit: int = 8, seed: int =
     for unit_index, unit in enumerate(list(units)):
         for index in range(members_per_unit):
             number = unit_index * members_per_unit + index
-            birth = date(1970 + rng.randrange(30), 1 + rng.randrange(12), 1 + rng.randrange(28))
-            members.append(
-                FakeMember(
-                    f"3{number + 1:08d}",
-                    unit.unit_account,
-                    fake_name(rng),
-                    fake_id(birth, number),
-                    Decimal(rng.choice((2125, 3000, 4070, 4150, 5200, 6800))),
-                    Decimal(rng.randrange(100000, 5000000)) / 100,
-                )
-            )
+            members.append(fake_member(rng, f"3{number + 1:08d}", unit.unit_account, number, born_from=1970, born_years=30))
     units.append(FakeUnit(SEALED_UNIT, "集中封存户", "0", "0", "", ""))
     return units, members
 
