@@ -83,16 +83,16 @@ class RowResult:
         return [issue for issue in self.issues if not issue.code.is_counter]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "row": self.excel_row,
             "序号": self.seq_no,
             "status": str(self.status),
-            "errors": [
-                {"code": str(i.code), "column": i.column, "message": i.message} for i in self.issues
-            ],
+            "errors": [{"code": str(i.code), "column": i.column, "message": i.message} for i in self.issues],
             "amounts": {name: money_text(value) for name, value in self.amounts.items()},
-            **({"computed": dict(self.computed)} if self.computed else {}),
         }
+        if self.computed:
+            data["computed"] = dict(self.computed)
+        return data
 
 
 @dataclass
@@ -139,18 +139,45 @@ class BatchResult:
     def accepted_rows(self) -> list[RowResult]:
         return [row for row in self.rows if row.status is RowStatus.ACCEPTED]
 
+    def has_accepted_rows(self) -> bool:
+        """Whether any row was accepted, without listing them (a big batch has 100k)."""
+        return any(row.status is RowStatus.ACCEPTED for row in self.rows)
+
     def count(self, status: RowStatus) -> int:
         return sum(1 for row in self.rows if row.status is status)
 
+    def status_counts(self) -> dict[RowStatus, int]:
+        """Rows per status, every status included, counted in one pass over the rows."""
+        counts = dict.fromkeys(RowStatus, 0)
+        for row in self.rows:
+            counts[row.status] += 1
+        return counts
+
     def accepted_total(self, amount: str) -> Decimal:
-        return sum((row.amounts.get(amount, Decimal(0)) for row in self.accepted_rows), Decimal(0))
+        return sum(
+            (row.amounts.get(amount, Decimal(0)) for row in self.rows if row.status is RowStatus.ACCEPTED),
+            Decimal(0),
+        )
 
     def totals(self) -> dict[str, Any]:
-        amount_names = sorted({name for row in self.rows for name in row.amounts})
+        """Row counts per status and the accepted rows' amounts, found in one pass over the rows.
+
+        Every amount any row has is listed, at 0.00 when no accepted row has it.
+        """
+        counts = dict.fromkeys(RowStatus, 0)
+        sums: dict[str, Decimal] = {}
+        accepted = RowStatus.ACCEPTED
+        for row in self.rows:
+            counts[row.status] += 1
+            for name, value in row.amounts.items():
+                if row.status is accepted:
+                    sums[name] = sums.get(name, Decimal(0)) + value
+                elif name not in sums:
+                    sums[name] = Decimal(0)
         return {
             "rows": len(self.rows),
-            **{str(status): self.count(status) for status in RowStatus},
-            "amounts": {name: money_text(self.accepted_total(name)) for name in amount_names},
+            **{str(status): counts[status] for status in RowStatus},
+            "amounts": {name: money_text(sums[name]) for name in sorted(sums)},
         }
 
     def to_dict(self, *, rows: bool = True) -> dict[str, Any]:

@@ -35,8 +35,8 @@ _ROWS_PER_WRITE = 2000
 def write_result_json(result: BatchResult, path: Path) -> None:
     """The text ``json.dumps(result.to_dict(), ensure_ascii=False, indent=2)`` would give, streamed.
 
-    orjson encodes the head and then the rows a chunk at a time; each row is indented to its
-    place in the ``rows`` list.
+    orjson encodes the head, then the rows a chunk at a time: a chunk is encoded as a list and
+    moved one level in, to its place in the ``rows`` list.
     """
     head = orjson.dumps(result.to_dict(rows=False), option=orjson.OPT_INDENT_2)
     with path.open("wb") as handle:
@@ -44,16 +44,16 @@ def write_result_json(result: BatchResult, path: Path) -> None:
         if not result.rows:
             handle.write(b',\n  "rows": []\n}')
             return
-        handle.write(b',\n  "rows": [')
-        separator = b"\n    "
+        handle.write(b',\n  "rows": [\n')
         rows = result.rows
         for start in range(0, len(rows), _ROWS_PER_WRITE):
-            parts = []
-            for row in rows[start : start + _ROWS_PER_WRITE]:
-                parts.append(separator)
-                parts.append(orjson.dumps(row.to_dict(), option=orjson.OPT_INDENT_2).replace(b"\n", b"\n    "))
-                separator = b",\n    "
-            handle.write(b"".join(parts))
+            chunk = orjson.dumps(
+                [row.to_dict() for row in rows[start : start + _ROWS_PER_WRITE]], option=orjson.OPT_INDENT_2
+            )
+            if start:
+                handle.write(b",\n")
+            # "[\n  {…},\n  {…}\n]" without its brackets, each line two spaces further in
+            handle.write(b"  " + chunk[2:-2].replace(b"\n", b"\n  "))
         handle.write(b"\n  ]\n}")
 
 
@@ -93,6 +93,13 @@ def needs_report(result: BatchResult) -> bool:
     )
 
 
+def _report_xlsx_due(result: BatchResult, sheet: Sheet | None) -> bool:
+    """report.xlsx gives the unit its own sheet back annotated: for a read file that needs a report."""
+    if result.status is BatchStatus.DUPLICATE or sheet is None or not result.rows:
+        return False
+    return needs_report(result)
+
+
 class OutputWriter:
     """Writes every output of a batch; one PDF renderer (and its font subset) per run."""
 
@@ -125,7 +132,12 @@ class OutputWriter:
         staging = target.parent / f".{result.batch_id}.tmp-{os.getpid()}"
         staging.mkdir()
         if len(result.rows) >= PARALLEL_ROWS:
-            with _in_child_process(lambda: self._write_files(result, sheet, staging)):
+            # report.xlsx takes longer than the PDFs: when it is due, result.json is written here
+            # beside the PDFs, so that the two processes take about as long.
+            json_here = _report_xlsx_due(result, sheet)
+            with _in_child_process(lambda: self._write_files(result, sheet, staging, result_json=not json_here)):
+                if json_here:
+                    write_result_json(result, staging / "result.json")
                 self._write_pdfs(result, staging)
         else:
             self._write_files(result, sheet, staging)
@@ -136,14 +148,17 @@ class OutputWriter:
         return target
 
     @paused_gc()
-    def _write_files(self, result: BatchResult, sheet: Sheet | None, staging: Path) -> None:
-        """result.json, detail.csv and report.xlsx: plain Python, no PDF renderer."""
-        write_result_json(result, staging / "result.json")
+    def _write_files(
+        self, result: BatchResult, sheet: Sheet | None, staging: Path, *, result_json: bool = True
+    ) -> None:
+        """result.json (unless written elsewhere), detail.csv and report.xlsx: plain Python, no PDF renderer."""
+        if result_json:
+            write_result_json(result, staging / "result.json")
         if result.status is BatchStatus.DUPLICATE:
             return
-        if result.accepted_rows:
+        if result.has_accepted_rows():
             write_detail_csv(result, staging / "detail.csv")
-        if needs_report(result) and sheet is not None and result.rows:
+        if sheet is not None and _report_xlsx_due(result, sheet):
             write_report_xlsx(result, sheet, staging / "report.xlsx")
 
     def _write_pdfs(self, result: BatchResult, staging: Path) -> None:

@@ -2,13 +2,14 @@
 
 The report gives the unit back its own sheet, cell for cell at the same Excel rows and columns, with
 the bad cells filled and commented, so the unit can fix it and drop it again. It is written with
-xlsxwriter in constant-memory mode (rows strictly in order, one row in memory): loading the unit's
+xlsxwriter in constant-memory mode (rows strictly in order, one row in memory), its rows' cells by
+:class:`_SheetRows` (several times faster than xlsxwriter's per-cell calls): loading the unit's
 workbook with openpyxl and saving it costs several times more on a 100k-row file (SPEC.md,
 Performance targets).
 
-Formula injection: every text cell is written with ``write_string``, so a unit's ``=1+1`` stays the
-text ``=1+1`` and is never evaluated, and the text is not altered, so the resubmitted file carries
-exactly what the unit wrote. :func:`neutralise_formula` is for CSV outputs, where there is no cell
+Formula injection: every text cell is written as an escaped text cell, so a unit's ``=1+1`` stays
+the text ``=1+1`` and is never evaluated, and the text is not altered, so the resubmitted file
+carries exactly what the unit wrote. :func:`neutralise_formula` is for CSV outputs, where there is no cell
 type and the only defence is to change the text.
 """
 
@@ -17,8 +18,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import date, datetime, time, timedelta
+from math import isfinite
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +97,7 @@ class _Formats:
     def __init__(self, workbook: xlsxwriter.Workbook) -> None:
         self._workbook = workbook
         self._cache: dict[tuple[str | None, str | None], Format | None] = {(None, None): None}
+        self._fills: dict[Format | None, str | None] = {}
 
     def get(self, num_format: str | None, fill: str | None) -> Format | None:
         key = (num_format, fill)
@@ -104,8 +107,14 @@ class _Formats:
                 properties["num_format"] = num_format
             if fill:
                 properties.update(bg_color=fill, pattern=1, border=1, border_color="#C00000")
-            self._cache[key] = self._workbook.add_format(properties)
+            made = self._workbook.add_format(properties)
+            self._cache[key] = made
+            self._fills[made] = fill
         return self._cache[key]
+
+    def for_temporal(self, value: Any, cell_format: Format | None) -> Format | None:
+        """The format of a date or time cell meant to have ``cell_format``: a date format, same fill."""
+        return self.get(_temporal_format(value), self._fills.get(cell_format))
 
 
 def _temporal_format(value: Any) -> str | None:
@@ -123,41 +132,165 @@ def _temporal_format(value: Any) -> str | None:
     return None
 
 
-def _write_value(
-    ws: Worksheet,
-    row: int,
-    col: int,
-    value: Any,
-    num_format: str | None,
-    fill: str | None,
-    formats: _Formats,
-) -> None:
-    """Write one cell with its own type; text always as a string cell, never as a formula.
+#: Excel's limits, which xlsxwriter enforces: rows and columns of a sheet, UTF-16 units of a text.
+_MAX_ROWS = 1_048_576
+_MAX_COLUMNS = 16_384
+_MAX_TEXT = 32_767
+#: Text that needs escaping in a cell: XML's ``&<>``, control characters, non-characters, and
+#: a literal ``_xHHHH_`` (Excel's own escape for control characters).
+_TEXT_TO_ESCAPE = re.compile(r"[&<>\x00-\x08\x0b-\x1f\ufffe\uffff]|_x[0-9a-fA-F]{4}_")
+_EXCEL_ESCAPE = re.compile(r"(_x[0-9a-fA-F]{4}_)")
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b-\x1f]")
 
-    Excel has no dates before 1900, so such values are written as ISO text.
+
+def _cut_to_cell_limit(text: str) -> str:
+    """``text`` cut to the 32,767 UTF-16 units an Excel cell holds, never inside a character."""
+    if len(text.encode("utf-16-le", "surrogatepass")) // 2 <= _MAX_TEXT:
+        return text
+    units = 0
+    for index, char in enumerate(text):
+        units += 2 if ord(char) > 0xFFFF else 1
+        if units > _MAX_TEXT:
+            return text[:index]
+    return text
+
+
+def _text_element(text: str) -> str:
+    """The ``<t>`` element of an inline text cell, escaped as xlsxwriter escapes it.
+
+    Control characters become ``_xHHHH_`` (a literal ``_xHHHH_`` keeps its meaning through an
+    escaped underscore), ``&<>`` become entities, and leading or trailing whitespace is kept.
     """
-    kind = type(value)
-    if kind is str:
-        ws.write_string(row, col, value, formats.get(num_format, fill))
-    elif value is None:
-        if num_format or fill:
-            ws.write_blank(row, col, None, formats.get(num_format, fill))
-    elif kind is bool:
-        ws.write_boolean(row, col, value, formats.get(num_format, fill))
-    elif kind is int or kind is float:
-        ws.write_number(row, col, value, formats.get(num_format, fill))
-    else:
-        temporal = _temporal_format(value)
+    if len(text) > _MAX_TEXT // 2:
+        text = _cut_to_cell_limit(text)
+    if _TEXT_TO_ESCAPE.search(text):
+        text = _EXCEL_ESCAPE.sub(r"_x005F\1", text)
+        text = _CONTROL_CHARACTER.sub(lambda match: f"_x{ord(match.group()):04X}_", text)
+        text = text.replace("\ufffe", "_xFFFE_").replace("\uffff", "_xFFFF_")
+        text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    if text[:1].isspace() or text[-1:].isspace():
+        return f'<t xml:space="preserve">{text}</t>'
+    return f"<t>{text}</t>"
+
+
+#: The rest of a cell for numbers Excel has not got: error cells, as xlsxwriter's ``nan_inf_to_errors``.
+_ERROR_CELLS = {
+    "nan": ' t="e"><f>#NUM!</f><v>#NUM!</v></c>',
+    "inf": ' t="e"><f>1/0</f><v>#DIV/0!</v></c>',
+    "-inf": ' t="e"><f>-1/0</f><v>#DIV/0!</v></c>',
+}
+
+
+class _SheetRows:
+    """Writes the cells of a constant-memory worksheet a whole row at a time, as SpreadsheetML.
+
+    xlsxwriter spends about 5 µs on every cell (argument checks, a tuple per cell, and when the
+    row is flushed a few regular expressions and a file write per cell): 4 of the 6 s a 100k-row
+    report.xlsx took. This class writes the same XML with one string per cell and one write
+    per row (test_render_xlsx compares the two for every kind of value).
+
+    It relies on xlsxwriter's constant-memory mode: the worksheet's ``fh`` is the file the row
+    XML goes to until the workbook is closed, ``_check_dimensions`` records the used range, and a
+    format's ``_get_xf_index`` numbers it as xlsxwriter does when it writes a cell itself. So a
+    worksheet takes all of its cells from one ``_SheetRows``, in ascending row order;
+    comments, column widths and panes still go through the worksheet.
+
+    One deliberate difference: xlsxwriter copies text that starts with ``<r>`` and ends with
+    ``</r>`` into the file unescaped, as rich text, which would let a unit's cell smuggle markup
+    (a formula cell) into the report. Here every text is escaped.
+    """
+
+    def __init__(
+        self,
+        ws: Worksheet,
+        date_format: Callable[[Any, Format | None], Format | None] | None = None,
+    ) -> None:
+        """Rows go to ``ws``; ``date_format(value, cell_format)`` gives a date or time cell its format.
+
+        Excel keeps dates as numbers and shows them as dates through their number format.
+        """
+        if not ws.constant_memory or ws.fh is None:
+            raise ValueError("_SheetRows writes worksheets of a workbook in constant_memory mode only")
+        self._ws = ws
+        self._date_format = date_format or (lambda value, cell_format: cell_format)
+        self._styles: dict[Format | None, str] = {None: ""}
+        self._columns: list[str] = []
+        self._last_row = -1
+
+    def write(
+        self,
+        row: int,
+        values: Sequence[Any],
+        formats: Sequence[Format | None] = (),
+        *,
+        empty_cells: bool = False,
+    ) -> None:
+        """Write ``values[col]`` with ``formats[col]`` into the cells of ``row`` (0-based).
+
+        Each value keeps its type: text, number, boolean, date (a number with ``date_format``).
+        ``None`` is no cell; with ``empty_cells``, a ``None`` that has a format is an empty cell
+        of that format (a bad cell the unit left empty is still filled red).
+        """
+        if row <= self._last_row:
+            raise ValueError(f"row {row} comes after row {self._last_row}: rows are written in order, once")
+        self._last_row = row
+        width = min(len(values), _MAX_COLUMNS)
+        if row >= _MAX_ROWS or not width:
+            return
+        columns = self._columns
+        if width > len(columns):
+            columns.extend(xl_col_to_name(col) for col in range(len(columns), width))
+        styles, count = self._styles, len(formats)
+        number = row + 1
+        cells = []
+        first = last = -1
+        for col in range(width):
+            value = values[col]
+            cell_format = formats[col] if col < count else None
+            kind = type(value)
+            # rest: the cell's XML after its reference and style
+            if kind is str:
+                rest = f' t="inlineStr"><is>{_text_element(value)}</is></c>'
+            elif kind is int or (kind is float and isfinite(value)):
+                rest = f"><v>{value:.16G}</v></c>"
+            elif value is None:
+                if cell_format is None or not empty_cells:
+                    continue
+                rest = "/>"
+            else:
+                rest, cell_format = self._other(value, cell_format)
+            style = styles.get(cell_format)
+            if style is None:
+                style = styles[cell_format] = f' s="{cell_format._get_xf_index()}"'
+            cells.append(f'<c r="{columns[col]}{number}"{style}{rest}')
+            if first < 0:
+                first = col
+            last = col
+        if cells:
+            self._ws._check_dimensions(row, first)
+            self._ws._check_dimensions(row, last)
+            self._ws.fh.write(f'<row r="{number}">{"".join(cells)}</row>')
+
+    def _other(self, value: Any, cell_format: Format | None) -> tuple[str, Format | None]:
+        """The XML after the cell's reference and style for anything but text, finite numbers, None.
+
+        Excel has no dates before 1900, so such values are written as ISO text.
+        """
+        if isinstance(value, bool):
+            return f' t="b"><v>{int(value)}</v></c>', cell_format
+        if isinstance(value, int):
+            return f"><v>{int(value):.16G}</v></c>", cell_format
+        if isinstance(value, float):
+            number = float(value)
+            if not isfinite(number):
+                return _ERROR_CELLS[str(number)], cell_format
+            return f"><v>{number:.16G}</v></c>", cell_format
         if isinstance(value, date) and value.year < 1900:
-            ws.write_string(row, col, value.isoformat(), formats.get(num_format, fill))
-        elif temporal is not None:
-            ws.write_datetime(row, col, value, formats.get(temporal, fill))
-        elif isinstance(value, bool):
-            ws.write_boolean(row, col, value, formats.get(num_format, fill))
-        elif isinstance(value, int | float):
-            ws.write_number(row, col, value, formats.get(num_format, fill))
-        else:
-            ws.write_string(row, col, str(value), formats.get(num_format, fill))
+            return f' t="inlineStr"><is>{_text_element(value.isoformat())}</is></c>', cell_format
+        if _temporal_format(value) is not None:
+            serial = self._ws._convert_date_time(value)
+            return f"><v>{serial:.16G}</v></c>", self._date_format(value, cell_format)
+        return f' t="inlineStr"><is>{_text_element(str(value))}</is></c>', cell_format
 
 
 def _header_columns(sheet: Sheet) -> dict[str, int]:
@@ -239,14 +372,15 @@ def _write_unit_sheet(
     header_index = sheet.header_row - 1
     columns = _header_columns(sheet)
 
-    text_cols = sorted({columns[name] for name in text_columns if name in columns})
+    text_cols = {columns[name] for name in text_columns if name in columns}
+    text_format = formats.get(TEXT_FORMAT, None)
     for name in sheet.header:
         col = columns[name]
         ws.set_column(
             col,
             col,
             max(_column_width(name), 20 if col in text_cols else 0),
-            formats.get(TEXT_FORMAT, None) if col in text_cols else None,
+            text_format if col in text_cols else None,
         )
     if 0 <= header_index:
         ws.freeze_panes(header_index + 1, 0)
@@ -256,42 +390,28 @@ def _write_unit_sheet(
     for (row, col), cell_issues in cells.items():
         marked_rows[row][col] = cell_issues
 
+    # Every cell of a text column keeps the column's "@" format, as the column itself has it.
     width = max([len(sheet.header), *(len(raw_row) for raw_row in sheet.raw)] or [0])
-    data_formats: list[str | None] = [None] * width
-    for col in text_cols:
-        if col < width:
-            data_formats[col] = TEXT_FORMAT
-    plain_formats: list[str | None] = [None] * width
+    column_formats = [text_format if col in text_cols else None for col in range(width)]
 
-    last_row = max([len(sheet.raw) - 1, *marked_rows])
+    rows = _SheetRows(ws, formats.for_temporal)
     raw = sheet.raw
-    write_string, write_number = ws.write_string, ws.write_number
-    text_format = formats.get(TEXT_FORMAT, None)
+    last_row = max([len(raw) - 1, *marked_rows])
     for row in range(last_row + 1):
         values = raw[row] if row < len(raw) else []
-        num_formats = data_formats if row > header_index else plain_formats
         marks = marked_rows.get(row)
         if marks is None:
-            for col, value in enumerate(values):
-                kind = type(value)
-                if kind is str:
-                    write_string(row, col, value, text_format if num_formats[col] else None)
-                elif kind is float or kind is int:  # what _write_value does for them, without the call
-                    write_number(row, col, value, text_format if num_formats[col] else None)
-                elif value is not None:
-                    _write_value(ws, row, col, value, num_formats[col], None, formats)
+            rows.write(row, values, column_formats)
             continue
-        for col in range(max(len(values), max(marks) + 1)):
-            value = values[col] if col < len(values) else None
-            cell_issues = marks.get(col)
-            fill = None
-            if cell_issues:
-                fill = COUNTER_FILL if all(i.code.is_counter for i in cell_issues) else ERROR_FILL
-            num_format = num_formats[col] if col < width else None
-            _write_value(ws, row, col, value, num_format, fill, formats)
-            if cell_issues:
-                text = _comment_text(cell_issues)
-                ws.write_comment(row, col, text, _comment_options(text))
+        row_width = max(len(values), max(marks) + 1)
+        row_values = [*values, *[None] * (row_width - len(values))]
+        row_formats = [*column_formats, *[None] * (row_width - width)]
+        for col, cell_issues in marks.items():
+            fill = COUNTER_FILL if all(issue.code.is_counter for issue in cell_issues) else ERROR_FILL
+            row_formats[col] = formats.get(TEXT_FORMAT if col in text_cols else None, fill)
+            text = _comment_text(cell_issues)
+            ws.write_comment(row, col, text, _comment_options(text))
+        rows.write(row, row_values, row_formats, empty_cells=True)
 
 
 def _write_issue_list(workbook: xlsxwriter.Workbook, result: BatchResult) -> None:
@@ -303,20 +423,23 @@ def _write_issue_list(workbook: xlsxwriter.Workbook, result: BatchResult) -> Non
     counter = workbook.add_format({"text_wrap": True, "valign": "top", "bg_color": COUNTER_FILL})
     for col, (name, width) in enumerate(zip(ISSUES_HEADER, (8, 18, 26, 70), strict=True)):
         ws.set_column(col, col, width, wrap if col == 3 else top)
-        ws.write_string(0, col, name, bold)
     ws.freeze_panes(1, 0)
 
+    rows = _SheetRows(ws)
+    rows.write(0, ISSUES_HEADER, [bold] * len(ISSUES_HEADER))
     row_issues = sorted(
         (issue for row in result.rows for issue in row.issues),
         key=lambda issue: issue.row if issue.row is not None else 0,
     )
     listed = [*result.file_issues, *row_issues]
+    issue_formats = (top, top, top, wrap)
+    counter_formats = (top, top, top, counter)
     for index, issue in enumerate(listed, start=1):
-        if issue.row is not None:
-            ws.write_number(index, 0, issue.row, top)
-        ws.write_string(index, 1, issue.column or "", top)
-        ws.write_string(index, 2, str(issue.code), top)
-        ws.write_string(index, 3, issue.message, counter if issue.code.is_counter else wrap)
+        rows.write(
+            index,
+            (issue.row, issue.column or "", str(issue.code), issue.message),
+            counter_formats if issue.code.is_counter else issue_formats,
+        )
     ws.autofilter(0, 0, max(len(listed), 1), len(ISSUES_HEADER) - 1)
 
 

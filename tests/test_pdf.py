@@ -17,7 +17,7 @@ from pypdf import PdfReader
 from pipeline.config import CentreConfig, load_config
 from pipeline.issues import Code, Issue
 from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus
-from pipeline.render_pdf import PdfRenderer, find_cjk_face
+from pipeline.render_pdf import REPORT_MAX_ISSUES, PdfRenderer, find_cjk_face
 
 SERIAL = "122040701_0003502413"
 BACKPAY_HEADER = ["序号", "个人账号", "姓名", "证件号码", "补缴原因", "补缴开始年月", "补缴结束年月", "补缴金额"]
@@ -250,8 +250,9 @@ def test_report_lists_every_issue(renderer: PdfRenderer, tmp_path: Path) -> None
     assert "行错误3条，转柜台1条" in compact(text)
 
 
-def test_report_repeats_table_header_on_every_page(renderer: PdfRenderer, tmp_path: Path) -> None:
-    rows = [
+def id_format_rows(count: int) -> list[RowResult]:
+    """``count`` rejected rows from Excel row 2 on, each with one ID_FORMAT issue."""
+    return [
         RowResult(
             excel_row=index + 2,
             seq_no=str(index + 1),
@@ -259,8 +260,12 @@ def test_report_repeats_table_header_on_every_page(renderer: PdfRenderer, tmp_pa
             status=RowStatus.REJECTED,
             issues=[Issue(Code.ID_FORMAT, "证件号码应为18位", row=index + 2, column="证件号码")],
         )
-        for index in range(120)
+        for index in range(count)
     ]
+
+
+def test_report_repeats_table_header_on_every_page(renderer: PdfRenderer, tmp_path: Path) -> None:
+    rows = id_format_rows(120)
     path = tmp_path / "report.pdf"
     renderer.report(batch(rows, status=BatchStatus.REJECTED), path)
 
@@ -271,6 +276,19 @@ def test_report_repeats_table_header_on_every_page(renderer: PdfRenderer, tmp_pa
         assert "错误代码" in page
     listed = {int(number) for number in re.findall(r"^(\d+) 证件号码 ID_FORMAT", "\n".join(pages), re.MULTILINE)}
     assert listed == set(range(2, 122))
+
+
+def test_long_report_prints_the_first_issues_and_points_to_report_xlsx(renderer: PdfRenderer, tmp_path: Path) -> None:
+    count = REPORT_MAX_ISSUES + 5
+    rows = id_format_rows(count)
+    path = tmp_path / "report.pdf"
+    renderer.report(batch(rows, status=BatchStatus.REJECTED), path)
+
+    text = pdf_text(path)
+    listed = {int(number) for number in re.findall(r"^(\d+) 证件号码 ID_FORMAT", text, re.MULTILINE)}
+    assert listed == set(range(2, REPORT_MAX_ISSUES + 2))
+    assert f"以上为前{REPORT_MAX_ISSUES}条；共{count}条，完整清单见report.xlsx" in compact(text)
+    assert f"行错误{count}条" in compact(text)
 
 
 def test_character_outside_the_subset_renders_after_warm_up(config: CentreConfig, tmp_path: Path) -> None:

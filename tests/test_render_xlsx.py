@@ -1,11 +1,15 @@
 from __future__ import annotations
 
-from datetime import date, datetime
+import math
+import zipfile
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 import openpyxl
 import pytest
+import xlsxwriter
 from openpyxl.utils import get_column_letter
 from python_calamine import CalamineWorkbook
 from typer.testing import CliRunner
@@ -17,6 +21,7 @@ from pipeline.issues import Code, Issue
 from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus, Sheet
 from pipeline.read import read_raw
 from pipeline.render_xlsx import (
+    _SheetRows,
     DEFAULT_SHEET,
     ISSUES_HEADER,
     ISSUES_SHEET,
@@ -185,6 +190,112 @@ def test_issue_below_the_last_row_still_gets_a_cell(tmp_path: Path) -> None:
     assert cell.value is None
     assert cell.fill.fgColor.rgb == RED
     assert "[CELL_EMPTY]" in cell.comment.text
+
+
+#: Every kind of value a unit's sheet can hold, with the edge cases of xlsxwriter's escaping.
+CELL_VALUES: list[Any] = [
+    "张三",
+    "",
+    " 前后有空格 ",
+    "\u3000全角空格",
+    "换行\n",
+    "a\x01b\x1fc\rd",
+    "_x0041_ 不是转义",
+    "&<>\"'",
+    "=1+1",
+    "\ufffe\uffff",
+    "长" * 40_000,
+    "😀" * 20_000,
+    3000,
+    10**20,
+    1000.5,
+    0.1 + 0.2,
+    -0.0,
+    1e-7,
+    True,
+    False,
+    math.nan,
+    math.inf,
+    -math.inf,
+    datetime(2024, 6, 28, 9, 30),
+    date(2024, 1, 1),
+    time(9, 30, 15),
+    timedelta(hours=30),
+    date(1850, 1, 1),
+    None,
+]
+
+
+def _sheet_xml(path: Path, fill: Callable[[xlsxwriter.Workbook, Any], None]) -> bytes:
+    with xlsxwriter.Workbook(str(path), {"constant_memory": True, "nan_inf_to_errors": True}) as workbook:
+        fill(workbook, workbook.add_worksheet())
+    with zipfile.ZipFile(path) as archive:
+        return archive.read("xl/worksheets/sheet1.xml")
+
+
+def test_sheet_rows_write_the_xml_xlsxwriter_writes(tmp_path: Path) -> None:
+    """Each value alone in a row, then all in one row; plain and with a format; date cells as dates."""
+
+    def by_xlsxwriter(workbook: xlsxwriter.Workbook, ws: Any) -> None:
+        bold = workbook.add_format({"bold": True})
+        dates = workbook.add_format({"num_format": "yyyy-mm-dd"})
+
+        def write(row: int, col: int, value: Any, cell_format: Any) -> None:
+            if isinstance(value, str):
+                ws.write_string(row, col, value, cell_format)
+            elif isinstance(value, bool):
+                ws.write_boolean(row, col, value, cell_format)
+            elif isinstance(value, int | float):
+                ws.write_number(row, col, value, cell_format)
+            elif isinstance(value, date) and value.year < 1900:
+                ws.write_string(row, col, value.isoformat(), cell_format)
+            elif value is not None:
+                ws.write_datetime(row, col, value, dates)
+            elif cell_format is not None:
+                ws.write_blank(row, col, None, cell_format)
+
+        for row, value in enumerate(CELL_VALUES):
+            write(row, 0, value, None)
+            write(row, 1, value, bold)
+        for col, value in enumerate(CELL_VALUES):
+            write(len(CELL_VALUES) + 2, col + 2, value, bold if col % 2 else None)
+
+    def by_sheet_rows(workbook: xlsxwriter.Workbook, ws: Any) -> None:
+        bold = workbook.add_format({"bold": True})
+        dates = workbook.add_format({"num_format": "yyyy-mm-dd"})
+        rows = _SheetRows(ws, lambda value, cell_format: dates)
+        for row, value in enumerate(CELL_VALUES):
+            rows.write(row, [value, value], [None, bold], empty_cells=True)
+        formats = [None, None, *(bold if col % 2 else None for col in range(len(CELL_VALUES)))]
+        rows.write(len(CELL_VALUES) + 2, [None, None, *CELL_VALUES], formats, empty_cells=True)
+
+    expected = _sheet_xml(tmp_path / "xlsxwriter.xlsx", by_xlsxwriter)
+    assert _sheet_xml(tmp_path / "rows.xlsx", by_sheet_rows) == expected
+
+
+def test_sheet_rows_never_pass_markup_through(tmp_path: Path) -> None:
+    """xlsxwriter would copy text that looks like rich text into the file as XML: a formula cell."""
+    smuggled = '<r><t>a</t></r></is></c><c r="B1"><f>HYPERLINK("http://x","点击")</f></c><c r="C1" t="inlineStr"><is><r><t>b</t></r>'
+    path = tmp_path / "rows.xlsx"
+    _sheet_xml(path, lambda workbook, ws: _SheetRows(ws).write(0, [smuggled]))
+    ws = openpyxl.load_workbook(path).active
+    assert [[cell.value for cell in row] for row in ws.iter_rows()] == [[smuggled]]
+
+
+def test_sheet_rows_come_in_order(tmp_path: Path) -> None:
+    def write_twice(workbook: xlsxwriter.Workbook, ws: Any) -> None:
+        rows = _SheetRows(ws)
+        rows.write(3, ["a"])
+        with pytest.raises(ValueError, match="in order"):
+            rows.write(3, ["b"])
+
+    _sheet_xml(tmp_path / "rows.xlsx", write_twice)
+
+
+def test_sheet_rows_need_constant_memory(tmp_path: Path) -> None:
+    with xlsxwriter.Workbook(str(tmp_path / "book.xlsx")) as workbook:
+        with pytest.raises(ValueError, match="constant_memory"):
+            _SheetRows(workbook.add_worksheet())
 
 
 @pytest.mark.parametrize(
