@@ -11,8 +11,7 @@ import csv
 import multiprocessing
 import os
 import shutil
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -123,25 +122,58 @@ class OutputWriter:
     def folder_for(self, result: BatchResult) -> Path:
         return self.outbox / result.unit_account / result.batch_id
 
+    def writes_aside(self, result: BatchResult) -> bool:
+        """Whether ``result`` is big enough for its outputs to be written by other processes.
+
+        Such a batch's outputs may be started (:meth:`start`) before the batch is stored: the
+        database work and the files take seconds each on a 100k-row file, and run at once.
+        """
+        return len(result.rows) >= PARALLEL_ROWS
+
     @paused_gc()
     def write(self, result: BatchResult, sheet: Sheet | None) -> Path:
+        """Write every output of ``result`` and put the folder in place; its path."""
+        if self.writes_aside(result):
+            return self.start(result, sheet).finish()
+        staging = self._staging(result)
+        try:
+            self._write_files(result, sheet, staging)
+            self._write_pdfs(result, staging)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return self._put_in_place(result, staging)
+
+    def start(self, result: BatchResult, sheet: Sheet | None) -> PendingOutputs:
+        """Start writing the outputs in two forked processes (files; PDFs), into a hidden folder.
+
+        Nothing is visible in the outbox until :meth:`PendingOutputs.finish`; the caller finishes
+        it once the batch is committed, or discards it. When report.xlsx is due it takes longer
+        than the PDFs, so result.json is written beside the PDFs and the two take about as long.
+        """
+        staging = self._staging(result)
+        json_with_pdfs = _report_xlsx_due(result, sheet)
+        pending = PendingOutputs(self, result, staging)
+        try:
+            pending.fork(lambda: self._write_files(result, sheet, staging, result_json=not json_with_pdfs))
+            pending.fork(lambda: self._write_pdfs_aside(result, staging, result_json=json_with_pdfs))
+        except BaseException:
+            pending.discard()
+            raise
+        return pending
+
+    def _staging(self, result: BatchResult) -> Path:
+        """A fresh hidden folder beside the batch's target; stale ones of killed workers go first."""
         target = self.folder_for(result)
         target.parent.mkdir(parents=True, exist_ok=True)
         for stale in target.parent.glob(f".{result.batch_id}.tmp-*"):
             shutil.rmtree(stale)  # left by a killed worker; the caller holds this file's lock
         staging = target.parent / f".{result.batch_id}.tmp-{os.getpid()}"
         staging.mkdir()
-        if len(result.rows) >= PARALLEL_ROWS:
-            # report.xlsx takes longer than the PDFs: when it is due, result.json is written here
-            # beside the PDFs, so that the two processes take about as long.
-            json_here = _report_xlsx_due(result, sheet)
-            with _in_child_process(lambda: self._write_files(result, sheet, staging, result_json=not json_here)):
-                if json_here:
-                    write_result_json(result, staging / "result.json")
-                self._write_pdfs(result, staging)
-        else:
-            self._write_files(result, sheet, staging)
-            self._write_pdfs(result, staging)
+        return staging
+
+    def _put_in_place(self, result: BatchResult, staging: Path) -> Path:
+        target = self.folder_for(result)
         if target.exists():
             shutil.rmtree(target)
         os.rename(staging, target)
@@ -161,7 +193,20 @@ class OutputWriter:
         if sheet is not None and _report_xlsx_due(result, sheet):
             write_report_xlsx(result, sheet, staging / "report.xlsx")
 
-    def _write_pdfs(self, result: BatchResult, staging: Path) -> None:
+    def _write_pdfs_aside(self, result: BatchResult, staging: Path, *, result_json: bool) -> None:
+        """:meth:`_write_pdfs` in a forked process: a renderer made here leaves no font files behind."""
+        made_here = self._pdf is None
+        try:
+            self._write_pdfs(result, staging, result_json=result_json)
+        finally:
+            if made_here and self._pdf is not None:
+                self._pdf.close()  # the process leaves with os._exit: no finalizer would run
+
+    @paused_gc()
+    def _write_pdfs(self, result: BatchResult, staging: Path, *, result_json: bool = False) -> None:
+        """slip.pdf and report.pdf (and result.json when asked: see :meth:`start`)."""
+        if result_json:
+            write_result_json(result, staging / "result.json")
         if result.status is BatchStatus.DUPLICATE:
             return
         if result.serial_number:
@@ -170,27 +215,53 @@ class OutputWriter:
             self.pdf.report(result, staging / "report.pdf")
 
 
-#: From this many rows on, a batch's files and its PDFs are written at the same time by two
-#: processes: a 100k-row rejection report.xlsx takes seconds, and so does its report.pdf.
+#: From this many rows on, a batch's files and its PDFs are written by two forked processes, started
+#: before the batch is stored: a 100k-row file's database work, its result files (or rejection
+#: report.xlsx) and its PDFs take a second or more each.
 PARALLEL_ROWS = 20_000
 
 
 class OutputFailed(RuntimeError):
-    """The process writing a batch's files failed; the batch stays stored and is rendered again."""
+    """A process writing a batch's outputs failed; the batch stays stored and is rendered again."""
 
 
-@contextmanager
-def _in_child_process(work: Callable[[], None]) -> Iterator[None]:
-    """Run ``work`` in a forked child while the body runs here; raise if the child failed.
+class PendingOutputs:
+    """The outputs of one batch, being written into a hidden folder by forked processes.
 
-    Fork, not spawn: the child needs the batch in memory as it is, and only writes files (it
-    never touches the database connections it inherits, and leaves with ``os._exit``).
+    Fork, not spawn: a child needs the batch in memory as it is. It only writes files: it never
+    touches the database connections it inherits, and leaves with ``os._exit``.
     """
-    child = multiprocessing.get_context("fork").Process(target=work, name="gjj-output")
-    child.start()
-    try:
-        yield
-    finally:
-        child.join()
-    if child.exitcode != 0:
-        raise OutputFailed(f"writing the outputs failed in process {child.pid} (exit code {child.exitcode})")
+
+    def __init__(self, writer: OutputWriter, result: BatchResult, staging: Path):
+        self._writer = writer
+        self._result = result
+        self._staging = staging
+        self._children: list[multiprocessing.process.BaseProcess] = []
+
+    def fork(self, work: Callable[[], None]) -> None:
+        child = multiprocessing.get_context("fork").Process(target=work, name="gjj-output")
+        child.start()
+        self._children.append(child)
+
+    def finish(self) -> Path:
+        """Wait for the writers and put the folder in place; :class:`OutputFailed` if one failed."""
+        failed = []
+        for child in self._children:
+            child.join()
+            if child.exitcode != 0:
+                failed.append(f"process {child.pid} (exit code {child.exitcode})")
+        self._children = []
+        if failed:
+            self.discard()
+            raise OutputFailed(f"writing the outputs failed in {', '.join(failed)}")
+        return self._writer._put_in_place(self._result, self._staging)
+
+    def discard(self) -> None:
+        """Remove what the writers wrote (the batch was not stored), once they have finished.
+
+        They are not killed: a killed PDF process would leave its temporary font files behind.
+        """
+        for child in self._children:
+            child.join()
+        self._children = []
+        shutil.rmtree(self._staging, ignore_errors=True)

@@ -1,9 +1,10 @@
 """One run over the inbox: intake → read → schema → rules → store → render, file by file.
 
-Each file is one database transaction for its business effects. Outputs are rendered after the
-commit (from the committed result) and the file is moved to ``archive/`` last, so a run killed at
-any point is finished by the next one: a file still in the inbox whose batch is already stored is
-not applied again, its outputs are rendered and it is archived.
+Each file is one database transaction for its business effects. Outputs are put in place after
+the commit (a big batch's are written by other processes while its rows are stored, into a hidden
+folder that is removed if the commit fails) and the file is moved to ``archive/`` last, so a run
+killed at any point is finished by the next one: a file still in the inbox whose batch is already
+stored is not applied again, its outputs are rendered and it is archived.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from pipeline.intake import Arrival, move_into, move_to, scan, settled_files, sh
 from pipeline.issues import Code, Issue
 from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus, Sheet
 from pipeline.read import ReadFailure, read_raw
-from pipeline.render import OutputWriter, needs_report, write_result_json
+from pipeline.render import OutputWriter, PendingOutputs, needs_report, write_result_json
 from pipeline.rules import RULES
 from pipeline.summary import write_run_summary
 from pipeline.rules.context import RuleContext, UnitInfo
@@ -267,17 +268,23 @@ class Processor:
 
     def _process(self, arrival: Arrival) -> FileOutcome:
         sha256 = sha256_of(arrival.path)
+        pending: PendingOutputs | None = None
         with self.sessions() as session:
-            with session.begin():
-                unit = store.unit_info(session, arrival.unit_account)
-                earlier = store.processed_batch(session, arrival.unit_account, sha256)
-                if earlier is not None and earlier.stage != "done" and earlier.source_name == arrival.name:
-                    result, sheet = self._recover(session, earlier, unit, arrival.path)
-                elif earlier is not None:
-                    result, sheet = self._duplicate(session, earlier, unit, arrival, sha256), None
-                else:
-                    result, sheet = self._check_and_store(session, unit, arrival, sha256)
-            return self._finish(session, arrival, result, sheet, unit)
+            try:
+                with session.begin():
+                    unit = store.unit_info(session, arrival.unit_account)
+                    earlier = store.processed_batch(session, arrival.unit_account, sha256)
+                    if earlier is not None and earlier.stage != "done" and earlier.source_name == arrival.name:
+                        result, sheet = self._recover(session, earlier, unit, arrival.path)
+                    elif earlier is not None:
+                        result, sheet = self._duplicate(session, earlier, unit, arrival, sha256), None
+                    else:
+                        result, sheet, pending = self._check_and_store(session, unit, arrival, sha256)
+            except BaseException:
+                if pending is not None:
+                    pending.discard()  # the batch was not stored: its outputs must never appear
+                raise
+            return self._finish(session, arrival, result, sheet, unit, pending)
 
     def recover_stored(self) -> list[FileOutcome]:
         """Batches stored by a worker that died before finishing, whose file already left the inbox."""
@@ -327,7 +334,10 @@ class Processor:
             processed_at=datetime.now().replace(microsecond=0),
         )
 
-    def _check_and_store(self, session: Session, unit: UnitInfo | None, arrival: Arrival, sha256: str) -> tuple[BatchResult, Sheet | None]:
+    def _check_and_store(
+        self, session: Session, unit: UnitInfo | None, arrival: Arrival, sha256: str
+    ) -> tuple[BatchResult, Sheet | None, PendingOutputs | None]:
+        """Check the file and store the batch; a big batch's outputs are started before it is stored."""
         batch = store.new_batch(
             session, run_id=self.run_id, unit_account=arrival.unit_account, source_name=arrival.name, sha256=sha256, business_date=self.business_date
         )
@@ -353,10 +363,20 @@ class Processor:
             result.file_issues.extend(file_issues)
             result.rows = rows
         decide(result, self.config.accept_valid_rows)
-        store.record(session, batch, result, self.config.serial_channel)
+        store.number(session, result, self.config.serial_channel)
         if not needs_report(result):
             sheet = None  # only the rejection report shows the unit's own sheet: free it before rendering
-        return result, sheet
+        pending = None
+        if unit is not None and self.outputs.writes_aside(result):
+            # Written while the rows are stored; put in place only once the batch is committed.
+            pending = self.outputs.start(result, sheet)
+        try:
+            store.record(session, batch, result)
+        except BaseException:
+            if pending is not None:
+                pending.discard()
+            raise
+        return result, sheet, pending
 
     def _duplicate(self, session: Session, earlier: Batch, unit: UnitInfo | None, arrival: Arrival, sha256: str) -> BatchResult:
         batch = store.new_batch(
@@ -379,7 +399,7 @@ class Processor:
                 "本次未做任何处理；如需更正，请修改后重新上传",
             )
         )
-        store.record(session, batch, result, self.config.serial_channel)
+        store.record(session, batch, result)
         return result
 
     def _recover(self, session: Session, batch: Batch, unit: UnitInfo | None, source: Path | None) -> tuple[BatchResult, Sheet | None]:
@@ -393,9 +413,22 @@ class Processor:
                 sheet = None
         return result, sheet
 
-    def _finish(self, session: Session, arrival: Arrival, result: BatchResult, sheet: Sheet | None, unit: UnitInfo | None) -> FileOutcome:
+    def _finish(
+        self,
+        session: Session,
+        arrival: Arrival,
+        result: BatchResult,
+        sheet: Sheet | None,
+        unit: UnitInfo | None,
+        pending: PendingOutputs | None = None,
+    ) -> FileOutcome:
         unreadable = any(issue.code in UNREADABLE or issue.code is Code.UNIT_UNKNOWN for issue in result.file_issues)
-        outputs = self._quarantine_result(result) if unit is None else self.outputs.write(result, sheet)
+        if pending is not None:
+            outputs = pending.finish()
+        elif unit is None:
+            outputs = self._quarantine_result(result)
+        else:
+            outputs = self.outputs.write(result, sheet)
         result.forget_clean_values()
         root = self.home.quarantine if unreadable else self.home.archive
         moved = move_to(arrival, root, prefix=result.batch_id)

@@ -192,11 +192,15 @@ def next_serial(session: Session, business_date: date, channel: str) -> str:
     return f"1{business_date:%y%m%d}{channel}_{number:010d}"
 
 
-@paused_gc()
-def record(session: Session, batch: Batch, result: BatchResult, serial_channel: str) -> None:
-    """Write the rows, issues and business effects of ``result`` and close the batch row."""
-    if result.status in (BatchStatus.ACCEPTED, BatchStatus.PARTIALLY_ACCEPTED) and result.accepted_rows:
+def number(session: Session, result: BatchResult, serial_channel: str) -> None:
+    """Give a batch that applies rows its 业务流水号 (before :func:`record`, so outputs can start)."""
+    if result.status in (BatchStatus.ACCEPTED, BatchStatus.PARTIALLY_ACCEPTED) and result.has_accepted_rows():
         result.serial_number = next_serial(session, result.business_date, serial_channel)
+
+
+@paused_gc()
+def record(session: Session, batch: Batch, result: BatchResult) -> None:
+    """Write the rows, issues and business effects of a decided (and numbered) ``result``; close the batch row."""
     batch.kind = result.kind
     batch.status = str(result.status)
     batch.serial_number = result.serial_number

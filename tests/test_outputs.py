@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tempfile
+import time
 from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -15,7 +17,7 @@ import xlwt
 
 from pipeline.issues import Code, Issue
 from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus
-from pipeline import render
+from pipeline import render, store
 from pipeline.render import write_result_json
 from schemas import backpay
 from tests.conftest import Centre
@@ -170,6 +172,63 @@ def test_big_batches_write_files_and_pdfs_in_two_processes(sqlite_centre: Centre
     assert {p.name for p in rejected.outputs.iterdir()} == {"result.json", "report.xlsx", "report.pdf"}
     assert json.loads((accepted.outputs / "result.json").read_text(encoding="utf-8"))["status"] == "accepted"
     assert openpyxl.load_workbook(rejected.outputs / "report.xlsx").sheetnames[-1] == "错误清单"
+
+
+def test_big_batch_outputs_are_written_while_the_batch_is_stored(
+    sqlite_centre: Centre, parallel_outputs: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    members = sqlite_centre.members_of(0)
+    unit_folder = sqlite_centre.app.home.outbox / sqlite_centre.unit().unit_account
+    backpay_file(sqlite_centre.inbox / sqlite_centre.unit().unit_account, [row_for(members[0], 1), row_for(members[1], 2)])
+    record = store.record
+    seen_while_storing: list[set[str]] = []
+
+    def record_once_outputs_are_written(*args: object) -> None:
+        # The output processes were started before the rows are stored: wait until they are done.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            names = {path.name for path in unit_folder.glob(".*.tmp-*/*")}
+            if {"result.json", "detail.csv", "slip.pdf"} <= names:
+                break
+            time.sleep(0.05)
+        seen_while_storing.append(names)
+        assert not [path for path in unit_folder.iterdir() if not path.name.startswith(".")]  # nothing in place yet
+        record(*args)
+
+    monkeypatch.setattr(store, "record", record_once_outputs_are_written)
+    outcome = sqlite_centre.run().outcomes[0]
+
+    assert seen_while_storing == [{"result.json", "detail.csv", "slip.pdf"}]
+    assert {path.name for path in outcome.outputs.iterdir()} == {"result.json", "detail.csv", "slip.pdf"}
+    assert [path.name for path in unit_folder.iterdir()] == [outcome.result.batch_id]  # no hidden folder left
+    assert not list((tmp_path / "tmp").glob("gjj-pdf-*"))  # the PDF process removed its font files
+
+
+def test_big_batch_that_fails_to_store_shows_no_outputs(
+    sqlite_centre: Centre, parallel_outputs: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    unit = sqlite_centre.unit().unit_account
+    backpay_file(sqlite_centre.inbox / unit, [row_for(sqlite_centre.members_of(0)[0])])
+    before = sqlite_centre.table_counts()
+
+    def broken(*args: object) -> None:
+        raise OSError("database gone")
+
+    monkeypatch.setattr(store, "write_rows", broken)
+    with pytest.raises(OSError, match="database gone"):
+        sqlite_centre.run()
+    assert not list((sqlite_centre.app.home.outbox / unit).iterdir())  # not even a hidden folder
+    assert sqlite_centre.table_counts() == before
+    assert not list((tmp_path / "tmp").glob("gjj-pdf-*"))
+    monkeypatch.undo()
+
+    outcome = sqlite_centre.run().outcomes[0]
+    assert outcome.result.status is BatchStatus.ACCEPTED and (outcome.outputs / "slip.pdf").is_file()
+    assert sqlite_centre.table_counts()["backpay_records"] == 1
 
 
 def test_a_failed_output_process_leaves_the_batch_to_the_next_run(sqlite_centre: Centre, parallel_outputs: None, monkeypatch: pytest.MonkeyPatch) -> None:
