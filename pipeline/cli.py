@@ -163,18 +163,35 @@ def run(
         finally:
             processor.close()
     app_.close()
+    failed = [{"unit": item.unit_account, "source_file": item.source, "error": item.error} for item in summary.failed]
     if as_json:
-        files = [o.result.to_dict() | {"outputs": str(o.outputs)} for o in summary.outcomes]
-        report = {"run_id": summary.run_id, "staff_summary": str(summary.staff_summary), "workers": workers, "helped": len(summary.helped), "files": files}
+        # A file's rows are in its result.json: a night with 100k-row files would print them all.
+        files = [o.result.to_dict(rows=False) | {"outputs": str(o.outputs)} for o in summary.outcomes]
+        report = {
+            "run_id": summary.run_id,
+            "staff_summary": str(summary.staff_summary),
+            "workers": workers,
+            "helped": len(summary.helped),
+            "files": files,
+            "failed": failed,
+        }
         print(json.dumps(report, ensure_ascii=False, indent=2))
-        return
+    else:
+        _print_run(summary, workers, app_.home.outbox)
+    for item in failed:
+        err.print(f"[red]处理失败，文件留在收件箱，下次运行重试：{item['unit']}/{item['source_file']}：{item['error']}[/red]")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _print_run(summary: RunSummary, workers: int, outbox: Path) -> None:
     console.print(_summary_table(summary))
     counts = "，".join(f"{status.label} {summary.count(status)}" for status in BatchStatus)
     console.print(f"合计：{counts}" + (f"；隔离 {len(summary.quarantined)} 个不安全文件" if summary.quarantined else ""))
     if workers > 1:
         console.print(f"{workers} 个进程并行处理，其中辅助进程处理 {len(summary.helped)} 个文件")
     console.print(f"中心工作人员汇总：{summary.staff_summary}")
-    console.print(f"历次运行索引：{app_.home.outbox / '_centre' / 'index.html'}")
+    console.print(f"历次运行索引：{outbox / '_centre' / 'index.html'}")
 
 
 def _help_run(app_: App, day: date, run_id: str) -> None:
@@ -185,6 +202,10 @@ def _help_run(app_: App, day: date, run_id: str) -> None:
     finally:
         processor.close()
         app_.close()
+    for item in processor.failed:
+        err.print(f"处理失败，文件留在收件箱，下次运行重试：{item.unit_account}/{item.source}：{item.error}")
+    if processor.failed:
+        raise typer.Exit(1)  # the run's own process reports it (HelperFailed)
 
 
 @app.command()
@@ -198,6 +219,8 @@ def watch(
     def report(summary: RunSummary) -> None:
         for outcome in summary.outcomes:
             console.print(f"{outcome.unit_account}/{outcome.source} → {outcome.result.status.label} {outcome.outputs}")
+        for item in summary.failed:
+            err.print(f"[red]处理失败，文件留在收件箱，稍后重试：{item.unit_account}/{item.source}：{item.error}[/red]")
 
     watcher = Watcher(lambda: app_.processor(date.today()), app_.home.inbox, app_.config.settle_seconds, rescan_seconds, on_run=report)
     watcher.install_signal_handlers()

@@ -84,6 +84,16 @@ class FileOutcome:
     moved_to: Path
 
 
+@dataclass(frozen=True)
+class FailedFile:
+    """A file whose processing stopped on an unexpected error: nothing of it was applied (or its
+    batch is stored and only its outputs are missing); it stays in the inbox for the next run."""
+
+    unit_account: str
+    source: str
+    error: str
+
+
 @dataclass
 class RunSummary:
     run_id: str
@@ -92,6 +102,7 @@ class RunSummary:
     quarantined: list[Path] = field(default_factory=list)
     staff_summary: Path | None = None
     helped: list[FileOutcome] = field(default_factory=list)
+    failed: list[FailedFile] = field(default_factory=list)
 
     def count(self, status: BatchStatus) -> int:
         return sum(1 for outcome in self.outcomes if outcome.result.status is status)
@@ -167,6 +178,7 @@ class Processor:
         self.headers = {kind: module.HEADER for kind, module in TEMPLATES.items()}
         self.locks = file_locks(engine, home.var)
         self._busy_units: set[str] = set()
+        self.failed: list[FailedFile] = []
 
     def close(self) -> None:
         self.locks.close()
@@ -178,6 +190,7 @@ class Processor:
         interrupted batches and unsafe entries are dealt with; their files join the summary.
         """
         summary = RunSummary(self.run_id, self.business_date)
+        self.failed.clear()
         summary.outcomes.extend(self.recover_stored())
         summary.quarantined.extend(self.quarantine_unsafe())
         started = helpers() if helpers is not None else None
@@ -185,6 +198,7 @@ class Processor:
             summary.outcomes.extend(self.process_waiting(progress))
         finally:
             failures = started.wait() if started is not None else []
+        summary.failed = list(self.failed)
         if started is not None:
             summary.helped = self.outcomes_of_others(summary)
             summary.outcomes.extend(summary.helped)
@@ -194,16 +208,30 @@ class Processor:
         return summary
 
     def process_waiting(self, progress: Callable[[Arrival], None] | None = None) -> list[FileOutcome]:
-        """Every complete file of the inbox, oldest first, except those of units another worker is on."""
+        """Every complete file of the inbox, oldest first, except those of units another worker is on.
+
+        A file that fails on an unexpected error (a bug, a full disk) does not stop the night: it
+        is logged and listed in :attr:`failed`, stays in the inbox for the next run, and the rest
+        of its unit's files wait with it (they may depend on it); other units go on.
+        """
         self._busy_units.clear()
         outcomes = []
         for arrival in settled_files(self.home.inbox, self.config.settle_seconds):
-            outcome = self.process(arrival)
+            try:
+                outcome = self.process(arrival)
+            except Exception as exc:
+                self._failed(arrival.unit_account, arrival.name, exc)
+                outcome = None
             if outcome is not None:
                 outcomes.append(outcome)
             if progress is not None:
                 progress(arrival)
         return outcomes
+
+    def _failed(self, unit_account: str, source: str, error: Exception) -> None:
+        log.exception("processing %s/%s failed; it stays for the next run", unit_account, source)
+        self.failed.append(FailedFile(unit_account, source, f"{type(error).__name__}: {error}"[:500]))
+        self._busy_units.add(unit_account)
 
     def outcomes_of_others(self, summary: RunSummary) -> list[FileOutcome]:
         """The files other processes of this run took, rebuilt from the database."""
@@ -301,6 +329,8 @@ class Processor:
                 outcome = self._finish_stored(batch_id, unit_account, source_name)
                 if outcome is not None:
                     outcomes.append(outcome)
+            except Exception as exc:
+                self._failed(unit_account, source_name, exc)
             finally:
                 self.locks.release(key)
         return outcomes

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from pipeline.cli import app
 from pipeline.demo import fake_master_data, write_master_files, write_table
+from pipeline.rules import backpay as backpay_rules
 from schemas import TEMPLATES, backpay
 from schemas.masterdata import MEMBER_HEADER
 from tests.factories import aged, backpay_file, row_for
@@ -89,6 +90,8 @@ def test_run_list_and_delete_backpay(tmp_path: Path) -> None:
     files = json.loads(ran.output)["files"]
     serial = files[0]["serial_number"]
     assert files[0]["status"] == "accepted" and serial == "124080501_0000000001"
+    assert files[0]["totals"]["accepted"] == 2 and "rows" not in files[0]  # the rows are in result.json
+    assert len(json.loads((Path(files[0]["outputs"]) / "result.json").read_text(encoding="utf-8"))["rows"]) == 2
 
     listed = runner.invoke(app, ["backpay", "list", "--unit", units[0].unit_account, "--json"], env=_env(home))
     data = json.loads(listed.output)
@@ -118,6 +121,24 @@ def test_template_has_exact_header(tmp_path: Path) -> None:
     rows = [[c for c in row if c is not None] for row in sheet.iter_rows(max_row=5, values_only=True)]
     assert list(backpay.HEADER) in rows
     assert rows.index(list(backpay.HEADER)) <= 4
+
+
+def test_run_exits_1_and_names_a_file_that_failed_unexpectedly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "home"
+    units, members = _load_demo_master(home)
+    aged(backpay_file(home / "inbox" / units[0].unit_account, [row_for(members[0])]))
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("磁盘已满")
+
+    monkeypatch.setattr(backpay_rules, "apply", broken)
+    ran = runner.invoke(app, ["run", "--business-date", "2024-08-05", "--json"], env=_env(home))
+
+    assert ran.exit_code == 1
+    report = json.loads(ran.stdout)
+    assert report["files"] == []
+    assert report["failed"] == [{"unit": units[0].unit_account, "source_file": "补缴.xlsx", "error": "RuntimeError: 磁盘已满"}]
+    assert (home / "inbox" / units[0].unit_account / "补缴.xlsx").exists()
 
 
 def test_template_unknown_kind(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -11,9 +12,12 @@ import pytest
 
 from pipeline.claims import file_locks, hold_member_lock, lock_key
 from pipeline.db import make_engine, migrate, session_factory
-from pipeline.issues import Code
+from pipeline.issues import Code, Issue
 from pipeline.intake import Arrival, Settler, scan, settled_files
-from pipeline.model import BatchStatus
+from pipeline.model import BatchStatus, RowResult
+from pipeline.rules import backpay as backpay_rules
+from pipeline.rules.context import RuleContext
+from pipeline.runner import FailedFile
 from pipeline.watch import Watcher
 from tests.conftest import BUSINESS_DATE, Centre, PostgresServer
 from tests.factories import aged, backpay_file, row_for
@@ -122,6 +126,39 @@ def test_a_unit_another_worker_is_on_is_left_whole_and_its_files_stay_in_order(c
     assert outcomes["先.xlsx"].status is BatchStatus.ACCEPTED  # the older file first
     assert outcomes["后.xlsx"].status is BatchStatus.REJECTED
     assert [issue.code for issue in outcomes["后.xlsx"].errors] == [Code.BACKPAY_DUPLICATE]
+
+
+def test_a_file_that_fails_unexpectedly_waits_with_its_unit_while_the_others_go_on(
+    sqlite_centre: Centre, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    member = sqlite_centre.members_of(0)[0]
+    failing = sqlite_centre.inbox / sqlite_centre.unit(0).unit_account
+    aged(backpay_file(failing, [row_for(member, start="2024-03", end="2024-05")], name="先.xlsx"), 7200)
+    aged(backpay_file(failing, [row_for(member, start="2024-06", end="2024-06")], name="后.xlsx"), 3600)
+    aged(backpay_file(sqlite_centre.inbox / sqlite_centre.unit(1).unit_account, [row_for(sqlite_centre.members_of(1)[0])]), 5400)
+    apply = backpay_rules.apply
+
+    def broken_for_unit_0(rows: list[RowResult], context: RuleContext) -> list[Issue]:
+        if context.unit.unit_account == sqlite_centre.unit(0).unit_account:
+            raise RuntimeError("规则出错")
+        return apply(rows, context)
+
+    monkeypatch.setattr(backpay_rules, "apply", broken_for_unit_0)
+    before = sqlite_centre.table_counts()
+
+    summary = sqlite_centre.run()
+
+    assert [outcome.source for outcome in summary.outcomes] == ["补缴.xlsx"]  # the other unit went on
+    assert summary.failed == [FailedFile(sqlite_centre.unit(0).unit_account, "先.xlsx", "RuntimeError: 规则出错")]
+    assert sorted(path.name for path in failing.iterdir()) == ["先.xlsx", "后.xlsx"]  # 后 waits for 先
+    assert sqlite_centre.table_counts()["batches"] == before["batches"] + 1
+    staff = json.loads(summary.staff_summary.with_suffix(".json").read_text(encoding="utf-8"))
+    assert staff["totals"]["failed"] == 1 and staff["failed"][0]["source_file"] == "先.xlsx"
+    assert "处理失败" in summary.staff_summary.read_text(encoding="utf-8")
+    monkeypatch.undo()
+
+    again = {outcome.source: outcome.result.status for outcome in sqlite_centre.run().outcomes}
+    assert again == {"先.xlsx": BatchStatus.ACCEPTED, "后.xlsx": BatchStatus.ACCEPTED}
 
 
 def test_member_changes_wait_for_each_other_on_postgresql(postgres_server: PostgresServer) -> None:

@@ -219,8 +219,8 @@ def test_big_batch_that_fails_to_store_shows_no_outputs(
         raise OSError("database gone")
 
     monkeypatch.setattr(store, "write_rows", broken)
-    with pytest.raises(OSError, match="database gone"):
-        sqlite_centre.run()
+    failed = sqlite_centre.run().failed
+    assert [(item.source, item.error) for item in failed] == [("补缴.xlsx", "OSError: database gone")]
     assert not list((sqlite_centre.app.home.outbox / unit).iterdir())  # not even a hidden folder
     assert sqlite_centre.table_counts() == before
     assert not list((tmp_path / "tmp").glob("gjj-pdf-*"))
@@ -239,8 +239,8 @@ def test_a_failed_output_process_leaves_the_batch_to_the_next_run(sqlite_centre:
         raise OSError("disk full")
 
     monkeypatch.setattr(render, "write_result_json", broken)
-    with pytest.raises(render.OutputFailed):
-        sqlite_centre.run()
+    failed = sqlite_centre.run().failed
+    assert len(failed) == 1 and failed[0].error.startswith("OutputFailed: writing the outputs failed")
     assert not list((sqlite_centre.app.home.outbox / sqlite_centre.unit().unit_account).glob("2*"))  # nothing half-written in place
     monkeypatch.undo()
 
