@@ -252,6 +252,7 @@ class FontSubset:
         self.family = family
         self.disk_cache = disk_cache
         self.path: Path | None = None
+        self._path_owner: int | None = None  # the process that wrote ``path``
         self.builds = 0
         self.requested: set[str] = set(chars)
         self._covered: frozenset[str] = frozenset()
@@ -264,11 +265,14 @@ class FontSubset:
     def build(self, more: set[str] | frozenset[str] = frozenset()) -> None:
         """Write a new file holding everything requested so far plus ``more`` (0.3 s + 0.6 ms a glyph).
 
-        A big subset comes from the disk cache when an earlier process made the same one.
+        A big subset comes from the disk cache when an earlier process made the same one. A forked
+        output process shares the folder with the process that made this object: file names carry
+        the process id, and only the process that wrote a file removes it.
         """
         self.requested |= more
         self.builds += 1
-        path = self.folder / f"{self.family.replace(' ', '-').lower()}-{self.builds}.otf"
+        pid = os.getpid()
+        path = self.folder / f"{self.family.replace(' ', '-').lower()}-{pid}-{self.builds}.otf"
         cache = self.disk_cache if self.disk_cache is not None and len(self.requested) >= self.disk_cache.min_chars else None
         key = cache.key(self.face, self.family, self.requested) if cache is not None else None
         covered = self._cached(key, path) if key is not None else None
@@ -278,9 +282,9 @@ class FontSubset:
                 return
             if cache is not None and key is not None:
                 cache.store(key, path)
-        if self.path is not None:
+        if self.path is not None and self._path_owner == pid:
             self.path.unlink(missing_ok=True)
-        self.path = path
+        self.path, self._path_owner = path, pid
         self._covered = covered
 
     def _subset(self, path: Path) -> frozenset[str]:

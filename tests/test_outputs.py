@@ -14,14 +14,15 @@ from pathlib import Path
 import openpyxl
 import pytest
 import xlwt
+from pypdf import PdfReader
 
 from pipeline.issues import Code, Issue
 from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus
 from pipeline import render, store
 from pipeline.render import write_result_json
 from schemas import backpay
-from tests.conftest import Centre
-from tests.factories import backpay_file, row_for
+from tests.conftest import BUSINESS_DATE, Centre
+from tests.factories import aged, backpay_file, row_for
 
 
 def _pdf_text(path: Path) -> str:
@@ -229,6 +230,36 @@ def test_big_batch_that_fails_to_store_shows_no_outputs(
     outcome = sqlite_centre.run().outcomes[0]
     assert outcome.result.status is BatchStatus.ACCEPTED and (outcome.outputs / "slip.pdf").is_file()
     assert sqlite_centre.table_counts()["backpay_records"] == 1
+
+
+def test_a_pdf_process_never_removes_the_font_files_of_the_run(sqlite_centre: Centre, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small batches render here, big ones in a forked process that shares the renderer's font folder.
+
+    Names outside GB 2312 make each report need a new subset file: the forked process's own
+    must never replace the files this process still uses.
+    """
+    monkeypatch.setattr(render, "PARALLEL_ROWS", 3)
+    members = sqlite_centre.members_of(0)
+    folder = sqlite_centre.inbox / sqlite_centre.unit().unit_account
+
+    def renamed(row: list[object], name: str) -> list[object]:
+        return [*row[:2], name, *row[3:]]  # 姓名 that does not match: NAME_MISMATCH, report.pdf shows it
+
+    aged(backpay_file(folder, [renamed(row_for(members[0]), "龘")], name="一.xlsx"), 7200)
+    aged(backpay_file(folder, [renamed(row_for(member, n + 1), "㵘") for n, member in enumerate(members[1:4])], name="二.xlsx"), 3600)
+    aged(backpay_file(folder, [renamed(row_for(members[4]), "龘")], name="一一.xlsx"), 1800)  # no character doc 一 did not have
+    processor = sqlite_centre.app.processor(BUSINESS_DATE)
+    try:
+        outcomes = processor.run().outcomes
+        subsets = processor.outputs.pdf.fonts.subsets
+        assert subsets and all(subset.path is not None and subset.path.is_file() for subset in subsets)
+    finally:
+        processor.close()
+    assert [outcome.source for outcome in outcomes] == ["一.xlsx", "二.xlsx", "一一.xlsx"]
+    for outcome in outcomes:
+        page = PdfReader(outcome.outputs / "report.pdf").pages[0]
+        fonts = [str(font.get_object()["/BaseFont"]) for font in page["/Resources"]["/Font"].values()]
+        assert fonts and all("+GJJ-CJK" in font for font in fonts), (outcome.source, fonts)
 
 
 def test_a_failed_output_process_leaves_the_batch_to_the_next_run(sqlite_centre: Centre, parallel_outputs: None, monkeypatch: pytest.MonkeyPatch) -> None:
