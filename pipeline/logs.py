@@ -19,9 +19,17 @@ def mask_ids(text: str) -> str:
 
 
 class MaskIds(logging.Filter):
+    """Masks the message and also a logged exception's traceback (its text may hold cell values)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = mask_ids(record.getMessage())
         record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_ids(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask_ids(record.stack_info)
         return True
 
 

@@ -30,6 +30,7 @@ from pipeline.detect import detect
 from pipeline.claims import file_locks, lock_key
 from pipeline.intake import Arrival, move_into, move_to, scan, settled_files, sha256_of
 from pipeline.issues import Code, Issue
+from pipeline.logs import mask_ids
 from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus, Sheet
 from pipeline.read import ReadFailure, read_raw
 from pipeline.render import OutputWriter, PendingOutputs, needs_report, write_result_json
@@ -230,7 +231,7 @@ class Processor:
 
     def _failed(self, unit_account: str, source: str, error: Exception) -> None:
         log.exception("processing %s/%s failed; it stays for the next run", unit_account, source)
-        self.failed.append(FailedFile(unit_account, source, f"{type(error).__name__}: {error}"[:500]))
+        self.failed.append(FailedFile(unit_account, source, mask_ids(f"{type(error).__name__}: {error}")[:500]))
         self._busy_units.add(unit_account)
 
     def outcomes_of_others(self, summary: RunSummary) -> list[FileOutcome]:

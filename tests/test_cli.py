@@ -128,17 +128,22 @@ def test_run_exits_1_and_names_a_file_that_failed_unexpectedly(tmp_path: Path, m
     units, members = _load_demo_master(home)
     aged(backpay_file(home / "inbox" / units[0].unit_account, [row_for(members[0])]))
 
+    id_number = members[0].id_number
+
     def broken(*args: object) -> None:
-        raise RuntimeError("磁盘已满")
+        raise RuntimeError(f"出错的行：{id_number}")  # a bug's message may carry a cell value
 
     monkeypatch.setattr(backpay_rules, "apply", broken)
     ran = runner.invoke(app, ["run", "--business-date", "2024-08-05", "--json"], env=_env(home))
 
     assert ran.exit_code == 1
     report = json.loads(ran.stdout)
+    masked = f"{id_number[:6]}********{id_number[-4:]}"
     assert report["files"] == []
-    assert report["failed"] == [{"unit": units[0].unit_account, "source_file": "补缴.xlsx", "error": "RuntimeError: 磁盘已满"}]
+    assert report["failed"] == [{"unit": units[0].unit_account, "source_file": "补缴.xlsx", "error": f"RuntimeError: 出错的行：{masked}"}]
     assert (home / "inbox" / units[0].unit_account / "补缴.xlsx").exists()
+    log = (home / "var" / "log" / "gjj.log").read_text(encoding="utf-8")
+    assert "Traceback" in log and masked in log and id_number not in log
 
 
 def test_template_unknown_kind(tmp_path: Path) -> None:
