@@ -184,7 +184,7 @@ def summary_data(run: RunSummary, outbox: Path, *, centre_name: str = "") -> dic
         "generated_at": datetime.now().isoformat(timespec="microseconds"),
         "centre_name": centre_name,
         "totals": {**_totals(outcomes, files, rejections, referrals, quarantined), "failed": len(failed)},
-        "by_template": _by_template(outcomes),
+        "by_template": _by_template(files),
         "files": files,
         "rejections": rejections,
         "referrals": referrals,
@@ -209,7 +209,7 @@ def _totals(
     for entry in files:
         rows.update({name: entry["counts"][name] for name in ("rows", *map(str, RowStatus))})
     backpay = sum(
-        (outcome.result.accepted_total(MONEY_COLUMN) for outcome in outcomes if outcome.result.kind == MONEY_KIND),
+        (Decimal(entry["accepted_amounts"].get(MONEY_COLUMN, "0")) for entry in files if entry["kind"] == MONEY_KIND),
         Decimal(0),
     )
     return {
@@ -223,18 +223,17 @@ def _totals(
     }
 
 
-def _by_template(outcomes: list[FileOutcome]) -> dict[str, dict[str, int]]:
+def _by_template(files: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Files, statuses, rows and counter rows per template, from the files' entries."""
     table: dict[str, dict[str, int]] = {}
-    for outcome in outcomes:
-        result = outcome.result
-        kind = result.kind or UNKNOWN_KIND
+    for file in files:
         entry = table.setdefault(
-            kind, {"files": 0, **{str(status): 0 for status in BatchStatus}, "rows": 0, "counter": 0}
+            file["kind"], {"files": 0, **{str(status): 0 for status in BatchStatus}, "rows": 0, "counter": 0}
         )
         entry["files"] += 1
-        entry[str(result.status)] += 1
-        entry["rows"] += len(result.rows)
-        entry["counter"] += result.count(RowStatus.COUNTER)
+        entry[file["status"]] += 1
+        entry["rows"] += file["counts"]["rows"]
+        entry["counter"] += file["counts"][str(RowStatus.COUNTER)]
     return dict(sorted(table.items(), key=lambda item: (item[0] == UNKNOWN_KIND, -item[1]["files"], item[0])))
 
 
@@ -264,7 +263,7 @@ def _outputs(outputs: Path, folder: Path) -> list[dict[str, str]]:
 
 def _file_entry(outcome: FileOutcome, folder: Path, quarantine: Path) -> dict[str, Any]:
     result = outcome.result
-    amount_names = sorted({name for row in result.rows for name in row.amounts})
+    totals = result.totals()  # one pass over the rows: a file may have 100k
     moved = outcome.moved_to
     original = _relative(moved, folder) if moved.is_file() else None
     return {
@@ -278,12 +277,12 @@ def _file_entry(outcome: FileOutcome, folder: Path, quarantine: Path) -> dict[st
         "serial_number": result.serial_number,
         "duplicate_of": result.duplicate_of,
         "counts": {
-            "rows": len(result.rows),
-            **{str(status): result.count(status) for status in RowStatus},
+            "rows": totals["rows"],
+            **{str(status): totals[str(status)] for status in RowStatus},
             "errors": len(result.errors),
             "file_errors": sum(1 for issue in result.file_issues if not issue.code.is_counter),
         },
-        "accepted_amounts": {name: money_text(result.accepted_total(name)) for name in amount_names},
+        "accepted_amounts": totals["amounts"],
         "outputs": _outputs(outcome.outputs, folder),
         "original": original,
         "quarantined": original is not None and _is_under(moved, quarantine),
