@@ -488,6 +488,20 @@ def _versions() -> dict[str, str]:
     return found
 
 
+def _source() -> dict[str, Any]:
+    """The commit the benchmark ran on, and whether the checkout had changes not committed."""
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "--short", "HEAD")
+    changes = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "uncommitted_changes": None if changes is None else bool(changes)}
+
+
 def _target(name: str, value: float | None, target: float | None, unit: str, note: str = "") -> dict[str, Any]:
     """One target; ``met`` is None when there is no target, no value, or only a --small run."""
     return {
@@ -631,6 +645,7 @@ def run_benchmark(sizes: Sizes, workdir: Path, *, postgres: bool = True, log: An
         "command": "python -m benchmarks.run" + ("" if full else " --small"),
         "small": not full,
         "generated_at": datetime.now().isoformat(timespec="seconds"),
+        "source": _source(),
         "machine": {
             "cpus": os.cpu_count(),
             "load_average_at_start": [round(value, 2) for value in load_at_start],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -41,6 +42,8 @@ def test_run_is_described(results: dict[str, Any]) -> None:
     assert results["small"] is True
     assert results["command"] == "python -m benchmarks.run --small"
     assert isinstance(results["generated_at"], str)
+    assert re.fullmatch(r"[0-9a-f]{7,40}", results["source"]["commit"])  # the tests run in a git checkout
+    assert isinstance(results["source"]["uncommitted_changes"], bool)
     assert isinstance(results["machine"]["cpus"], int)
     assert len(results["machine"]["load_average_at_start"]) == 3
     assert isinstance(results["machine"]["python"], str)
@@ -142,6 +145,7 @@ def test_committed_results_come_from_a_full_run_of_this_harness(results: dict[st
     committed = json.loads(COMMITTED.read_text(encoding="utf-8"))
     assert committed["small"] is False
     assert committed["command"] == "python -m benchmarks.run"
+    assert committed["source"]["uncommitted_changes"] is False  # measured on a commit of this repository
     assert committed["data"]["backpay_rows"] == 100_000
     assert committed["data"]["night_files"] == 1_000
     assert set(committed["summary"]) == set(results["summary"])
