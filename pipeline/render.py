@@ -257,7 +257,7 @@ class PendingOutputs:
         return self._writer._put_in_place(self._result, self._staging)
 
     def discard(self) -> None:
-        """Remove what the writers wrote (the batch was not stored), once they have finished.
+        """Remove what the writers wrote, once they have finished (the batch was not stored, or a writer failed).
 
         They are not killed: a killed PDF process would leave its temporary font files behind.
         """
