@@ -28,7 +28,7 @@ from pipeline.issues import ConfigError, Issue
 from pipeline.masterdata import load_master_data
 from pipeline.model import BatchStatus, RowStatus
 from pipeline.render_xlsx import write_template_xlsx
-from pipeline.runner import HelperFailed, RunSummary
+from pipeline.runner import FailedFile, HelperFailed, RunSummary
 from pipeline.watch import Watcher
 from pipeline.workers import HelperProcesses
 from schemas import TEMPLATES, template_for
@@ -163,7 +163,6 @@ def run(
         finally:
             processor.close()
     app_.close()
-    failed = [{"unit": item.unit_account, "source_file": item.source, "error": item.error} for item in summary.failed]
     if as_json:
         # A file's rows are in its result.json: a night with 100k-row files would print them all.
         files = [o.result.to_dict(rows=False) | {"outputs": str(o.outputs)} for o in summary.outcomes]
@@ -173,15 +172,19 @@ def run(
             "workers": workers,
             "helped": len(summary.helped),
             "files": files,
-            "failed": failed,
+            "failed": [item.to_dict() for item in summary.failed],
         }
         print(json.dumps(report, ensure_ascii=False, indent=2))
     else:
         _print_run(summary, workers, app_.home.outbox)
-    for item in failed:
-        err.print(f"[red]处理失败，文件留在收件箱，下次运行重试：{item['unit']}/{item['source_file']}：{item['error']}[/red]")
-    if failed:
+    _print_failed(summary.failed)
+    if summary.failed:
         raise typer.Exit(1)
+
+
+def _print_failed(failed: list[FailedFile], retry: str = "下次运行重试") -> None:
+    for item in failed:
+        err.print(f"[red]处理失败，文件留在收件箱，{retry}：{item.unit_account}/{item.source}：{item.error}[/red]")
 
 
 def _print_run(summary: RunSummary, workers: int, outbox: Path) -> None:
@@ -202,8 +205,7 @@ def _help_run(app_: App, day: date, run_id: str) -> None:
     finally:
         processor.close()
         app_.close()
-    for item in processor.failed:
-        err.print(f"处理失败，文件留在收件箱，下次运行重试：{item.unit_account}/{item.source}：{item.error}")
+    _print_failed(processor.failed)
     if processor.failed:
         raise typer.Exit(1)  # the run's own process reports it (HelperFailed)
 
@@ -219,8 +221,7 @@ def watch(
     def report(summary: RunSummary) -> None:
         for outcome in summary.outcomes:
             console.print(f"{outcome.unit_account}/{outcome.source} → {outcome.result.status.label} {outcome.outputs}")
-        for item in summary.failed:
-            err.print(f"[red]处理失败，文件留在收件箱，稍后重试：{item.unit_account}/{item.source}：{item.error}[/red]")
+        _print_failed(summary.failed, retry="稍后重试")
 
     watcher = Watcher(lambda: app_.processor(date.today()), app_.home.inbox, app_.config.settle_seconds, rescan_seconds, on_run=report)
     watcher.install_signal_handlers()

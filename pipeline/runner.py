@@ -94,6 +94,9 @@ class FailedFile:
     source: str
     error: str
 
+    def to_dict(self) -> dict[str, str]:
+        return {"unit": self.unit_account, "source_file": self.source, "error": self.error}
+
 
 @dataclass
 class RunSummary:

@@ -177,7 +177,7 @@ def summary_data(run: RunSummary, outbox: Path, *, centre_name: str = "") -> dic
     rejections = _rejections(outcomes)
     referrals = [referral for outcome in outcomes for referral in _referrals(outcome)]
     quarantined = [_quarantined_entry(path, folder) for path in run.quarantined]
-    failed = [{"unit": item.unit_account, "source_file": item.source, "error": item.error} for item in run.failed]
+    failed = [item.to_dict() for item in run.failed]
     return {
         "run_id": run.run_id,
         "business_date": run.business_date.isoformat(),
