@@ -168,8 +168,7 @@ class _StageClock:
         def pdf(writer: Any) -> Any:
             renderer = made.fget(writer)
             if not getattr(type(renderer), "_timed", False):
-                clock.wrap(type(renderer), "slip", "slip.pdf")
-                clock.wrap(type(renderer), "report", "report.pdf")
+                clock.wrap(type(renderer), "render", "pdf")
                 type(renderer)._timed = True
             return renderer
 

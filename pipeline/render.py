@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import shutil
 from collections.abc import Callable
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ import orjson
 from pipeline.config import CentreConfig
 from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus, Sheet
 from pipeline.money import money_text
+from pipeline.pdf_context import PdfDocument, report_document, slip_document
 from pipeline.read import paused_gc
 from pipeline.render_xlsx import FORMULA_TRIGGERS, neutralise_formula, write_report_xlsx
 
@@ -144,20 +146,33 @@ class OutputWriter:
             raise
         return self._put_in_place(result, staging)
 
-    def start(self, result: BatchResult, sheet: Sheet | None) -> PendingOutputs:
-        """Start writing the outputs in two forked processes (files; PDFs), into a hidden folder.
+    def warm_pdfs(self, source: Path) -> PdfWorker | None:
+        """A :class:`PdfWorker` warming up while ``source`` is read, when the file is big.
 
-        Nothing is visible in the outbox until :meth:`PendingOutputs.finish`; the caller finishes
-        it once the batch is committed, or discards it. When report.xlsx is due it takes longer
-        than the PDFs, so result.json is written beside the PDFs and the two take about as long.
+        Only a file of ``WARM_BYTES`` or more can hold ``PARALLEL_ROWS`` rows; the caller hands
+        the worker to :meth:`start`, or cancels it when the batch turns out small.
+        """
+        return PdfWorker(self) if source.stat().st_size >= WARM_BYTES else None
+
+    def start(self, result: BatchResult, sheet: Sheet | None, pdfs: PdfWorker | None = None) -> PendingOutputs:
+        """Start writing the outputs in forked processes, into a hidden folder.
+
+        One process writes the files, ``pdfs`` (or a worker forked now) renders the PDFs. Nothing
+        is visible in the outbox until :meth:`PendingOutputs.finish`; the caller finishes it once
+        the batch is stored, or discards it. When report.xlsx is due it takes longer than the rest
+        and the store is quick (no row is applied), so result.json is left to :meth:`finish`, in
+        this process, while report.xlsx is still being written.
         """
         staging = self._staging(result)
-        json_with_pdfs = _report_xlsx_due(result, sheet)
-        pending = PendingOutputs(self, result, staging)
+        json_here = _report_xlsx_due(result, sheet)
+        pending = PendingOutputs(self, result, staging, result_json=json_here)
         try:
-            pending.fork(lambda: self._write_files(result, sheet, staging, result_json=not json_with_pdfs))
-            pending.fork(lambda: self._write_pdfs_aside(result, staging, result_json=json_with_pdfs))
+            pending.fork(lambda: self._write_files(result, sheet, staging, result_json=not json_here))
+            worker, pdfs = pdfs or PdfWorker(self), None
+            pending.render(worker, self._pdf_documents(result, staging))
         except BaseException:
+            if pdfs is not None:
+                pdfs.cancel()
             pending.discard()
             raise
         return pending
@@ -193,36 +208,81 @@ class OutputWriter:
         if sheet is not None and _report_xlsx_due(result, sheet):
             write_report_xlsx(result, sheet, staging / "report.xlsx")
 
-    def _write_pdfs_aside(self, result: BatchResult, staging: Path, *, result_json: bool) -> None:
-        """:meth:`_write_pdfs` in a forked process: a renderer made here leaves no font files behind."""
-        made_here = self._pdf is None
-        try:
-            self._write_pdfs(result, staging, result_json=result_json)
-        finally:
-            if made_here and self._pdf is not None:
-                self._pdf.close()  # the process leaves with os._exit: no finalizer would run
+    def _pdf_documents(self, result: BatchResult, folder: Path) -> list[tuple[Path, PdfDocument]]:
+        """slip.pdf when rows were applied, report.pdf when the unit must act; none for a duplicate."""
+        if result.status is BatchStatus.DUPLICATE:
+            return []
+        documents = []
+        if result.serial_number:
+            documents.append((folder / "slip.pdf", slip_document(result, self.config)))
+        if needs_report(result):
+            documents.append((folder / "report.pdf", report_document(result, self.config)))
+        return documents
 
     @paused_gc()
-    def _write_pdfs(self, result: BatchResult, staging: Path, *, result_json: bool = False) -> None:
-        """slip.pdf and report.pdf (and result.json when asked: see :meth:`start`)."""
-        if result_json:
-            write_result_json(result, staging / "result.json")
-        if result.status is BatchStatus.DUPLICATE:
-            return
-        if result.serial_number:
-            self.pdf.slip(result, staging / "slip.pdf")
-        if needs_report(result):
-            self.pdf.report(result, staging / "report.pdf")
+    def _write_pdfs(self, result: BatchResult, staging: Path) -> None:
+        for path, document in self._pdf_documents(result, staging):
+            self.pdf.render(document, path)
+
+    def _render_sent(self, documents: Connection) -> None:
+        """In a :class:`PdfWorker`: warm up, then render what the main process sends.
+
+        A renderer made here is closed here: the process leaves with ``os._exit``, no finalizer
+        would remove its font files.
+        """
+        made_here = self._pdf is None
+        try:
+            self.pdf.warm()
+            for path, document in documents.recv():
+                self.pdf.render(document, path)
+        finally:
+            if made_here and self._pdf is not None:
+                self._pdf.close()
 
 
-#: From this many rows on, a batch's files and its PDFs are written by two forked processes, started
+#: From this many rows on, a batch's files and its PDFs are written by forked processes, started
 #: before the batch is stored: a 100k-row file's database work, its result files (or rejection
 #: report.xlsx) and its PDFs take a second or more each.
 PARALLEL_ROWS = 20_000
 
+#: Files from this size on get a :class:`PdfWorker` before they are read: 20,000 rows of the
+#: smallest template take about 0.9 MB, so a smaller file never has ``PARALLEL_ROWS`` rows.
+WARM_BYTES = 800_000
+
 
 class OutputFailed(RuntimeError):
     """A process writing a batch's outputs failed; the batch stays stored and is rendered again."""
+
+
+class PdfWorker:
+    """A forked process with its own PDF renderer, rendering the documents it is sent.
+
+    Forked before a big file is read (:meth:`OutputWriter.warm_pdfs`), it imports WeasyPrint,
+    loads the fonts and lays out a first document on the core the main process leaves idle while
+    it reads and checks the file; the batch's PDFs then cost only their own layout.
+    """
+
+    def __init__(self, writer: OutputWriter):
+        context = multiprocessing.get_context("fork")
+        received, self._sender = context.Pipe(duplex=False)
+        self.process = context.Process(target=writer._render_sent, args=(received,), name="gjj-pdf")
+        self.process.start()
+        received.close()
+
+    def send(self, documents: list[tuple[Path, PdfDocument]]) -> None:
+        """The PDFs to render, each with its path; an empty list lets the worker leave."""
+        try:
+            self._sender.send(documents)
+        except OSError:
+            pass  # the worker died while warming up: its exit code tells whoever joins it
+        finally:
+            self._sender.close()
+
+    def cancel(self) -> None:
+        """Nothing to render after all (a small or failed batch): let the worker leave and wait for it."""
+        if not self._sender.closed:
+            self.send([])
+        self.process.join()
 
 
 class PendingOutputs:
@@ -232,10 +292,11 @@ class PendingOutputs:
     touches the database connections it inherits, and leaves with ``os._exit``.
     """
 
-    def __init__(self, writer: OutputWriter, result: BatchResult, staging: Path):
+    def __init__(self, writer: OutputWriter, result: BatchResult, staging: Path, *, result_json: bool = False):
         self._writer = writer
         self._result = result
         self._staging = staging
+        self._result_json = result_json
         self._children: list[multiprocessing.process.BaseProcess] = []
 
     def fork(self, work: Callable[[], None]) -> None:
@@ -243,8 +304,23 @@ class PendingOutputs:
         child.start()
         self._children.append(child)
 
+    def render(self, worker: PdfWorker, documents: list[tuple[Path, PdfDocument]]) -> None:
+        """Hand the PDFs to ``worker``; it is waited for like the other writers."""
+        self._children.append(worker.process)
+        worker.send(documents)
+
     def finish(self) -> Path:
-        """Wait for the writers and put the folder in place; :class:`OutputFailed` if one failed."""
+        """Wait for the writers and put the folder in place; :class:`OutputFailed` if one failed.
+
+        result.json, when it was left to this process (see :meth:`OutputWriter.start`), is
+        written first, while the writers run.
+        """
+        if self._result_json:
+            try:
+                write_result_json(self._result, self._staging / "result.json")
+            except BaseException:
+                self.discard()
+                raise
         failed = []
         for child in self._children:
             child.join()

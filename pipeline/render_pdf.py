@@ -23,10 +23,8 @@ import uuid
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import jinja2
 from fontTools import subset as ft_subset
@@ -36,9 +34,9 @@ from weasyprint.text.fonts import FontConfiguration
 
 from pipeline.config import CentreConfig
 from pipeline.issues import TITLES, ConfigError
-from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus
-from pipeline.money import DIGITS, amount_in_words, money_text
-from schemas import TEMPLATES as TEMPLATES_BY_KIND
+from pipeline.model import BatchResult, BatchStatus, RowStatus
+from pipeline.money import DIGITS
+from pipeline.pdf_context import PdfDocument, report_document, slip_document
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -50,29 +48,6 @@ KNOWN_FONT_FILES = (
     Path("/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc"),
     Path("/usr/share/fonts/google-noto-cjk/NotoSansCJK-Regular.ttc"),
 )
-
-COLUMN_WEIGHTS = {
-    "证件号码": 3.0,
-    "个人存款账户号码": 2.2,
-    "家庭住址": 2.0,
-    "转出单位名称": 2.0,
-    "个人存款账户开户银行名称": 2.0,
-    "手机号码": 1.5,
-    "固定电话号码": 1.5,
-    "个人账号": 2.0,
-    "转出单位账号": 1.4,
-    "邮政编码": 1.3,
-    "姓名": 1.2,
-}
-
-MONEY_KIND = "补缴"
-MONEY_COLUMN = "补缴金额"
-SLIP_FULL_LIMIT = 200
-SLIP_PREVIEW_ROWS = 40
-#: report.pdf prints at most this many row issues (about 8 pages; every 100 cost WeasyPrint ≈0.3 s
-#: and ≈8 MB); the 错误清单 sheet of report.xlsx lists them all, and the PDF says so.
-REPORT_MAX_ISSUES = 200
-WIDE_COLUMNS = 8
 
 BASE_CHARS = frozenset(
     "".join(chr(code) for code in range(0x20, 0x7F))
@@ -427,25 +402,6 @@ def _rename(font: TTFont, family: str) -> None:
         table.setName(value, name_id, 3, 1, 0x409)
 
 
-def _chinese_date(day: date) -> str:
-    return f"{day.year}年{day.month:02d}月{day.day:02d}日"
-
-
-def _months(row: RowResult) -> str:
-    """补缴年月 as the slip prints it: ``yyyymm-yyyymm`` from the template's ``yyyy-mm`` cells."""
-    start = row.values.get("补缴开始年月", "").replace("-", "")
-    end = row.values.get("补缴结束年月", "").replace("-", "")
-    return f"{start}-{end}"
-
-
-@dataclass(frozen=True)
-class Cell:
-    """A column name or value of a 确认单; amounts are right-aligned."""
-
-    text: str
-    amount: bool = False
-
-
 class PdfRenderer:
     """Renders a batch's PDFs; keeps its font subsets and font configuration between documents.
 
@@ -507,21 +463,29 @@ class PdfRenderer:
 
     def slip(self, result: BatchResult, path: Path) -> None:
         """补缴凭条 for a 补缴 batch; a 确认单 with the same header for any other kind."""
-        self._write("slip.html", self._slip_context(result), path)
+        self.render(slip_document(result, self.config), path)
 
     def report(self, result: BatchResult, path: Path) -> None:
         """The printable rejection list: file errors, then the row issues (the first ``REPORT_MAX_ISSUES``)."""
-        self._write("report.html", self._report_context(result), path)
+        self.render(report_document(result, self.config), path)
+
+    def render(self, document: PdfDocument, path: Path) -> None:
+        html = self._env.get_template(document.template).render(**document.context)
+        stylesheet, font_config = self._fonts_for(html)
+        HTML(string=html).write_pdf(path, stylesheets=[stylesheet], font_config=font_config)
+
+    def warm(self) -> None:
+        """Load the fonts and lay out a tiny document, so the next PDF costs only its own layout.
+
+        WeasyPrint imports and initialises much of itself on the first document (≈0.5 s).
+        """
+        stylesheet, font_config = self._fonts_for(self._fixed_text())
+        HTML(string="<p>公积金 0</p>").write_pdf(stylesheets=[stylesheet], font_config=font_config)
 
     def _fixed_text(self) -> str:
         loader = self._env.loader
         assert loader is not None
         return "".join(loader.get_source(self._env, name)[0] for name in ("slip.html", "report.html"))
-
-    def _write(self, template: str, context: dict[str, Any], path: Path) -> None:
-        html = self._env.get_template(template).render(**context)
-        stylesheet, font_config = self._fonts_for(html)
-        HTML(string=html).write_pdf(path, stylesheets=[stylesheet], font_config=font_config)
 
     def _fonts_for(self, html: str) -> tuple[CSS, FontConfiguration]:
         """The stylesheet and font configuration of subsets that cover ``html``.
@@ -533,120 +497,3 @@ class PdfRenderer:
             self._font_config = FontConfiguration()
             self._stylesheet = CSS(string=self._css_text + self.fonts.stylesheet(), font_config=self._font_config)
         return self._stylesheet, self._font_config
-
-    def _common(self, result: BatchResult) -> dict[str, Any]:
-        return {
-            "centre_name": self.config.centre_name,
-            "unit_name": result.unit_name,
-            "unit_account": result.unit_account,
-            "business_date": result.business_date.isoformat(),
-            "print_date": _chinese_date(result.business_date),
-        }
-
-    def _slip_context(self, result: BatchResult) -> dict[str, Any]:
-        accepted = result.accepted_rows
-        more = len(accepted) > SLIP_FULL_LIMIT
-        shown = accepted[:SLIP_PREVIEW_ROWS] if more else accepted
-        money = result.kind == MONEY_KIND
-        context = {
-            **self._common(result),
-            "money": money,
-            "serial_number": result.serial_number or "",
-            "contact_name": result.contact_name,
-            "contact_phone": result.contact_phone,
-            "accepted_count": len(accepted),
-            "row_count": len(result.rows),
-            "more": more,
-            "wide": False,
-        }
-        if money:
-            total = result.accepted_total(MONEY_COLUMN)
-            return {
-                **context,
-                "title": f"{self.config.centre_name}补缴凭条",
-                "total": money_text(total),
-                "total_words": amount_in_words(total),
-                "account": self.config.collection_account,
-                "rows": [
-                    {
-                        "id_number": row.values.get("证件号码", ""),
-                        "name": row.values.get("姓名", ""),
-                        "amount": money_text(row.amounts[MONEY_COLUMN]) if MONEY_COLUMN in row.amounts else "",
-                        "months": _months(row),
-                        "reason": row.values.get("补缴原因", ""),
-                    }
-                    for row in shown
-                ],
-            }
-        columns = self._confirmation_columns(result)
-        weights = [COLUMN_WEIGHTS.get(column.text, 1.5 if column.amount else 1.0) for column in columns]
-        return {
-            **context,
-            "title": f"{self.config.centre_name}{result.kind or ''}确认单",
-            "wide": len(columns) > WIDE_COLUMNS,
-            "widths": [f"{100 * weight / sum(weights):.2f}%" for weight in weights],
-            "counts": [(status.label, count) for status, count in result.status_counts().items() if count],
-            "columns": columns,
-            "rows": [
-                [
-                    Cell(money_text(row.amounts[column.text]), True)
-                    if column.text in row.amounts
-                    else Cell(row.computed.get(column.text) or row.values.get(column.text, ""))
-                    for column in columns
-                ]
-                for row in shown
-            ],
-        }
-
-    @staticmethod
-    def _confirmation_columns(result: BatchResult) -> list[Cell]:
-        """Computed values (a new 个人账号), the template's confirmation columns, then computed amounts."""
-        amounts = list(dict.fromkeys(name for row in result.rows for name in row.amounts))
-        computed = list(dict.fromkeys(name for row in result.rows for name in row.computed))
-        template = TEMPLATES_BY_KIND.get(result.kind or "")
-        shown = getattr(template, "CONFIRMATION_COLUMNS", None) or [name for name in result.header if name != "序号"]
-        columns = [Cell(name) for name in computed] + [Cell(name, name in amounts) for name in shown if name not in computed]
-        named = {column.text for column in columns}
-        return columns + [Cell(name, True) for name in amounts if name not in named]
-
-    def _report_context(self, result: BatchResult) -> dict[str, Any]:
-        issues = [(row, issue) for row in result.rows for issue in row.issues]
-        counts = result.status_counts()
-        counter_count = sum(1 for _, issue in issues if issue.code.is_counter)
-        has_errors = bool(result.file_issues) or counter_count < len(issues)
-        if result.status in (BatchStatus.REJECTED, BatchStatus.DUPLICATE):
-            title = "文件退回报告"
-        elif not has_errors:
-            title = "转柜台报告"
-        else:
-            title = "错误报告"
-        return {
-            **self._common(result),
-            "title": f"{self.config.centre_name}{title}",
-            "source_name": result.source_name,
-            "batch_id": result.batch_id,
-            "kind": result.kind or "未识别",
-            "status": result.status.label,
-            "duplicate_of": result.duplicate_of,
-            "file_issues": [
-                {"code": str(issue.code), "title": issue.code.title, "message": issue.message}
-                for issue in result.file_issues
-            ],
-            "row_issues": [
-                {
-                    "row": issue.row if issue.row is not None else row.excel_row,
-                    "column": issue.column or "",
-                    "code": str(issue.code),
-                    "message": issue.message,
-                    "counter": issue.code.is_counter,
-                }
-                for row, issue in issues[:REPORT_MAX_ISSUES]
-            ],
-            "omitted": len(issues) > REPORT_MAX_ISSUES,
-            "issue_count": len(issues),
-            "error_count": len(issues) - counter_count,
-            "counter_count": counter_count,
-            "row_count": len(result.rows),
-            "counts": [(status.label, count) for status, count in counts.items() if count],
-            "advice": has_errors and result.status is not BatchStatus.DUPLICATE,
-        }

@@ -376,34 +376,21 @@ class Processor:
             session, run_id=self.run_id, unit_account=arrival.unit_account, source_name=arrival.name, sha256=sha256, business_date=self.business_date
         )
         result = self._base_result(batch, unit, arrival, sha256)
-        sheet: Sheet | None = None
-        if unit is None:
-            result.file_issues.append(
-                Issue(Code.UNIT_UNKNOWN, f"单位账号「{arrival.unit_account}」不存在，文件已隔离，请联系公积金中心")
-            )
-        elif unit.status != "正常":
-            result.file_issues.append(
-                Issue(Code.UNIT_INACTIVE, f"单位账户状态为「{unit.status}」，不能办理业务，请联系公积金中心")
-            )
-        else:
-            kind, sheet, file_issues, rows = check_file(
-                arrival.path,
-                self.headers,
-                self.config,
-                lambda: store.rule_context(session, self.config, unit, self.business_date),
-            )
-            result.kind = kind
-            result.header = list(TEMPLATES[kind].HEADER) if kind else []
-            result.file_issues.extend(file_issues)
-            result.rows = rows
-        decide(result, self.config.accept_valid_rows)
-        store.number(session, result, self.config.serial_channel)
-        if not needs_report(result):
-            sheet = None  # only the rejection report shows the unit's own sheet: free it before rendering
         pending = None
-        if unit is not None and self.outputs.writes_aside(result):
-            # Written while the rows are stored; put in place only once the batch is committed.
-            pending = self.outputs.start(result, sheet)
+        # A big file's PDF process warms up on the idle core while this one reads and checks it.
+        pdfs = self.outputs.warm_pdfs(arrival.path) if unit is not None and unit.status == "正常" else None
+        try:
+            sheet = self._check(session, unit, arrival, result)
+            decide(result, self.config.accept_valid_rows)
+            store.number(session, result, self.config.serial_channel)
+            if not needs_report(result):
+                sheet = None  # only the rejection report shows the unit's own sheet: free it before rendering
+            if unit is not None and self.outputs.writes_aside(result):
+                # Written while the rows are stored; put in place only once the batch is committed.
+                pending, pdfs = self.outputs.start(result, sheet, pdfs), None
+        finally:
+            if pdfs is not None:
+                pdfs.cancel()
         try:
             store.record(session, batch, result)
         except BaseException:
@@ -411,6 +398,30 @@ class Processor:
                 pending.discard()
             raise
         return result, sheet, pending
+
+    def _check(self, session: Session, unit: UnitInfo | None, arrival: Arrival, result: BatchResult) -> Sheet | None:
+        """Fill ``result`` with what the file holds and its issues; the sheet as read, if it was."""
+        if unit is None:
+            result.file_issues.append(
+                Issue(Code.UNIT_UNKNOWN, f"单位账号「{arrival.unit_account}」不存在，文件已隔离，请联系公积金中心")
+            )
+            return None
+        if unit.status != "正常":
+            result.file_issues.append(
+                Issue(Code.UNIT_INACTIVE, f"单位账户状态为「{unit.status}」，不能办理业务，请联系公积金中心")
+            )
+            return None
+        kind, sheet, file_issues, rows = check_file(
+            arrival.path,
+            self.headers,
+            self.config,
+            lambda: store.rule_context(session, self.config, unit, self.business_date),
+        )
+        result.kind = kind
+        result.header = list(TEMPLATES[kind].HEADER) if kind else []
+        result.file_issues.extend(file_issues)
+        result.rows = rows
+        return sheet
 
     def _duplicate(self, session: Session, earlier: Batch, unit: UnitInfo | None, arrival: Arrival, sha256: str) -> BatchResult:
         batch = store.new_batch(

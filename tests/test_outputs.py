@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import subprocess
 import tempfile
 import time
@@ -18,7 +19,7 @@ from pypdf import PdfReader
 
 from pipeline.issues import Code, Issue
 from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus
-from pipeline import render, store
+from pipeline import render, runner, store
 from pipeline.render import write_result_json
 from schemas import backpay
 from tests.conftest import BUSINESS_DATE, Centre
@@ -225,6 +226,90 @@ def test_big_batch_that_fails_to_store_shows_no_outputs(
     assert not list((sqlite_centre.app.home.outbox / unit).iterdir())  # not even a hidden folder
     assert sqlite_centre.table_counts() == before
     assert not list((tmp_path / "tmp").glob("gjj-pdf-*"))
+    monkeypatch.undo()
+
+    outcome = sqlite_centre.run().outcomes[0]
+    assert outcome.result.status is BatchStatus.ACCEPTED and (outcome.outputs / "slip.pdf").is_file()
+    assert sqlite_centre.table_counts()["backpay_records"] == 1
+
+
+@pytest.fixture
+def warm_pdfs(parallel_outputs: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Every file counts as big before it is read: a PDF process is forked first. Its temp folder."""
+    monkeypatch.setattr(render, "WARM_BYTES", 1)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    return tmp_path / "tmp"
+
+
+def _pdf_processes() -> list[str]:
+    return [child.name for child in multiprocessing.active_children() if child.name == "gjj-pdf"]
+
+
+def test_a_big_file_has_its_pdf_process_warming_up_while_it_is_read(
+    sqlite_centre: Centre, warm_pdfs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    members = sqlite_centre.members_of(0)
+    backpay_file(sqlite_centre.inbox / sqlite_centre.unit().unit_account, [row_for(members[0], 1, amount="1200"), row_for(members[1], 2, amount="34")])
+    read_raw = runner.read_raw
+    while_read: list[list[str]] = []
+
+    def read_watched(*args: object) -> object:
+        while_read.append(_pdf_processes())
+        return read_raw(*args)
+
+    monkeypatch.setattr(runner, "read_raw", read_watched)
+    outcome = sqlite_centre.run().outcomes[0]
+
+    assert while_read == [["gjj-pdf"]]
+    text = _pdf_text(outcome.outputs / "slip.pdf")
+    assert outcome.result.serial_number in text and "1234.00" in text and "壹仟贰佰叁拾肆元整" in text
+    assert _pdf_processes() == []
+    assert not list(warm_pdfs.glob("gjj-pdf-*"))  # the PDF process removed its font files
+
+
+def test_a_warm_pdf_process_not_needed_leaves_at_once(sqlite_centre: Centre, warm_pdfs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file big on disk with few rows renders its PDFs here; a file that fails to check renders none."""
+    monkeypatch.setattr(render, "PARALLEL_ROWS", 3)
+    unit = sqlite_centre.unit().unit_account
+    members = sqlite_centre.members_of(0)
+    aged(backpay_file(sqlite_centre.inbox / unit, [row_for(members[0])], name="小.xlsx"), 7200)
+    aged(backpay_file(sqlite_centre.inbox / unit, [row_for(members[1])], name="坏.xlsx"), 3600)
+    validate = runner.validate
+    warming_while_checked: list[list[str]] = []
+
+    def validate_then_fail_the_second(*args: object) -> object:
+        warming_while_checked.append(_pdf_processes())
+        if len(warming_while_checked) == 2:
+            raise OSError("disk gone")
+        return validate(*args)
+
+    monkeypatch.setattr(runner, "validate", validate_then_fail_the_second)
+    summary = sqlite_centre.run()
+
+    assert warming_while_checked == [["gjj-pdf"], ["gjj-pdf"]]
+    assert [outcome.source for outcome in summary.outcomes] == ["小.xlsx"]
+    assert (summary.outcomes[0].outputs / "slip.pdf").is_file()
+    assert [(item.source, item.error) for item in summary.failed] == [("坏.xlsx", "OSError: disk gone")]
+    assert _pdf_processes() == []
+
+
+def test_a_pdf_process_that_fails_to_warm_up_leaves_the_batch_to_the_next_run(
+    sqlite_centre: Centre, warm_pdfs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline.render_pdf import PdfRenderer
+
+    unit = sqlite_centre.unit().unit_account
+    backpay_file(sqlite_centre.inbox / unit, [row_for(sqlite_centre.members_of(0)[0])])
+
+    def broken(renderer: PdfRenderer) -> None:
+        raise OSError("no font")
+
+    monkeypatch.setattr(PdfRenderer, "warm", broken)
+    failed = sqlite_centre.run().failed
+    assert len(failed) == 1 and failed[0].error.startswith("OutputFailed: writing the outputs failed")
+    assert not list((sqlite_centre.app.home.outbox / unit).glob("2*"))
+    assert not list(warm_pdfs.glob("gjj-pdf-*"))
     monkeypatch.undo()
 
     outcome = sqlite_centre.run().outcomes[0]
