@@ -166,7 +166,7 @@ class BackPayRecord(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     batch_pk: Mapped[int] = mapped_column(ForeignKey("batches.id"), index=True)
     unit_account: Mapped[str] = mapped_column(String(20), index=True)
-    member_account: Mapped[str] = mapped_column(String(20), index=True)
+    member_account: Mapped[str] = mapped_column(String(20))
     name: Mapped[str] = mapped_column(String(50))
     id_number: Mapped[str] = mapped_column(String(18))
     reason: Mapped[str] = mapped_column(String(20))

@@ -149,10 +149,12 @@ class OutputWriter:
     def warm_pdfs(self, source: Path) -> PdfWorker | None:
         """A :class:`PdfWorker` warming up while ``source`` is read, when the file is big.
 
-        Only a file of ``WARM_BYTES`` or more can hold ``PARALLEL_ROWS`` rows; the caller hands
-        the worker to :meth:`start`, or cancels it when the batch turns out small.
+        Only a file of ``WARM_BYTES`` or more can hold ``PARALLEL_ROWS`` rows (and one over the
+        size limit is refused unread); the caller hands the worker to :meth:`start`, or cancels
+        it when the batch turns out small.
         """
-        return PdfWorker(self) if source.stat().st_size >= WARM_BYTES else None
+        size = source.stat().st_size
+        return PdfWorker(self) if WARM_BYTES <= size <= self.config.limits.max_file_bytes else None
 
     def start(self, result: BatchResult, sheet: Sheet | None, pdfs: PdfWorker | None = None) -> PendingOutputs:
         """Start writing the outputs in forked processes, into a hidden folder.
@@ -279,10 +281,12 @@ class PdfWorker:
             self._sender.close()
 
     def cancel(self) -> None:
-        """Nothing to render after all (a small or failed batch): let the worker leave and wait for it."""
+        """Nothing to render after all (a small or failed batch): the worker leaves once warm.
+
+        It is not waited for (it may still be importing WeasyPrint); multiprocessing reaps it.
+        """
         if not self._sender.closed:
             self.send([])
-        self.process.join()
 
 
 class PendingOutputs:

@@ -7,9 +7,11 @@ from datetime import date, datetime
 
 import sqlalchemy as sa
 from alembic import command
+from alembic.autogenerate import compare_metadata
 from alembic.config import Config as AlembicConfig
+from alembic.migration import MigrationContext
 
-from pipeline.db import MIGRATIONS, make_engine
+from pipeline.db import MIGRATIONS, Base, make_engine
 
 ROWS = [
     (3, "1", "accepted", {"个人账号": "010000100001", "补缴金额": "1409.5"}, {"补缴金额": "1410.00"}, None),
@@ -73,4 +75,19 @@ def test_batch_rows_move_into_parts_and_back(db_url: str) -> None:
         back = connection.execute(sa.select(_rows_table()).order_by(sa.text("batch_pk"), sa.text("excel_row"))).all()
     assert [tuple(row)[1:] for row in back if row.batch_pk == 1] == ROWS
     assert len(back) == 6
+    engine.dispose()
+
+
+def test_the_migrations_build_exactly_the_tables_of_the_models(db_url: str) -> None:
+    engine = make_engine(db_url)
+    _migrate(engine, "upgrade", "head")
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        indexes = {index["name"] for index in sa.inspect(connection).get_indexes("backpay_records")}
+    assert differences == []
+    assert "ix_backpay_records_member_account" not in indexes and "ix_backpay_records_unit_account" in indexes
+
+    _migrate(engine, "downgrade", "0003")
+    with engine.connect() as connection:
+        assert "ix_backpay_records_member_account" in {index["name"] for index in sa.inspect(connection).get_indexes("backpay_records")}
     engine.dispose()

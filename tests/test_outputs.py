@@ -7,6 +7,7 @@ import multiprocessing
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -287,11 +288,38 @@ def test_a_warm_pdf_process_not_needed_leaves_at_once(sqlite_centre: Centre, war
     monkeypatch.setattr(runner, "validate", validate_then_fail_the_second)
     summary = sqlite_centre.run()
 
-    assert warming_while_checked == [["gjj-pdf"], ["gjj-pdf"]]
+    assert len(warming_while_checked) == 2 and all(warming_while_checked)  # (the first may still be warming up)
     assert [outcome.source for outcome in summary.outcomes] == ["小.xlsx"]
     assert (summary.outcomes[0].outputs / "slip.pdf").is_file()
     assert [(item.source, item.error) for item in summary.failed] == [("坏.xlsx", "OSError: disk gone")]
-    assert _pdf_processes() == []
+    for child in multiprocessing.active_children():  # cancelled workers leave once warm, unwaited
+        child.join(60)
+        assert child.exitcode == 0
+
+
+SIZES_ON_DISK = {
+    "below WARM_BYTES": (lambda limit: render.WARM_BYTES - 1, False),
+    "WARM_BYTES": (lambda limit: render.WARM_BYTES, True),
+    "at the limit": (lambda limit: limit, True),
+    "over the limit": (lambda limit: limit + 1, False),
+}
+
+
+@pytest.mark.parametrize("size, warms", SIZES_ON_DISK.values(), ids=SIZES_ON_DISK.keys())
+def test_only_a_file_that_can_hold_a_big_batch_gets_a_pdf_process(
+    sqlite_centre: Centre, tmp_path: Path, size: Callable[[int], int], warms: bool
+) -> None:
+    """Below WARM_BYTES a file cannot hold PARALLEL_ROWS rows; over the size limit it is refused unread."""
+    config = sqlite_centre.app.config
+    path = tmp_path / "补缴.xlsx"
+    with path.open("wb") as handle:
+        handle.truncate(size(config.limits.max_file_bytes))
+    worker = render.OutputWriter(tmp_path / "outbox", config).warm_pdfs(path)
+    assert (worker is not None) is warms
+    if worker is not None:
+        worker.cancel()
+        worker.process.join(60)
+        assert worker.process.exitcode == 0
 
 
 def test_a_pdf_process_that_fails_to_warm_up_leaves_the_batch_to_the_next_run(
