@@ -80,9 +80,19 @@ def _chunks(rows: Iterable[tuple[Any, ...]]) -> Iterable[list[tuple[Any, ...]]]:
         yield chunk
 
 
-def insert_rows(session: Session, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """Insert ``rows`` (tuples in ``columns`` order) into ``table``."""
+def insert_rows(
+    session: Session, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]], shared: dict[str, Any] | None = None
+) -> None:
+    """Insert ``rows`` (tuples in ``columns`` order) into ``table``.
+
+    ``shared`` holds the values every row has (its batch, its date), converted once and added
+    to each row after its own.
+    """
     converted = _converted(rows, _converters(session, table, columns))
+    if shared:
+        same = next(iter(_converted([tuple(shared.values())], _converters(session, table, list(shared)))))
+        converted = (row + same for row in converted)
+        columns = [*columns, *shared]
     connection = session.connection()
     names = ", ".join(f'"{name}"' for name in columns)
     if connection.dialect.name == "postgresql":

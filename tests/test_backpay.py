@@ -110,6 +110,16 @@ def test_accepted_file_records_backpay_and_writes_outputs(centre: Centre) -> Non
         listing = list_unallocated(session, unit.unit_account)
     assert listing.unallocated_total == Decimal("1213")
     assert {r.state for r in listing.records} == {"未分配"}
+    stored = [
+        (r.member_account, r.name, r.id_number, r.reason, r.start_month, r.end_month, r.amount, r.serial_number, r.entered_on, r.unit_account)
+        for r in listing.records
+    ]
+    assert stored == [
+        (m.member_account, m.name, m.id_number, reason, start, end, amount, result.serial_number, BUSINESS_DATE, unit.unit_account)
+        for m, reason, start, end, amount in ((members[0], "漏缴", "2024-03", "2024-05", Decimal("1000")), (members[1], "少缴", "2024-01", "2024-01", Decimal("213")))
+    ]
+    with centre.app.sessions() as session:
+        assert set(session.scalars(select(BackPayRecord.batch_pk))) == {session.scalars(select(Batch.id)).one()}
 
 
 def test_same_file_twice_records_once(centre: Centre) -> None:

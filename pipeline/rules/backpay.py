@@ -10,6 +10,7 @@ recorded and not deleted (BACKPAY_DUPLICATE), so a resubmitted, edited file neve
 from __future__ import annotations
 
 import functools
+import operator
 from collections import defaultdict
 from decimal import Decimal
 
@@ -138,40 +139,28 @@ def apply(rows: list[RowResult], context: RuleContext) -> list[Issue]:
     return []
 
 
-_RECORD_COLUMNS = (
-    "batch_pk",
-    "unit_account",
-    "member_account",
-    "name",
-    "id_number",
-    "reason",
-    "start_month",
-    "end_month",
-    "amount",
-    "state",
-    "serial_number",
-    "entered_on",
-)
+#: What a back-pay record takes from its row's cells, in record column order.
+_RECORD_CELLS = {
+    "member_account": "个人账号",
+    "name": "姓名",
+    "id_number": "证件号码",
+    "reason": "补缴原因",
+    "start_month": "补缴开始年月",
+    "end_month": "补缴结束年月",
+}
+_cells_of = operator.itemgetter(*_RECORD_CELLS.values())
 
 
 def record(session: Session, batch: Batch, result: BatchResult) -> None:
     """Accepted rows become back-pay records, entered and unallocated (未分配)."""
     records = (
-        (
-            batch.id,
-            result.unit_account,
-            row.values["个人账号"],
-            row.values["姓名"],
-            row.values["证件号码"],
-            row.values["补缴原因"],
-            row.values["补缴开始年月"],
-            row.values["补缴结束年月"],
-            row.amounts[AMOUNT],
-            BACKPAY_ENTERED,
-            result.serial_number,
-            result.business_date,
-        )
-        for row in result.rows
-        if row.status is RowStatus.ACCEPTED
+        (*_cells_of(row.values), row.amounts[AMOUNT]) for row in result.rows if row.status is RowStatus.ACCEPTED
     )
-    insert_rows(session, BackPayRecord.__table__, _RECORD_COLUMNS, records)
+    shared = {
+        "batch_pk": batch.id,
+        "unit_account": result.unit_account,
+        "state": BACKPAY_ENTERED,
+        "serial_number": result.serial_number,
+        "entered_on": result.business_date,
+    }
+    insert_rows(session, BackPayRecord.__table__, [*_RECORD_CELLS, "amount"], records, shared)
