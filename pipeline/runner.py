@@ -221,16 +221,21 @@ class Processor:
         self._busy_units.clear()
         outcomes = []
         for arrival in settled_files(self.home.inbox, self.config.settle_seconds):
-            try:
-                outcome = self.process(arrival)
-            except Exception as exc:
-                self._failed(arrival.unit_account, arrival.name, exc)
-                outcome = None
+            outcome = self.take(arrival)
             if outcome is not None:
                 outcomes.append(outcome)
             if progress is not None:
                 progress(arrival)
         return outcomes
+
+    def take(self, arrival: Arrival) -> FileOutcome | None:
+        """:meth:`process`, except that an unexpected error is logged and listed in :attr:`failed`
+        (and the unit's later files wait), as :meth:`process_waiting` explains."""
+        try:
+            return self.process(arrival)
+        except Exception as exc:
+            self._failed(arrival.unit_account, arrival.name, exc)
+            return None
 
     def _failed(self, unit_account: str, source: str, error: Exception) -> None:
         log.exception("processing %s/%s failed; it stays for the next run", unit_account, source)

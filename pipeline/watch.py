@@ -8,6 +8,9 @@ fires ``created`` before a copy has finished, and an observer thread can die sil
 - an event only wakes the loop early;
 - the observer is checked on every turn and started again if it died;
 - a file is taken only when the :class:`~pipeline.intake.Settler` says it is complete;
+- a file that fails on an unexpected error does not stop the watcher: its unit is held back
+  (its later files wait with it) and tried again after a delay that doubles at each failure;
+- batches a killed worker stored but did not finish are finished on the first turn;
 - SIGINT/SIGTERM stop the loop after the file being processed is finished.
 """
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,10 +29,13 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from pipeline.intake import Settler, scan
-from pipeline.runner import FileOutcome, Processor, RunSummary
+from pipeline.runner import FailedFile, FileOutcome, Processor, RunSummary
 from pipeline.summary import write_run_summary
 
 log = logging.getLogger(__name__)
+
+#: The longest a unit whose file keeps failing waits between tries (the first wait is one rescan).
+RETRY_MAX_SECONDS = 3600.0
 
 
 class ObserverLike(Protocol):
@@ -69,6 +76,7 @@ class Watcher:
         rescan_seconds: float = 30.0,
         observer_factory: Callable[[], ObserverLike] = Observer,
         on_run: Callable[[RunSummary], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.processor_factory = processor_factory
         self.inbox = inbox
@@ -80,7 +88,10 @@ class Watcher:
         self.stop_event = threading.Event()
         self.wake = threading.Event()
         self.stats = WatchStats()
+        self.clock = clock
         self._observer: ObserverLike | None = None
+        self._recovered = False
+        self._held: dict[str, tuple[int, float]] = {}  # unit → (failures in a row, when to try again)
 
     def stop(self, *_: object) -> None:
         self.stop_event.set()
@@ -106,31 +117,52 @@ class Watcher:
             self._observer = None
 
     def turn(self) -> RunSummary | None:
-        """One rescan: process every complete file; a run summary when something was processed."""
+        """One rescan: process every complete file; a run summary when something was processed or failed."""
         self.stats.turns += 1
         arrivals, unsafe = scan(self.inbox)
-        ready = self.settler.ready(arrivals)
-        if not ready and not unsafe:
+        ready = [arrival for arrival in self.settler.ready(arrivals) if not self._held_back(arrival.unit_account)]
+        if not ready and not unsafe and self._recovered:
             return None
         processor = self.processor_factory()
         summary = RunSummary(processor.run_id, processor.business_date)
         try:
+            if not self._recovered:
+                summary.outcomes.extend(processor.recover_stored())
+                self._recovered = True
             summary.quarantined.extend(processor.quarantine_unsafe())
             for arrival in ready:
                 if self.stop_event.is_set():
                     break
-                outcome = processor.process(arrival)
+                outcome = processor.take(arrival)
                 self.settler.forget(arrival)
                 if outcome is not None:
                     summary.outcomes.append(outcome)
-                    self.stats.outcomes.append(outcome)
+            summary.failed = list(processor.failed)
         finally:
             processor.close()
-        if summary.outcomes or summary.quarantined:
+        self.stats.outcomes.extend(summary.outcomes)
+        self._hold_back(summary.failed, summary.outcomes)
+        if summary.outcomes or summary.quarantined or summary.failed:
             summary.staff_summary = write_run_summary(summary, processor.home.outbox, centre_name=processor.config.centre_name)
             if self.on_run is not None:
                 self.on_run(summary)
         return summary
+
+    def _held_back(self, unit_account: str) -> bool:
+        held = self._held.get(unit_account)
+        return held is not None and self.clock() < held[1]
+
+    def _hold_back(self, failed: list[FailedFile], outcomes: list[FileOutcome]) -> None:
+        """A unit with a failed file waits one rescan, then twice as long at each new failure."""
+        failing = {item.unit_account for item in failed}
+        for outcome in outcomes:
+            if outcome.unit_account not in failing:
+                self._held.pop(outcome.unit_account, None)
+        for item in failed:
+            failures = self._held.get(item.unit_account, (0, 0.0))[0] + 1
+            delay = min(self.rescan_seconds * 2 ** (failures - 1), RETRY_MAX_SECONDS)
+            self._held[item.unit_account] = (failures, self.clock() + delay)
+            log.warning("%s/%s failed (%d in a row); the unit's files are tried again in %.0f s", item.unit_account, item.source, failures, delay)
 
     def run(self, max_turns: int | None = None) -> WatchStats:
         """Watch until stopped (or for ``max_turns`` turns, for tests)."""

@@ -17,7 +17,7 @@ from pipeline.intake import Arrival, Settler, scan, settled_files
 from pipeline.model import BatchStatus, RowResult
 from pipeline.rules import backpay as backpay_rules
 from pipeline.rules.context import RuleContext
-from pipeline.runner import FailedFile
+from pipeline.runner import FailedFile, RunSummary
 from pipeline.watch import Watcher
 from tests.conftest import BUSINESS_DATE, Centre, PostgresServer
 from tests.factories import aged, backpay_file, row_for
@@ -159,6 +159,49 @@ def test_a_file_that_fails_unexpectedly_waits_with_its_unit_while_the_others_go_
 
     again = {outcome.source: outcome.result.status for outcome in sqlite_centre.run().outcomes}
     assert again == {"先.xlsx": BatchStatus.ACCEPTED, "后.xlsx": BatchStatus.ACCEPTED}
+
+
+def test_the_watcher_holds_a_failing_unit_back_and_tries_it_again_later(
+    sqlite_centre: Centre, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    member = sqlite_centre.members_of(0)[0]
+    failing_unit = sqlite_centre.unit(0).unit_account
+    aged(backpay_file(sqlite_centre.inbox / failing_unit, [row_for(member, start="2024-03", end="2024-05")], name="先.xlsx"), 7200)
+    aged(backpay_file(sqlite_centre.inbox / failing_unit, [row_for(member, start="2024-06", end="2024-06")], name="后.xlsx"), 3600)
+    aged(backpay_file(sqlite_centre.inbox / sqlite_centre.unit(1).unit_account, [row_for(sqlite_centre.members_of(1)[0])]), 5400)
+    apply = backpay_rules.apply
+    tried: list[str] = []
+
+    def broken_for_unit_0(rows: list[RowResult], context: RuleContext) -> list[Issue]:
+        if context.unit.unit_account == failing_unit:
+            tried.append(rows[0].values["补缴开始年月"])
+            raise RuntimeError("规则出错")
+        return apply(rows, context)
+
+    monkeypatch.setattr(backpay_rules, "apply", broken_for_unit_0)
+    now = [1000.0]
+    runs: list[RunSummary] = []
+    watcher = Watcher(lambda: sqlite_centre.app.processor(BUSINESS_DATE), sqlite_centre.inbox, 0, rescan_seconds=30, on_run=runs.append, clock=lambda: now[0])
+
+    first = watcher.turn()
+    assert first is not None and [outcome.source for outcome in first.outcomes] == ["补缴.xlsx"]  # the other unit goes on
+    assert first.failed == [FailedFile(failing_unit, "先.xlsx", "RuntimeError: 规则出错")]
+    staff = json.loads(first.staff_summary.with_suffix(".json").read_text(encoding="utf-8"))
+    assert staff["failed"][0]["source_file"] == "先.xlsx" and runs == [first]
+    assert tried == ["2024-03"]  # 后 waited for 先
+
+    now[0] += 29
+    assert watcher.turn() is None and tried == ["2024-03"]  # held back for one rescan: not tried, nothing logged
+    now[0] += 2
+    assert [item.source for item in watcher.turn().failed] == ["先.xlsx"] and tried == ["2024-03"] * 2
+    now[0] += 59
+    assert watcher.turn() is None and len(tried) == 2  # the second failure doubled the wait
+    monkeypatch.undo()
+    now[0] += 2
+
+    again = watcher.turn()
+    assert [(outcome.source, outcome.result.status) for outcome in again.outcomes] == [("先.xlsx", BatchStatus.ACCEPTED), ("后.xlsx", BatchStatus.ACCEPTED)]
+    assert again.failed == [] and not any((sqlite_centre.inbox / failing_unit).iterdir())
 
 
 def test_member_changes_wait_for_each_other_on_postgresql(postgres_server: PostgresServer) -> None:
