@@ -417,7 +417,13 @@ def child_main(task: str, spec_file: str, out_file: str) -> None:
 
 
 def run_child(task: str, spec: dict[str, Any], workdir: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Run one measurement in a fresh interpreter and return what it reported."""
+    """Run one measurement in a fresh interpreter and return what it reported.
+
+    What earlier steps wrote (the generated data, the master data, the last run's database) is
+    flushed to disk first: the kernel writing it back meanwhile made the next measurement up to a
+    second slower on this machine.
+    """
+    os.sync()
     tag = f"{task}-{time.monotonic_ns()}"
     spec_file, out_file = workdir / f"{tag}.spec.json", workdir / f"{tag}.out.json"
     spec_file.write_text(json.dumps(spec, ensure_ascii=False, default=str), encoding="utf-8")
