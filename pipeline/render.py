@@ -170,10 +170,11 @@ class OutputWriter:
         pending = PendingOutputs(self, result, staging, result_json=json_here)
         try:
             pending.fork(lambda: self._write_files(result, sheet, staging, result_json=not json_here))
-            worker, pdfs = pdfs or PdfWorker(self), None
+            worker = pdfs or PdfWorker(self)
+            pdfs = None  # from here on the pending outputs own the worker: discard() waits for it
             pending.render(worker, self._pdf_documents(result, staging))
         except BaseException:
-            if pdfs is not None:
+            if pdfs is not None:  # failed before the warm worker was handed over
                 pdfs.cancel()
             pending.discard()
             raise
