@@ -83,24 +83,44 @@ def detect(raw: RawTable, headers: dict[str, Sequence[str]]) -> Detected:
     return Detected(None, None, [Issue(Code.UNKNOWN_TEMPLATE, f"前{HEADER_SEARCH_ROWS}行中找不到模板表头。可用的模板表头为 {known}")])
 
 
+def _blank(cell: object) -> bool:
+    """Whether a cell shows nothing: empty, or only spaces of any width."""
+    return cell is None or (type(cell) is str and not clean_text(cell))
+
+
+def _text_column(cells: tuple[object, ...]) -> list[str]:
+    """One column's cells as text (most are text already; numbers and dates are converted)."""
+    return [cell if type(cell) is str else cell_text(cell) for cell in cells]
+
+
 def _cut(raw: RawTable, kind: str, header_index: int, found: list[str], issues: list[Issue]) -> Detected:
+    """The data rows below the header, by column; blank rows, an example row and a total row left out.
+
+    A row is blank when every cell of it is, those beyond the header's last column included (a
+    row with content only there is kept, so the unit is told its cells are empty).
+    """
     width = len(found)
-    padding = [""] * width
-    rows: list[list[str]] = []
-    excel_rows: list[int] = []
-    raw_rows = raw.rows
-    for index in range(header_index + 1, len(raw_rows)):
-        cells = [cell if type(cell) is str else cell_text(cell) for cell in raw_rows[index]]
-        if not any(clean_text(cell) for cell in cells):
-            continue
-        if len(cells) != width:
-            cells = (cells + padding)[:width]
-        rows.append(cells)
-        excel_rows.append(index + 1)
-    if rows and clean_text(rows[0][0]) == EXAMPLE_MARKER:
-        rows, excel_rows = rows[1:], excel_rows[1:]
-    sheet = Sheet(raw.sheet_name, header_index + 1, found, rows, excel_rows, raw.rows)
-    if rows and clean_text(rows[-1][0]) in TOTAL_MARKERS:
-        sheet.total_row, sheet.total_excel_row = rows[-1], excel_rows[-1]
-        sheet.rows, sheet.excel_rows = rows[:-1], excel_rows[:-1]
+    body = raw.rows[header_index + 1 :]
+    full = max([width, *map(len, body)]) if body else width
+    if any(len(row) != full for row in body):
+        body = [[*row, *[None] * (full - len(row))] for row in body]
+    all_columns = list(zip(*body)) if body else [() for _ in range(full)]
+    blank = range(len(body))
+    for column in all_columns:
+        blank = [index for index in blank if _blank(column[index])]
+        if not blank:
+            break
+    columns = [_text_column(column) for column in all_columns[:width]]
+    excel_rows = list(range(header_index + 2, header_index + 2 + len(body)))
+    if blank:
+        skipped = set(blank)
+        kept = [index for index in range(len(body)) if index not in skipped]
+        columns = [[column[index] for index in kept] for column in columns]
+        excel_rows = [excel_rows[index] for index in kept]
+    if excel_rows and clean_text(columns[0][0]) == EXAMPLE_MARKER:
+        columns, excel_rows = [column[1:] for column in columns], excel_rows[1:]
+    sheet = Sheet(raw.sheet_name, header_index + 1, found, columns, excel_rows, raw.rows)
+    if excel_rows and clean_text(columns[0][-1]) in TOTAL_MARKERS:
+        sheet.total_row, sheet.total_excel_row = [column[-1] for column in columns], excel_rows[-1]
+        sheet.columns, sheet.excel_rows = [column[:-1] for column in columns], excel_rows[:-1]
     return Detected(kind, sheet, issues)

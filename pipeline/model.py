@@ -52,21 +52,32 @@ class RowStatus(StrEnum):
 class Sheet:
     """What the read stage found in a file: every cell as text, with its Excel row number.
 
-    ``raw`` holds every row of the sheet as it was read (title rows included, index = Excel row
-    − 1) so the rejection report can give the unit back its own sheet.
+    The data cells are held by column (``columns[i]`` is the column headed ``header[i]``, one
+    text per data row): the schema stage cleans and checks a column at a time. ``raw`` holds
+    every row of the sheet as it was read (title rows included, index = Excel row − 1) so the
+    rejection report can give the unit back its own sheet.
     """
 
     name: str
     header_row: int
     header: list[str]
-    rows: list[list[str]]
+    columns: list[list[str]]
     excel_rows: list[int]
     raw: list[list[Any]]
     total_row: list[str] | None = None
     total_excel_row: int | None = None
 
+    @property
+    def rows(self) -> list[list[str]]:
+        """The data rows as lists of cell text (built on each call: a big sheet is read by column)."""
+        return [list(row) for row in zip(*self.columns)]
 
-@dataclass
+    @property
+    def row_count(self) -> int:
+        return len(self.excel_rows)
+
+
+@dataclass(slots=True)
 class RowResult:
     """One data row of a file after the schema and rules stages."""
 

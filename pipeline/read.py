@@ -77,6 +77,8 @@ def _fail(code: Code, message: str) -> ReadFailure:
 
 def cell_text(value: Any) -> str:
     """The text of one cell as the schema sees it."""
+    if type(value) is float and value.is_integer() and -1e15 < value < 1e15:
+        return str(int(value))  # the usual number cell (序号, a whole amount), tested first
     if value is None:
         return ""
     if isinstance(value, str):

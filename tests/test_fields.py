@@ -3,10 +3,30 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.demo import fake_id
 from pipeline.issues import Code
-from schemas.fields import clean_amount, clean_id, clean_month, clean_ratio, clean_text, id_problem, parse_month
+from pipeline.validate import clean_column
+from schemas.fields import (
+    Field,
+    account,
+    amount,
+    clean_amount,
+    clean_id,
+    clean_month,
+    clean_ratio,
+    clean_text,
+    column_is_clean,
+    id_number,
+    id_problem,
+    month,
+    name,
+    parse_month,
+    seq,
+    text,
+)
 
 VALID_ID = "11010519491231002X"  # GB 11643's own example
 
@@ -75,3 +95,34 @@ def test_fake_ids_are_valid() -> None:
     from datetime import date
 
     assert all(id_problem(fake_id(date(1990, 1, 1), n)) is None for n in range(50))
+
+
+# A column is cleaned as a whole when cleaning would change none of its cells; it must give
+# exactly what cleaning each cell gives, whatever the column holds.
+_TRICKY_CELLS = [
+    "张三", " 张三", "张三\u3000", "ＡＢＣ", "e\u0301", "\u0301", "a\u00a0b", "11010519491231002x", "\ufeff1",
+    "", " ", "\x1f", "Mary Ann", "ß", "2024-03", "１２", "\t0\r\n", "欧阳·娜娜",
+]
+
+
+@pytest.mark.parametrize("field", [name(), id_number(), account(), seq(), month("补缴开始年月"), amount("补缴金额"), text("备注")])
+@given(cells=st.lists(st.one_of(st.sampled_from(_TRICKY_CELLS), st.text(max_size=6)), max_size=8))
+@settings(max_examples=60, deadline=None)
+def test_clean_column_is_cleaning_every_cell(field: Field, cells: list[str]) -> None:
+    assert clean_column(field, cells) == [field.clean(cell) for cell in cells]
+
+
+@pytest.mark.parametrize(
+    ("cells", "upper", "clean"),
+    [
+        (["张三", "李四"], False, True),
+        (["张三", "李四 "], False, False),
+        (["ＡＢＣ"], False, False),
+        (["e\u0301"], False, False),
+        (["11010519491231002X"], True, True),
+        (["11010519491231002x"], True, False),
+        (["11010519491231002x"], False, True),
+    ],
+)
+def test_column_is_clean(cells: list[str], upper: bool, clean: bool) -> None:
+    assert column_is_clean(cells, upper=upper) is clean

@@ -77,6 +77,19 @@ def test_title_rows_blank_rows_example_row_and_total(tmp_path: Path) -> None:
     assert found.sheet.total_row is not None and found.sheet.total_excel_row == 9
 
 
+def test_rows_are_cut_by_column_whatever_their_width(tmp_path: Path) -> None:
+    """Short csv rows are padded; a row with text only right of the header is kept (its cells are empty)."""
+    path = tmp_path / "f.csv"
+    lines = [",".join(backpay.HEADER), ",".join(ROW), "2,300000002", ",,,,,,,,,\u3000", ",,,,,,,,,备注", ",".join(ROW[:7] + ["2000", "多余"])]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    sheet = _detect(path).sheet
+
+    assert sheet.excel_rows == [2, 3, 5, 6]
+    assert sheet.rows == [ROW, ["2", "300000002", "", "", "", "", "", ""], [""] * 8, [*ROW[:7], "2000"]]
+    assert sheet.columns[1] == ["300000001", "300000002", "", "300000001"]
+
+
 def test_header_beyond_fifth_row_is_not_found(tmp_path: Path) -> None:
     path = _xlsx(tmp_path / "f.xlsx", [["标题"]] * 5 + [list(backpay.HEADER), ROW])
     found = _detect(path)

@@ -59,7 +59,7 @@ YELLOW = "FFFFEB84"
 def _sheet() -> Sheet:
     rows = [["" if value is None else str(value) for value in raw] for raw in RAW[2:]]
     return Sheet(
-        name="补缴", header_row=2, header=list(HEADER), rows=rows, excel_rows=[3, 4, 5], raw=RAW
+        name="补缴", header_row=2, header=list(HEADER), columns=[list(column) for column in zip(*rows)], excel_rows=[3, 4, 5], raw=RAW
     )
 
 
