@@ -150,6 +150,7 @@ class _StageClock:
         self.wrap(runner, "detect", "detect")
         self.wrap(runner, "validate", "schema")
         self.wrap(store.SqlMasterData, "unit_members", "master_data")
+        self.wrap(store.SqlMasterData, "unit_identities", "master_data")
         for module in RULES.values():
             self.wrap(module, "apply", "rules")
             self.wrap(module, "record", "rules.record")

@@ -58,10 +58,11 @@ def _converters(session: Session, table: Table, columns: Sequence[str]) -> list[
     return converters
 
 
-def _converted(rows: Iterable[Sequence[Any]], converters: list[Convert]) -> Iterable[tuple[Any, ...]]:
-    if not any(converters):
-        return (tuple(row) for row in rows)
+def _converted(rows: Iterable[Sequence[Any]], converters: list[Convert], tail: tuple[Any, ...] = ()) -> Iterable[tuple[Any, ...]]:
+    """Each row converted for the driver, with ``tail`` (values already converted) after its own."""
     pairs = [(index, convert) for index, convert in enumerate(converters) if convert is not None]
+    if not pairs:
+        return (tuple(row) + tail for row in rows)
 
     def convert_row(row: Sequence[Any]) -> tuple[Any, ...]:
         values = list(row)
@@ -69,9 +70,10 @@ def _converted(rows: Iterable[Sequence[Any]], converters: list[Convert]) -> Iter
             value = values[index]
             if value is not None:
                 values[index] = convert(value)
+        values.extend(tail)
         return tuple(values)
 
-    return (convert_row(row) for row in rows)
+    return map(convert_row, rows)
 
 
 def _chunks(rows: Iterable[tuple[Any, ...]]) -> Iterable[list[tuple[Any, ...]]]:
@@ -88,11 +90,11 @@ def insert_rows(
     ``shared`` holds the values every row has (its batch, its date), converted once and added
     to each row after its own.
     """
-    converted = _converted(rows, _converters(session, table, columns))
+    tail: tuple[Any, ...] = ()
     if shared:
-        same = next(iter(_converted([tuple(shared.values())], _converters(session, table, list(shared)))))
-        converted = (row + same for row in converted)
-        columns = [*columns, *shared]
+        tail = next(iter(_converted([tuple(shared.values())], _converters(session, table, list(shared)))))
+    converted = _converted(rows, _converters(session, table, columns), tail)
+    columns = [*columns, *(shared or ())]
     connection = session.connection()
     names = ", ".join(f'"{name}"' for name in columns)
     if connection.dialect.name == "postgresql":

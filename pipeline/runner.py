@@ -32,7 +32,7 @@ from pipeline.intake import Arrival, move_into, move_to, scan, settled_files, sh
 from pipeline.issues import Code, Issue
 from pipeline.logs import mask_ids
 from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus, Sheet
-from pipeline.read import ReadFailure, read_raw
+from pipeline.read import ReadFailure, read_raw, thaw_gc
 from pipeline.render import OutputWriter, PendingOutputs, needs_report, write_result_json
 from pipeline.rules import RULES
 from pipeline.summary import write_run_summary
@@ -302,6 +302,7 @@ class Processor:
             return None
         finally:
             self.locks.release(key)
+            thaw_gc()
 
     def _process(self, arrival: Arrival) -> FileOutcome:
         sha256 = sha256_of(arrival.path)
@@ -342,6 +343,7 @@ class Processor:
                 self._failed(unit_account, source_name, exc)
             finally:
                 self.locks.release(key)
+                thaw_gc()
         return outcomes
 
     def _finish_stored(self, batch_id: str, unit_account: str, source_name: str) -> FileOutcome | None:

@@ -26,7 +26,7 @@ from pipeline.money import money_text
 from pipeline.read import paused_gc
 from pipeline.config import CentreConfig
 from pipeline.rules import RULES
-from pipeline.rules.context import MemberInfo, RecordedBackPay, RuleContext, UnitInfo
+from pipeline.rules.context import MemberIdentity, MemberInfo, RecordedBackPay, RuleContext, UnitInfo
 
 
 
@@ -109,6 +109,11 @@ class SqlMasterData:
     def unit_members(self, unit_account: str) -> dict[str, MemberInfo]:
         query = select(*_MEMBER_COLUMNS).where(Member.unit_account == unit_account)
         return {info.member_account: info for info in _member_infos(driver_rows(self.session, query))}
+
+    @paused_gc()
+    def unit_identities(self, unit_account: str) -> dict[str, MemberIdentity]:
+        query = select(Member.member_account, Member.name, Member.id_number).where(Member.unit_account == unit_account)
+        return {row[0]: MemberIdentity._make(row) for row in driver_rows(self.session, query)}
 
     @paused_gc()
     def members(self, accounts: Iterable[str]) -> dict[str, MemberInfo]:

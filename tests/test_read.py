@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import date, datetime
 from pathlib import Path
 
@@ -11,11 +12,12 @@ import pytest
 from pipeline.config import load_config
 from pipeline.detect import detect
 from pipeline.issues import Code
-from pipeline.read import ReadFailure, cell_text, read_raw
+from pipeline.model import BatchStatus
+from pipeline.read import ReadFailure, cell_text, paused_gc, read_raw, thaw_gc
 from pipeline.validate import validate
 from schemas import TEMPLATES, backpay
 from tests.conftest import Centre
-from tests.factories import backpay_file
+from tests.factories import backpay_file, row_for
 
 CONFIG = load_config()
 HEADERS = {kind: module.HEADER for kind, module in TEMPLATES.items()}
@@ -211,3 +213,21 @@ def test_file_and_row_limits(tmp_path: Path) -> None:
     found = detect(read_raw(path, roomy.limits), HEADERS)
     rows, issues = validate(found.sheet, backpay, roomy)
     assert rows == [] and [i.code for i in issues] == [Code.TOO_MANY_ROWS]
+
+
+def test_paused_gc_freezes_what_a_stage_built_until_thawed() -> None:
+    thaw_gc()
+    with paused_gc():
+        built = [[index] for index in range(1000)]
+    assert gc.isenabled() and gc.get_freeze_count() >= len(built)
+    thaw_gc()
+    assert gc.get_freeze_count() == 0
+
+
+def test_nothing_stays_frozen_after_a_file(sqlite_centre: Centre) -> None:
+    backpay_file(sqlite_centre.inbox / sqlite_centre.unit().unit_account, [row_for(sqlite_centre.members_of(0)[0])])
+
+    result = sqlite_centre.run().outcomes[0].result
+
+    assert result.status is BatchStatus.ACCEPTED
+    assert gc.isenabled() and gc.get_freeze_count() == 0

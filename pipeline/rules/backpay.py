@@ -22,7 +22,7 @@ from pipeline.issues import Code, Issue
 from pipeline.model import BatchResult, RowResult, RowStatus
 from pipeline.money import half_up, quantum_for
 from pipeline.read import paused_gc
-from pipeline.rules.context import RuleContext, match_member, settle_statuses
+from pipeline.rules.context import RuleContext, find_member, settle_statuses
 
 KIND = "补缴"
 AMOUNT = "补缴金额"
@@ -129,7 +129,7 @@ def apply(rows: list[RowResult], context: RuleContext) -> list[Issue]:
     in_range: list[RowResult] = []
     rounded: dict[str, Decimal] = {}
     for row in rows:
-        member = match_member(row, context)
+        member = find_member(row, context.identities)
         months_ok = _check_months(row, context)
         _check_amount(row, context, rounded)
         if member is not None and months_ok:

@@ -7,12 +7,12 @@ the businesses that need them (单位调整, 缴存人登记) and never leak int
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from functools import cached_property
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, TypeVar
 
 from pipeline.config import CentreConfig
 from pipeline.issues import Code, Issue
@@ -44,6 +44,14 @@ class MemberInfo(NamedTuple):
     last_base_adjust_year: int | None = None
 
 
+class MemberIdentity(NamedTuple):
+    """Who a member is, for the files that only check it (补缴): a third of a :class:`MemberInfo` to read."""
+
+    member_account: str
+    name: str
+    id_number: str
+
+
 @dataclass(frozen=True)
 class RecordedBackPay:
     member_account: str
@@ -56,6 +64,8 @@ class MasterData(Protocol):
     """The questions rules may ask the database; implemented by :class:`pipeline.store.SqlMasterData`."""
 
     def unit_members(self, unit_account: str) -> dict[str, MemberInfo]: ...
+
+    def unit_identities(self, unit_account: str) -> dict[str, MemberIdentity]: ...
 
     def members(self, accounts: Iterable[str]) -> dict[str, MemberInfo]: ...
 
@@ -84,12 +94,20 @@ class RuleContext:
         """This unit's members by 个人账号 (another unit's members are simply absent)."""
         return self.data.unit_members(self.unit.unit_account)
 
+    @cached_property
+    def identities(self) -> dict[str, MemberIdentity]:
+        """Who this unit's members are, by 个人账号: for rules that need nothing else of them."""
+        return self.data.unit_identities(self.unit.unit_account)
+
 
 def not_found(row: RowResult, account: str) -> None:
     row.issues.append(Issue(Code.MEMBER_NOT_FOUND, f"个人账号「{account}」在本单位不存在，请核对", row.excel_row, "个人账号"))
 
 
-def check_identity(row: RowResult, member: MemberInfo) -> bool:
+Member = TypeVar("Member", MemberInfo, MemberIdentity)
+
+
+def check_identity(row: RowResult, member: MemberInfo | MemberIdentity) -> bool:
     """姓名 and 证件号码 must be the member's; changing them needs the centre's approval."""
     ok = True
     account = member.member_account
@@ -117,13 +135,19 @@ def check_identity(row: RowResult, member: MemberInfo) -> bool:
 
 
 def match_member(row: RowResult, context: RuleContext) -> MemberInfo | None:
-    """Account, 姓名 and 证件号码 must name one member of this unit.
+    """Account, 姓名 and 证件号码 must name one member of this unit (see :func:`find_member`)."""
+    return find_member(row, context.members)
 
-    A member of another unit is not in ``context.members`` at all, so it is reported exactly like
-    an unknown account: a unit learns nothing about other units' members.
+
+def find_member(row: RowResult, members: Mapping[str, Member]) -> Member | None:
+    """The member of this unit the row's account names, its 姓名 and 证件号码 checked against the row.
+
+    ``members`` holds this unit's members only: a member of another unit is not in it at all,
+    so it is reported exactly like an unknown account and a unit learns nothing about other
+    units' members.
     """
     account = row.values["个人账号"]
-    member = context.members.get(account)
+    member = members.get(account)
     if member is None:
         not_found(row, account)
         return None
