@@ -10,10 +10,10 @@ members) likewise skip SQLAlchemy's row objects: :func:`driver_rows`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
 from decimal import Decimal
-from itertools import islice
+from itertools import islice, repeat
 from typing import Any
 
 import orjson
@@ -25,6 +25,9 @@ from pipeline.db import DecimalText
 
 #: Rows per executemany on SQLite: bounds the parameter list a 100k-row file holds at once.
 CHUNK = 5000
+
+#: From this many rows on, a chunk goes to SQLite as one JSON array (see :func:`insert_rows`).
+JSON_ROWS = 100
 
 Convert = Callable[[Any], Any] | None
 
@@ -58,28 +61,23 @@ def _converters(session: Session, table: Table, columns: Sequence[str]) -> list[
     return converters
 
 
-def _converted(rows: Iterable[Sequence[Any]], converters: list[Convert], tail: tuple[Any, ...] = ()) -> Iterable[tuple[Any, ...]]:
-    """Each row converted for the driver, with ``tail`` (values already converted) after its own."""
+def _converted(rows: Iterable[Sequence[Any]], converters: list[Convert], tail: tuple[Any, ...] = ()) -> Iterator[list[tuple[Any, ...]]]:
+    """The rows converted for the driver, ``CHUNK`` at a time, each followed by ``tail`` (already converted).
+
+    A chunk is converted by column: it is turned into columns, only the columns that need it are
+    converted, and the columns (with ``tail`` repeated) are zipped back into rows, all at C speed
+    but for the conversions themselves.
+    """
     pairs = [(index, convert) for index, convert in enumerate(converters) if convert is not None]
-    if not pairs:
-        return (tuple(row) + tail for row in rows)
-
-    def convert_row(row: Sequence[Any]) -> tuple[Any, ...]:
-        values = list(row)
-        for index, convert in pairs:
-            value = values[index]
-            if value is not None:
-                values[index] = convert(value)
-        values.extend(tail)
-        return tuple(values)
-
-    return map(convert_row, rows)
-
-
-def _chunks(rows: Iterable[tuple[Any, ...]]) -> Iterable[list[tuple[Any, ...]]]:
     iterator = iter(rows)
     while chunk := list(islice(iterator, CHUNK)):
-        yield chunk
+        if not pairs:
+            yield [tuple(row) + tail for row in chunk]
+            continue
+        columns: list[Any] = list(zip(*chunk))
+        for index, convert in pairs:
+            columns[index] = [None if value is None else convert(value) for value in columns[index]]
+        yield list(zip(*columns, *map(repeat, tail)))
 
 
 def insert_rows(
@@ -92,30 +90,42 @@ def insert_rows(
     """
     tail: tuple[Any, ...] = ()
     if shared:
-        tail = next(iter(_converted([tuple(shared.values())], _converters(session, table, list(shared)))))
-    converted = _converted(rows, _converters(session, table, columns), tail)
-    columns = [*columns, *(shared or ())]
+        tail = next(_converted([tuple(shared.values())], _converters(session, table, list(shared))))[0]
+    converters = _converters(session, table, columns)
+    names = ", ".join(f'"{name}"' for name in [*columns, *(shared or ())])
     connection = session.connection()
-    names = ", ".join(f'"{name}"' for name in columns)
+    driver = connection.connection.driver_connection
     if connection.dialect.name == "postgresql":
-        with connection.connection.driver_connection.cursor() as cursor:
+        with driver.cursor() as cursor:
             with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
-                for row in converted:
-                    copy.write_row(row)
+                for chunk in _converted(rows, converters, tail):
+                    for row in chunk:
+                        copy.write_row(row)
         return
-    statement = f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" for _ in columns)})'
-    for chunk in _chunks(converted):
-        connection.exec_driver_sql(statement, chunk)
+    # SQLite: a chunk of many rows goes in as one JSON array that SQLite takes apart itself
+    # (json_each): no Python work per row and value, the shared values bound once. A chunk of a few
+    # rows (a batch's row parts: a few big JSON texts each) is bound row by row as usual.
+    cells = ", ".join(f"json_extract(value, '$[{index}]')" for index in range(len(columns)))
+    from_json = f'INSERT INTO "{table.name}" ({names}) SELECT {cells}{"".join(", ?" for _ in tail)} FROM json_each(?)'
+    row_by_row = f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" for _ in [*columns, *tail])})'
+    cursor = driver.cursor()
+    try:
+        for chunk in _converted(rows, converters):
+            if len(chunk) >= JSON_ROWS:
+                cursor.execute(from_json, (*tail, orjson.dumps(chunk).decode()))
+            else:
+                cursor.executemany(row_by_row, [row + tail for row in chunk])
+    finally:
+        cursor.close()
 
 
 def update_rows(session: Session, table: Table, key: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """``UPDATE table SET columns… WHERE key = …`` for each row: the new values in ``columns`` order, then the key."""
-    converted = _converted(rows, _converters(session, table, [*columns, key]))
     connection = session.connection()
     mark = "%s" if connection.dialect.name == "postgresql" else "?"
     assignments = ", ".join(f'"{name}" = {mark}' for name in columns)
     statement = f'UPDATE "{table.name}" SET {assignments} WHERE "{key}" = {mark}'
-    for chunk in _chunks(converted):
+    for chunk in _converted(rows, _converters(session, table, [*columns, key])):
         connection.exec_driver_sql(statement, chunk)
 
 
