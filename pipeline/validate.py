@@ -18,7 +18,7 @@ from pipeline.issues import Code, Issue
 from pipeline.model import RowResult, Sheet
 from pipeline.money import money_text
 from pipeline.read import paused_gc, trim_heap
-from schemas.fields import Field, FieldKind, clean_id, clean_text, column_is_clean, describe, field_map, parse_amount
+from schemas.fields import Field, FieldKind, clean_id, clean_text, column_is_clean, describe, field_map, parse_amount, shared_column_facts
 
 
 #: Sheets from this many rows on hand freed memory back to the OS after the schema check.
@@ -70,7 +70,8 @@ def check_cells(sheet: Sheet, fields: tuple[Field, ...], schema: pa.DataFrameSch
     frame = normalise(sheet, fields)
     found: list[tuple[int, Issue]] = []
     try:
-        schema.validate(frame, lazy=True)
+        with shared_column_facts():
+            schema.validate(frame, lazy=True)
     except pandera.errors.SchemaErrors as error:
         found = _failure_issues(error, frame, sheet, field_map(fields))
     # The rows are built after pandera has finished (and freed what it allocated), from plain

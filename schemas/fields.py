@@ -8,13 +8,16 @@ what the cell held: a number, a date), so one bad cell never hides the other err
 
 from __future__ import annotations
 
+import contextlib
 import re
 import unicodedata
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -375,10 +378,47 @@ def _per_value(series: pd.Series, fn: Callable[[str], bool]) -> pd.Series:
     return series.map(answers).astype(bool)
 
 
+#: What the checks of the validation under way have worked out about each column (its cells'
+#: lengths, its ID problems), so that the several checks of a column work it out once.
+_COLUMN_FACTS: ContextVar[dict[tuple[str, str], Any] | None] = ContextVar("column_facts", default=None)
+
+
+@contextlib.contextmanager
+def shared_column_facts() -> Iterator[None]:
+    """Within this block, the checks of one validation share what they work out about a column.
+
+    Outside it (a schema validated directly) every check works everything out itself.
+    """
+    token = _COLUMN_FACTS.set({})
+    try:
+        yield
+    finally:
+        _COLUMN_FACTS.reset(token)
+
+
+def _column_fact(series: pd.Series, fact: str, work_out: Callable[[pd.Series], Any]) -> Any:
+    facts = _COLUMN_FACTS.get()
+    if facts is None:
+        return work_out(series)
+    key = (str(series.name), fact)
+    if key not in facts:
+        facts[key] = work_out(series)
+    return facts[key]
+
+
+def _lengths(series: pd.Series) -> np.ndarray:
+    """The length of every cell, without a Python call per cell."""
+    return _column_fact(series, "lengths", lambda s: np.fromiter(map(len, s.tolist()), dtype=np.int64, count=len(s)))
+
+
 def _fits(series: pd.Series, max_length: int) -> pd.Series:
-    """``series.str.len() <= max_length`` without a Python call per cell."""
-    lengths = np.fromiter(map(len, series.tolist()), dtype=np.int64, count=len(series))
-    return pd.Series(lengths <= max_length, index=series.index)
+    """``series.str.len() <= max_length``."""
+    return pd.Series(_lengths(series) <= max_length, index=series.index)
+
+
+def _empty(series: pd.Series) -> pd.Series:
+    """``series.eq("")`` for an all-text column."""
+    return pd.Series(_lengths(series) == 0, index=series.index)
 
 
 def _fullmatch(series: pd.Series, pattern: re.Pattern[str]) -> pd.Series:
@@ -396,7 +436,7 @@ def _date_ok(value: str) -> bool:
 
 def _allow_empty(check: Callable[[pd.Series], pd.Series]) -> Callable[[pd.Series], pd.Series]:
     """Empty cells are reported once, as CELL_EMPTY, never again by a format check."""
-    return lambda series: series.eq("") | check(series)
+    return lambda series: _empty(series) | check(series)
 
 
 def _checks_for(field: Field) -> list[pa.Check]:
@@ -407,12 +447,12 @@ def _checks_for(field: Field) -> list[pa.Check]:
 
     checks = [pa.Check(lambda s, f=field: _fits(s, f.max_length), name=str(Code.TEXT_TOO_LONG), ignore_na=False)]
     if field.required:
-        checks.append(pa.Check(lambda s: s.ne(""), name=str(Code.CELL_EMPTY), ignore_na=False))
+        checks.append(pa.Check(lambda s: ~_empty(s), name=str(Code.CELL_EMPTY), ignore_na=False))
     long_ok = lambda s, f=field: _fits(s, f.max_length)  # noqa: E731 - format checks skip overlong cells
     match field.kind:
         case FieldKind.ID_NUMBER:
             for code in (Code.ID_NUMERIC_PRECISION, Code.ID_FORMAT, Code.ID_CHECKSUM):
-                checks.append(check(code, lambda s, c=code: ~long_ok(s) | id_problems(s).ne(c)))
+                checks.append(check(code, lambda s, c=code: ~long_ok(s) | _column_fact(s, "id_problems", id_problems).ne(c)))
         case FieldKind.MONTH:
             checks.append(check(Code.MONTH_FORMAT, lambda s: _per_value(s, _month_ok)))
         case FieldKind.AMOUNT | FieldKind.RATIO:
