@@ -23,7 +23,7 @@ from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus, Sheet
 from pipeline.money import money_text
 from pipeline.pdf_context import PdfDocument, report_document, slip_document
 from pipeline.read import paused_gc
-from pipeline.render_xlsx import FORMULA_TRIGGERS, neutralise_formula, write_report_xlsx
+from pipeline.render_xlsx import neutralise_column, neutralise_formula, write_report_xlsx
 
 if TYPE_CHECKING:
     from pipeline.render_pdf import PdfRenderer
@@ -62,29 +62,25 @@ def write_detail_csv(result: BatchResult, path: Path) -> None:
     """清册: every row with its status and computed amounts; UTF-8 with BOM so Excel shows Chinese.
 
     Cells the unit wrote are neutralised against formula injection (see :func:`neutralise_formula`).
+    The file is built a column at a time (a 100k-row batch has 1.3 million cells).
     """
-    amount_names = list(dict.fromkeys(name for row in result.rows for name in row.amounts))
-    computed_names = list(dict.fromkeys(name for row in result.rows for name in row.computed))
-    header = result.header
+    rows = result.rows
+    amount_names = list(dict.fromkeys(name for row in rows for name in row.amounts))
+    computed_names = list(dict.fromkeys(name for row in rows for name in row.computed))
     labels = {status: status.label for status in RowStatus}
-
-    def line(row: RowResult) -> list[object]:
-        values, amounts = row.values, row.amounts
-        cells: list[object] = [row.excel_row]
-        for column in header:
-            value = values.get(column, "")
-            cells.append("'" + value if value.startswith(FORMULA_TRIGGERS) else value)
-        cells.append(labels[row.status])
-        if computed_names:
-            cells.extend(row.computed.get(name, "") for name in computed_names)
-        cells.extend(money_text(amounts[name]) if name in amounts else "" for name in amount_names)
-        cells.append(neutralise_formula("；".join([issue.message for issue in row.issues])) if row.issues else "")
-        return cells
-
+    columns: list[list[object]] = [[row.excel_row for row in rows]]
+    for column in result.header:
+        columns.append(neutralise_column([row.values.get(column, "") for row in rows]))
+    columns.append([labels[row.status] for row in rows])
+    for name in computed_names:
+        columns.append([row.computed.get(name, "") for row in rows])
+    for name in amount_names:
+        columns.append([money_text(row.amounts[name]) if name in row.amounts else "" for row in rows])
+    columns.append([neutralise_formula("；".join([issue.message for issue in row.issues])) if row.issues else "" for row in rows])
     with path.open("w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["行号", *header, "处理结果", *computed_names, *(f"核定{name}" for name in amount_names), "说明"])
-        writer.writerows(map(line, result.rows))
+        writer.writerow(["行号", *result.header, "处理结果", *computed_names, *(f"核定{name}" for name in amount_names), "说明"])
+        writer.writerows(zip(*columns))
 
 
 def needs_report(result: BatchResult) -> bool:

@@ -25,6 +25,7 @@ from pipeline import logs
 from pipeline.demo import fake_id, registration_row, write_table
 from pipeline.issues import Code
 from pipeline.model import BatchStatus
+from pipeline.render_xlsx import neutralise_column, neutralise_formula
 from schemas import backpay, registration
 from tests.conftest import Centre, make_centre
 from tests.factories import backpay_file, row_for
@@ -124,6 +125,19 @@ def test_formula_text_is_neutralised_in_csv_and_kept_as_text_in_xlsx(sqlite_cent
     assert phone.value == "+8613912345678" and phone.data_type == "s"
     formula_like = report["L2"]
     assert formula_like.value == "=cmd|' /C calc'!A0" and formula_like.data_type == "s"
+
+
+@pytest.mark.parametrize(
+    ("cells", "written"),
+    [
+        (["张三", "1000", "2024-03"], ["张三", "1000", "2024-03"]),
+        (["张三", "=1+1", "x-1", "-5"], ["张三", "'=1+1", "x-1", "'-5"]),
+        (["a\x00=1", "\tb"], ["a\x00=1", "'\tb"]),
+        ([], []),
+    ],
+)
+def test_a_csv_column_is_neutralised_cell_by_cell(cells: list[str], written: list[str]) -> None:
+    assert neutralise_column(cells) == written == [neutralise_formula(cell) for cell in cells]
 
 
 def test_symlinks_and_stray_files_are_quarantined_unread(sqlite_centre: Centre, tmp_path: Path) -> None:
