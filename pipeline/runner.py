@@ -9,6 +9,7 @@ stored is not applied again, its outputs are rendered and it is archived.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import uuid
@@ -158,11 +159,13 @@ def check_file(
     detected = detect(raw, kind_headers)
     if detected.kind is None or detected.sheet is None or detected.issues:
         return detected.kind, detected.sheet, detected.issues, []
-    template = TEMPLATES[detected.kind]
-    rows, file_issues = validate(detected.sheet, template, config)
+    template, rules = TEMPLATES[detected.kind], RULES[detected.kind]
+    context = functools.cache(context_loader)  # one context, made when first needed
+    prepare = getattr(rules, "prepare", None)
+    rows, file_issues = validate(detected.sheet, template, config, meanwhile=prepare and (lambda: prepare(context())))
     if rows and not file_issues:
         clean = [row for row in rows if not row.issues]
-        file_issues = RULES[detected.kind].apply(clean, context_loader())
+        file_issues = rules.apply(clean, context())
         for row in rows:
             if row.issues and row.errors:
                 row.status = RowStatus.REJECTED

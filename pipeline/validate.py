@@ -6,7 +6,11 @@ row the unit sees and the Chinese header of its column.
 
 from __future__ import annotations
 
+import multiprocessing
+import traceback
+from collections.abc import Callable
 from decimal import Decimal
+from multiprocessing.connection import Connection
 from types import ModuleType
 
 import pandas as pd
@@ -44,62 +48,124 @@ def clean_column(field: Field, cells: list[str]) -> list[str]:
     return list(map(cleaned.__getitem__, cells))
 
 
-def normalise(sheet: Sheet, fields: tuple[Field, ...]) -> pd.DataFrame:
-    """An all-text DataFrame, one column per template field, cells cleaned by their field kind."""
+def normalise(sheet: Sheet, fields: tuple[Field, ...]) -> dict[str, list[str]]:
+    """The cells of every template field, one column each, cleaned by their field kind."""
     positions = {column: index for index, column in enumerate(sheet.header)}
-    data = {field.name: clean_column(field, sheet.columns[positions[field.name]]) for field in fields}
-    return pd.DataFrame(data, dtype=object)
+    return {field.name: clean_column(field, sheet.columns[positions[field.name]]) for field in fields}
 
 
-def _failure_issues(error: pandera.errors.SchemaErrors, frame: pd.DataFrame, sheet: Sheet, fields: dict[str, Field]) -> list[tuple[int, Issue]]:
-    issues: list[tuple[int, Issue]] = []
-    cases = error.failure_cases
-    for column, check, index in zip(cases["column"], cases["check"], cases["index"]):
-        if column not in fields or index is None or pd.isna(index):
-            raise RuntimeError(f"schema failure outside a cell: {column} {check}") from error
-        position = int(index)
-        code = Code(str(check))
-        value = frame.at[position, column]
-        issues.append((position, Issue(code, describe(code, fields[column], value), sheet.excel_rows[position], column)))
-    return issues
+#: pandera's failures as (column, check name, DataFrame position) triples.
+Failures = list[tuple[str, str, int]]
 
 
-@paused_gc()
-def check_cells(sheet: Sheet, fields: tuple[Field, ...], schema: pa.DataFrameSchema) -> list[RowResult]:
-    """Every data row with its normalised values and the issues of its cells, in column order."""
-    frame = normalise(sheet, fields)
-    found: list[tuple[int, Issue]] = []
+def schema_failures(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> Failures:
+    """Run ``schema`` lazily over ``frame``: every failing cell, as (column, check, position)."""
     try:
         with shared_column_facts():
             schema.validate(frame, lazy=True)
     except pandera.errors.SchemaErrors as error:
-        found = _failure_issues(error, frame, sheet, field_map(fields))
-    # The rows are built after pandera has finished (and freed what it allocated), from plain
-    # lists: iterating pandas cells is slow, and both at once would raise the peak memory.
-    names = list(frame.columns)
-    columns = [frame[name].tolist() for name in names]
-    del frame
-    if sheet.row_count >= TRIM_AFTER_ROWS:
-        trim_heap()  # pandas and pandera freed their arrays: give the pages back before the rows grow
-    rows = [
-        RowResult(excel_row, values[0], dict(zip(names, values)))
-        for excel_row, values in zip(sheet.excel_rows, zip(*columns))
-    ]
-    order = {field.name: index for index, field in enumerate(fields)}
-    for position, issue in sorted(found, key=lambda item: (item[0], order[item[1].column or ""])):
-        rows[position].issues.append(issue)
-    return rows
+        cases = error.failure_cases
+        failures = []
+        for column, check, index in zip(cases["column"], cases["check"], cases["index"]):
+            if index is None or pd.isna(index):
+                raise RuntimeError(f"schema failure outside a cell: {column} {check}") from error
+            failures.append((str(column), str(check), int(index)))
+        return failures
+    return []
+
+
+#: From this many rows on, the schema is run by a forked process while this one builds the rows.
+APART_ROWS = 20_000
+
+
+class SchemaCheck:
+    """The schema run over a big sheet by a forked process, which sends back its failures.
+
+    Meanwhile this process builds the rows (and whatever else the caller has to do); both take
+    a few tenths of a second on 100k rows, and the core the check runs on is idle at that point
+    of a run. The child only computes: it inherits the database connections and never uses them.
+    """
+
+    def __init__(self, frame: pd.DataFrame, schema: pa.DataFrameSchema):
+        context = multiprocessing.get_context("fork")
+        self._received, sender = context.Pipe(duplex=False)
+        self._process = context.Process(target=_check_apart, args=(frame, schema, sender), name="gjj-schema")
+        self._process.start()
+        sender.close()
+
+    def failures(self) -> Failures:
+        try:
+            outcome, value = self._received.recv()
+        except EOFError:
+            outcome, value = "error", "the schema process ended without an answer"
+        finally:
+            self._received.close()
+            self._process.join()
+        if outcome != "failures":
+            raise RuntimeError(f"checking the cells failed in process {self._process.pid}: {value}")
+        return value
+
+
+def _check_apart(frame: pd.DataFrame, schema: pa.DataFrameSchema, sender: Connection) -> None:
+    try:
+        sender.send(("failures", schema_failures(frame, schema)))
+    except BaseException:
+        sender.send(("error", traceback.format_exc()))
 
 
 @paused_gc()
-def validate(sheet: Sheet, template: ModuleType, config: CentreConfig) -> tuple[list[RowResult], list[Issue]]:
-    """Rows with their cell issues, and file-level issues (row limit, 合计 row)."""
+def check_cells(
+    sheet: Sheet, fields: tuple[Field, ...], schema: pa.DataFrameSchema, meanwhile: Callable[[], object] | None = None
+) -> list[RowResult]:
+    """Every data row with its normalised values and the issues of its cells, in column order.
+
+    ``meanwhile`` (say, reading master data the rules will need) is called while the schema runs
+    when the sheet is big enough for it to run apart (:class:`SchemaCheck`).
+    """
+    columns = normalise(sheet, fields)
+    frame = pd.DataFrame(columns, dtype=object)
+    if sheet.row_count >= APART_ROWS:
+        check = SchemaCheck(frame, schema)
+        rows = _rows(sheet, columns)
+        if meanwhile is not None:
+            meanwhile()
+        failures = check.failures()
+    else:
+        failures = schema_failures(frame, schema)
+        rows = _rows(sheet, columns)
+    by_name = field_map(fields)
+    order = {field.name: index for index, field in enumerate(fields)}
+    for column, check_name, position in sorted(failures, key=lambda failure: (failure[2], order[failure[0]])):
+        if column not in by_name:
+            raise RuntimeError(f"schema failure outside a cell: {column} {check_name}")
+        code = Code(check_name)
+        issue = Issue(code, describe(code, by_name[column], columns[column][position]), sheet.excel_rows[position], column)
+        rows[position].issues.append(issue)
+    del frame
+    if sheet.row_count >= TRIM_AFTER_ROWS:
+        trim_heap()  # pandas and pandera freed their arrays: give the pages back
+    return rows
+
+
+def _rows(sheet: Sheet, columns: dict[str, list[str]]) -> list[RowResult]:
+    names = list(columns)
+    return [
+        RowResult(excel_row, values[0], dict(zip(names, values)))
+        for excel_row, values in zip(sheet.excel_rows, zip(*columns.values()))
+    ]
+
+
+@paused_gc()
+def validate(
+    sheet: Sheet, template: ModuleType, config: CentreConfig, meanwhile: Callable[[], object] | None = None
+) -> tuple[list[RowResult], list[Issue]]:
+    """Rows with their cell issues, and file-level issues (row limit, 合计 row); see :func:`check_cells` for ``meanwhile``."""
     if sheet.row_count > config.limits.max_rows:
         return [], [Issue(Code.TOO_MANY_ROWS, f"文件有 {sheet.row_count} 行数据，超过上限 {config.limits.max_rows} 行，请分成多个文件")]
     if not sheet.row_count:
         return [], [Issue(Code.EMPTY_FILE, "文件在表头下没有数据行")]
     fields = template.fields(config)
-    rows = check_cells(sheet, fields, template.schema(config))
+    rows = check_cells(sheet, fields, template.schema(config), meanwhile)
     return rows, total_issues(sheet, rows, template, fields)
 
 

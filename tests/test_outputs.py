@@ -279,11 +279,11 @@ def test_a_warm_pdf_process_not_needed_leaves_at_once(sqlite_centre: Centre, war
     validate = runner.validate
     warming_while_checked: list[list[str]] = []
 
-    def validate_then_fail_the_second(*args: object) -> object:
+    def validate_then_fail_the_second(*args: object, **kwargs: object) -> object:
         warming_while_checked.append(_pdf_processes())
         if len(warming_while_checked) == 2:
             raise OSError("disk gone")
-        return validate(*args)
+        return validate(*args, **kwargs)
 
     monkeypatch.setattr(runner, "validate", validate_then_fail_the_second)
     summary = sqlite_centre.run()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import multiprocessing
 from datetime import date, datetime
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from pipeline.detect import detect
 from pipeline.issues import Code
 from pipeline.model import BatchStatus
 from pipeline.read import ReadFailure, cell_text, paused_gc, read_raw, thaw_gc
+from pipeline import validate as validate_module
 from pipeline.validate import validate
 from schemas import TEMPLATES, backpay
 from tests.conftest import Centre
@@ -231,3 +233,44 @@ def test_nothing_stays_frozen_after_a_file(sqlite_centre: Centre) -> None:
 
     assert result.status is BatchStatus.ACCEPTED
     assert gc.isenabled() and gc.get_freeze_count() == 0
+
+
+BAD_ROWS = [
+    ["1", "300000001", "张三", "11010519491231002X", "漏缴", "2024-03", "2024-05", "x"],
+    ["2", "3000000x1", "", "110105194912310021", "随便", "2024-13", "2024-05", "-1"],
+    ["", "300000003", "王" * 60, "2.10102199001011e+17", "漏缴", "2024-03", "", "1000"],
+    ["4", "300000004", "赵六", "11010519491231002X", "漏缴", "2024-03", "2024-05", "1000"],
+]
+
+
+def _checked(tmp_path: Path, apart_rows: int, monkeypatch: pytest.MonkeyPatch, meanwhile=None) -> list[list[tuple[Code, str | None, int | None, str]]]:
+    monkeypatch.setattr(validate_module, "APART_ROWS", apart_rows)
+    found = _detect(_xlsx(tmp_path / f"f{apart_rows}.xlsx", [list(backpay.HEADER), *BAD_ROWS]))
+    rows, _ = validate(found.sheet, backpay, CONFIG, meanwhile=meanwhile)
+    return [[(i.code, i.column, i.row, i.message) for i in row.issues] for row in rows]
+
+
+def test_a_big_sheet_is_checked_apart_with_the_same_issues(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """From APART_ROWS rows on a forked process runs the schema; ``meanwhile`` runs while it does."""
+    seen_while_checking: list[list[str]] = []
+
+    def meanwhile() -> None:
+        seen_while_checking.append([child.name for child in multiprocessing.active_children()])
+
+    here = _checked(tmp_path, 1000, monkeypatch)
+    apart = _checked(tmp_path, 2, monkeypatch, meanwhile)
+
+    assert apart == here
+    assert [code for code, *_ in here[1]] == [Code.ACCOUNT_FORMAT, Code.CELL_EMPTY, Code.ID_CHECKSUM, Code.ENUM_VALUE, Code.MONTH_FORMAT, Code.AMOUNT_OUT_OF_RANGE]
+    assert here[3] == [] and here[2][0][2] == 4
+    assert seen_while_checking and "gjj-schema" in seen_while_checking[0]
+    assert not [child for child in multiprocessing.active_children() if child.name == "gjj-schema"]
+
+
+def test_a_schema_process_that_fails_is_an_error_not_a_clean_sheet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(frame: object, schema: object) -> list[tuple[str, str, int]]:
+        raise MemoryError("no memory left")
+
+    monkeypatch.setattr(validate_module, "schema_failures", broken)
+    with pytest.raises(RuntimeError, match="no memory left"):
+        _checked(tmp_path, 2, monkeypatch)

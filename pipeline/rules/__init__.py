@@ -8,6 +8,10 @@ Each module has ``KIND`` and two functions:
   business needs them (单位调整, 缴存人登记), and then never names them in a message.
 - ``record(session, batch, result)`` writes what the accepted rows change, in the file's
   transaction; the store stage calls it once the batch has its serial number.
+
+A module may also have ``prepare(context)``, which reads master data ``apply`` will need while a big
+sheet's schema check runs in another process. It only reads, and never what ``apply`` must read
+after ``context.data.lock_members()``.
 """
 
 from __future__ import annotations

@@ -123,6 +123,11 @@ def _check_overlaps(rows: list[RowResult], context: RuleContext) -> None:
                 break
 
 
+def prepare(context: RuleContext) -> None:
+    """Read who the unit's members are while the schema runs (see :mod:`pipeline.rules`)."""
+    context.identities  # noqa: B018 - a cached property: read now, used by apply
+
+
 @paused_gc()
 def apply(rows: list[RowResult], context: RuleContext) -> list[Issue]:
     """Check every schema-valid row; rows keep ACCEPTED, or become REJECTED or COUNTER."""
