@@ -38,9 +38,13 @@ def _overlaps(a_start: str, a_end: str, b_start: str, b_end: str) -> bool:
     return _month_key(a_start) <= _month_key(b_end) and _month_key(b_start) <= _month_key(a_end)
 
 
-def _check_months(row: RowResult, context: RuleContext) -> bool:
+def _current_month_key(context: RuleContext) -> int:
+    return context.business_date.year * 12 + context.business_date.month - 1
+
+
+def _check_months(row: RowResult, context: RuleContext, current: int) -> bool:
+    """The month range of ``row``; ``current`` is the business month's key (see :func:`_month_key`)."""
     start, end = row.values["补缴开始年月"], row.values["补缴结束年月"]
-    current = context.business_date.year * 12 + context.business_date.month - 1
     start_key, end_key = _month_key(start), _month_key(end)
     if start_key <= end_key <= current and start[:4] == end[:4]:
         return True  # the usual row: nothing to report
@@ -133,9 +137,10 @@ def apply(rows: list[RowResult], context: RuleContext) -> list[Issue]:
     """Check every schema-valid row; rows keep ACCEPTED, or become REJECTED or COUNTER."""
     in_range: list[RowResult] = []
     rounded: dict[str, Decimal] = {}
+    identities, current = context.identities, _current_month_key(context)
     for row in rows:
-        member = find_member(row, context.identities)
-        months_ok = _check_months(row, context)
+        member = find_member(row, identities)
+        months_ok = _check_months(row, context, current)
         _check_amount(row, context, rounded)
         if member is not None and months_ok:
             in_range.append(row)
