@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from pipeline.issues import Code, Issue
 from pipeline.model import Sheet
 from pipeline.read import RawTable, cell_text, paused_gc
@@ -89,7 +91,21 @@ def _blank(cell: object) -> bool:
 
 
 def _text_column(cells: tuple[object, ...]) -> list[str]:
-    """One column's cells as text (most are text already; numbers and dates are converted)."""
+    """One column's cells as text (most are text already; numbers and dates are converted).
+
+    A column of numbers only (序号, amounts) is converted at once: whole numbers by numpy, the
+    others one by one as :func:`cell_text` does.
+    """
+    kinds = set(map(type, cells))
+    if kinds == {str}:
+        return list(cells)  # type: ignore[arg-type]
+    if kinds == {float}:
+        values = np.fromiter(cells, dtype=np.float64, count=len(cells))  # type: ignore[arg-type]
+        whole = (values == np.trunc(values)) & (np.abs(values) < 1e15)
+        texts = list(map(str, np.where(whole, values, 0).astype(np.int64).tolist()))
+        for index in np.flatnonzero(~whole).tolist():
+            texts[index] = cell_text(cells[index])
+        return texts
     return [cell if type(cell) is str else cell_text(cell) for cell in cells]
 
 

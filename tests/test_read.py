@@ -9,9 +9,11 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.config import load_config
-from pipeline.detect import detect
+from pipeline.detect import _text_column, detect
 from pipeline.issues import Code
 from pipeline.model import BatchStatus
 from pipeline.read import ReadFailure, cell_text, paused_gc, read_raw, thaw_gc
@@ -274,3 +276,14 @@ def test_a_schema_process_that_fails_is_an_error_not_a_clean_sheet(tmp_path: Pat
     monkeypatch.setattr(validate_module, "schema_failures", broken)
     with pytest.raises(RuntimeError, match="no memory left"):
         _checked(tmp_path, 2, monkeypatch)
+
+
+@given(st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=1, max_size=30))
+@settings(max_examples=200, deadline=None)
+def test_a_column_of_numbers_reads_as_each_number_would(numbers: list[float]) -> None:
+    assert _text_column(tuple(numbers)) == [cell_text(number) for number in numbers]
+
+
+@pytest.mark.parametrize("cells", [(1.0, 2.5, -0.0, 1e15, 999999999999999.0, 1e-7), (1.0, "a", None, 3), ("x", "y")])
+def test_a_column_reads_as_its_cells_would(cells: tuple[object, ...]) -> None:
+    assert _text_column(cells) == [cell_text(cell) for cell in cells]
