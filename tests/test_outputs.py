@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import multiprocessing
 import subprocess
@@ -16,6 +18,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 import xlwt
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pypdf import PdfReader
 
 from pipeline.issues import Code, Issue
@@ -391,3 +395,23 @@ def test_a_failed_output_process_leaves_the_batch_to_the_next_run(sqlite_centre:
     outcome = sqlite_centre.run().outcomes[0]  # the stored batch is rendered again, applied once
     assert outcome.result.status is BatchStatus.ACCEPTED and (outcome.outputs / "result.json").is_file()
     assert sqlite_centre.table_counts()["backpay_records"] == 1
+
+
+@given(
+    st.integers(min_value=1, max_value=4).flatmap(
+        lambda width: st.tuples(
+            st.lists(st.text(max_size=4), min_size=width, max_size=width),
+            st.lists(st.lists(st.sampled_from(["", "a", "张三", "1,000", 'say "hi"', "x\ny", "\r", " ", "'=1"]) | st.text(max_size=3), min_size=width, max_size=width), max_size=5),
+        )
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_csv_lines_are_what_the_csv_module_writes(header_and_rows: tuple[list[str], list[list[str]]]) -> None:
+    header, rows = header_and_rows
+    columns = [list(column) for column in zip(*rows)] if rows else [[] for _ in header]
+    expected, written = io.StringIO(newline=""), io.StringIO(newline="")
+    csv.writer(expected).writerows([header, *rows])
+
+    render.write_csv(written, header, columns)
+
+    assert written.getvalue() == expected.getvalue()
