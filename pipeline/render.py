@@ -104,9 +104,7 @@ def write_csv(handle: TextIO, header: list[str], columns: list[list[str]]) -> No
 
 def needs_report(result: BatchResult) -> bool:
     """Anything the unit must act on: file errors, bad rows, rows sent to the counter."""
-    return bool(result.file_issues) or any(
-        row.status in (RowStatus.REJECTED, RowStatus.COUNTER) for row in result.rows
-    )
+    return bool(result.file_issues) or result.has_status(RowStatus.REJECTED, RowStatus.COUNTER)
 
 
 def _report_xlsx_due(result: BatchResult, sheet: Sheet | None) -> bool:

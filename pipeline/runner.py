@@ -132,7 +132,7 @@ def decide(result: BatchResult, accept_valid_rows: bool) -> None:
     """The batch status from its issues, and what becomes of the good rows of a bad file."""
     if any(not issue.code.is_counter for issue in result.file_issues) or not result.rows:
         result.status = BatchStatus.REJECTED
-    elif any(row.status is RowStatus.REJECTED for row in result.rows):
+    elif result.has_status(RowStatus.REJECTED):
         if accept_valid_rows and result.accepted_rows:
             result.status = BatchStatus.PARTIALLY_ACCEPTED
             return
