@@ -92,7 +92,8 @@ def write_csv(handle: TextIO, header: list[str], columns: list[list[str]]) -> No
     When no cell needs quoting (the usual case, found with one look at each column) the lines are
     joined at C speed; otherwise the csv module writes them.
     """
-    if any(mark in "\x00".join(column) for column in (header, *columns) for mark in _CSV_QUOTED) or len(header) < 2:
+    joined = ["\x00".join(column) for column in (header, *columns)]
+    if len(header) < 2 or any(mark in text for text in joined for mark in _CSV_QUOTED):
         writer = csv.writer(handle)
         writer.writerow(header)
         writer.writerows(zip(*columns))

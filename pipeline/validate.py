@@ -12,6 +12,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from multiprocessing.connection import Connection
 from types import ModuleType
+from typing import Any
 
 import pandas as pd
 import pandera.errors
@@ -94,16 +95,25 @@ class SchemaCheck:
         sender.close()
 
     def failures(self) -> Failures:
-        try:
-            outcome, value = self._received.recv()
-        except EOFError:
-            outcome, value = "error", "the schema process ended without an answer"
-        finally:
-            self._received.close()
-            self._process.join()
+        """The failures the process found; ``RuntimeError`` if it could not check."""
+        outcome, value = self._answer()
         if outcome != "failures":
             raise RuntimeError(f"checking the cells failed in process {self._process.pid}: {value}")
         return value
+
+    def close(self) -> None:
+        """Let the process leave without using its answer (this process failed meanwhile)."""
+        self._answer()
+
+    def _answer(self) -> tuple[str, Any]:
+        # Read before joining: a long answer fills the pipe and the process waits for a reader.
+        try:
+            return self._received.recv()
+        except EOFError:
+            return "error", "the schema process ended without an answer"
+        finally:
+            self._received.close()
+            self._process.join()
 
 
 def _check_apart(frame: pd.DataFrame, schema: pa.DataFrameSchema, sender: Connection) -> None:
@@ -126,9 +136,13 @@ def check_cells(
     frame = pd.DataFrame(columns, dtype=object)
     if sheet.row_count >= APART_ROWS:
         check = SchemaCheck(frame, schema)
-        rows = _rows(sheet, columns)
-        if meanwhile is not None:
-            meanwhile()
+        try:
+            rows = _rows(sheet, columns)
+            if meanwhile is not None:
+                meanwhile()
+        except BaseException:
+            check.close()
+            raise
         failures = check.failures()
     else:
         failures = schema_failures(frame, schema)

@@ -287,3 +287,12 @@ def test_a_column_of_numbers_reads_as_each_number_would(numbers: list[float]) ->
 @pytest.mark.parametrize("cells", [(1.0, 2.5, -0.0, 1e15, 999999999999999.0, 1e-7), (1.0, "a", None, 3), ("x", "y")])
 def test_a_column_reads_as_its_cells_would(cells: tuple[object, ...]) -> None:
     assert _text_column(cells) == [cell_text(cell) for cell in cells]
+
+
+def test_a_failure_meanwhile_leaves_no_schema_process_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def master_data_gone() -> None:
+        raise OSError("database gone")
+
+    with pytest.raises(OSError, match="database gone"):
+        _checked(tmp_path, 2, monkeypatch, master_data_gone)
+    assert not [child for child in multiprocessing.active_children() if child.name == "gjj-schema"]
