@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
@@ -10,6 +11,7 @@ from typing import Any, Callable
 import pytest
 from sqlalchemy import select
 
+from pipeline import store, validate
 from pipeline.backpay import delete_unallocated, list_unallocated
 from pipeline.db import BackPayRecord, Batch
 from pipeline.issues import Code
@@ -275,3 +277,27 @@ def test_the_run_keeps_cell_values_only_of_rows_the_staff_summary_shows(sqlite_c
     assert (accepted.status, referred.status) == (RowStatus.ACCEPTED, RowStatus.COUNTER)
     assert accepted.values == {} and accepted.amounts  # amounts and statuses stay for the totals
     assert referred.values["姓名"] == members[1].name
+
+
+def test_a_big_file_reads_its_members_while_its_schema_is_checked_apart(centre: Centre, monkeypatch: pytest.MonkeyPatch) -> None:
+    """From APART_ROWS rows on the schema runs in another process while the members' identities are read."""
+    monkeypatch.setattr(validate, "APART_ROWS", 2)
+    identities = store.SqlMasterData.unit_identities
+    schema_process_alive: list[bool] = []
+
+    def spied(self: store.SqlMasterData, unit_account: str) -> object:
+        schema_process_alive.append(any(child.name == "gjj-schema" for child in multiprocessing.active_children()))
+        return identities(self, unit_account)
+
+    monkeypatch.setattr(store.SqlMasterData, "unit_identities", spied)
+    members = centre.members_of(0)
+    stranger = centre.members_of(1)[0]
+    rows = [row_for(members[0], 1), row_for(members[1], 2, amount="-5"), row_for(members[2], 3)]
+    rows[2][1:4] = [stranger.member_account, stranger.name, stranger.id_number]
+    backpay_file(centre.inbox / centre.unit().unit_account, rows)
+
+    result = centre.run().outcomes[0].result
+
+    assert schema_process_alive == [True]  # read once, while the schema process worked
+    assert [[issue.code for issue in row.issues] for row in result.rows] == [[], [Code.AMOUNT_OUT_OF_RANGE], [Code.MEMBER_NOT_FOUND]]
+    assert result.status is BatchStatus.REJECTED and centre.table_counts()["backpay_records"] == 0
