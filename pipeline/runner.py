@@ -388,7 +388,7 @@ class Processor:
         result = self._base_result(batch, unit, arrival, sha256)
         pending = None
         # A big file's PDF process warms up on the idle core while this one reads and checks it.
-        pdfs = self.outputs.warm_pdfs(arrival.path) if unit is not None and unit.status == "正常" else None
+        pdfs = self.outputs.warm_pdfs(arrival.path) if unit is not None and unit.is_active else None
         try:
             sheet = self._check(session, unit, arrival, result)
             decide(result, self.config.accept_valid_rows)
@@ -416,7 +416,7 @@ class Processor:
                 Issue(Code.UNIT_UNKNOWN, f"单位账号「{arrival.unit_account}」不存在，文件已隔离，请联系公积金中心")
             )
             return None
-        if unit.status != "正常":
+        if not unit.is_active:
             result.file_issues.append(
                 Issue(Code.UNIT_INACTIVE, f"单位账户状态为「{unit.status}」，不能办理业务，请联系公积金中心")
             )

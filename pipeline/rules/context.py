@@ -29,6 +29,11 @@ class UnitInfo:
     contact_name: str = ""
     contact_phone: str = ""
 
+    @property
+    def is_active(self) -> bool:
+        """Whether the unit's account may do business (单位账户状态 正常)."""
+        return self.status == "正常"
+
 
 class MemberInfo(NamedTuple):
     """A member as the rules see it (a tuple: a 100k-member unit makes 100k of them per file)."""
