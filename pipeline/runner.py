@@ -133,7 +133,7 @@ def decide(result: BatchResult, accept_valid_rows: bool) -> None:
     if any(not issue.code.is_counter for issue in result.file_issues) or not result.rows:
         result.status = BatchStatus.REJECTED
     elif result.has_status(RowStatus.REJECTED):
-        if accept_valid_rows and result.accepted_rows:
+        if accept_valid_rows and result.has_accepted_rows():
             result.status = BatchStatus.PARTIALLY_ACCEPTED
             return
         result.status = BatchStatus.REJECTED
@@ -162,7 +162,8 @@ def check_file(
     template, rules = TEMPLATES[detected.kind], RULES[detected.kind]
     context = functools.cache(context_loader)  # one context, made when first needed
     prepare = getattr(rules, "prepare", None)
-    rows, file_issues = validate(detected.sheet, template, config, meanwhile=prepare and (lambda: prepare(context())))
+    meanwhile = (lambda: prepare(context())) if prepare is not None else None
+    rows, file_issues = validate(detected.sheet, template, config, meanwhile=meanwhile)
     if rows and not file_issues:
         clean = [row for row in rows if not row.issues]
         file_issues = rules.apply(clean, context())
