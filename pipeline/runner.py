@@ -161,9 +161,16 @@ def check_file(
         return detected.kind, detected.sheet, detected.issues, []
     template, rules = TEMPLATES[detected.kind], RULES[detected.kind]
     context = functools.cache(context_loader)  # one context, made when first needed
-    prepare = getattr(rules, "prepare", None)
-    meanwhile = (lambda: prepare(context())) if prepare is not None else None
-    rows, file_issues = validate(detected.sheet, template, config, meanwhile=meanwhile)
+    prepare, screen = getattr(rules, "prepare", None), getattr(rules, "screen", None)
+    excel_rows = detected.sheet.excel_rows
+
+    def meanwhile(columns: dict[str, list[str]]) -> None:
+        if prepare is not None:
+            prepare(context())
+        if screen is not None:
+            context().screened = screen(columns, excel_rows, context())
+
+    rows, file_issues = validate(detected.sheet, template, config, meanwhile=meanwhile if prepare or screen else None)
     if rows and not file_issues:
         clean = [row for row in rows if not row.issues]
         file_issues = rules.apply(clean, context())

@@ -75,6 +75,9 @@ def schema_failures(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> Failures
     return []
 
 
+#: What may run while a big sheet's schema is checked apart: it is given the normalised columns.
+Meanwhile = Callable[[dict[str, list[str]]], object]
+
 #: From this many rows on, the schema is run by a forked process while this one builds the rows.
 APART_ROWS = 20_000
 
@@ -125,12 +128,12 @@ def _check_apart(frame: pd.DataFrame, schema: pa.DataFrameSchema, sender: Connec
 
 @paused_gc()
 def check_cells(
-    sheet: Sheet, fields: tuple[Field, ...], schema: pa.DataFrameSchema, meanwhile: Callable[[], object] | None = None
+    sheet: Sheet, fields: tuple[Field, ...], schema: pa.DataFrameSchema, meanwhile: Meanwhile | None = None
 ) -> list[RowResult]:
     """Every data row with its normalised values and the issues of its cells, in column order.
 
-    ``meanwhile`` (say, reading master data the rules will need) is called while the schema runs
-    when the sheet is big enough for it to run apart (:class:`SchemaCheck`).
+    ``meanwhile`` (say, the rules' look at the normalised columns) is called with those columns
+    while the schema runs, when the sheet is big enough for it to run apart (:class:`SchemaCheck`).
     """
     columns = normalise(sheet, fields)
     frame = pd.DataFrame(columns, dtype=object)
@@ -139,7 +142,7 @@ def check_cells(
         try:
             rows = _rows(sheet, columns)
             if meanwhile is not None:
-                meanwhile()
+                meanwhile(columns)
         except BaseException:
             check.close()
             raise
@@ -171,7 +174,7 @@ def _rows(sheet: Sheet, columns: dict[str, list[str]]) -> list[RowResult]:
 
 @paused_gc()
 def validate(
-    sheet: Sheet, template: ModuleType, config: CentreConfig, meanwhile: Callable[[], object] | None = None
+    sheet: Sheet, template: ModuleType, config: CentreConfig, meanwhile: Meanwhile | None = None
 ) -> tuple[list[RowResult], list[Issue]]:
     """Rows with their cell issues, and file-level issues (row limit, 合计 row); see :func:`check_cells` for ``meanwhile``."""
     if sheet.row_count > config.limits.max_rows:

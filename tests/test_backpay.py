@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from pipeline import store, validate
@@ -301,3 +303,91 @@ def test_a_big_file_reads_its_members_while_its_schema_is_checked_apart(centre: 
     assert schema_process_alive == [True]  # read once, while the schema process worked
     assert [[issue.code for issue in row.issues] for row in result.rows] == [[], [Code.AMOUNT_OUT_OF_RANGE], [Code.MEMBER_NOT_FOUND]]
     assert result.status is BatchStatus.REJECTED and centre.table_counts()["backpay_records"] == 0
+
+
+# Cells a back-pay row may hold once its schema passed, and some it may hold before (the screen
+# sees every row of a big sheet, schema failures included).
+MONTHS = ["2024-03", "2024-05", "2024-07", "2023-12", "2024-09", "2024-1x", ""]
+AMOUNTS = ["1000", "0.4", "0.5", "-3", "12.345", "1e3", "abc", "NaN", "Infinity", ""]
+
+
+def _screened_and_checked_alike(centre: Centre, picks: list[tuple[int, int, int, int, int]]) -> None:
+    """``apply`` gives the same issues, statuses and amounts whether a row went the screen's plain
+    way or was checked cell by cell, for rows with any mix of right and wrong cells."""
+    from pipeline.model import RowResult
+    from pipeline.rules import backpay as rules
+    from pipeline.rules.backpay import Screen
+
+    members, stranger = centre.members_of(0), centre.members_of(1)[0]
+
+    def rows() -> list[RowResult]:
+        made = []
+        for index, (who, identity_fault, start, end, amount) in enumerate(picks):
+            member = stranger if who == len(members) else members[who]
+            name, id_number = member.name, member.id_number
+            if identity_fault == 1:
+                name = "王某某"
+            elif identity_fault == 2:
+                id_number = members[(who + 1) % len(members)].id_number
+            values = {
+                "序号": str(index + 1),
+                "个人账号": member.member_account,
+                "姓名": name,
+                "证件号码": id_number,
+                "补缴原因": "漏缴",
+                "补缴开始年月": MONTHS[start],
+                "补缴结束年月": MONTHS[end],
+                "补缴金额": AMOUNTS[amount],
+            }
+            made.append(RowResult(index + 2, str(index + 1), values))
+        return made
+
+    def valid(row: RowResult) -> bool:  # what the schema would let through to the rules
+        months_valid = all(row.values[column] not in ("2024-1x", "") for column in ("补缴开始年月", "补缴结束年月"))
+        return months_valid and row.values["补缴金额"] not in ("-3", "abc", "NaN", "Infinity", "", "1e3")
+
+    with centre.app.sessions() as session:
+        unit = store.unit_info(session, centre.unit().unit_account)
+        assert unit is not None
+        outcomes = []
+        for screened in ("sheet", "rows", "none"):
+            context = store.rule_context(session, centre.app.config, unit, BUSINESS_DATE)
+            made = rows()
+            clean = [row for row in made if valid(row)]
+            if screened == "sheet":  # a big sheet: every row screened while its schema ran
+                columns = {name: [row.values[name] for row in made] for name in rules.SCREENED}
+                context.screened = rules.screen(columns, [row.excel_row for row in made], context)
+            elif screened == "none":  # nothing plain: every row checked cell by cell
+                accounts = frozenset(row.values["个人账号"] for row in made)
+                context.screened = Screen({}, accounts, context.data.recorded_backpay(unit.unit_account))
+            rules.apply(clean, context)
+            outcomes.append([(row.status, [(i.code, i.column, i.message) for i in row.issues], dict(row.amounts)) for row in clean])
+        assert outcomes[0] == outcomes[2]
+        assert outcomes[1] == outcomes[2]
+
+
+@given(
+    st.lists(
+        # Mostly right cells and a few members named often, so plain rows meet each other.
+        st.tuples(
+            st.sampled_from([0, 0, 1, 1, 2, 3, 10]),  # 10: another unit's member
+            st.sampled_from([0, 0, 0, 1, 2]),
+            st.sampled_from([0, 0, 0, 1, 1, 2, 3, 4, 5, 6]),
+            st.sampled_from([1, 1, 1, 2, 2, 0, 3, 4, 5, 6]),
+            st.sampled_from([0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9]),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_screened_rows_are_judged_as_row_by_row_checks_judge_them(sqlite_centre: Centre, picks: list[tuple[int, int, int, int, int]]) -> None:
+    _screened_and_checked_alike(sqlite_centre, picks)
+
+
+def test_screening_sees_back_pay_already_recorded(centre: Centre) -> None:
+    """A member with back-pay recorded is never taken plainly: its months are checked against it."""
+    members = centre.members_of(0)
+    backpay_file(centre.inbox / centre.unit().unit_account, [row_for(members[0], 1, start="2024-03", end="2024-05")])
+    assert centre.run().outcomes[0].result.status is BatchStatus.ACCEPTED
+    _screened_and_checked_alike(centre, [(0, 0, 0, 1, 0), (1, 0, 0, 1, 0), (0, 0, 2, 2, 0)])

@@ -256,7 +256,8 @@ def test_a_big_sheet_is_checked_apart_with_the_same_issues(tmp_path: Path, monke
     """From APART_ROWS rows on a forked process runs the schema; ``meanwhile`` runs while it does."""
     seen_while_checking: list[list[str]] = []
 
-    def meanwhile() -> None:
+    def meanwhile(columns: dict[str, list[str]]) -> None:
+        assert columns["姓名"][3] == "赵六"  # the normalised columns, in sheet order
         seen_while_checking.append([child.name for child in multiprocessing.active_children()])
 
     here = _checked(tmp_path, 1000, monkeypatch)
@@ -290,7 +291,7 @@ def test_a_column_reads_as_its_cells_would(cells: tuple[object, ...]) -> None:
 
 
 def test_a_failure_meanwhile_leaves_no_schema_process_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def master_data_gone() -> None:
+    def master_data_gone(columns: dict[str, list[str]]) -> None:
         raise OSError("database gone")
 
     with pytest.raises(OSError, match="database gone"):

@@ -9,9 +9,14 @@ Each module has ``KIND`` and two functions:
 - ``record(session, batch, result)`` writes what the accepted rows change, in the file's
   transaction; the store stage calls it once the batch has its serial number.
 
-A module may also have ``prepare(context)``, which reads master data ``apply`` will need while a big
-sheet's schema check runs in another process. It only reads, and never what ``apply`` must read
-after ``context.data.lock_members()``.
+A module may also have, for a big sheet whose schema check runs in another process meanwhile:
+
+- ``prepare(context)``, which reads master data ``apply`` will need. It only reads, and never what
+  ``apply`` must read after ``context.data.lock_members()``.
+- ``screen(columns, excel_rows, context)``, a pure look at the whole sheet by column (its cells
+  normalised, its schema failures not known yet) kept as ``context.screened``: 补缴 finds there
+  the rows that need no row-by-row check. ``apply`` screens a small sheet's rows itself, and a
+  test holds both ways to the same issues as checking every row cell by cell.
 """
 
 from __future__ import annotations

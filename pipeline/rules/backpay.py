@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections import defaultdict
+from collections import Counter, defaultdict
+from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy.orm import Session
@@ -22,7 +23,7 @@ from pipeline.issues import Code, Issue
 from pipeline.model import BatchResult, RowResult, RowStatus
 from pipeline.money import half_up, quantum_for
 from pipeline.read import paused_gc
-from pipeline.rules.context import RuleContext, find_member, settle_statuses
+from pipeline.rules.context import RecordedBackPay, RuleContext, find_member, settle_statuses
 
 KIND = "补缴"
 AMOUNT = "补缴金额"
@@ -93,10 +94,9 @@ def _check_amount(row: RowResult, context: RuleContext, rounded: dict[str, Decim
     row.amounts[AMOUNT] = amount
 
 
-def _check_overlaps(rows: list[RowResult], context: RuleContext) -> None:
+def _check_overlaps(rows: list[RowResult], recorded_backpay: dict[str, list[RecordedBackPay]]) -> None:
     """MONTH_OVERLAP within the file, BACKPAY_DUPLICATE against what is already recorded."""
     seen: dict[str, list[RowResult]] = defaultdict(list)
-    recorded_backpay = context.data.recorded_backpay(context.unit.unit_account)
     for row in rows:
         account = row.values["个人账号"]
         start, end = row.values["补缴开始年月"], row.values["补缴结束年月"]
@@ -128,23 +128,107 @@ def _check_overlaps(rows: list[RowResult], context: RuleContext) -> None:
 
 
 def prepare(context: RuleContext) -> None:
-    """Read who the unit's members are while the schema runs (see :mod:`pipeline.rules`)."""
-    context.identities  # noqa: B018 - a cached property: read now, used by apply
+    """Read who the unit's members are before ``apply`` needs them (see :mod:`pipeline.rules`)."""
+    context.identity_set  # noqa: B018 - cached properties (with the identities): read now, used by screen and apply
+
+
+#: The columns :func:`screen` looks at.
+SCREENED = ("个人账号", "姓名", "证件号码", "补缴开始年月", "补缴结束年月", AMOUNT)
+
+
+@dataclass(frozen=True)
+class Screen:
+    """What :func:`screen` found in a whole sheet.
+
+    ``plain`` maps the Excel row of each row that raises no issue of its own (its member found,
+    姓名 and 证件号码 theirs, its months in order, in one year and not in the future, its amount
+    above zero once rounded) to that rounded amount. Only a member listed in ``may_overlap``
+    (named twice in the file, or with back-pay already recorded) can have overlapping months.
+    """
+
+    plain: dict[int, Decimal]
+    may_overlap: frozenset[str]
+    recorded: dict[str, list[RecordedBackPay]]
+
+
+def _month_keys(months: set[str]) -> dict[str, int | None]:
+    keys: dict[str, int | None] = {}
+    for month in months:
+        try:
+            keys[month] = _month_key(month)
+        except ValueError:
+            keys[month] = None  # not a month: the schema reports it
+    return keys
+
+
+def _positive_amounts(texts: set[str], quantum: Decimal) -> dict[str, Decimal | None]:
+    amounts: dict[str, Decimal | None] = {}
+    for text in texts:
+        try:
+            amount = half_up(Decimal(text), quantum)
+            amounts[text] = amount if amount > 0 else None
+        except ArithmeticError:
+            amounts[text] = None  # not a number: the schema reports it
+    return amounts
+
+
+@paused_gc()
+def screen(columns: dict[str, list[str]], excel_rows: list[int], context: RuleContext) -> Screen:
+    """The rows that need no row-by-row check, found by column (a big sheet's, while its schema runs).
+
+    Pure: nothing is decided here. :func:`apply` takes a plain row as it is and checks only the
+    others one by one, so every message comes from the same code whichever way a row went. The
+    work is done on distinct values and with set lookups, at C speed.
+    """
+    current = _current_month_key(context)
+    accounts, names, id_numbers, starts, ends, texts = (columns[name] for name in SCREENED)
+    members_named = map(context.identity_set.__contains__, zip(accounts, names, id_numbers))
+    keys = _month_keys({*starts, *ends})
+    months_fine: dict[tuple[str, str], bool] = {}
+    for start, end in set(zip(starts, ends)):
+        start_key, end_key = keys[start], keys[end]
+        months_fine[start, end] = start_key is not None and end_key is not None and start_key <= end_key <= current and start[:4] == end[:4]
+    amounts = map(_positive_amounts(set(texts), quantum_for(context.config.rounding)).__getitem__, texts)
+    plain = {
+        excel_row: amount
+        for excel_row, named, fine, amount in zip(excel_rows, members_named, map(months_fine.__getitem__, zip(starts, ends)), amounts)
+        if named and fine and amount is not None
+    }
+    recorded = context.data.recorded_backpay(context.unit.unit_account)
+    repeated = {account for account, count in Counter(accounts).items() if count > 1}
+    return Screen(plain, frozenset(repeated | recorded.keys()), recorded)
+
+
+def _screen_rows(rows: list[RowResult], context: RuleContext) -> Screen:
+    columns = {name: [row.values[name] for row in rows] for name in SCREENED}
+    return screen(columns, [row.excel_row for row in rows], context)
 
 
 @paused_gc()
 def apply(rows: list[RowResult], context: RuleContext) -> list[Issue]:
-    """Check every schema-valid row; rows keep ACCEPTED, or become REJECTED or COUNTER."""
+    """Check every schema-valid row; rows keep ACCEPTED, or become REJECTED or COUNTER.
+
+    A big sheet was screened while its schema was checked (``context.screened``); a small one is
+    screened here. Plain rows only take their amount; the others are checked cell by cell.
+    """
+    found = context.screened if isinstance(context.screened, Screen) else _screen_rows(rows, context)
+    plain, may_overlap = found.plain, found.may_overlap
     in_range: list[RowResult] = []
     rounded: dict[str, Decimal] = {}
-    identities, current = context.identities, _current_month_key(context)
+    current = _current_month_key(context)
     for row in rows:
-        member = find_member(row, identities)
+        amount = plain.get(row.excel_row)
+        if amount is not None:
+            row.amounts[AMOUNT] = amount
+            if row.values["个人账号"] in may_overlap:
+                in_range.append(row)
+            continue
+        member = find_member(row, context.identities)
         months_ok = _check_months(row, context, current)
         _check_amount(row, context, rounded)
         if member is not None and months_ok:
             in_range.append(row)
-    _check_overlaps(in_range, context)
+    _check_overlaps(in_range, found.recorded)
     settle_statuses(rows)
     return []
 

@@ -93,6 +93,8 @@ class RuleContext:
     business_date: date
     data: MasterData
     notes: dict[str, object] = field(default_factory=dict)
+    #: What the template's ``screen`` found in a big sheet while its schema was checked (see :mod:`pipeline.rules`).
+    screened: object = None
 
     @cached_property
     def members(self) -> dict[str, MemberInfo]:
@@ -103,6 +105,11 @@ class RuleContext:
     def identities(self) -> dict[str, MemberIdentity]:
         """Who this unit's members are, by 个人账号: for rules that need nothing else of them."""
         return self.data.unit_identities(self.unit.unit_account)
+
+    @cached_property
+    def identity_set(self) -> frozenset[MemberIdentity]:
+        """The identities as a set: a row names a member rightly when its (个人账号, 姓名, 证件号码) is in it."""
+        return frozenset(self.identities.values())
 
 
 def not_found(row: RowResult, account: str) -> None:
