@@ -129,7 +129,10 @@ class Batch(Base):
 class BatchRowPart(Base):
     """The rows of a batch as received and judged, ``ROWS_PER_PART`` rows per JSON document.
 
-    Each row is ``[excel_row, 序号, status, values, amounts, computed]``. Rows are kept for
+    A part holds its rows by column: ``{"excel_row": [...], "seq_no": [...], "status": [...],
+    "values": {cell: [...]}, "amounts": {name: [...]}, "computed": [...] or null}``, null where a
+    row lacks a cell or amount (parts written before 2026-11 are lists of rows
+    ``[excel_row, 序号, status, values, amounts, computed]``; both are read). Rows are kept for
     re-rendering a batch's outputs, never queried one by one (business effects and issues have
     tables of their own), so a 100k-row file is twenty inserts instead of 100,000.
     """

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from itertools import chain, repeat
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -22,11 +23,10 @@ from pipeline.claims import hold_member_lock
 from pipeline.db import BACKPAY_ENTERED, ROWS_PER_PART, BackPayRecord, Batch, BatchIssue, BatchRowPart, Member, SerialCounter, Unit
 from pipeline.issues import Code, Issue
 from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus
-from pipeline.money import money_text
 from pipeline.read import paused_gc
 from pipeline.config import CentreConfig
 from pipeline.rules import RULES
-from pipeline.rules.context import MemberIdentity, MemberInfo, RecordedBackPay, RuleContext, UnitInfo
+from pipeline.rules.context import MemberInfo, RecordedBackPay, RuleContext, UnitInfo
 
 
 
@@ -111,9 +111,9 @@ class SqlMasterData:
         return {info.member_account: info for info in _member_infos(driver_rows(self.session, query))}
 
     @paused_gc()
-    def unit_identities(self, unit_account: str) -> dict[str, MemberIdentity]:
+    def unit_identities(self, unit_account: str) -> frozenset[tuple[str, str, str]]:
         query = select(Member.member_account, Member.name, Member.id_number).where(Member.unit_account == unit_account)
-        return {row[0]: MemberIdentity._make(row) for row in driver_rows(self.session, query)}
+        return frozenset(driver_rows(self.session, query))  # the driver's own tuples: nothing made per member
 
     @paused_gc()
     def members(self, accounts: Iterable[str]) -> dict[str, MemberInfo]:
@@ -225,9 +225,23 @@ def record(session: Session, batch: Batch, result: BatchResult) -> None:
 _PART_COLUMNS = ("batch_pk", "part", "row_count", "rows")
 
 
-def _kept_row(row: RowResult) -> list[Any]:
-    amounts = {name: money_text(value) for name, value in row.amounts.items()} if row.amounts else {}
-    return [row.excel_row, row.seq_no[:20], str(row.status), row.values, amounts, row.computed or None]
+def _part(rows: list[RowResult]) -> dict[str, Any]:
+    """Rows by column, the shape :class:`BatchRowPart` keeps them in (one list per field)."""
+    values = [row.values for row in rows]
+    amounts = [row.amounts for row in rows]
+    computed = [row.computed or None for row in rows]
+    return {
+        "excel_row": [row.excel_row for row in rows],
+        "seq_no": [row.seq_no[:20] for row in rows],
+        "status": [str(row.status) for row in rows],
+        # Every row of a batch has the same cells; a cell a row lacks is kept as null.
+        "values": {name: [row.get(name) for row in values] for name in dict.fromkeys(chain.from_iterable(values))},
+        "amounts": {
+            name: [None if (amount := row.get(name)) is None else str(amount) for row in amounts]
+            for name in dict.fromkeys(chain.from_iterable(amounts))
+        },
+        "computed": computed if any(computed) else None,
+    }
 
 
 def write_rows(session: Session, batch: Batch, rows: list[RowResult]) -> None:
@@ -237,13 +251,34 @@ def write_rows(session: Session, batch: Batch, rows: list[RowResult]) -> None:
     """
     for part, start in enumerate(range(0, len(rows), ROWS_PER_PART)):
         chunk = rows[start : start + ROWS_PER_PART]
-        insert_rows(session, BatchRowPart.__table__, _PART_COLUMNS, [(batch.id, part, len(chunk), [_kept_row(row) for row in chunk])])
+        insert_rows(session, BatchRowPart.__table__, _PART_COLUMNS, [(batch.id, part, len(chunk), _part(chunk))])
 
 
-def _stored_rows(session: Session, batch: Batch) -> Iterator[list[Any]]:
+def _part_rows(part: dict[str, Any] | list[list[Any]]) -> Iterator[tuple[int, str, str, dict[str, str], dict[str, str], dict[str, str] | None]]:
+    """The rows of a stored part as ``(excel_row, 序号, status, values, amounts, computed)``.
+
+    Parts written before rows were kept by column are lists of rows in that order already.
+    """
+    if isinstance(part, list):
+        yield from (tuple(row) for row in part)  # type: ignore[misc]
+        return
+    values, amounts = part["values"], part["amounts"]
+    computed = part["computed"] or repeat(None)
+    for index, (excel_row, seq_no, status, extra) in enumerate(zip(part["excel_row"], part["seq_no"], part["status"], computed)):
+        yield (
+            excel_row,
+            seq_no,
+            status,
+            {name: column[index] for name, column in values.items() if column[index] is not None},
+            {name: column[index] for name, column in amounts.items() if column[index] is not None},
+            extra,
+        )
+
+
+def _stored_rows(session: Session, batch: Batch) -> Iterator[tuple[Any, ...]]:
     query = select(BatchRowPart.rows).where(BatchRowPart.batch_pk == batch.id).order_by(BatchRowPart.part)
-    for rows in session.scalars(query):
-        yield from rows
+    for part in session.scalars(query):
+        yield from _part_rows(part)
 
 
 def load_result(session: Session, batch: Batch, unit: UnitInfo | None) -> BatchResult:

@@ -268,6 +268,40 @@ def test_batch_rows_and_issues_are_stored(centre: Centre) -> None:
     assert (batch.status, batch.stage, batch.kind) == ("rejected", "done", "补缴")
 
 
+def _judged(result: Any) -> list[tuple[Any, ...]]:
+    return [(row.excel_row, row.seq_no, row.status, row.values, row.amounts, row.computed, [i.code for i in row.issues]) for row in result.rows]
+
+
+def test_stored_rows_come_back_as_they_were_judged_in_either_shape(tmp_path: Path, db_url: str) -> None:
+    """Rows are kept by column; parts kept as lists of rows (before 2026-11) are read as well."""
+    from pipeline.db import BatchRowPart
+
+    centre = make_centre(tmp_path / "home", db_url, row_errors="accept_valid")
+    members = centre.members_of(0)
+    rows = [row_for(members[0], 1, amount="1000.5"), row_for(members[1], 2, reason="欠缴"), row_for(members[2], 3, start="2023-12", end="2024-01")]
+    backpay_file(centre.inbox / centre.unit().unit_account, rows)
+    run = _judged(centre.run().outcomes[0].result)
+
+    def loaded() -> list[tuple[Any, ...]]:
+        with centre.app.sessions() as session:
+            batch = session.scalars(select(Batch)).one()
+            return _judged(store.load_result(session, batch, store.unit_info(session, batch.unit_account)))
+
+    judged = loaded()
+    assert [row[2] for row in judged] == [RowStatus.ACCEPTED, RowStatus.REJECTED, RowStatus.COUNTER]
+    assert [row[4] for row in judged] == [{"补缴金额": Decimal("1001")}, {}, {"补缴金额": Decimal("1000")}]
+    assert [row[3]["姓名"] for row in judged] == [member.name for member in members[:3]]
+    assert [row[6] for row in judged] == [row[6] for row in run] == [[], [Code.ENUM_VALUE], [Code.COUNTER_CROSS_YEAR]]
+    with centre.app.sessions() as session, session.begin():
+        part = session.scalars(select(BatchRowPart)).one()
+        assert part.rows["amounts"] == {"补缴金额": ["1001", None, "1000"]} and part.rows["computed"] is None
+        part.rows = [  # the earlier shape: one list per row
+            [row[0], row[1], str(row[2]), row[3], {name: str(value) for name, value in row[4].items()}, row[5] or None] for row in judged
+        ]
+    assert loaded() == judged
+    centre.app.close()
+
+
 def test_the_run_keeps_cell_values_only_of_rows_the_staff_summary_shows(sqlite_centre: Centre) -> None:
     members = sqlite_centre.members_of(0)
     rows = [row_for(members[0], 1), row_for(members[1], 2, start="2023-12", end="2024-01")]  # the second is cross-year

@@ -129,7 +129,7 @@ def _check_overlaps(rows: list[RowResult], recorded_backpay: dict[str, list[Reco
 
 def prepare(context: RuleContext) -> None:
     """Read who the unit's members are before ``apply`` needs them (see :mod:`pipeline.rules`)."""
-    context.identity_set  # noqa: B018 - cached properties (with the identities): read now, used by screen and apply
+    context.identity_set  # noqa: B018 - a cached property: read now, used by screen (and apply, by account)
 
 
 #: The columns :func:`screen` looks at.

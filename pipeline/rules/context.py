@@ -70,7 +70,9 @@ class MasterData(Protocol):
 
     def unit_members(self, unit_account: str) -> dict[str, MemberInfo]: ...
 
-    def unit_identities(self, unit_account: str) -> dict[str, MemberIdentity]: ...
+    def unit_identities(self, unit_account: str) -> frozenset[tuple[str, str, str]]:
+        """This unit's members as (个人账号, 姓名, 证件号码) tuples."""
+        ...
 
     def members(self, accounts: Iterable[str]) -> dict[str, MemberInfo]: ...
 
@@ -102,14 +104,14 @@ class RuleContext:
         return self.data.unit_members(self.unit.unit_account)
 
     @cached_property
-    def identities(self) -> dict[str, MemberIdentity]:
-        """Who this unit's members are, by 个人账号: for rules that need nothing else of them."""
+    def identity_set(self) -> frozenset[tuple[str, str, str]]:
+        """Who this unit's members are: a row names a member rightly when its (个人账号, 姓名, 证件号码) is in it."""
         return self.data.unit_identities(self.unit.unit_account)
 
     @cached_property
-    def identity_set(self) -> frozenset[MemberIdentity]:
-        """The identities as a set: a row names a member rightly when its (个人账号, 姓名, 证件号码) is in it."""
-        return frozenset(self.identities.values())
+    def identities(self) -> dict[str, MemberIdentity]:
+        """Who this unit's members are, by 个人账号: for rules that need nothing else of them."""
+        return {identity[0]: MemberIdentity._make(identity) for identity in self.identity_set}
 
 
 def not_found(row: RowResult, account: str) -> None:
