@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal
 
 YUAN = Decimal("1")
@@ -30,6 +31,25 @@ def monthly_deposit(base: Decimal, ratio: Decimal, quantum: Decimal = YUAN) -> D
 def money_text(value: Decimal) -> str:
     """Amounts in results and CSV: always two decimals, "1000.00"."""
     return str(half_up(value, FEN))
+
+
+def money_texts(values: Iterable[Decimal | None]) -> list[str]:
+    """:func:`money_text` of each value, ``""`` for ``None``; made once per distinct object.
+
+    A big batch's amounts are mostly shared objects (the rules round each distinct cell text once),
+    so a column of 100k amounts needs only a few thousand texts made.
+    """
+    made: dict[int, str] = {}
+    texts = []
+    for value in values:
+        if value is None:
+            texts.append("")
+            continue
+        text = made.get(id(value))
+        if text is None:
+            text = made[id(value)] = money_text(value)
+        texts.append(text)
+    return texts
 
 
 def _spell_integer(number: int) -> str:

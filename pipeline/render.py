@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import multiprocessing
 import os
+import re
 import shutil
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -20,7 +21,7 @@ import orjson
 
 from pipeline.config import CentreConfig
 from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus, Sheet
-from pipeline.money import money_text
+from pipeline.money import money_texts
 from pipeline.pdf_context import PdfDocument, report_document, slip_document
 from pipeline.read import paused_gc
 from pipeline.render_xlsx import neutralise_column, neutralise_formula, write_report_xlsx
@@ -75,7 +76,7 @@ def write_detail_csv(result: BatchResult, path: Path) -> None:
     for name in computed_names:
         columns.append([row.computed.get(name, "") for row in rows])
     for name in amount_names:
-        columns.append([money_text(row.amounts[name]) if name in row.amounts else "" for row in rows])
+        columns.append(money_texts([row.amounts.get(name) for row in rows]))
     columns.append([neutralise_formula("；".join([issue.message for issue in row.issues])) if row.issues else "" for row in rows])
     header = ["行号", *result.header, "处理结果", *computed_names, *(f"核定{name}" for name in amount_names), "说明"]
     with path.open("w", encoding="utf-8-sig", newline="") as handle:
@@ -83,7 +84,7 @@ def write_detail_csv(result: BatchResult, path: Path) -> None:
 
 
 #: Characters that make the csv module quote a cell (the excel dialect: delimiter, quote, line ends).
-_CSV_QUOTED = (",", '"', "\r", "\n")
+_CSV_QUOTED = re.compile('[,"\r\n]')
 
 
 def write_csv(handle: TextIO, header: list[str], columns: list[list[str]]) -> None:
@@ -92,15 +93,14 @@ def write_csv(handle: TextIO, header: list[str], columns: list[list[str]]) -> No
     When no cell needs quoting (the usual case, found with one look at each column) the lines are
     joined at C speed; otherwise the csv module writes them.
     """
-    joined = ["\x00".join(column) for column in (header, *columns)]
-    if len(header) < 2 or any(mark in text for text in joined for mark in _CSV_QUOTED):
+    if len(header) < 2 or any(_CSV_QUOTED.search("\x00".join(column)) for column in (header, *columns)):
         writer = csv.writer(handle)
         writer.writerow(header)
         writer.writerows(zip(*columns))
         return
     handle.write(",".join(header) + "\r\n")
     for start in range(0, len(columns[0]), _ROWS_PER_WRITE):
-        handle.write("".join([",".join(cells) + "\r\n" for cells in zip(*[column[start : start + _ROWS_PER_WRITE] for column in columns])]))
+        handle.write("\r\n".join(map(",".join, zip(*[column[start : start + _ROWS_PER_WRITE] for column in columns]))) + "\r\n")
 
 
 def needs_report(result: BatchResult) -> bool:

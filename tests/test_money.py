@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from pipeline.money import FEN, amount_in_words, half_up, monthly_deposit
+from pipeline.money import FEN, amount_in_words, half_up, money_text, money_texts, monthly_deposit
 
 # Worked examples: issue #3, SPEC.md (from 正确填写票据和结算凭证的基本规定) and the Huludao slips.
 WORDS = [
@@ -62,3 +62,10 @@ def test_half_up_is_not_bankers_rounding(value: str, expected: str) -> None:
 
 def test_half_up_to_fen() -> None:
     assert half_up(Decimal("0.125"), FEN) == Decimal("0.13")
+
+
+def test_a_column_of_amounts_reads_as_each_amount_would() -> None:
+    shared = Decimal("1409.5")
+    values = [shared, None, Decimal("-0"), shared, Decimal("212.505"), Decimal("1E+3"), None]
+    assert money_texts(values) == ["" if value is None else money_text(value) for value in values]
+    assert money_texts(values) == ["1409.50", "", "-0.00", "1409.50", "212.51", "1000.00", ""]
