@@ -49,7 +49,7 @@ def _rows(path: Path, kind: str, header: tuple[str, ...], fields: Any, schema: A
     detected = detect(raw, {kind: header})
     if detected.sheet is None or detected.issues:
         return [], detected.issues
-    rows = check_cells(detected.sheet, fields, schema)
+    rows, _ = check_cells(detected.sheet, fields, schema)
     return rows, []
 
 

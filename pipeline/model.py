@@ -130,6 +130,16 @@ class BatchResult:
     contact_phone: str = ""
     duplicate_of: str | None = None
     processed_at: datetime | None = None
+    #: The rows' values by column (``columns[name][i] is rows[i].values[name]``) while a checked
+    #: file is processed, so big stages can take a column at once; None once the values are
+    #: forgotten, and for rows loaded from the database. See :meth:`column`.
+    columns: dict[str, list[str]] | None = None
+
+    def column(self, name: str) -> list[str]:
+        """Every row's value of ``name`` (``""`` where a row has none), in row order; not to be changed."""
+        if self.columns is not None and name in self.columns:
+            return self.columns[name]
+        return [row.values.get(name, "") for row in self.rows]
 
     def forget_clean_values(self) -> None:
         """Drop the cell values of rows without issues, once every output has been written.
@@ -138,6 +148,7 @@ class BatchResult:
         an issue; counts, statuses and amounts stay. Without this, a night with several 100k-row
         files would hold all their cells until the summary.
         """
+        self.columns = None
         for row in self.rows:
             if not row.issues:
                 row.values = {}

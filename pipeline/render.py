@@ -71,7 +71,7 @@ def write_detail_csv(result: BatchResult, path: Path) -> None:
     labels = {status: status.label for status in RowStatus}
     columns: list[list[str]] = [[str(row.excel_row) for row in rows]]
     for column in result.header:
-        columns.append(neutralise_column([row.values.get(column, "") for row in rows]))
+        columns.append(neutralise_column(result.column(column)))
     columns.append([labels[row.status] for row in rows])
     for name in computed_names:
         columns.append([row.computed.get(name, "") for row in rows])

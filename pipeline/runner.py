@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -38,7 +38,7 @@ from pipeline.render import OutputWriter, PendingOutputs, needs_report, write_re
 from pipeline.rules import RULES
 from pipeline.summary import write_run_summary
 from pipeline.rules.context import RuleContext, UnitInfo
-from pipeline.validate import validate
+from pipeline.validate import Columns, validate
 from schemas import TEMPLATES
 
 log = logging.getLogger(__name__)
@@ -145,39 +145,47 @@ def decide(result: BatchResult, accept_valid_rows: bool) -> None:
             row.status = RowStatus.NOT_APPLIED
 
 
+class CheckedFile(NamedTuple):
+    """What :func:`check_file` found: the template kind, the sheet, file-level issues, the rows with
+    their issues and the rows' values by column (empty when no row was checked)."""
+
+    kind: str | None
+    sheet: Sheet | None
+    file_issues: list[Issue]
+    rows: list[RowResult]
+    columns: Columns
+
+
 def check_file(
     path: Path, kind_headers: dict[str, tuple[str, ...]], config: CentreConfig, context_loader: Callable[[], RuleContext]
-) -> tuple[str | None, Sheet | None, list[Issue], list[RowResult]]:
-    """Read, detect, validate and apply rules to one file; nothing is written here.
-
-    Returns the template kind, the sheet, file-level issues and the rows with their issues.
-    """
+) -> CheckedFile:
+    """Read, detect, validate and apply rules to one file; nothing is written here."""
     try:
         raw = read_raw(path, config.limits)
     except ReadFailure as failure:
-        return None, None, [failure.issue], []
+        return CheckedFile(None, None, [failure.issue], [], {})
     detected = detect(raw, kind_headers)
     if detected.kind is None or detected.sheet is None or detected.issues:
-        return detected.kind, detected.sheet, detected.issues, []
+        return CheckedFile(detected.kind, detected.sheet, detected.issues, [], {})
     template, rules = TEMPLATES[detected.kind], RULES[detected.kind]
     context = functools.cache(context_loader)  # one context, made when first needed
     prepare, screen = getattr(rules, "prepare", None), getattr(rules, "screen", None)
     excel_rows = detected.sheet.excel_rows
 
-    def meanwhile(columns: dict[str, list[str]]) -> None:
+    def meanwhile(columns: Columns) -> None:
         if prepare is not None:
             prepare(context())
         if screen is not None:
             context().screened = screen(columns, excel_rows, context())
 
-    rows, file_issues = validate(detected.sheet, template, config, meanwhile=meanwhile if prepare or screen else None)
+    rows, file_issues, columns = validate(detected.sheet, template, config, meanwhile=meanwhile if prepare or screen else None)
     if rows and not file_issues:
         clean = [row for row in rows if not row.issues]
         file_issues = rules.apply(clean, context())
         for row in rows:
             if row.issues and row.errors:
                 row.status = RowStatus.REJECTED
-    return detected.kind, detected.sheet, file_issues, rows
+    return CheckedFile(detected.kind, detected.sheet, file_issues, rows, columns)
 
 
 class Processor:
@@ -429,7 +437,7 @@ class Processor:
                 Issue(Code.UNIT_INACTIVE, f"单位账户状态为「{unit.status}」，不能办理业务，请联系公积金中心")
             )
             return None
-        kind, sheet, file_issues, rows = check_file(
+        kind, sheet, file_issues, rows, columns = check_file(
             arrival.path,
             self.headers,
             self.config,
@@ -439,6 +447,7 @@ class Processor:
         result.header = list(TEMPLATES[kind].HEADER) if kind else []
         result.file_issues.extend(file_issues)
         result.rows = rows
+        result.columns = columns or None
         return sheet
 
     def _duplicate(self, session: Session, earlier: Batch, unit: UnitInfo | None, arrival: Arrival, sha256: str) -> BatchResult:

@@ -217,7 +217,7 @@ def record(session: Session, batch: Batch, result: BatchResult) -> None:
     batch.stage = "stored"
     if result.kind and result.serial_number:
         RULES[result.kind].record(session, batch, result)
-    write_rows(session, batch, result.rows)
+    write_rows(session, batch, result.rows, result.columns)
     issues = ((batch.id, issue.row, issue.column, str(issue.code), issue.message) for issue in result.all_issues)
     insert_rows(session, BatchIssue.__table__, ("batch_pk", "excel_row", "column", "code", "message"), issues)
 
@@ -225,17 +225,18 @@ def record(session: Session, batch: Batch, result: BatchResult) -> None:
 _PART_COLUMNS = ("batch_pk", "part", "row_count", "rows")
 
 
-def _part(rows: list[RowResult]) -> dict[str, Any]:
-    """Rows by column, the shape :class:`BatchRowPart` keeps them in (one list per field)."""
-    values = [row.values for row in rows]
+def _part(rows: list[RowResult], columns: dict[str, list[str]] | None) -> dict[str, Any]:
+    """Rows by column, the shape :class:`BatchRowPart` keeps them in (one list per field).
+
+    ``columns`` holds the rows' values by column already, when the rows were just checked.
+    """
     amounts = [row.amounts for row in rows]
     computed = [row.computed or None for row in rows]
     return {
         "excel_row": [row.excel_row for row in rows],
         "seq_no": [row.seq_no[:20] for row in rows],
         "status": [str(row.status) for row in rows],
-        # Every row of a batch has the same cells; a cell a row lacks is kept as null.
-        "values": {name: [row.get(name) for row in values] for name in dict.fromkeys(chain.from_iterable(values))},
+        "values": columns if columns is not None else _value_columns([row.values for row in rows]),
         "amounts": {
             name: [None if (amount := row.get(name)) is None else str(amount) for row in amounts]
             for name in dict.fromkeys(chain.from_iterable(amounts))
@@ -244,14 +245,22 @@ def _part(rows: list[RowResult]) -> dict[str, Any]:
     }
 
 
-def write_rows(session: Session, batch: Batch, rows: list[RowResult]) -> None:
+def _value_columns(values: list[dict[str, str]]) -> dict[str, list[str | None]]:
+    """Rows' values by column; a cell a row lacks is null (every row of a batch has the same cells)."""
+    return {name: [row.get(name) for row in values] for name in dict.fromkeys(chain.from_iterable(values))}
+
+
+def write_rows(session: Session, batch: Batch, rows: list[RowResult], columns: dict[str, list[str]] | None = None) -> None:
     """The rows as received and judged, ``ROWS_PER_PART`` to a JSON document (see :class:`BatchRowPart`).
 
-    Parts are encoded and inserted one at a time, so a 100k-row batch is never all JSON at once.
+    ``columns`` are the rows' values by column, when the caller has them. Parts are encoded and
+    inserted one at a time, so a 100k-row batch is never all JSON at once.
     """
     for part, start in enumerate(range(0, len(rows), ROWS_PER_PART)):
-        chunk = rows[start : start + ROWS_PER_PART]
-        insert_rows(session, BatchRowPart.__table__, _PART_COLUMNS, [(batch.id, part, len(chunk), _part(chunk))])
+        stop = start + ROWS_PER_PART
+        chunk = rows[start:stop]
+        values = None if columns is None else {name: column[start:stop] for name, column in columns.items()}
+        insert_rows(session, BatchRowPart.__table__, _PART_COLUMNS, [(batch.id, part, len(chunk), _part(chunk, values))])
 
 
 def _part_rows(part: dict[str, Any] | list[list[Any]]) -> Iterator[tuple[int, str, str, dict[str, str], dict[str, str], dict[str, str] | None]]:

@@ -49,7 +49,11 @@ def clean_column(field: Field, cells: list[str]) -> list[str]:
     return list(map(cleaned.__getitem__, cells))
 
 
-def normalise(sheet: Sheet, fields: tuple[Field, ...]) -> dict[str, list[str]]:
+#: A sheet's cells by column, one list per template field (see :func:`normalise`).
+Columns = dict[str, list[str]]
+
+
+def normalise(sheet: Sheet, fields: tuple[Field, ...]) -> Columns:
     """The cells of every template field, one column each, cleaned by their field kind."""
     positions = {column: index for index, column in enumerate(sheet.header)}
     return {field.name: clean_column(field, sheet.columns[positions[field.name]]) for field in fields}
@@ -76,7 +80,7 @@ def schema_failures(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> Failures
 
 
 #: What may run while a big sheet's schema is checked apart: it is given the normalised columns.
-Meanwhile = Callable[[dict[str, list[str]]], object]
+Meanwhile = Callable[[Columns], object]
 
 #: From this many rows on, the schema is run by a forked process while this one builds the rows.
 APART_ROWS = 20_000
@@ -129,8 +133,9 @@ def _check_apart(frame: pd.DataFrame, schema: pa.DataFrameSchema, sender: Connec
 @paused_gc()
 def check_cells(
     sheet: Sheet, fields: tuple[Field, ...], schema: pa.DataFrameSchema, meanwhile: Meanwhile | None = None
-) -> list[RowResult]:
-    """Every data row with its normalised values and the issues of its cells, in column order.
+) -> tuple[list[RowResult], Columns]:
+    """Every data row with its normalised values and the issues of its cells, in column order;
+    the same values by column (``columns[name][i] is rows[i].values[name]``).
 
     ``meanwhile`` (say, the rules' look at the normalised columns) is called with those columns
     while the schema runs, when the sheet is big enough for it to run apart (:class:`SchemaCheck`).
@@ -161,10 +166,10 @@ def check_cells(
     del frame
     if sheet.row_count >= TRIM_AFTER_ROWS:
         trim_heap()  # pandas and pandera freed their arrays: give the pages back
-    return rows
+    return rows, columns
 
 
-def _rows(sheet: Sheet, columns: dict[str, list[str]]) -> list[RowResult]:
+def _rows(sheet: Sheet, columns: Columns) -> list[RowResult]:
     names = list(columns)
     return [
         RowResult(excel_row, values[0], dict(zip(names, values)))
@@ -175,15 +180,16 @@ def _rows(sheet: Sheet, columns: dict[str, list[str]]) -> list[RowResult]:
 @paused_gc()
 def validate(
     sheet: Sheet, template: ModuleType, config: CentreConfig, meanwhile: Meanwhile | None = None
-) -> tuple[list[RowResult], list[Issue]]:
-    """Rows with their cell issues, and file-level issues (row limit, 合计 row); see :func:`check_cells` for ``meanwhile``."""
+) -> tuple[list[RowResult], list[Issue], Columns]:
+    """Rows with their cell issues, file-level issues (row limit, 合计 row) and the rows' values by
+    column; see :func:`check_cells` for ``meanwhile``."""
     if sheet.row_count > config.limits.max_rows:
-        return [], [Issue(Code.TOO_MANY_ROWS, f"文件有 {sheet.row_count} 行数据，超过上限 {config.limits.max_rows} 行，请分成多个文件")]
+        return [], [Issue(Code.TOO_MANY_ROWS, f"文件有 {sheet.row_count} 行数据，超过上限 {config.limits.max_rows} 行，请分成多个文件")], {}
     if not sheet.row_count:
-        return [], [Issue(Code.EMPTY_FILE, "文件在表头下没有数据行")]
+        return [], [Issue(Code.EMPTY_FILE, "文件在表头下没有数据行")], {}
     fields = template.fields(config)
-    rows = check_cells(sheet, fields, template.schema(config), meanwhile)
-    return rows, total_issues(sheet, rows, template, fields)
+    rows, columns = check_cells(sheet, fields, template.schema(config), meanwhile)
+    return rows, total_issues(sheet, rows, template, fields), columns
 
 
 def total_issues(sheet: Sheet, rows: list[RowResult], template: ModuleType, fields: tuple[Field, ...]) -> list[Issue]:

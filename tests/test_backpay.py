@@ -302,6 +302,18 @@ def test_stored_rows_come_back_as_they_were_judged_in_either_shape(tmp_path: Pat
     centre.app.close()
 
 
+def test_a_part_is_the_same_made_from_the_rows_or_from_their_columns() -> None:
+    from pipeline.model import RowResult
+
+    rows = [
+        RowResult(3, "1", {"姓名": "张三", "证件号码": "x"}, amounts={"补缴金额": Decimal("1409.5")}),
+        RowResult(4, "2", {"姓名": "李四", "证件号码": "y"}, RowStatus.COUNTER, computed={"个人账号": "1"}),
+    ]
+    part = store._part(rows, {"姓名": ["张三", "李四"], "证件号码": ["x", "y"]})
+    assert part == store._part(rows, None)
+    assert part["amounts"] == {"补缴金额": ["1409.5", None]} and part["computed"] == [None, {"个人账号": "1"}]
+
+
 def test_the_run_keeps_cell_values_only_of_rows_the_staff_summary_shows(sqlite_centre: Centre) -> None:
     members = sqlite_centre.members_of(0)
     rows = [row_for(members[0], 1), row_for(members[1], 2, start="2023-12", end="2024-01")]  # the second is cross-year

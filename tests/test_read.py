@@ -128,7 +128,7 @@ def test_full_width_header_is_recognised(tmp_path: Path) -> None:
 def test_typed_cells_keep_what_they_held(tmp_path: Path) -> None:
     row = [1, 300000001, "张三", 110105194912310021, "漏缴", datetime(2024, 3, 1), date(2024, 5, 1), 1000.5]
     found = _detect(_xlsx(tmp_path / "f.xlsx", [list(backpay.HEADER), row]))
-    rows, _ = validate(found.sheet, backpay, CONFIG)
+    rows, _, _ = validate(found.sheet, backpay, CONFIG)
     values = rows[0].values
     assert values["补缴开始年月"] == "2024-03" and values["补缴结束年月"] == "2024-05"
     assert values["补缴金额"] == "1000.5"
@@ -147,7 +147,7 @@ def test_cell_text(value: object, text: str) -> None:
 def test_one_type_error_does_not_hide_the_others_in_its_column(tmp_path: Path) -> None:
     rows = [list(backpay.HEADER)] + [[str(n), "300000001", "张三", "11010519491231002X", "漏缴", "2024-03", "2024-05", amount] for n, amount in enumerate(["x", "100", "-1", "y"], 1)]
     found = _detect(_xlsx(tmp_path / "f.xlsx", rows))
-    checked, _ = validate(found.sheet, backpay, CONFIG)
+    checked, _, _ = validate(found.sheet, backpay, CONFIG)
     assert [[i.code for i in r.issues] for r in checked] == [[Code.NUMBER_FORMAT], [], [Code.AMOUNT_OUT_OF_RANGE], [Code.NUMBER_FORMAT]]
     assert [r.excel_row for r in checked] == [2, 3, 4, 5]
 
@@ -215,7 +215,7 @@ def test_file_and_row_limits(tmp_path: Path) -> None:
 
     roomy = replace(CONFIG, limits=replace(CONFIG.limits, max_rows=2))
     found = detect(read_raw(path, roomy.limits), HEADERS)
-    rows, issues = validate(found.sheet, backpay, roomy)
+    rows, issues, _ = validate(found.sheet, backpay, roomy)
     assert rows == [] and [i.code for i in issues] == [Code.TOO_MANY_ROWS]
 
 
@@ -248,7 +248,8 @@ BAD_ROWS = [
 def _checked(tmp_path: Path, apart_rows: int, monkeypatch: pytest.MonkeyPatch, meanwhile=None) -> list[list[tuple[Code, str | None, int | None, str]]]:
     monkeypatch.setattr(validate_module, "APART_ROWS", apart_rows)
     found = _detect(_xlsx(tmp_path / f"f{apart_rows}.xlsx", [list(backpay.HEADER), *BAD_ROWS]))
-    rows, _ = validate(found.sheet, backpay, CONFIG, meanwhile=meanwhile)
+    rows, _, columns = validate(found.sheet, backpay, CONFIG, meanwhile=meanwhile)
+    assert all(columns[name][index] is row.values[name] for index, row in enumerate(rows) for name in columns)
     return [[(i.code, i.column, i.row, i.message) for i in row.issues] for row in rows]
 
 

@@ -10,9 +10,9 @@ recorded and not deleted (BACKPAY_DUPLICATE), so a resubmitted, edited file neve
 from __future__ import annotations
 
 import functools
-import operator
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from itertools import compress
 from decimal import Decimal
 
 from sqlalchemy.orm import Session
@@ -242,14 +242,13 @@ _RECORD_CELLS = {
     "start_month": "补缴开始年月",
     "end_month": "补缴结束年月",
 }
-_cells_of = operator.itemgetter(*_RECORD_CELLS.values())
 
 
 def record(session: Session, batch: Batch, result: BatchResult) -> None:
-    """Accepted rows become back-pay records, entered and unallocated (未分配)."""
-    records = (
-        (*_cells_of(row.values), row.amounts[AMOUNT]) for row in result.rows if row.status is RowStatus.ACCEPTED
-    )
+    """Accepted rows become back-pay records, entered and unallocated (未分配); made a column at a time."""
+    accepted = [row.status is RowStatus.ACCEPTED for row in result.rows]
+    amounts = [row.amounts[AMOUNT] for row in compress(result.rows, accepted)]
+    records = zip(*(compress(result.column(cell), accepted) for cell in _RECORD_CELLS.values()), amounts)
     shared = {
         "batch_pk": batch.id,
         "unit_account": result.unit_account,
