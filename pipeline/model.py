@@ -78,17 +78,71 @@ class Sheet:
         return len(self.excel_rows)
 
 
-@dataclass(slots=True)
 class RowResult:
-    """One data row of a file after the schema and rules stages."""
+    """One data row of a file after the schema and rules stages.
 
-    excel_row: int
-    seq_no: str
-    values: dict[str, str]
-    status: RowStatus = RowStatus.ACCEPTED
-    issues: list[Issue] = field(default_factory=list)
-    amounts: dict[str, Decimal] = field(default_factory=dict)
-    computed: dict[str, str] = field(default_factory=dict)
+    ``values`` maps each template column to the row's normalised cell. A row the schema stage made
+    from the sheet's columns (:meth:`in_columns`) makes that dict from them when it is first read:
+    the rows of a big accepted file are mostly read a column at a time (records, row parts,
+    detail.csv; see :attr:`BatchResult.columns`), and 100k dicts cost a tenth of a second and
+    tens of megabytes. The values are never changed once made.
+    """
+
+    __slots__ = ("excel_row", "seq_no", "status", "issues", "amounts", "computed", "_values", "_columns", "_index")
+
+    def __init__(
+        self,
+        excel_row: int,
+        seq_no: str,
+        values: dict[str, str],
+        status: RowStatus = RowStatus.ACCEPTED,
+        issues: list[Issue] | None = None,
+        amounts: dict[str, Decimal] | None = None,
+        computed: dict[str, str] | None = None,
+    ) -> None:
+        self.excel_row = excel_row
+        self.seq_no = seq_no
+        self.status = status
+        self.issues: list[Issue] = [] if issues is None else issues
+        self.amounts: dict[str, Decimal] = {} if amounts is None else amounts
+        self.computed: dict[str, str] = {} if computed is None else computed
+        self._values: dict[str, str] | None = values
+        self._columns: dict[str, list[str]] | None = None
+        self._index = 0
+
+    @classmethod
+    def in_columns(cls, excel_row: int, seq_no: str, columns: dict[str, list[str]], index: int) -> RowResult:
+        """The row at ``index`` of ``columns`` (one list of cells per column), its values made when read."""
+        row = cls.__new__(cls)
+        row.excel_row, row.seq_no, row.status = excel_row, seq_no, RowStatus.ACCEPTED
+        row.issues, row.amounts, row.computed = [], {}, {}
+        row._values, row._columns, row._index = None, columns, index
+        return row
+
+    @property
+    def values(self) -> dict[str, str]:
+        values = self._values
+        if values is None:
+            index, columns = self._index, self._columns or {}
+            values = self._values = {name: column[index] for name, column in columns.items()}
+            self._columns = None
+        return values
+
+    @values.setter
+    def values(self, values: dict[str, str]) -> None:
+        self._values, self._columns = values, None
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (self.excel_row, self.seq_no, self.values, self.status, self.issues, self.amounts, self.computed)
+
+    def __eq__(self, other: object) -> bool:
+        return self._fields() == other._fields() if isinstance(other, RowResult) else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it was
+
+    def __repr__(self) -> str:
+        fields = ", ".join(repr(value) for value in self._fields())
+        return f"RowResult({fields})"
 
     @property
     def errors(self) -> list[Issue]:
@@ -150,8 +204,7 @@ class BatchResult:
         """
         self.columns = None
         for row in self.rows:
-            if not row.issues:
-                row.values = {}
+            row.values = row.values if row.issues else {}  # kept values are the row's own: the sheet's columns go
 
     @property
     def all_issues(self) -> list[Issue]:

@@ -170,11 +170,9 @@ def check_cells(
 
 
 def _rows(sheet: Sheet, columns: Columns) -> list[RowResult]:
-    names = list(columns)
-    return [
-        RowResult(excel_row, values[0], dict(zip(names, values)))
-        for excel_row, values in zip(sheet.excel_rows, zip(*columns.values()))
-    ]
+    seq_nos = next(iter(columns.values()))  # the first column (序号)
+    row = RowResult.in_columns
+    return [row(excel_row, seq_no, columns, index) for index, (excel_row, seq_no) in enumerate(zip(sheet.excel_rows, seq_nos))]
 
 
 @paused_gc()

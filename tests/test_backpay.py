@@ -325,6 +325,7 @@ def test_the_run_keeps_cell_values_only_of_rows_the_staff_summary_shows(sqlite_c
     assert (accepted.status, referred.status) == (RowStatus.ACCEPTED, RowStatus.COUNTER)
     assert accepted.values == {} and accepted.amounts  # amounts and statuses stay for the totals
     assert referred.values["姓名"] == members[1].name
+    assert outcome.result.columns is None and all(row._columns is None for row in outcome.result.rows)  # the sheet's cells are let go
 
 
 def test_a_big_file_reads_its_members_while_its_schema_is_checked_apart(centre: Centre, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -404,8 +405,8 @@ def _screened_and_checked_alike(centre: Centre, picks: list[tuple[int, int, int,
                 columns = {name: [row.values[name] for row in made] for name in rules.SCREENED}
                 context.screened = rules.screen(columns, [row.excel_row for row in made], context)
             elif screened == "none":  # nothing plain: every row checked cell by cell
-                accounts = frozenset(row.values["个人账号"] for row in made)
-                context.screened = Screen({}, accounts, context.data.recorded_backpay(unit.unit_account))
+                every_row = frozenset(row.excel_row for row in made)
+                context.screened = Screen({}, every_row, context.data.recorded_backpay(unit.unit_account))
             rules.apply(clean, context)
             outcomes.append([(row.status, [(i.code, i.column, i.message) for i in row.issues], dict(row.amounts)) for row in clean])
         assert outcomes[0] == outcomes[2]

@@ -142,12 +142,12 @@ class Screen:
 
     ``plain`` maps the Excel row of each row that raises no issue of its own (its member found,
     姓名 and 证件号码 theirs, its months in order, in one year and not in the future, its amount
-    above zero once rounded) to that rounded amount. Only a member listed in ``may_overlap``
-    (named twice in the file, or with back-pay already recorded) can have overlapping months.
+    above zero once rounded) to that rounded amount. Only the rows in ``may_overlap`` (their
+    member named twice in the file, or with back-pay already recorded) can have overlapping months.
     """
 
     plain: dict[int, Decimal]
-    may_overlap: frozenset[str]
+    may_overlap: frozenset[int]
     recorded: dict[str, list[RecordedBackPay]]
 
 
@@ -195,8 +195,9 @@ def screen(columns: dict[str, list[str]], excel_rows: list[int], context: RuleCo
         if named and fine and amount is not None
     }
     recorded = context.data.recorded_backpay(context.unit.unit_account)
-    repeated = {account for account, count in Counter(accounts).items() if count > 1}
-    return Screen(plain, frozenset(repeated | recorded.keys()), recorded)
+    repeated = {account for account, count in Counter(accounts).items() if count > 1} | recorded.keys()
+    may_overlap = frozenset(excel_row for excel_row, account in zip(excel_rows, accounts) if account in repeated)
+    return Screen(plain, may_overlap, recorded)
 
 
 def _screen_rows(rows: list[RowResult], context: RuleContext) -> Screen:
@@ -220,7 +221,7 @@ def apply(rows: list[RowResult], context: RuleContext) -> list[Issue]:
         amount = plain.get(row.excel_row)
         if amount is not None:
             row.amounts[AMOUNT] = amount
-            if row.values["个人账号"] in may_overlap:
+            if row.excel_row in may_overlap:
                 in_range.append(row)
             continue
         member = find_member(row, context.identities)
