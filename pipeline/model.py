@@ -7,10 +7,12 @@ xlsx, pdf, html) only read a ``BatchResult``; they never decide anything.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from itertools import chain
 from operator import attrgetter
 from typing import Any
 
@@ -162,6 +164,7 @@ class RowResult:
 
 
 _status_of = attrgetter("status")
+_amounts_of = attrgetter("amounts")
 
 
 @dataclass
@@ -230,31 +233,25 @@ class BatchResult:
         return sum(1 for row in self.rows if row.status is status)
 
     def status_counts(self) -> dict[RowStatus, int]:
-        """Rows per status, every status included, counted in one pass over the rows."""
-        counts = dict.fromkeys(RowStatus, 0)
-        for row in self.rows:
-            counts[row.status] += 1
-        return counts
+        """Rows per status, every status included, counted at C speed."""
+        return {status: 0 for status in RowStatus} | Counter(map(_status_of, self.rows))
 
     def accepted_total(self, amount: str) -> Decimal:
-        zero = Decimal(0)
-        return sum([row.amounts.get(amount, zero) for row in self.rows if row.status is RowStatus.ACCEPTED], zero)
+        return self._accepted_sums([amount])[amount]
+
+    def _accepted_sums(self, names: list[str]) -> dict[str, Decimal]:
+        """The sum of each amount over the accepted rows (0 where none has it)."""
+        accepted = RowStatus.ACCEPTED
+        amounts = [row.amounts for row in self.rows if row.status is accepted]
+        return {name: sum([row[name] for row in amounts if name in row], Decimal(0)) for name in names}
 
     def totals(self) -> dict[str, Any]:
-        """Row counts per status and the accepted rows' amounts, found in one pass over the rows.
+        """Row counts per status and the accepted rows' amounts, a few passes over the rows at C speed.
 
         Every amount any row has is listed, at 0.00 when no accepted row has it.
         """
-        counts = dict.fromkeys(RowStatus, 0)
-        sums: dict[str, Decimal] = {}
-        accepted = RowStatus.ACCEPTED
-        for row in self.rows:
-            counts[row.status] += 1
-            for name, value in row.amounts.items():
-                if row.status is accepted:
-                    sums[name] = sums.get(name, Decimal(0)) + value
-                elif name not in sums:
-                    sums[name] = Decimal(0)
+        counts = self.status_counts()
+        sums = self._accepted_sums(sorted(set(chain.from_iterable(map(_amounts_of, self.rows)))))
         return {
             "rows": len(self.rows),
             **{str(status): counts[status] for status in RowStatus},

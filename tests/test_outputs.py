@@ -415,3 +415,23 @@ def test_csv_lines_are_what_the_csv_module_writes(header_and_rows: tuple[list[st
     render.write_csv(written, header, columns)
 
     assert written.getvalue() == expected.getvalue()
+
+
+def test_totals_count_every_status_and_sum_only_accepted_amounts() -> None:
+    result = _result_with_every_part()
+    result.rows.append(RowResult(6, "4", {}, RowStatus.ACCEPTED, amounts={"补缴金额": Decimal("0.5"), "新缴存基数": Decimal("3000")}))
+    result.rows.append(RowResult(7, "5", {}, RowStatus.NOT_APPLIED, amounts={"个人月缴存额": Decimal("88")}))
+
+    totals = result.totals()
+
+    assert totals == {
+        "rows": 5,
+        "accepted": 2,
+        "rejected": 1,
+        "counter": 1,
+        "unchanged": 0,
+        "not_applied": 1,
+        "amounts": {"个人月缴存额": "0.00", "新缴存基数": "3000.00", "补缴金额": "1410.00"},
+    }
+    assert result.accepted_total("补缴金额") == Decimal("1410.0")
+    assert result.status_counts() == {RowStatus.ACCEPTED: 2, RowStatus.REJECTED: 1, RowStatus.COUNTER: 1, RowStatus.UNCHANGED: 0, RowStatus.NOT_APPLIED: 1}
