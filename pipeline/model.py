@@ -205,9 +205,14 @@ class BatchResult:
         an issue; counts, statuses and amounts stay. Without this, a night with several 100k-row
         files would hold all their cells until the summary.
         """
-        self.columns = None
+        columns, self.columns = self.columns, None
         for row in self.rows:
-            row.values = row.values if row.issues else {}  # kept values are the row's own: the sheet's columns go
+            if row.issues:
+                row.values = row.values  # made now if not yet: the row keeps its own
+            elif row._values:
+                row._values = {}
+        if columns is not None:
+            columns.clear()  # the rows not read yet made their values from these: now they have none
 
     @property
     def all_issues(self) -> list[Issue]:

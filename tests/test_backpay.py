@@ -325,7 +325,23 @@ def test_the_run_keeps_cell_values_only_of_rows_the_staff_summary_shows(sqlite_c
     assert (accepted.status, referred.status) == (RowStatus.ACCEPTED, RowStatus.COUNTER)
     assert accepted.values == {} and accepted.amounts  # amounts and statuses stay for the totals
     assert referred.values["姓名"] == members[1].name
-    assert outcome.result.columns is None and all(row._columns is None for row in outcome.result.rows)  # the sheet's cells are let go
+    assert outcome.result.columns is None and not any(row._columns for row in outcome.result.rows)  # the sheet's cells are let go
+
+
+def test_rows_made_from_columns_keep_only_the_values_of_rows_with_issues() -> None:
+    from pipeline.issues import Issue
+    from pipeline.model import BatchResult, RowResult
+
+    columns = {"序号": ["1", "2", "3"], "姓名": ["张三", "李四", "王五"]}
+    rows = [RowResult.in_columns(excel_row, seq_no, columns, index) for index, (excel_row, seq_no) in enumerate(zip([3, 4, 5], columns["序号"]))]
+    rows[1].issues.append(Issue(Code.NAME_FORMAT, "姓名不对", 4, "姓名"))
+    assert rows[2].values == {"序号": "3", "姓名": "王五"}  # made when read
+    result = BatchResult("b", "u", "n", "补缴", "f.xlsx", "0", BUSINESS_DATE, BatchStatus.REJECTED, rows=rows, columns=columns)
+
+    result.forget_clean_values()
+
+    assert [row.values for row in rows] == [{}, {"序号": "2", "姓名": "李四"}, {}]
+    assert result.columns is None and columns == {}
 
 
 def test_a_big_file_reads_its_members_while_its_schema_is_checked_apart(centre: Centre, monkeypatch: pytest.MonkeyPatch) -> None:

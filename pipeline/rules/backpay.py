@@ -195,9 +195,16 @@ def screen(columns: dict[str, list[str]], excel_rows: list[int], context: RuleCo
         if named and fine and amount is not None
     }
     recorded = context.data.recorded_backpay(context.unit.unit_account)
-    repeated = {account for account, count in Counter(accounts).items() if count > 1} | recorded.keys()
-    may_overlap = frozenset(excel_row for excel_row, account in zip(excel_rows, accounts) if account in repeated)
+    repeated = _repeated(accounts) | recorded.keys()
+    may_overlap = frozenset(excel_row for excel_row, account in zip(excel_rows, accounts) if account in repeated) if repeated else frozenset()
     return Screen(plain, may_overlap, recorded)
+
+
+def _repeated(values: list[str]) -> set[str]:
+    """The values that occur more than once (looked for only when a set of them is smaller)."""
+    if len(set(values)) == len(values):
+        return set()
+    return {value for value, count in Counter(values).items() if count > 1}
 
 
 def _screen_rows(rows: list[RowResult], context: RuleContext) -> Screen:
