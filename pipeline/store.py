@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from itertools import chain, repeat
 from datetime import date, datetime
 from decimal import Decimal
+from itertools import chain, repeat
 from typing import Any
 
 from sqlalchemy import select

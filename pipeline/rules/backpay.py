@@ -12,8 +12,8 @@ from __future__ import annotations
 import functools
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from itertools import compress
 from decimal import Decimal
+from itertools import compress
 
 from sqlalchemy.orm import Session
 
@@ -187,7 +187,8 @@ def screen(columns: dict[str, list[str]], excel_rows: list[int], context: RuleCo
     months_fine: dict[tuple[str, str], bool] = {}
     for start, end in set(zip(starts, ends)):
         start_key, end_key = keys[start], keys[end]
-        months_fine[start, end] = start_key is not None and end_key is not None and start_key <= end_key <= current and start[:4] == end[:4]
+        known = start_key is not None and end_key is not None
+        months_fine[start, end] = known and start_key <= end_key <= current and start[:4] == end[:4]
     amounts = map(_positive_amounts(set(texts), quantum_for(context.config.rounding)).__getitem__, texts)
     plain = {
         excel_row: amount
@@ -196,7 +197,7 @@ def screen(columns: dict[str, list[str]], excel_rows: list[int], context: RuleCo
     }
     recorded = context.data.recorded_backpay(context.unit.unit_account)
     repeated = _repeated(accounts) | recorded.keys()
-    may_overlap = frozenset(excel_row for excel_row, account in zip(excel_rows, accounts) if account in repeated) if repeated else frozenset()
+    may_overlap = frozenset(row for row, account in zip(excel_rows, accounts) if account in repeated) if repeated else frozenset()
     return Screen(plain, may_overlap, recorded)
 
 
