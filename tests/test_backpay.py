@@ -15,9 +15,11 @@ from sqlalchemy import select
 
 from pipeline import store, validate
 from pipeline.backpay import delete_unallocated, list_unallocated
-from pipeline.db import BackPayRecord, Batch
-from pipeline.issues import Code
-from pipeline.model import BatchStatus, RowStatus
+from pipeline.db import BackPayRecord, Batch, BatchRowPart
+from pipeline.issues import Code, Issue
+from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus
+from pipeline.rules import backpay as rules
+from pipeline.rules.backpay import Screen
 from tests.conftest import BUSINESS_DATE, Centre, make_centre
 from tests.factories import backpay_file, row_for
 
@@ -274,8 +276,6 @@ def _judged(result: Any) -> list[tuple[Any, ...]]:
 
 def test_stored_rows_come_back_as_they_were_judged_in_either_shape(tmp_path: Path, db_url: str) -> None:
     """Rows are kept by column; parts kept as lists of rows (before 2026-11) are read as well."""
-    from pipeline.db import BatchRowPart
-
     centre = make_centre(tmp_path / "home", db_url, row_errors="accept_valid")
     members = centre.members_of(0)
     rows = [row_for(members[0], 1, amount="1000.5"), row_for(members[1], 2, reason="欠缴"), row_for(members[2], 3, start="2023-12", end="2024-01")]
@@ -303,8 +303,6 @@ def test_stored_rows_come_back_as_they_were_judged_in_either_shape(tmp_path: Pat
 
 
 def test_a_part_is_the_same_made_from_the_rows_or_from_their_columns() -> None:
-    from pipeline.model import RowResult
-
     rows = [
         RowResult(3, "1", {"姓名": "张三", "证件号码": "x"}, amounts={"补缴金额": Decimal("1409.5")}),
         RowResult(4, "2", {"姓名": "李四", "证件号码": "y"}, RowStatus.COUNTER, computed={"个人账号": "1"}),
@@ -329,9 +327,6 @@ def test_the_run_keeps_cell_values_only_of_rows_the_staff_summary_shows(sqlite_c
 
 
 def test_rows_made_from_columns_keep_only_the_values_of_rows_with_issues() -> None:
-    from pipeline.issues import Issue
-    from pipeline.model import BatchResult, RowResult
-
     columns = {"序号": ["1", "2", "3"], "姓名": ["张三", "李四", "王五"]}
     rows = [RowResult.in_columns(excel_row, seq_no, columns, index) for index, (excel_row, seq_no) in enumerate(zip([3, 4, 5], columns["序号"]))]
     rows[1].issues.append(Issue(Code.NAME_FORMAT, "姓名不对", 4, "姓名"))
@@ -377,10 +372,6 @@ AMOUNTS = ["1000", "0.4", "0.5", "-3", "12.345", "1e3", "abc", "NaN", "Infinity"
 def _screened_and_checked_alike(centre: Centre, picks: list[tuple[int, int, int, int, int]]) -> None:
     """``apply`` gives the same issues, statuses and amounts whether a row went the screen's plain
     way or was checked cell by cell, for rows with any mix of right and wrong cells."""
-    from pipeline.model import RowResult
-    from pipeline.rules import backpay as rules
-    from pipeline.rules.backpay import Screen
-
     members, stranger = centre.members_of(0), centre.members_of(1)[0]
 
     def rows() -> list[RowResult]:
