@@ -192,11 +192,12 @@ def validate(
         return [], [Issue(Code.EMPTY_FILE, "文件在表头下没有数据行")], {}
     fields = template.fields(config)
     rows, columns = check_cells(sheet, fields, template.schema(config), meanwhile)
-    return rows, total_issues(sheet, rows, template, fields), columns
+    return rows, total_issues(sheet, columns, template, fields), columns
 
 
-def total_issues(sheet: Sheet, rows: list[RowResult], template: ModuleType, fields: tuple[Field, ...]) -> list[Issue]:
-    """A final 合计/总计 row must equal the sum of its column (TOTAL_MISMATCH)."""
+def total_issues(sheet: Sheet, columns: Columns, template: ModuleType, fields: tuple[Field, ...]) -> list[Issue]:
+    """A final 合计/总计 row must equal the sum of its column (TOTAL_MISMATCH); ``columns`` are the
+    normalised data cells (summed by column, so no row has to make its values)."""
     if sheet.total_row is None:
         return []
     issues = []
@@ -204,7 +205,7 @@ def total_issues(sheet: Sheet, rows: list[RowResult], template: ModuleType, fiel
     by_name = field_map(fields)
     for column in template.TOTAL_COLUMNS:
         stated = parse_amount(by_name[column].clean(sheet.total_row[positions[column]]))
-        values = [parse_amount(row.values[column]) for row in rows]
+        values = [parse_amount(cell) for cell in columns[column]]
         if stated is None or any(value is None for value in values):
             continue
         actual = sum(values, Decimal(0))
