@@ -2,7 +2,7 @@
 
 Unit files are written with xlsxwriter in its default mode (shared strings, like Excel and WPS
 save them): identifiers and months as text cells, 序号 and amounts as numbers, a title row above
-the header. Every person is generated (:mod:`pipeline.demo`); no real name or ID is used.
+the header. Every person is generated (:mod:`pipeline.services.fakes`); no real name or ID is used.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 import xlsxwriter
 
-from pipeline.demo import FakeMember, FakeUnit, fake_member, fake_name, write_master_files
+from pipeline.services.fakes import FakeMember, FakeUnit, fake_member, fake_name, write_master_files
 from schemas import backpay, base_adjust
 
 BUSINESS_DATE = date(2024, 8, 5)

@@ -117,7 +117,7 @@ def measure_xlsxwriter_floor(spec: dict[str, Any]) -> dict[str, Any]:
 class _StageClock:
     """Wall seconds spent in each pipeline stage, found by wrapping the functions the runner calls.
 
-    Stages nest (``rules.record`` runs inside ``store.record``, everything rendered inside
+    Stages nest (``effects.record`` runs inside ``store.record``, everything rendered inside
     ``outputs``), so they do not add up to the total. Batches of ``PARALLEL_ROWS`` rows or more
     write result.json, detail.csv and report.xlsx in a child process, whose stages are not seen
     here (``outputs`` covers them). A function that a future runner no longer calls by that name
@@ -143,23 +143,28 @@ class _StageClock:
         setattr(owner, name, timed)
 
     def install(self) -> None:
-        from pipeline import render, runner, store
+        from pipeline.check import file as checked_file
+        from pipeline.outputs import writer
         from pipeline.rules import RULES
+        from pipeline.store import batches, queries
+        from pipeline.store.effects import EFFECTS
 
-        self.wrap(runner, "read_raw", "read")
-        self.wrap(runner, "detect", "detect")
-        self.wrap(runner, "validate", "schema")
-        self.wrap(store.SqlMasterData, "unit_members", "master_data")
-        self.wrap(store.SqlMasterData, "unit_identities", "master_data")
+        self.wrap(checked_file, "read_raw", "read")
+        self.wrap(checked_file, "detect", "detect")
+        self.wrap(checked_file, "start_validation", "schema")
+        self.wrap(checked_file, "finish_validation", "schema")
+        self.wrap(queries.SqlMasterData, "unit_members", "master_data")
+        self.wrap(queries.SqlMasterData, "unit_identities", "master_data")
         for module in RULES.values():
             self.wrap(module, "apply", "rules")
-            self.wrap(module, "record", "rules.record")
-        self.wrap(store, "record", "store.record")
-        self.wrap(render, "write_result_json", "result.json")
-        self.wrap(render, "write_detail_csv", "detail.csv")
-        self.wrap(render, "write_report_xlsx", "report.xlsx")
-        self.wrap(render.OutputWriter, "write", "outputs")  # all of them; big batches write files in a child process
-        self._wrap_pdf_when_imported(render.OutputWriter)
+        for module in EFFECTS.values():
+            self.wrap(module, "record", "effects.record")
+        self.wrap(batches, "record", "store.record")
+        self.wrap(writer, "write_result_json", "result.json")
+        self.wrap(writer, "write_detail_csv", "detail.csv")
+        self.wrap(writer, "write_report_xlsx", "report.xlsx")
+        self.wrap(writer.OutputWriter, "write", "outputs")  # all of them; big batches write files in a child process
+        self._wrap_pdf_when_imported(writer.OutputWriter)
 
     def _wrap_pdf_when_imported(self, writer_class: Any) -> None:
         """Time the PDF renderer without importing WeasyPrint before the run would (its memory counts)."""
@@ -237,7 +242,7 @@ def measure_big_file(spec: dict[str, Any]) -> dict[str, Any]:
 def night_run(spec: dict[str, Any]) -> dict[str, Any]:
     """``gjj run --workers N`` over the night's inbox: this process and N − 1 helper processes."""
     from pipeline.app import open_app
-    from pipeline.workers import HelperProcesses
+    from pipeline.run.workers import HelperProcesses
 
     os.environ["GJJ_DB"] = spec["db_url"]  # the helpers open the same database
     app = open_app(Path(spec["home"]), db_url=spec["db_url"])
@@ -272,8 +277,8 @@ def _slip_batches(count: int, sizes: Sizes, seed: int) -> list[Any]:
     """Accepted back-pay batches like the night's: 5–50 generated members each, other units each time."""
     from datetime import datetime as clock_time
 
-    from pipeline.demo import fake_id, fake_name
     from pipeline.model import BatchResult, BatchStatus, RowResult
+    from pipeline.services.fakes import fake_id, fake_name
 
     rng = random.Random(seed)
     batches = []
@@ -326,7 +331,7 @@ def _sizes(spec: dict[str, Any]) -> Sizes:
 def warm_font_cache(spec: dict[str, Any]) -> dict[str, Any]:
     """An installation's first run: slips until the GB 2312 subset is made and put in the font cache."""
     from pipeline.config import load_config
-    from pipeline.render_pdf import FontFileCache, PdfRenderer
+    from pipeline.outputs.pdf.render import FontFileCache, PdfRenderer
 
     folder = Path(spec["workdir"]) / "warm"
     folder.mkdir(parents=True, exist_ok=True)
@@ -344,7 +349,7 @@ def warm_font_cache(spec: dict[str, Any]) -> dict[str, Any]:
 def measure_slips(spec: dict[str, Any]) -> dict[str, Any]:
     """Seconds per slip PDF once the renderer is warm (font subsets built or loaded)."""
     from pipeline.config import load_config
-    from pipeline.render_pdf import FontFileCache, PdfRenderer
+    from pipeline.outputs.pdf.render import FontFileCache, PdfRenderer
 
     sizes = _sizes(spec)
     batches = _slip_batches(sizes.warmup_slips + sizes.slips, sizes, seed=11)
@@ -382,7 +387,7 @@ def load_master(spec: dict[str, Any]) -> dict[str, Any]:
     from sqlalchemy import text
 
     from pipeline.app import open_app
-    from pipeline.masterdata import load_master_data
+    from pipeline.services.load import load_master_data
 
     started = time.perf_counter()
     app = open_app(Path(spec["home"]), db_url=spec["db_url"])

@@ -12,9 +12,10 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline.config import CentreConfig, load_config
-from pipeline.db import database_url, make_engine, migrate, session_factory
-from pipeline.runner import Home, Processor, RunSummary
+from pipeline.config import CentreConfig, Home, load_config
+from pipeline.run.outcomes import RunSummary
+from pipeline.run.processor import Processor
+from pipeline.store.engine import database_url, make_engine, migrate, session_factory
 
 
 @dataclass

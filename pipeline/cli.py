@@ -17,20 +17,20 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from pipeline import demo as demo_data
 from pipeline import logs
 from pipeline.app import App, open_app
-from pipeline.backpay import delete_unallocated, list_unallocated
 from pipeline.config import gjj_home
-from pipeline.export import export_members
-from pipeline.intake import waiting_files
-from pipeline.issues import ConfigError, Issue
-from pipeline.masterdata import load_master_data
+from pipeline.errors import ConfigError, HelperFailed, Issue
+from pipeline.intake.scan import waiting_files
 from pipeline.model import BatchStatus, RowStatus
-from pipeline.render_xlsx import write_template_xlsx
-from pipeline.runner import FailedFile, HelperFailed, RunSummary
-from pipeline.watch import Watcher
-from pipeline.workers import HelperProcesses
+from pipeline.outputs.report_xlsx import write_template_xlsx
+from pipeline.run.outcomes import FailedFile, RunSummary
+from pipeline.run.watch import Watcher
+from pipeline.run.workers import HelperProcesses
+from pipeline.services import demo as demo_data
+from pipeline.services.backpay_query import delete_unallocated, list_unallocated
+from pipeline.services.export import export_members
+from pipeline.services.load import load_master_data
 from schemas import TEMPLATES, template_for
 
 app = typer.Typer(help="住房公积金单位批量文件处理（gjj-exchange）", no_args_is_help=True, add_completion=False)
@@ -84,8 +84,7 @@ def init(
     app_ = _open(config)
     console.print(f"已初始化：{app_.home.root}")
     if demo:
-        units, members = demo_data.fake_master_data(members_per_unit=10)
-        units_file, members_file = demo_data.write_master_files(app_.home.var / "demo", units, members)
+        units, members, units_file, members_file = demo_data.demo_master_data(app_.home.var / "demo")
         _load(app_, units_file, members_file)
         files = demo_data.drop_demo_files(app_.home.inbox, units, members, date.today())
         console.print(f"已放入 {len(files)} 个示例文件到 {app_.home.inbox}")

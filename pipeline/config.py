@@ -1,4 +1,5 @@
-"""The centre's configuration: one YAML file read into frozen dataclasses."""
+"""The installation: its home folders (``GJJ_HOME``) and the centre's configuration, one YAML file read
+into frozen dataclasses."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from typing import Any
 
 import yaml
 
-from pipeline.issues import ConfigError
+from pipeline.errors import ConfigError
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "centre.yaml"
+DEFAULT_CONFIG = Path(__file__).resolve().parent / "centre.yaml"  # package data: found in a wheel install too
 
 
 @dataclass(frozen=True)
@@ -118,3 +119,34 @@ def load_config(path: Path | None = None, home: Path | None = None, **overrides:
 
 def gjj_home() -> Path:
     return Path(os.environ.get("GJJ_HOME", ".")).resolve()
+
+
+@dataclass(frozen=True)
+class Home:
+    """The folders of one installation (``GJJ_HOME``)."""
+
+    root: Path
+
+    @property
+    def inbox(self) -> Path:
+        return self.root / "inbox"
+
+    @property
+    def outbox(self) -> Path:
+        return self.root / "outbox"
+
+    @property
+    def archive(self) -> Path:
+        return self.root / "archive"
+
+    @property
+    def quarantine(self) -> Path:
+        return self.root / "quarantine"
+
+    @property
+    def var(self) -> Path:
+        return self.root / "var"
+
+    def create(self) -> None:
+        for folder in (self.inbox, self.outbox, self.archive, self.quarantine, self.var):
+            folder.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ from itertools import chain
 from operator import attrgetter
 from typing import Any
 
-from pipeline.issues import Issue
+from pipeline.errors import Issue
 from pipeline.money import money_text
 
 

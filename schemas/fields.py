@@ -2,7 +2,7 @@
 
 A template schema is a tuple of :class:`Field` objects; :func:`build_schema` turns it into a
 pandera ``DataFrameSchema`` whose checks are named by their error code, so a pandera failure maps
-straight back to an :class:`~pipeline.issues.Issue`. Every cell arrives as text (the reader keeps
+straight back to an :class:`~pipeline.errors.Issue`. Every cell arrives as text (the reader keeps
 what the cell held: a number, a date), so one bad cell never hides the other errors of its column.
 """
 
@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from pipeline.issues import Code
+from pipeline.errors import Code
 
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK_CHARS = "10X98765432"

@@ -17,8 +17,8 @@ import pytest
 import sqlalchemy
 
 from pipeline.app import App, open_app
-from pipeline.demo import FakeMember, FakeUnit, fake_master_data, write_master_files
-from pipeline.masterdata import load_master_data
+from pipeline.services.fakes import FakeMember, FakeUnit, fake_master_data, write_master_files
+from pipeline.services.load import load_master_data
 
 BUSINESS_DATE = date(2024, 8, 5)
 

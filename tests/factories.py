@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pipeline.demo import FakeMember, backpay_row, write_table
+from pipeline.services.fakes import FakeMember, backpay_row, write_table
 from schemas import backpay
 
 __all__ = ["aged", "backpay_file", "backpay_row", "identity", "kind_file", "row_for"]

@@ -13,13 +13,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from pipeline import store, validate
-from pipeline.backpay import delete_unallocated, list_unallocated
-from pipeline.db import BackPayRecord, Batch, BatchRowPart
-from pipeline.issues import Code, Issue
+from pipeline.check import schema as validate
+from pipeline.errors import Code, Issue
 from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus
 from pipeline.rules import backpay as rules
 from pipeline.rules.backpay import Screen
+from pipeline.services.backpay_query import delete_unallocated, list_unallocated
+from pipeline.store import batches, queries
+from pipeline.store.models import BackPayRecord, Batch, BatchRowPart
 from tests.conftest import BUSINESS_DATE, Centre, make_centre
 from tests.factories import backpay_file, row_for
 
@@ -285,7 +286,7 @@ def test_stored_rows_come_back_as_they_were_judged_in_either_shape(tmp_path: Pat
     def loaded() -> list[tuple[Any, ...]]:
         with centre.app.sessions() as session:
             batch = session.scalars(select(Batch)).one()
-            return _judged(store.load_result(session, batch, store.unit_info(session, batch.unit_account)))
+            return _judged(batches.load_result(session, batch, queries.unit_info(session, batch.unit_account)))
 
     judged = loaded()
     assert [row[2] for row in judged] == [RowStatus.ACCEPTED, RowStatus.REJECTED, RowStatus.COUNTER]
@@ -307,8 +308,8 @@ def test_a_part_is_the_same_made_from_the_rows_or_from_their_columns() -> None:
         RowResult(3, "1", {"姓名": "张三", "证件号码": "x"}, amounts={"补缴金额": Decimal("1409.5")}),
         RowResult(4, "2", {"姓名": "李四", "证件号码": "y"}, RowStatus.COUNTER, computed={"个人账号": "1"}),
     ]
-    part = store._part(rows, {"姓名": ["张三", "李四"], "证件号码": ["x", "y"]})
-    assert part == store._part(rows, None)
+    part = batches._part(rows, {"姓名": ["张三", "李四"], "证件号码": ["x", "y"]})
+    assert part == batches._part(rows, None)
     assert part["amounts"] == {"补缴金额": ["1409.5", None]} and part["computed"] == [None, {"个人账号": "1"}]
 
 
@@ -342,14 +343,14 @@ def test_rows_made_from_columns_keep_only_the_values_of_rows_with_issues() -> No
 def test_a_big_file_reads_its_members_while_its_schema_is_checked_apart(centre: Centre, monkeypatch: pytest.MonkeyPatch) -> None:
     """From APART_ROWS rows on the schema runs in another process while the members' identities are read."""
     monkeypatch.setattr(validate, "APART_ROWS", 2)
-    identities = store.SqlMasterData.unit_identities
+    identities = queries.SqlMasterData.unit_identities
     schema_process_alive: list[bool] = []
 
-    def spied(self: store.SqlMasterData, unit_account: str) -> object:
+    def spied(self: queries.SqlMasterData, unit_account: str) -> object:
         schema_process_alive.append(any(child.name == "gjj-schema" for child in multiprocessing.active_children()))
         return identities(self, unit_account)
 
-    monkeypatch.setattr(store.SqlMasterData, "unit_identities", spied)
+    monkeypatch.setattr(queries.SqlMasterData, "unit_identities", spied)
     members = centre.members_of(0)
     stranger = centre.members_of(1)[0]
     rows = [row_for(members[0], 1), row_for(members[1], 2, amount="-5"), row_for(members[2], 3)]
@@ -401,11 +402,11 @@ def _screened_and_checked_alike(centre: Centre, picks: list[tuple[int, int, int,
         return months_valid and row.values["补缴金额"] not in ("-3", "abc", "NaN", "Infinity", "", "1e3")
 
     with centre.app.sessions() as session:
-        unit = store.unit_info(session, centre.unit().unit_account)
+        unit = queries.unit_info(session, centre.unit().unit_account)
         assert unit is not None
         outcomes = []
         for screened in ("sheet", "rows", "none"):
-            context = store.rule_context(session, centre.app.config, unit, BUSINESS_DATE)
+            context = queries.rule_context(session, centre.app.config, unit, BUSINESS_DATE)
             made = rows()
             clean = [row for row in made if valid(row)]
             if screened == "sheet":  # a big sheet: every row screened while its schema ran

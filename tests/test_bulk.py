@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline.bulk import JSON_ROWS, insert_rows, update_rows
-from pipeline.db import BackPayRecord, Batch, make_engine, migrate, session_factory
+from pipeline.store.bulk import JSON_ROWS, insert_rows, update_rows
+from pipeline.store.engine import make_engine, migrate, session_factory
+from pipeline.store.models import BackPayRecord, Batch
 
 #: Cells a unit may write that a text encoding could mangle: quotes, backslashes, JSON and SQL
 #: look-alikes, characters outside the BMP, spaces that NFKC would change.

@@ -16,8 +16,8 @@ from typer.main import get_command
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from pipeline.demo import fake_master_data, write_master_files, write_table
 from pipeline.rules import backpay as backpay_rules
+from pipeline.services.fakes import fake_master_data, write_master_files, write_table
 from schemas import TEMPLATES, backpay
 from schemas.masterdata import MEMBER_HEADER
 from tests.factories import aged, backpay_file, row_for

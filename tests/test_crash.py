@@ -23,8 +23,8 @@ import yaml
 from sqlalchemy import select
 
 from pipeline.config import DEFAULT_CONFIG
-from pipeline.db import BackPayRecord, Batch
-from pipeline.demo import fake_master_data
+from pipeline.services.fakes import fake_master_data
+from pipeline.store.models import BackPayRecord, Batch
 from tests.conftest import make_centre
 from tests.factories import aged, backpay_file, row_for
 

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.demo import fake_id
-from pipeline.issues import Code
-from pipeline.validate import clean_column
+from pipeline.check.schema import clean_column
+from pipeline.errors import Code
+from pipeline.services.fakes import fake_id
 from schemas.fields import (
     Field,
     account,
@@ -134,8 +134,8 @@ def test_checks_sharing_column_facts_find_the_same_failures() -> None:
     import pandas as pd
     import pandera.errors
 
-    from schemas import backpay
     from pipeline.config import load_config
+    from schemas import backpay
 
     config = load_config()
     schema = backpay.schema(config)

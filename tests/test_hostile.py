@@ -22,10 +22,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline import logs
-from pipeline.demo import fake_id, registration_row, write_table
-from pipeline.issues import Code
+from pipeline.errors import Code
 from pipeline.model import BatchStatus
-from pipeline.render_xlsx import neutralise_column, neutralise_formula
+from pipeline.outputs.report_xlsx import neutralise_column, neutralise_formula
+from pipeline.services.fakes import fake_id, registration_row, write_table
 from schemas import backpay, registration
 from tests.conftest import Centre, make_centre
 from tests.factories import backpay_file, row_for

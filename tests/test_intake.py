@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.claims import file_locks, hold_member_lock, lock_key
-from pipeline.db import make_engine, migrate, session_factory
-from pipeline.issues import Code, Issue
-from pipeline.intake import Arrival, Settler, scan, settled_files
+from pipeline.errors import Code, Issue
+from pipeline.intake.locks import file_locks, hold_member_lock, lock_key
+from pipeline.intake.scan import Arrival, Settler, scan, settled_files
 from pipeline.model import BatchStatus, RowResult
 from pipeline.rules import backpay as backpay_rules
 from pipeline.rules.context import RuleContext
-from pipeline.runner import FailedFile, RunSummary
-from pipeline.watch import Watcher
+from pipeline.run.processor import FailedFile, RunSummary
+from pipeline.run.watch import Watcher
+from pipeline.store.engine import make_engine, migrate, session_factory
 from tests.conftest import BUSINESS_DATE, Centre, PostgresServer
 from tests.factories import aged, backpay_file, row_for
 

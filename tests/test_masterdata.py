@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import func, select
 
 from pipeline.app import open_app
-from pipeline.db import Member, Unit
-from pipeline.demo import fake_master_data, write_master_files, write_table
-from pipeline.issues import Code
-from pipeline.masterdata import load_master_data
+from pipeline.errors import Code
+from pipeline.services.fakes import fake_master_data, write_master_files, write_table
+from pipeline.services.load import load_master_data
+from pipeline.store.models import Member, Unit
 from schemas.masterdata import MEMBER_HEADER, UNIT_HEADER
 
 

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from pipeline.db import Member, MemberChange
-from pipeline.issues import Code
+from pipeline.errors import Code
 from pipeline.model import BatchStatus, RowStatus
+from pipeline.store.models import Member, MemberChange
 from tests.conftest import BUSINESS_DATE, Centre
 from tests.factories import identity, kind_file
 

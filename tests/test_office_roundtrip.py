@@ -25,9 +25,9 @@ import openpyxl
 import pytest
 from python_calamine import CalamineWorkbook
 
-from pipeline.demo import FakeMember, fake_id, registration_row
 from pipeline.model import BatchResult, BatchStatus
-from pipeline.render_xlsx import ERROR_FILL, ISSUES_SHEET
+from pipeline.outputs.report_xlsx import ERROR_FILL, ISSUES_SHEET
+from pipeline.services.fakes import FakeMember, fake_id, registration_row
 from tests.conftest import BUSINESS_DATE, Centre, make_centre
 from tests.factories import backpay_file, identity, kind_file, row_for
 

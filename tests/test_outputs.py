@@ -22,10 +22,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pypdf import PdfReader
 
-from pipeline.issues import Code, Issue
+from pipeline.check import file as checked_file
+from pipeline.errors import Code, Issue
 from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus
-from pipeline import render, runner, store
-from pipeline.render import write_result_json
+from pipeline.outputs import result_files, writer
+from pipeline.outputs.result_files import write_result_json
+from pipeline.store import batches
 from schemas import backpay
 from tests.conftest import BUSINESS_DATE, Centre
 from tests.factories import aged, backpay_file, row_for
@@ -163,7 +165,7 @@ def test_result_json_is_exactly_the_standard_encoding(tmp_path: Path, row_count:
 @pytest.fixture
 def parallel_outputs(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every batch counts as big: its files are written by a forked process beside the PDFs."""
-    monkeypatch.setattr(render, "PARALLEL_ROWS", 1)
+    monkeypatch.setattr(writer, "PARALLEL_ROWS", 1)
 
 
 def test_big_batches_write_files_and_pdfs_in_two_processes(sqlite_centre: Centre, parallel_outputs: None) -> None:
@@ -189,7 +191,7 @@ def test_big_batch_outputs_are_written_while_the_batch_is_stored(
     members = sqlite_centre.members_of(0)
     unit_folder = sqlite_centre.app.home.outbox / sqlite_centre.unit().unit_account
     backpay_file(sqlite_centre.inbox / sqlite_centre.unit().unit_account, [row_for(members[0], 1), row_for(members[1], 2)])
-    record = store.record
+    record = batches.record
     seen_while_storing: list[set[str]] = []
 
     def record_once_outputs_are_written(*args: object) -> None:
@@ -204,7 +206,7 @@ def test_big_batch_outputs_are_written_while_the_batch_is_stored(
         assert not [path for path in unit_folder.iterdir() if not path.name.startswith(".")]  # nothing in place yet
         record(*args)
 
-    monkeypatch.setattr(store, "record", record_once_outputs_are_written)
+    monkeypatch.setattr(batches, "record", record_once_outputs_are_written)
     outcome = sqlite_centre.run().outcomes[0]
 
     assert seen_while_storing == [{"result.json", "detail.csv", "slip.pdf"}]
@@ -225,7 +227,7 @@ def test_big_batch_that_fails_to_store_shows_no_outputs(
     def broken(*args: object) -> None:
         raise OSError("database gone")
 
-    monkeypatch.setattr(store, "write_rows", broken)
+    monkeypatch.setattr(batches, "write_rows", broken)
     failed = sqlite_centre.run().failed
     assert [(item.source, item.error) for item in failed] == [("补缴.xlsx", "OSError: database gone")]
     assert not list((sqlite_centre.app.home.outbox / unit).iterdir())  # not even a hidden folder
@@ -241,7 +243,7 @@ def test_big_batch_that_fails_to_store_shows_no_outputs(
 @pytest.fixture
 def warm_pdfs(parallel_outputs: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """Every file counts as big before it is read: a PDF process is forked first. Its temp folder."""
-    monkeypatch.setattr(render, "WARM_BYTES", 1)
+    monkeypatch.setattr(writer, "WARM_BYTES", 1)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
     return tmp_path / "tmp"
@@ -256,14 +258,14 @@ def test_a_big_file_has_its_pdf_process_warming_up_while_it_is_read(
 ) -> None:
     members = sqlite_centre.members_of(0)
     backpay_file(sqlite_centre.inbox / sqlite_centre.unit().unit_account, [row_for(members[0], 1, amount="1200"), row_for(members[1], 2, amount="34")])
-    read_raw = runner.read_raw
+    read_raw = checked_file.read_raw
     while_read: list[list[str]] = []
 
     def read_watched(*args: object) -> object:
         while_read.append(_pdf_processes())
         return read_raw(*args)
 
-    monkeypatch.setattr(runner, "read_raw", read_watched)
+    monkeypatch.setattr(checked_file, "read_raw", read_watched)
     outcome = sqlite_centre.run().outcomes[0]
 
     assert while_read == [["gjj-pdf"]]
@@ -275,21 +277,21 @@ def test_a_big_file_has_its_pdf_process_warming_up_while_it_is_read(
 
 def test_a_warm_pdf_process_not_needed_leaves_at_once(sqlite_centre: Centre, warm_pdfs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A file big on disk with few rows renders its PDFs here; a file that fails to check renders none."""
-    monkeypatch.setattr(render, "PARALLEL_ROWS", 3)
+    monkeypatch.setattr(writer, "PARALLEL_ROWS", 3)
     unit = sqlite_centre.unit().unit_account
     members = sqlite_centre.members_of(0)
     aged(backpay_file(sqlite_centre.inbox / unit, [row_for(members[0])], name="小.xlsx"), 7200)
     aged(backpay_file(sqlite_centre.inbox / unit, [row_for(members[1])], name="坏.xlsx"), 3600)
-    validate = runner.validate
+    start_validation = checked_file.start_validation
     warming_while_checked: list[list[str]] = []
 
     def validate_then_fail_the_second(*args: object, **kwargs: object) -> object:
         warming_while_checked.append(_pdf_processes())
         if len(warming_while_checked) == 2:
             raise OSError("disk gone")
-        return validate(*args, **kwargs)
+        return start_validation(*args, **kwargs)
 
-    monkeypatch.setattr(runner, "validate", validate_then_fail_the_second)
+    monkeypatch.setattr(checked_file, "start_validation", validate_then_fail_the_second)
     summary = sqlite_centre.run()
 
     assert len(warming_while_checked) == 2 and all(warming_while_checked)  # (the first may still be warming up)
@@ -302,8 +304,8 @@ def test_a_warm_pdf_process_not_needed_leaves_at_once(sqlite_centre: Centre, war
 
 
 SIZES_ON_DISK = {
-    "below WARM_BYTES": (lambda limit: render.WARM_BYTES - 1, False),
-    "WARM_BYTES": (lambda limit: render.WARM_BYTES, True),
+    "below WARM_BYTES": (lambda limit: writer.WARM_BYTES - 1, False),
+    "WARM_BYTES": (lambda limit: writer.WARM_BYTES, True),
     "at the limit": (lambda limit: limit, True),
     "over the limit": (lambda limit: limit + 1, False),
 }
@@ -318,7 +320,7 @@ def test_only_a_file_that_can_hold_a_big_batch_gets_a_pdf_process(
     path = tmp_path / "补缴.xlsx"
     with path.open("wb") as handle:
         handle.truncate(size(config.limits.max_file_bytes))
-    worker = render.OutputWriter(tmp_path / "outbox", config).warm_pdfs(path)
+    worker = writer.OutputWriter(tmp_path / "outbox", config).warm_pdfs(path)
     assert (worker is not None) is warms
     if worker is not None:
         worker.cancel()
@@ -329,7 +331,7 @@ def test_only_a_file_that_can_hold_a_big_batch_gets_a_pdf_process(
 def test_a_pdf_process_that_fails_to_warm_up_leaves_the_batch_to_the_next_run(
     sqlite_centre: Centre, warm_pdfs: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pipeline.render_pdf import PdfRenderer
+    from pipeline.outputs.pdf.render import PdfRenderer
 
     unit = sqlite_centre.unit().unit_account
     backpay_file(sqlite_centre.inbox / unit, [row_for(sqlite_centre.members_of(0)[0])])
@@ -355,7 +357,7 @@ def test_a_pdf_process_never_removes_the_font_files_of_the_run(sqlite_centre: Ce
     Names outside GB 2312 make each report need a new subset file: the forked process's own
     must never replace the files this process still uses.
     """
-    monkeypatch.setattr(render, "PARALLEL_ROWS", 3)
+    monkeypatch.setattr(writer, "PARALLEL_ROWS", 3)
     members = sqlite_centre.members_of(0)
     folder = sqlite_centre.inbox / sqlite_centre.unit().unit_account
 
@@ -386,7 +388,7 @@ def test_a_failed_output_process_leaves_the_batch_to_the_next_run(sqlite_centre:
     def broken(result: BatchResult, path: Path) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(render, "write_result_json", broken)
+    monkeypatch.setattr(writer, "write_result_json", broken)
     failed = sqlite_centre.run().failed
     assert len(failed) == 1 and failed[0].error.startswith("OutputFailed: writing the outputs failed")
     assert not list((sqlite_centre.app.home.outbox / sqlite_centre.unit().unit_account).glob("2*"))  # nothing half-written in place
@@ -412,7 +414,7 @@ def test_csv_lines_are_what_the_csv_module_writes(header_and_rows: tuple[list[st
     expected, written = io.StringIO(newline=""), io.StringIO(newline="")
     csv.writer(expected).writerows([header, *rows])
 
-    render.write_csv(written, header, columns)
+    result_files.write_csv(written, header, columns)
 
     assert written.getvalue() == expected.getvalue()
 

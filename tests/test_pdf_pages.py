@@ -22,10 +22,10 @@ import pytest
 from PIL import Image
 from pypdf import PdfReader
 
-from pipeline.demo import fake_id, registration_row, write_master_files
-from pipeline.masterdata import load_master_data
 from pipeline.money import amount_in_words
-from pipeline.runner import FileOutcome
+from pipeline.run.processor import FileOutcome
+from pipeline.services.fakes import fake_id, registration_row, write_master_files
+from pipeline.services.load import load_master_data
 from tests.conftest import BUSINESS_DATE, Centre, make_centre
 from tests.factories import backpay_file, kind_file, row_for
 

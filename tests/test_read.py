@@ -12,13 +12,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pipeline.check import schema as validate_module
+from pipeline.check.file import check_file
+from pipeline.check.schema import finish_validation, start_validation, validate
 from pipeline.config import load_config
-from pipeline.detect import _text_column, detect
-from pipeline.issues import Code
+from pipeline.errors import Code, ReadFailure, SchemaCheckFailed
+from pipeline.memory import paused_gc, thaw_gc
 from pipeline.model import BatchStatus
-from pipeline.read import ReadFailure, cell_text, paused_gc, read_raw, thaw_gc
-from pipeline import validate as validate_module
-from pipeline.validate import validate
+from pipeline.read.header import _text_column, detect
+from pipeline.read.workbook import cell_text, read_raw
 from schemas import TEMPLATES, backpay
 from tests.conftest import Centre
 from tests.factories import backpay_file, row_for
@@ -191,7 +193,7 @@ def test_empty_file_is_rejected(sqlite_centre: Centre) -> None:
 
 
 def test_inactive_unit_is_rejected(sqlite_centre: Centre) -> None:
-    from pipeline.db import Unit
+    from pipeline.store.models import Unit
 
     with sqlite_centre.app.sessions() as session, session.begin():
         session.get(Unit, sqlite_centre.unit().unit_account).status = "封存"
@@ -248,7 +250,10 @@ BAD_ROWS = [
 def _checked(tmp_path: Path, apart_rows: int, monkeypatch: pytest.MonkeyPatch, meanwhile=None) -> list[list[tuple[Code, str | None, int | None, str]]]:
     monkeypatch.setattr(validate_module, "APART_ROWS", apart_rows)
     found = _detect(_xlsx(tmp_path / f"f{apart_rows}.xlsx", [list(backpay.HEADER), *BAD_ROWS]))
-    rows, _, columns = validate(found.sheet, backpay, CONFIG, meanwhile=meanwhile)
+    validation = start_validation(found.sheet, backpay, CONFIG)
+    if meanwhile is not None:
+        meanwhile(validation.cells.columns)
+    rows, _, columns = finish_validation(validation, backpay)
     assert all(columns[name][index] is row.values[name] for index, row in enumerate(rows) for name in columns)
     return [[(i.code, i.column, i.row, i.message) for i in row.issues] for row in rows]
 
@@ -276,7 +281,7 @@ def test_a_schema_process_that_fails_is_an_error_not_a_clean_sheet(tmp_path: Pat
         raise MemoryError("no memory left")
 
     monkeypatch.setattr(validate_module, "schema_failures", broken)
-    with pytest.raises(RuntimeError, match="no memory left"):
+    with pytest.raises(SchemaCheckFailed, match="no memory left"):
         _checked(tmp_path, 2, monkeypatch)
 
 
@@ -292,9 +297,14 @@ def test_a_column_reads_as_its_cells_would(cells: tuple[object, ...]) -> None:
 
 
 def test_a_failure_meanwhile_leaves_no_schema_process_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def master_data_gone(columns: dict[str, list[str]]) -> None:
+    """The rules read master data while a big sheet's schema runs apart; when that fails the process leaves."""
+    monkeypatch.setattr(validate_module, "APART_ROWS", 2)
+    path = _xlsx(tmp_path / "f.xlsx", [list(backpay.HEADER), *BAD_ROWS])
+
+    def master_data_gone() -> object:
+        assert "gjj-schema" in [child.name for child in multiprocessing.active_children()]
         raise OSError("database gone")
 
     with pytest.raises(OSError, match="database gone"):
-        _checked(tmp_path, 2, monkeypatch, master_data_gone)
+        check_file(path, {backpay.KIND: backpay.HEADER}, CONFIG, master_data_gone)
     assert not [child for child in multiprocessing.active_children() if child.name == "gjj-schema"]

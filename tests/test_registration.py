@@ -11,12 +11,12 @@ from typing import Any, Callable
 import pytest
 from sqlalchemy import func, select
 
-from pipeline.db import AccountCounter, Member, MemberChange
-from pipeline.demo import fake_id, write_table
-from pipeline.issues import Code
+from pipeline.errors import Code
 from pipeline.model import BatchStatus, RowStatus
 from pipeline.money import monthly_deposit
-from pipeline.rules.registration import new_account, new_accounts
+from pipeline.services.fakes import fake_id, write_table
+from pipeline.store.effects.registration import new_account, new_accounts
+from pipeline.store.models import AccountCounter, Member, MemberChange
 from schemas import registration
 from tests.conftest import BUSINESS_DATE, Centre
 

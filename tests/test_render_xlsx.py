@@ -16,22 +16,22 @@ from typer.testing import CliRunner
 
 from pipeline.cli import app
 from pipeline.config import load_config
-from pipeline.detect import detect
-from pipeline.issues import Code, Issue
+from pipeline.errors import Code, Issue
 from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus, Sheet
-from pipeline.read import read_raw
-from pipeline.render_xlsx import (
-    _SheetRows,
+from pipeline.outputs.report_xlsx import (
     DEFAULT_SHEET,
     ISSUES_HEADER,
     ISSUES_SHEET,
     OPTIONS_SHEET,
     OPTIONS_TITLE,
+    _SheetRows,
     neutralise_formula,
     sheet_title,
     write_report_xlsx,
     write_template_xlsx,
 )
+from pipeline.read.header import detect
+from pipeline.read.workbook import read_raw
 from schemas import TEMPLATES
 
 HEADER = ["序号", "个人账号", "姓名", "证件号码", "补缴原因", "补缴开始年月", "补缴结束年月", "补缴金额"]

@@ -35,11 +35,11 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from pipeline.intake import Arrival
-from pipeline.issues import Code
+from pipeline.errors import Code
+from pipeline.intake.scan import Arrival
 from pipeline.model import BatchStatus
-from pipeline.runner import FileOutcome, Processor
-from pipeline.watch import Watcher
+from pipeline.run.processor import FileOutcome, Processor
+from pipeline.run.watch import Watcher
 from tests.conftest import BUSINESS_DATE, Centre, make_centre
 from tests.factories import backpay_file, row_for
 

@@ -25,11 +25,10 @@ from urllib.parse import unquote
 import pytest
 from PIL import Image, ImageChops
 
-from pipeline.demo import fake_id, registration_row
-from pipeline.issues import Code, Issue
+from pipeline.errors import Code, Issue
 from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus
-from pipeline.runner import FileOutcome, RunSummary
-from pipeline.summary import (
+from pipeline.run.processor import FileOutcome, RunSummary
+from pipeline.run.summary import (
     COUNTER_DOCUMENTS,
     FONT_STACK,
     GENERIC_DOCUMENTS,
@@ -38,6 +37,7 @@ from pipeline.summary import (
     write_index,
     write_run_summary,
 )
+from pipeline.services.fakes import fake_id, registration_row
 from tests.conftest import BUSINESS_DATE, Centre, make_centre
 from tests.factories import backpay_file, identity, kind_file, row_for
 

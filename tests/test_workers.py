@@ -11,8 +11,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from pipeline.db import BackPayRecord, Batch
-from pipeline.demo import fake_master_data
+from pipeline.services.fakes import fake_master_data
+from pipeline.store.models import BackPayRecord, Batch
 from tests.conftest import Centre, PostgresServer, make_centre
 from tests.factories import aged, backpay_file, row_for
 from tests.test_crash import _home_config

@@ -1,13 +1,18 @@
 """Rules stage: a template's business rules, one module per template, found by its kind.
 
-Each module has ``KIND`` and two functions:
+Rules are pure: they read master data through their context and write nothing. What an accepted
+file changes is written by the store (:mod:`pipeline.store.effects`, one module per kind).
+
+Each module has ``KIND`` and a function:
 
 - ``apply(rows, context) -> list[Issue]`` adds issues and computed amounts to the rows that passed
   the schema, sets their status, and returns file-level issues (e.g. ADJUSTED_THIS_YEAR). It reads
   master data only through ``context.data`` and never sees another unit's members unless its
   business needs them (单位调整, 缴存人登记), and then never names them in a message.
-- ``record(session, batch, result)`` writes what the accepted rows change, in the file's
-  transaction; the store stage calls it once the batch has its serial number.
+
+A module whose accepted rows change member records sets ``CHANGES_MEMBERS = True``: the check
+takes the member lock (``context.data.lock_members()``) before ``apply`` reads any member, so no
+other worker's file changes them until this file commits.
 
 A module may also have, for a big sheet whose schema check runs in another process meanwhile:
 

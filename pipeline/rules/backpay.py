@@ -13,16 +13,11 @@ import functools
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
-from itertools import compress
 
-from sqlalchemy.orm import Session
-
-from pipeline.bulk import insert_rows
-from pipeline.db import BACKPAY_ENTERED, BackPayRecord, Batch
-from pipeline.issues import Code, Issue
-from pipeline.model import BatchResult, RowResult, RowStatus
+from pipeline.errors import Code, Issue
+from pipeline.memory import paused_gc
+from pipeline.model import RowResult
 from pipeline.money import half_up, quantum_for
-from pipeline.read import paused_gc
 from pipeline.rules.context import RecordedBackPay, RuleContext, find_member, settle_statuses
 
 KIND = "补缴"
@@ -240,29 +235,3 @@ def apply(rows: list[RowResult], context: RuleContext) -> list[Issue]:
     _check_overlaps(in_range, found.recorded)
     settle_statuses(rows)
     return []
-
-
-#: What a back-pay record takes from its row's cells, in record column order.
-_RECORD_CELLS = {
-    "member_account": "个人账号",
-    "name": "姓名",
-    "id_number": "证件号码",
-    "reason": "补缴原因",
-    "start_month": "补缴开始年月",
-    "end_month": "补缴结束年月",
-}
-
-
-def record(session: Session, batch: Batch, result: BatchResult) -> None:
-    """Accepted rows become back-pay records, entered and unallocated (未分配); made a column at a time."""
-    accepted = [row.status is RowStatus.ACCEPTED for row in result.rows]
-    amounts = [row.amounts[AMOUNT] for row in compress(result.rows, accepted)]
-    records = zip(*(compress(result.column(cell), accepted) for cell in _RECORD_CELLS.values()), amounts)
-    shared = {
-        "batch_pk": batch.id,
-        "unit_account": result.unit_account,
-        "state": BACKPAY_ENTERED,
-        "serial_number": result.serial_number,
-        "entered_on": result.business_date,
-    }
-    insert_rows(session, BackPayRecord.__table__, [*_RECORD_CELLS, "amount"], records, shared)

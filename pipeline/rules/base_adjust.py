@@ -12,20 +12,18 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy.orm import Session
-
 from pipeline.config import CentreConfig
-from pipeline.db import Batch
-from pipeline.issues import Code, Issue
-from pipeline.model import BatchResult, RowResult, RowStatus
-from pipeline.read import paused_gc
-from pipeline.rules.common import MemberUpdate, duplicate_accounts, monthly_amounts, parse_base, update_members
-from pipeline.rules.context import RuleContext, match_member, settle_statuses
+from pipeline.errors import Code, Issue
+from pipeline.memory import paused_gc
+from pipeline.model import RowResult, RowStatus
+from pipeline.rules.common import members_to_change, monthly_amounts, parse_base
+from pipeline.rules.context import RuleContext, settle_statuses
 
 KIND = "基数调整"
 NEW_BASE = "调整后缴存基数"
 OLD_BASE = "原缴存基数"
 YEAR = "调整年度"
+CHANGES_MEMBERS = True  # the check takes the member lock before these rules read
 
 
 def adjustment_year(business_date: date, config: CentreConfig) -> tuple[int, date, date, str]:
@@ -43,7 +41,6 @@ def _change_percent(old: Decimal, new: Decimal) -> Decimal:
 
 @paused_gc()
 def apply(rows: list[RowResult], context: RuleContext) -> list[Issue]:
-    context.data.lock_members()  # this file changes member records
     config = context.config
     year, since, until, label = adjustment_year(context.business_date, config)
     file_issues: list[Issue] = []
@@ -56,12 +53,8 @@ def apply(rows: list[RowResult], context: RuleContext) -> list[Issue]:
                     f"本单位{label}已办理过基数调整（批次 {earlier[0]}），每年只能调整一次；如确需调整请到柜台办理",
                 )
             )
-    duplicate_accounts(rows)
     unchanged: list[RowResult] = []
-    for row in rows:
-        member = match_member(row, context)
-        if member is None or row.issues:
-            continue
+    for row, member in members_to_change(rows, context):
         if member.status == "封存":
             row.issues.append(Issue(Code.MEMBER_SEALED, "该缴存人已封存，不能调整基数；如已复工请先办理启封", row.excel_row, "个人账号"))
             continue
@@ -90,20 +83,3 @@ def apply(rows: list[RowResult], context: RuleContext) -> list[Issue]:
         if row.status is RowStatus.ACCEPTED:
             row.status = RowStatus.UNCHANGED
     return file_issues
-
-
-def record(session: Session, batch: Batch, result: BatchResult) -> None:
-    """The new base takes effect; the member's 最近基数调整年度 becomes this adjustment year."""
-    update_members(
-        session,
-        batch,
-        KIND,
-        (
-            MemberUpdate(
-                row.values["个人账号"],
-                {"base": row.amounts[NEW_BASE], "last_base_adjust_year": int(row.computed[YEAR])},
-                f"{result.business_date:%Y-%m}",
-            )
-            for row in result.accepted_rows
-        ),
-    )

@@ -15,7 +15,7 @@ from functools import cached_property
 from typing import NamedTuple, Protocol, TypeVar
 
 from pipeline.config import CentreConfig
-from pipeline.issues import Code, Issue
+from pipeline.errors import Code, Issue
 from pipeline.model import RowResult, RowStatus
 
 
@@ -66,7 +66,7 @@ class RecordedBackPay:
 
 
 class MasterData(Protocol):
-    """The questions rules may ask the database; implemented by :class:`pipeline.store.SqlMasterData`."""
+    """The questions rules may ask the database; implemented by :class:`pipeline.store.batches.SqlMasterData`."""
 
     def unit_members(self, unit_account: str) -> dict[str, MemberInfo]: ...
 

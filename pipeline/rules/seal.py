@@ -7,28 +7,21 @@ the concentrated sealed-accounts unit, from which a new employer takes them with
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
-
-from pipeline.db import Batch
-from pipeline.issues import Code, Issue
-from pipeline.model import BatchResult, RowResult
-from pipeline.read import paused_gc
-from pipeline.rules.common import MemberUpdate, check_change_month, duplicate_accounts, ensure_sealed_unit, update_members
-from pipeline.rules.context import RuleContext, match_member, settle_statuses
+from pipeline.errors import Code, Issue
+from pipeline.memory import paused_gc
+from pipeline.model import RowResult
+from pipeline.rules.common import check_change_month, members_to_change
+from pipeline.rules.context import RuleContext, settle_statuses
 
 KIND = "封存"
 LEAVING = "离职封存"
 MOVED_TO = "转入单位账号"
+CHANGES_MEMBERS = True  # the check takes the member lock before these rules read
 
 
 @paused_gc()
 def apply(rows: list[RowResult], context: RuleContext) -> list[Issue]:
-    context.data.lock_members()  # this file changes member records
-    duplicate_accounts(rows)
-    for row in rows:
-        member = match_member(row, context)
-        if member is None or row.issues:
-            continue
+    for row, member in members_to_change(rows, context):
         if member.status == "封存":
             reason = f"（封存原因：{member.seal_reason}）" if member.seal_reason else ""
             row.issues.append(Issue(Code.ALREADY_SEALED, f"该缴存人已是封存状态{reason}，不能再次封存", row.excel_row, "个人账号"))
@@ -38,15 +31,3 @@ def apply(rows: list[RowResult], context: RuleContext) -> list[Issue]:
             row.computed[MOVED_TO] = context.config.sealed_unit
     settle_statuses(rows)
     return []
-
-
-def record(session: Session, batch: Batch, result: BatchResult) -> None:
-    updates = []
-    for row in result.accepted_rows:
-        values: dict[str, str] = {"status": "封存", "seal_reason": row.values["封存原因"]}
-        if MOVED_TO in row.computed:
-            values["unit_account"] = row.computed[MOVED_TO]
-        updates.append(MemberUpdate(row.values["个人账号"], values, row.values["变更年月"]))
-    for sealed_unit in {row.computed[MOVED_TO] for row in result.accepted_rows if MOVED_TO in row.computed}:
-        ensure_sealed_unit(session, sealed_unit)
-    update_members(session, batch, KIND, updates)

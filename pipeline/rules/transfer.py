@@ -9,22 +9,19 @@ then unsealed with 启封.
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
-
-from pipeline.db import Batch
-from pipeline.issues import Code, Issue
-from pipeline.model import BatchResult, RowResult
-from pipeline.read import paused_gc
-from pipeline.rules.common import MemberUpdate, duplicate_accounts, update_members
+from pipeline.errors import Code, Issue
+from pipeline.memory import paused_gc
+from pipeline.model import RowResult
+from pipeline.rules.common import duplicate_accounts
 from pipeline.rules.context import RuleContext, UnitInfo, check_identity, settle_statuses
 
 KIND = "单位调整"
 AMOUNT = "转移金额"
+CHANGES_MEMBERS = True  # the check takes the member lock before these rules read
 
 
 @paused_gc()
 def apply(rows: list[RowResult], context: RuleContext) -> list[Issue]:
-    context.data.lock_members()  # this file changes member records
     duplicate_accounts(rows)
     found = context.data.members(row.values["个人账号"] for row in rows)
     units: dict[str, UnitInfo | None] = {}
@@ -64,12 +61,3 @@ def apply(rows: list[RowResult], context: RuleContext) -> list[Issue]:
         row.amounts[AMOUNT] = member.balance
     settle_statuses(rows)
     return []
-
-
-def record(session: Session, batch: Batch, result: BatchResult) -> None:
-    update_members(
-        session,
-        batch,
-        KIND,
-        (MemberUpdate(row.values["个人账号"], {"unit_account": result.unit_account}) for row in result.accepted_rows),
-    )

@@ -1,0 +1,77 @@
+"""One file checked from its bytes to its judged rows: read → detect → cells (pandera) → rules.
+
+Nothing is written here: the master data comes through the rules' context, made when first
+needed, and the caller stores what :func:`check_file` found.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+from pipeline.check.schema import Columns, finish_validation, start_validation
+from pipeline.config import CentreConfig
+from pipeline.errors import Issue, ReadFailure
+from pipeline.memory import paused_gc
+from pipeline.model import RowResult, RowStatus, Sheet
+from pipeline.read.header import detect
+from pipeline.read.workbook import read_raw
+from pipeline.rules import RULES
+from pipeline.rules.context import RuleContext
+from schemas import TEMPLATES
+
+
+class CheckedFile(NamedTuple):
+    """What :func:`check_file` found: the template kind, the sheet, file-level issues, the rows with
+    their issues and the rows' values by column (empty when no row was checked)."""
+
+    kind: str | None
+    sheet: Sheet | None
+    file_issues: list[Issue]
+    rows: list[RowResult]
+    columns: Columns
+
+
+def check_file(
+    path: Path, kind_headers: dict[str, tuple[str, ...]], config: CentreConfig, context_loader: Callable[[], RuleContext]
+) -> CheckedFile:
+    """Read, detect, validate and apply rules to one file; nothing is written here."""
+    try:
+        raw = read_raw(path, config.limits)
+    except ReadFailure as failure:
+        return CheckedFile(None, None, [failure.issue], [], {})
+    detected = detect(raw, kind_headers)
+    if detected.kind is None or detected.sheet is None or detected.issues:
+        return CheckedFile(detected.kind, detected.sheet, detected.issues, [], {})
+    template, rules = TEMPLATES[detected.kind], RULES[detected.kind]
+    context = functools.cache(context_loader)  # one context, made when first needed
+    with paused_gc():
+        validation = start_validation(detected.sheet, template, config)
+        if validation.cells is not None and validation.cells.runs_apart:
+            # While another process runs the schema, the rules read what they need and look at the sheet.
+            try:
+                _before_rules(rules, validation.cells.columns, detected.sheet.excel_rows, context)
+            except BaseException:
+                validation.cells.close()
+                raise
+        rows, file_issues, columns = finish_validation(validation, template)
+    if rows and not file_issues:
+        if getattr(rules, "CHANGES_MEMBERS", False):
+            context().data.lock_members()  # before any member is read: no other file changes them until this one commits
+        clean = [row for row in rows if not row.issues]
+        file_issues = rules.apply(clean, context())
+        for row in rows:
+            if row.issues and row.errors:
+                row.status = RowStatus.REJECTED
+    return CheckedFile(detected.kind, detected.sheet, file_issues, rows, columns)
+
+
+def _before_rules(rules: object, columns: Columns, excel_rows: list[int], context: Callable[[], RuleContext]) -> None:
+    """A rules module's optional ``prepare`` and ``screen`` (see :mod:`pipeline.rules`)."""
+    prepare, screen = getattr(rules, "prepare", None), getattr(rules, "screen", None)
+    if prepare is not None:
+        prepare(context())
+    if screen is not None:
+        context().screened = screen(columns, excel_rows, context())

@@ -1,0 +1,58 @@
+"""Where a file goes once it leaves the inbox: ``archive/`` (processed) or ``quarantine/`` (unreadable,
+unsafe, or from a folder that is not a unit), always under its unit's folder and never overwriting."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+from pipeline.errors import Code
+from pipeline.intake.scan import Arrival, scan
+
+log = logging.getLogger(__name__)
+
+
+def _free_name(folder: Path, name: str, prefix: str) -> Path:
+    target = folder / f"{prefix}_{name}"
+    counter = 1
+    while target.exists() or target.is_symlink():
+        target = folder / f"{prefix}_{counter}_{name}"
+        counter += 1
+    return target
+
+
+def move_into(path: Path, folder: Path, prefix: str | None = None) -> Path:
+    """Move ``path`` (a link itself, never its target) into ``folder``; atomic on one file system."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = _free_name(folder, path.name, prefix or datetime.now().strftime("%Y%m%d%H%M%S"))
+    try:
+        os.rename(path, target)
+    except OSError:
+        shutil.move(str(path), target)
+    return target
+
+
+def move_to(arrival: Arrival, root: Path, prefix: str | None = None) -> Path:
+    """Move the file, and its done-file if any, into ``root/<单位账号>/``."""
+    folder = root / arrival.unit_account
+    done = arrival.done_file
+    target = move_into(arrival.path, folder, prefix)
+    if done.exists():
+        move_into(done, folder, prefix)
+    return target
+
+
+def quarantine_unsafe(inbox: Path, quarantine: Path) -> list[Path]:
+    """Links and stray files are moved away unread, with a ``.reason.json`` note saying why."""
+    moved = []
+    for entry in scan(inbox)[1]:
+        target = move_into(entry.path, quarantine / entry.unit_account)
+        note = {"source_file": entry.path.name, "unit": entry.unit_account, "code": str(Code.FILE_UNREADABLE), "message": entry.reason}
+        target.with_name(target.name + ".reason.json").write_text(json.dumps(note, ensure_ascii=False, indent=2), encoding="utf-8")
+        log.warning("quarantined %s/%s: %s", entry.unit_account, entry.path.name, entry.reason)
+        moved.append(target)
+    return moved

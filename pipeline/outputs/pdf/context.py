@@ -1,0 +1,197 @@
+"""What each PDF shows, built from a batch result without WeasyPrint.
+
+A big batch's PDFs are rendered by a process that imported WeasyPrint while the file was still
+being read (see :class:`pipeline.outputs.writer.PdfWorker`): the main process builds these contexts, small
+and picklable, and sends them there. :class:`pipeline.outputs.pdf.render.PdfRenderer` renders them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from pipeline.config import CentreConfig
+from pipeline.model import BatchResult, BatchStatus, RowResult
+from pipeline.money import amount_in_words, money_text
+from schemas import TEMPLATES as TEMPLATES_BY_KIND
+
+COLUMN_WEIGHTS = {
+    "证件号码": 3.0,
+    "个人存款账户号码": 2.2,
+    "家庭住址": 2.0,
+    "转出单位名称": 2.0,
+    "个人存款账户开户银行名称": 2.0,
+    "手机号码": 1.5,
+    "固定电话号码": 1.5,
+    "个人账号": 2.0,
+    "转出单位账号": 1.4,
+    "邮政编码": 1.3,
+    "姓名": 1.2,
+}
+
+MONEY_KIND = "补缴"
+MONEY_COLUMN = "补缴金额"
+SLIP_FULL_LIMIT = 200
+SLIP_PREVIEW_ROWS = 40
+#: report.pdf prints at most this many row issues (about 8 pages; every 100 cost WeasyPrint ≈0.3 s
+#: and ≈8 MB); the 错误清单 sheet of report.xlsx lists them all, and the PDF says so.
+REPORT_MAX_ISSUES = 200
+WIDE_COLUMNS = 8
+
+
+def _chinese_date(day: date) -> str:
+    return f"{day.year}年{day.month:02d}月{day.day:02d}日"
+
+
+def _months(row: RowResult) -> str:
+    """补缴年月 as the slip prints it: ``yyyymm-yyyymm`` from the template's ``yyyy-mm`` cells."""
+    start = row.values.get("补缴开始年月", "").replace("-", "")
+    end = row.values.get("补缴结束年月", "").replace("-", "")
+    return f"{start}-{end}"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A column name or value of a 确认单; amounts are right-aligned."""
+
+    text: str
+    amount: bool = False
+
+
+def _common(result: BatchResult, config: CentreConfig) -> dict[str, Any]:
+    return {
+        "centre_name": config.centre_name,
+        "unit_name": result.unit_name,
+        "unit_account": result.unit_account,
+        "business_date": result.business_date.isoformat(),
+        "print_date": _chinese_date(result.business_date),
+    }
+
+
+def slip_context(result: BatchResult, config: CentreConfig) -> dict[str, Any]:
+    """补缴凭条 for a 补缴 batch; a 确认单 with the same header for any other kind."""
+    accepted = result.accepted_rows
+    more = len(accepted) > SLIP_FULL_LIMIT
+    shown = accepted[:SLIP_PREVIEW_ROWS] if more else accepted
+    money = result.kind == MONEY_KIND
+    context = {
+        **_common(result, config),
+        "money": money,
+        "serial_number": result.serial_number or "",
+        "contact_name": result.contact_name,
+        "contact_phone": result.contact_phone,
+        "accepted_count": len(accepted),
+        "row_count": len(result.rows),
+        "more": more,
+        "wide": False,
+    }
+    if money:
+        total = result.accepted_total(MONEY_COLUMN)
+        return {
+            **context,
+            "title": f"{config.centre_name}补缴凭条",
+            "total": money_text(total),
+            "total_words": amount_in_words(total),
+            "account": config.collection_account,
+            "rows": [
+                {
+                    "id_number": row.values.get("证件号码", ""),
+                    "name": row.values.get("姓名", ""),
+                    "amount": money_text(row.amounts[MONEY_COLUMN]) if MONEY_COLUMN in row.amounts else "",
+                    "months": _months(row),
+                    "reason": row.values.get("补缴原因", ""),
+                }
+                for row in shown
+            ],
+        }
+    columns = _confirmation_columns(result)
+    weights = [COLUMN_WEIGHTS.get(column.text, 1.5 if column.amount else 1.0) for column in columns]
+    return {
+        **context,
+        "title": f"{config.centre_name}{result.kind or ''}确认单",
+        "wide": len(columns) > WIDE_COLUMNS,
+        "widths": [f"{100 * weight / sum(weights):.2f}%" for weight in weights],
+        "counts": [(status.label, count) for status, count in result.status_counts().items() if count],
+        "columns": columns,
+        "rows": [
+            [
+                Cell(money_text(row.amounts[column.text]), True)
+                if column.text in row.amounts
+                else Cell(row.computed.get(column.text) or row.values.get(column.text, ""))
+                for column in columns
+            ]
+            for row in shown
+        ],
+    }
+
+
+def _confirmation_columns(result: BatchResult) -> list[Cell]:
+    """Computed values (a new 个人账号), the template's confirmation columns, then computed amounts."""
+    amounts = list(dict.fromkeys(name for row in result.rows for name in row.amounts))
+    computed = list(dict.fromkeys(name for row in result.rows for name in row.computed))
+    template = TEMPLATES_BY_KIND.get(result.kind or "")
+    shown = getattr(template, "CONFIRMATION_COLUMNS", None) or [name for name in result.header if name != "序号"]
+    columns = [Cell(name) for name in computed] + [Cell(name, name in amounts) for name in shown if name not in computed]
+    named = {column.text for column in columns}
+    return columns + [Cell(name, True) for name in amounts if name not in named]
+
+
+def report_context(result: BatchResult, config: CentreConfig) -> dict[str, Any]:
+    """The printable rejection list: file errors, then the row issues (the first ``REPORT_MAX_ISSUES``)."""
+    issues = [(row, issue) for row in result.rows for issue in row.issues]
+    counts = result.status_counts()
+    counter_count = sum(1 for _, issue in issues if issue.code.is_counter)
+    has_errors = bool(result.file_issues) or counter_count < len(issues)
+    if result.status in (BatchStatus.REJECTED, BatchStatus.DUPLICATE):
+        title = "文件退回报告"
+    elif not has_errors:
+        title = "转柜台报告"
+    else:
+        title = "错误报告"
+    return {
+        **_common(result, config),
+        "title": f"{config.centre_name}{title}",
+        "source_name": result.source_name,
+        "batch_id": result.batch_id,
+        "kind": result.kind or "未识别",
+        "status": result.status.label,
+        "duplicate_of": result.duplicate_of,
+        "file_issues": [
+            {"code": str(issue.code), "title": issue.code.title, "message": issue.message}
+            for issue in result.file_issues
+        ],
+        "row_issues": [
+            {
+                "row": issue.row if issue.row is not None else row.excel_row,
+                "column": issue.column or "",
+                "code": str(issue.code),
+                "message": issue.message,
+                "counter": issue.code.is_counter,
+            }
+            for row, issue in issues[:REPORT_MAX_ISSUES]
+        ],
+        "omitted": len(issues) > REPORT_MAX_ISSUES,
+        "issue_count": len(issues),
+        "error_count": len(issues) - counter_count,
+        "counter_count": counter_count,
+        "row_count": len(result.rows),
+        "counts": [(status.label, count) for status, count in counts.items() if count],
+        "advice": has_errors and result.status is not BatchStatus.DUPLICATE,
+    }
+
+
+@dataclass(frozen=True)
+class PdfDocument:
+    """One PDF to render: its template and everything it shows."""
+
+    template: str
+    context: dict[str, Any]
+
+
+def slip_document(result: BatchResult, config: CentreConfig) -> PdfDocument:
+    return PdfDocument("slip.html", slip_context(result, config))
+
+
+def report_document(result: BatchResult, config: CentreConfig) -> PdfDocument:
+    return PdfDocument("report.html", report_context(result, config))

@@ -1,0 +1,393 @@
+"""Staff view of one run: ``outbox/_centre/runs/<run_id>/summary.html`` and ``summary.json``.
+
+Centre staff open it each morning: how many files came in and what became of them (by status and
+by template), every rejection grouped by error code, and every counter referral with the member,
+the reason and the documents the unit's clerk must bring (from the seeds: the Huludao online-hall
+manual's 注意 lines). ``outbox/_centre/index.html`` lists every run, newest first.
+
+The page is self-contained (inline CSS, no script, no external URL; a Content-Security-Policy
+forbids loading anything) so it opens from a shared folder on any desktop. Every text goes
+through Jinja2 autoescape: unit names, file names and cell values come from units. Links to a
+file's outputs are relative, so the ``outbox`` folder can be moved or shared as a whole. ID
+numbers are masked (first 6 and last 4 kept), as in the logs.
+
+Files are written under temporary names and renamed, so a reader never sees half a page.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+
+from pipeline.errors import Code, Issue
+from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus
+from pipeline.money import money_text
+from pipeline.outputs.html import environment
+from pipeline.rules.backpay import AMOUNT as MONEY_COLUMN
+from pipeline.rules.backpay import KIND as MONEY_KIND
+from pipeline.run.outcomes import FileOutcome, RunSummary
+
+CENTRE_FOLDER = "_centre"
+RUNS_FOLDER = "runs"
+SUMMARY_JSON = "summary.json"
+SUMMARY_HTML = "summary.html"
+INDEX_ENTRY_JSON = "entry.json"
+INDEX_HTML = "index.html"
+
+#: The page's font stack: the system CJK font first (Debian: fonts-noto-cjk), then what Windows
+#: and macOS desktops have, so Chinese never falls back to a font without CJK glyphs.
+FONT_STACK = '"Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", "PingFang SC", sans-serif'
+
+UNKNOWN_KIND = "未识别"
+#: Rejections listed per code on the page; summary.json always has all of them.
+PAGE_ISSUES_PER_CODE = 200
+OUTPUT_ORDER = ("report.pdf", "report.xlsx", "slip.pdf", "detail.csv", "result.json")
+
+#: What the counter needs for each referral code (Huludao unit online-hall manual V-1.32).
+COUNTER_DOCUMENTS: dict[Code, list[str]] = {
+    # 基数调整：“调整比例超20%的只能来前台办理，前台办理时提供基数调整超比例的职工上一年度银行工资流水”
+    Code.COUNTER_BASE_CHANGE: [
+        "该职工上一年度银行工资流水",
+        "经办人身份证",
+    ],
+    # 补缴：“跨年补缴需到前台办理”；“补缴必须上传 经办人身份证、补缴说明（加盖单位公章）、补缴明细”；
+    # “补缴说明内容：写明补缴原因、补缴时间、补缴人数、补缴总金额”；新入职职工另需工资审批表或编制手册。
+    Code.COUNTER_CROSS_YEAR: [
+        "补缴说明（加盖单位公章，写明补缴原因、补缴时间、补缴人数、补缴总金额）",
+        "补缴明细",
+        "经办人身份证",
+        "新入职职工补缴的，另附工资审批表或载有入职时间的编制手册",
+    ],
+}
+
+#: Fallback for a referral code not in :data:`COUNTER_DOCUMENTS`: what the manual asks for the
+#: business of the file (the online hall's 现场影像 is left out: at the counter the clerk is there).
+KIND_DOCUMENTS: dict[str, list[str]] = {
+    "补缴": COUNTER_DOCUMENTS[Code.COUNTER_CROSS_YEAR],
+    "基数调整": COUNTER_DOCUMENTS[Code.COUNTER_BASE_CHANGE],
+    "缴存人登记": ["经办人身份证", "劳动合同", "用工备案表", "社保核定单", "缴费明细", "编制手册（机关单位）"],
+    "启封": [
+        "经办人身份证",
+        "劳动合同",
+        "用工备案表",
+        "社保核定单及社保缴费明细",
+        "编制手册（机关单位）",
+        "工资审批表（机关单位）",
+    ],
+    "封存": [
+        "经办人身份证",
+        "离职封存：劳动部门的终止劳动合同审批手续、用工备案表；机关单位在编人员另附编制手册下编页或上级组织部门文件",
+    ],
+    "单位调整": [
+        "经办人身份证",
+        "劳动合同",
+        "用工备案表",
+        "社保缴费核定单及缴费明细",
+        "事业在编人员另附编制手册所在页或组织部门文件",
+    ],
+}
+
+#: Last resort when neither the code nor the business is known.
+GENERIC_DOCUMENTS = ["经办人身份证", "本批次的处理报告（report.pdf）", "与该业务有关的证明材料（以柜台要求为准）"]
+
+
+def counter_documents(code: Code, kind: str | None) -> list[str]:
+    """The documents the counter needs for a referral: by code, else by business, else generic."""
+    return list(COUNTER_DOCUMENTS.get(code) or KIND_DOCUMENTS.get(kind or "") or GENERIC_DOCUMENTS)
+
+
+def mask_id(id_number: str) -> str:
+    """证件号码 with only the first 6 and last 4 characters shown."""
+    if len(id_number) <= 10:
+        return id_number
+    return id_number[:6] + "*" * (len(id_number) - 10) + id_number[-4:]
+
+
+def centre_folder(outbox: Path) -> Path:
+    return outbox / CENTRE_FOLDER
+
+
+def write_run_summary(run: RunSummary, outbox: Path, *, centre_name: str = "") -> Path:
+    """Write the run's summary.json and summary.html, then rewrite the index; returns the page."""
+    if not run.run_id or run.run_id in (".", "..") or "/" in run.run_id or "\\" in run.run_id:
+        raise ValueError(f"run id {run.run_id!r} cannot name a folder")
+    folder = centre_folder(outbox) / RUNS_FOLDER / run.run_id
+    folder.mkdir(parents=True, exist_ok=True)
+    data = summary_data(run, outbox, centre_name=centre_name)
+    _write_atomic(folder / SUMMARY_JSON, orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+    _write_atomic(folder / INDEX_ENTRY_JSON, json.dumps(_index_entry(folder, data), ensure_ascii=False))
+    page = folder / SUMMARY_HTML
+    html = environment().get_template(SUMMARY_HTML).render(
+        run=data, font_stack=FONT_STACK, href=_href, status_columns=_status_columns(), page_limit=PAGE_ISSUES_PER_CODE
+    )
+    _write_atomic(page, html)
+    write_index(outbox, centre_name=centre_name)
+    return page
+
+
+def write_index(outbox: Path, *, centre_name: str = "") -> Path:
+    """Rewrite ``outbox/_centre/index.html`` from every run folder, newest first.
+
+    Each run folder has its line of the index in a small entry.json, so a year of watch turns
+    does not mean reading a year of summaries; a folder without one is read from its summary.json.
+    """
+    root = centre_folder(outbox)
+    runs_dir = root / RUNS_FOLDER
+    runs = []
+    for folder in sorted(runs_dir.iterdir()) if runs_dir.is_dir() else []:
+        if not folder.is_dir() or folder.name.startswith("."):
+            continue
+        entry = _read_json(folder / INDEX_ENTRY_JSON)
+        if isinstance(entry, dict) and "run_id" in entry:
+            runs.append({**entry, "link": f"{RUNS_FOLDER}/{folder.name}/{SUMMARY_HTML}"})
+        else:
+            runs.append(_index_entry(folder, _read_json(folder / SUMMARY_JSON)))
+    runs.sort(key=lambda entry: (entry["generated_at"], entry["run_id"]), reverse=True)
+    root.mkdir(parents=True, exist_ok=True)
+    index = root / INDEX_HTML
+    html = environment().get_template(INDEX_HTML).render(
+        runs=runs, centre_name=centre_name, font_stack=FONT_STACK, href=_href, status_columns=_status_columns()
+    )
+    _write_atomic(index, html)
+    return index
+
+
+def summary_data(run: RunSummary, outbox: Path, *, centre_name: str = "") -> dict[str, Any]:
+    """Everything the page shows, as plain data (what summary.json holds).
+
+    Links are relative to the run's folder; the home's ``quarantine/`` is ``outbox``'s sibling.
+    """
+    folder = centre_folder(outbox) / RUNS_FOLDER / run.run_id
+    quarantine = outbox.parent / "quarantine"
+    outcomes = list(run.outcomes)
+    files = [_file_entry(outcome, folder, quarantine) for outcome in outcomes]
+    rejections = _rejections(outcomes)
+    referrals = [referral for outcome in outcomes for referral in _referrals(outcome)]
+    quarantined = [_quarantined_entry(path, folder) for path in run.quarantined]
+    failed = [item.to_dict() for item in run.failed]
+    return {
+        "run_id": run.run_id,
+        "business_date": run.business_date.isoformat(),
+        "generated_at": datetime.now().isoformat(timespec="microseconds"),
+        "centre_name": centre_name,
+        "totals": {**_totals(outcomes, files, rejections, referrals, quarantined), "failed": len(failed)},
+        "by_template": _by_template(files),
+        "files": files,
+        "rejections": rejections,
+        "referrals": referrals,
+        "quarantined": quarantined,
+        "failed": failed,
+    }
+
+
+def _status_columns() -> list[dict[str, str]]:
+    return [{"status": str(status), "label": status.label} for status in BatchStatus]
+
+
+def _totals(
+    outcomes: list[FileOutcome],
+    files: list[dict[str, Any]],
+    rejections: list[dict[str, Any]],
+    referrals: list[dict[str, Any]],
+    quarantined: list[dict[str, Any]],
+) -> dict[str, Any]:
+    statuses = Counter(str(outcome.result.status) for outcome in outcomes)
+    rows: Counter[str] = Counter()
+    for entry in files:
+        rows.update({name: entry["counts"][name] for name in ("rows", *map(str, RowStatus))})
+    backpay = sum(
+        (Decimal(entry["accepted_amounts"].get(MONEY_COLUMN, "0")) for entry in files if entry["kind"] == MONEY_KIND),
+        Decimal(0),
+    )
+    return {
+        "files": len(outcomes),
+        "by_status": {str(status): statuses.get(str(status), 0) for status in BatchStatus},
+        "rows": {name: rows.get(name, 0) for name in ("rows", *map(str, RowStatus))},
+        "errors": sum(group["count"] for group in rejections),
+        "referrals": len(referrals),
+        "quarantined": len(quarantined),
+        "accepted_backpay": money_text(backpay),
+    }
+
+
+def _by_template(files: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Files, statuses, rows and counter rows per template, from the files' entries."""
+    table: dict[str, dict[str, int]] = {}
+    for file in files:
+        entry = table.setdefault(
+            file["kind"], {"files": 0, **{str(status): 0 for status in BatchStatus}, "rows": 0, "counter": 0}
+        )
+        entry["files"] += 1
+        entry[file["status"]] += 1
+        entry["rows"] += file["counts"]["rows"]
+        entry["counter"] += file["counts"][str(RowStatus.COUNTER)]
+    return dict(sorted(table.items(), key=lambda item: (item[0] == UNKNOWN_KIND, -item[1]["files"], item[0])))
+
+
+def _relative(path: Path, folder: Path) -> str:
+    return Path(os.path.relpath(os.path.abspath(path), os.path.abspath(folder))).as_posix()
+
+
+def _is_under(path: Path, folder: Path) -> bool:
+    return Path(os.path.abspath(path)).is_relative_to(os.path.abspath(folder))
+
+
+def _href(relative: str) -> str:
+    """A relative path as an href: percent-encoded (names are Chinese), never a scheme."""
+    return quote(relative, safe="/")
+
+
+def _outputs(outputs: Path, folder: Path) -> list[dict[str, str]]:
+    if outputs.is_dir():
+        names = [child.name for child in outputs.iterdir() if child.is_file() and not child.name.startswith(".")]
+        rank = {name: index for index, name in enumerate(OUTPUT_ORDER)}
+        names.sort(key=lambda name: (rank.get(name, len(rank)), name))
+        return [{"name": name, "path": _relative(outputs / name, folder)} for name in names]
+    if outputs.is_file():
+        return [{"name": outputs.name, "path": _relative(outputs, folder)}]
+    return []
+
+
+def _file_entry(outcome: FileOutcome, folder: Path, quarantine: Path) -> dict[str, Any]:
+    result = outcome.result
+    totals = result.totals()  # one pass over the rows: a file may have 100k
+    moved = outcome.moved_to
+    original = _relative(moved, folder) if moved.is_file() else None
+    return {
+        "unit": outcome.unit_account,
+        "unit_name": result.unit_name,
+        "source_file": outcome.source,
+        "batch_id": result.batch_id,
+        "kind": result.kind or UNKNOWN_KIND,
+        "status": str(result.status),
+        "status_label": result.status.label,
+        "serial_number": result.serial_number,
+        "duplicate_of": result.duplicate_of,
+        "counts": {
+            "rows": totals["rows"],
+            **{str(status): totals[str(status)] for status in RowStatus},
+            "errors": len(result.errors),
+            "file_errors": sum(1 for issue in result.file_issues if not issue.code.is_counter),
+        },
+        "accepted_amounts": totals["amounts"],
+        "outputs": _outputs(outcome.outputs, folder),
+        "original": original,
+        "quarantined": original is not None and _is_under(moved, quarantine),
+    }
+
+
+def _issue_entry(outcome: FileOutcome, issue: Issue) -> dict[str, Any]:
+    result = outcome.result
+    return {
+        "unit": outcome.unit_account,
+        "unit_name": result.unit_name,
+        "source_file": outcome.source,
+        "batch_id": result.batch_id,
+        "row": issue.row,
+        "column": issue.column,
+        "message": issue.message,
+    }
+
+
+def _rejections(outcomes: Iterable[FileOutcome]) -> list[dict[str, Any]]:
+    """Every error of the run (not counter referrals), grouped by code, biggest group first."""
+    groups: dict[Code, list[dict[str, Any]]] = defaultdict(list)
+    for outcome in outcomes:
+        for issue in outcome.result.errors:
+            groups[issue.code].append(_issue_entry(outcome, issue))
+    ordered = sorted(groups.items(), key=lambda item: (-len(item[1]), str(item[0])))
+    return [{"code": str(code), "title": code.title, "count": len(items), "items": items} for code, items in ordered]
+
+
+def _member(row: RowResult | None) -> dict[str, str]:
+    if row is None:
+        return {"account": "", "name": "", "id_number": ""}
+    values = row.values
+    return {
+        "account": row.computed.get("个人账号") or values.get("个人账号", ""),
+        "name": values.get("姓名", ""),
+        "id_number": mask_id(values.get("证件号码", "")),
+    }
+
+
+def _referrals(outcome: FileOutcome) -> list[dict[str, Any]]:
+    """Every counter referral of one file: file-level ones first, then row by row."""
+    result: BatchResult = outcome.result
+    found: list[tuple[RowResult | None, Issue]] = [(None, issue) for issue in result.file_issues if issue.code.is_counter]
+    found += [(row, issue) for row in result.rows for issue in row.issues if issue.code.is_counter]
+    return [
+        {
+            "code": str(issue.code),
+            "title": issue.code.title,
+            "unit": outcome.unit_account,
+            "unit_name": result.unit_name,
+            "contact_name": result.contact_name,
+            "contact_phone": result.contact_phone,
+            "source_file": outcome.source,
+            "batch_id": result.batch_id,
+            "kind": result.kind or UNKNOWN_KIND,
+            "file_status": str(result.status),
+            "file_status_label": result.status.label,
+            "row": issue.row if issue.row is not None else (row.excel_row if row else None),
+            "member": _member(row),
+            "reason": issue.message,
+            "documents": counter_documents(issue.code, result.kind),
+        }
+        for row, issue in found
+    ]
+
+
+def _quarantined_entry(path: Path, folder: Path) -> dict[str, Any]:
+    """A file moved to quarantine unread (a link, a stray file); its note says why."""
+    reason = ""
+    note = path.with_name(path.name + ".reason.json")
+    try:
+        reason = str(json.loads(note.read_text(encoding="utf-8")).get("message", ""))
+    except (OSError, ValueError, AttributeError):
+        reason = ""
+    return {"name": path.name, "folder": path.parent.name, "path": _relative(path, folder), "reason": reason}
+
+
+def _index_entry(folder: Path, data: dict[str, Any] | None) -> dict[str, Any]:
+    link = f"{RUNS_FOLDER}/{folder.name}/{SUMMARY_HTML}"
+    if not isinstance(data, dict):
+        return {"run_id": folder.name, "generated_at": "", "business_date": "", "totals": None, "link": link}
+    totals = data.get("totals")
+    if isinstance(totals, dict):
+        by_status = totals.get("by_status")
+        by_status = by_status if isinstance(by_status, dict) else {}
+        totals = {
+            "files": totals.get("files", 0),
+            "by_status": {str(status): by_status.get(str(status), 0) for status in BatchStatus},
+            "referrals": totals.get("referrals", 0),
+            "errors": totals.get("errors", 0),
+        }
+    return {
+        "run_id": str(data.get("run_id", folder.name)),
+        "generated_at": str(data.get("generated_at", "")),
+        "business_date": str(data.get("business_date", "")),
+        "totals": totals if isinstance(totals, dict) else None,
+        "link": link,
+    }
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    staging = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    staging.write_text(text, encoding="utf-8")
+    os.replace(staging, path)

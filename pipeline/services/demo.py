@@ -1,0 +1,105 @@
+"""The demo (``gjj demo``): sample files for every template, each accepted once and rejected once,
+with the fake units and members of :mod:`pipeline.services.fakes`."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from pipeline.services.fakes import (
+    SEALED_UNIT,
+    FakeMember,
+    FakeUnit,
+    backpay_row,
+    fake_id,
+    fake_master_data,
+    recent_months,
+    registration_row,
+    write_master_files,
+    write_table,
+)
+from schemas import backpay, base_adjust, registration, seal, transfer, unseal
+
+
+def demo_master_data(folder: Path) -> tuple[list[FakeUnit], list[FakeMember], Path, Path]:
+    """The demo's two units with ten members each (and 集中封存户), and the files ``gjj load`` reads them from."""
+    units, members = fake_master_data(members_per_unit=10)
+    units_file, members_file = write_master_files(folder, units, members)
+    return units, members, units_file, members_file
+
+
+def drop_demo_files(inbox: Path, units: list[FakeUnit], members: list[FakeMember], business_date: date) -> list[Path]:
+    """Sample files for every template: each accepted once and rejected once, plus a counter case.
+
+    They are given increasing modification times so they are processed in this order (a member is
+    sealed on leaving, taken over by the second unit, then unsealed there).
+    """
+    first, second = units[0], units[1]
+    own = [m for m in members if m.unit_account == first.unit_account]
+    other = [m for m in members if m.unit_account == second.unit_account]
+    start, end = recent_months(business_date)
+    month = f"{business_date:%Y-%m}"
+    year = business_date.year
+    a, b = first.unit_account, second.unit_account
+
+    good_backpay = [
+        backpay_row(1, own[0], "漏缴", start, end, "1,000.00"),
+        backpay_row(2, own[1], "少缴", start, start, 212.5),
+        backpay_row(3, own[2], "补差", end, end, "1500"),
+    ]
+    bad_id = own[4].id_number[:17] + ("0" if own[4].id_number[17] != "0" else "1")
+    bad_backpay = [
+        backpay_row(1, own[3], "漏缴", start, end, "800"),
+        backpay_row(2, own[4], "漏缴", start, end, "600"),
+        backpay_row(3, own[5], "少缴", start, end, "350"),
+        backpay_row(4, own[6], "欠缴", f"{year}-13", end, "-5"),
+        backpay_row(5, own[7], "少缴", start, end, "abc"),
+        backpay_row(6, other[0], "漏缴", start, end, "300"),
+    ]
+    bad_backpay[1][3] = bad_id
+    bad_backpay[2][2] = own[5].name + "某"
+    counter_backpay = [
+        backpay_row(1, other[1], "漏缴", f"{year - 2}-12", f"{year - 1}-01", "700"),
+        backpay_row(2, other[2], "少缴", start, end, "450.5"),
+    ]
+
+    def who(member: FakeMember) -> list[str]:
+        return [member.member_account, member.name, member.id_number]
+
+    def raised(member: FakeMember, factor: str) -> str:
+        return str((member.base * Decimal(factor)).quantize(Decimal(1)))
+
+    files: list[tuple[Path, tuple[str, ...], list[list[Any]]]] = [
+        (inbox / a / "补缴清册.xlsx", backpay.HEADER, good_backpay + [["合计", "", "", "", "", "", "", "2712.50"]]),
+        (inbox / a / "补缴清册_第二批.xlsx", backpay.HEADER, bad_backpay),
+        (inbox / b / "补缴.csv", backpay.HEADER, counter_backpay),
+        (inbox / a / "基数调整.xlsx", base_adjust.HEADER, [[1, *who(own[0]), raised(own[0], "1.1")], [2, *who(own[1]), str(own[1].base)], [3, *who(own[2]), raised(own[2], "1.3")]]),
+        (inbox / b / "基数调整_有错误.xlsx", base_adjust.HEADER, [[1, *who(other[3]), "99999"], [2, "300009999", other[4].name, other[4].id_number, "5000"]]),
+        (inbox / a / "缴存人登记.xlsx", registration.HEADER, [
+            registration_row(1, "赵新", fake_id(date(1995, 5, 5), 901), "4070", "488", "488"),
+            registration_row(2, "钱多", fake_id(date(1998, 8, 8), 902), "2125", "255", "255"),
+        ]),
+        (inbox / b / "缴存人登记_有错误.xlsx", registration.HEADER, [
+            registration_row(1, "孙立", fake_id(date(1990, 1, 1), 903), "2125", "213", "210"),
+            registration_row(2, "李明", fake_id(date(1991, 2, 2), 904), "3000", "300", "300", mobile="1234567"),
+            registration_row(3, own[3].name, own[3].id_number, "3000", "300", "300"),
+        ]),
+        (inbox / a / "封存.xlsx", seal.HEADER, [[1, *who(own[8]), "离职封存", month], [2, *who(own[9]), "退休封存", month]]),
+        (inbox / a / "封存_有错误.xlsx", seal.HEADER, [[1, *who(own[9]), "退休封存", month], [2, *who(own[7]), "辞职", month]]),
+        (inbox / b / "单位调整.xlsx", transfer.HEADER, [[1, *who(own[8]), SEALED_UNIT, "集中封存户", "工作调动"]]),
+        (inbox / b / "单位调整_有错误.xlsx", transfer.HEADER, [[1, *who(own[6]), a, first.name, "工作调动"]]),
+        (inbox / b / "启封.xlsx", unseal.HEADER, [[1, *who(own[8]), "正常上班启封", month, "4070"]]),
+        (inbox / a / "启封_有错误.xlsx", unseal.HEADER, [[1, *who(own[0]), "正常上班启封", month, "4070"]]),
+    ]
+    written = []
+    now = time.time() - 600
+    for index, (path, header, rows) in enumerate(files):
+        title = None if path.suffix == ".csv" else f"{units[0 if path.parent.name == a else 1].name}{path.stem.split('_')[0]}"
+        write_table(path, header, rows, title=title)
+        os.utime(path, (now + index, now + index))
+        written.append(path)
+    return written

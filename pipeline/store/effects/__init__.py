@@ -1,0 +1,35 @@
+"""What an accepted file changes, one module per template kind: each has ``KIND`` and
+``record(session, batch, result)``, which writes the accepted rows' effects in the file's
+transaction once the batch has its serial number.
+
+A module may also have ``assign(session, result)``, which gives out numbers the outputs show (the
+new 个人账号 of a 缴存人登记) in the same transaction, before the outputs start: a big batch's
+outputs are written while its rows are stored.
+
+The rules (:mod:`pipeline.rules`) decide; these modules only write what was decided.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from sqlalchemy.orm import Session
+
+from pipeline.model import BatchResult
+from pipeline.store.effects import backpay, base_adjust, registration, seal, transfer, unseal
+from pipeline.store.models import Batch
+
+EFFECTS: dict[str, ModuleType] = {module.KIND: module for module in (backpay, base_adjust, seal, unseal, transfer, registration)}
+
+
+def assign(session: Session, result: BatchResult) -> None:
+    """Numbers the accepted rows get before their outputs are written (see the module's docstring)."""
+    effect = EFFECTS[result.kind] if result.kind else None
+    if effect is not None and result.serial_number and hasattr(effect, "assign"):
+        effect.assign(session, result)
+
+
+def record(session: Session, batch: Batch, result: BatchResult) -> None:
+    """Write what the accepted rows of a numbered batch change."""
+    if result.kind and result.serial_number:
+        EFFECTS[result.kind].record(session, batch, result)

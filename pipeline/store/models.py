@@ -1,0 +1,204 @@
+"""The database's tables as SQLAlchemy 2 models.
+
+The schema is only ever created by the migrations in ``pipeline/store/migrations`` (a test holds
+the migrations at head to exactly these models); the engine is in :mod:`pipeline.store.engine`.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+BACKPAY_ENTERED = "未分配"
+BACKPAY_DELETED = "已删除"
+
+
+class DecimalText(TypeDecorator[Decimal]):
+    """Exact decimals on SQLite, which has no decimal type (SQLAlchemy would go through float)."""
+
+    impl = String(40)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        return None if value is None else str(Decimal(value))
+
+    def process_result_value(self, value: Any, dialect: Any) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+
+def Money(precision: int = 14, scale: int = 2) -> Any:  # noqa: N802 - reads like a column type
+    return Numeric(precision, scale, asdecimal=True).with_variant(DecimalText(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Unit(Base):
+    __tablename__ = "units"
+
+    unit_account: Mapped[str] = mapped_column(String(20), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    credit_code: Mapped[str] = mapped_column(String(18), default="")
+    unit_ratio: Mapped[Decimal] = mapped_column(Money(6, 4))
+    personal_ratio: Mapped[Decimal] = mapped_column(Money(6, 4))
+    status: Mapped[str] = mapped_column(String(10), default="正常")
+    paid_to_month: Mapped[str] = mapped_column(String(7), default="")
+    contact_name: Mapped[str] = mapped_column(String(50), default="")
+    contact_phone: Mapped[str] = mapped_column(String(20), default="")
+
+
+class Member(Base):
+    __tablename__ = "members"
+
+    member_account: Mapped[str] = mapped_column(String(20), primary_key=True)
+    unit_account: Mapped[str] = mapped_column(String(20), ForeignKey("units.unit_account"), index=True)
+    name: Mapped[str] = mapped_column(String(50))
+    id_type: Mapped[str] = mapped_column(String(20), default="身份证")
+    id_number: Mapped[str] = mapped_column(String(18), index=True)
+    status: Mapped[str] = mapped_column(String(10), default="正常")
+    base: Mapped[Decimal] = mapped_column(Money())
+    balance: Mapped[Decimal] = mapped_column(Money())
+    opened_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    seal_reason: Mapped[str] = mapped_column(String(20), default="")
+    last_base_adjust_year: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    profile: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
+
+
+class Batch(Base):
+    """One received file. ``stage`` tells how far processing got: claimed → stored → done."""
+
+    __tablename__ = "batches"
+    __table_args__ = (
+        Index(
+            "uq_batches_unit_sha256",
+            "unit_account",
+            "sha256",
+            unique=True,
+            sqlite_where=text("status <> 'duplicate'"),
+            postgresql_where=text("status <> 'duplicate'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    batch_id: Mapped[str | None] = mapped_column(String(40), unique=True, nullable=True)
+    run_id: Mapped[str] = mapped_column(String(40), index=True)
+    unit_account: Mapped[str] = mapped_column(String(20), index=True)
+    kind: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    source_name: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20))
+    stage: Mapped[str] = mapped_column(String(10), default="claimed")
+    serial_number: Mapped[str | None] = mapped_column(String(30), unique=True, nullable=True)
+    business_date: Mapped[date] = mapped_column(Date)
+    received_at: Mapped[datetime] = mapped_column(DateTime)
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    duplicate_of: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    header: Mapped[list[str]] = mapped_column(JSON, default=list)
+    row_count: Mapped[int] = mapped_column(Integer, default=0)
+    error_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class BatchRowPart(Base):
+    """The rows of a batch as received and judged, ``ROWS_PER_PART`` rows per JSON document.
+
+    A part holds its rows by column: ``{"excel_row": [...], "seq_no": [...], "status": [...],
+    "values": {cell: [...]}, "amounts": {name: [...]}, "computed": [...] or null}``, null where a
+    row lacks a cell or amount (parts written before 2026-11 are lists of rows
+    ``[excel_row, 序号, status, values, amounts, computed]``; both are read). Rows are kept for
+    re-rendering a batch's outputs, never queried one by one (business effects and issues have
+    tables of their own), so a 100k-row file is twenty inserts instead of 100,000.
+    """
+
+    __tablename__ = "batch_row_parts"
+    __table_args__ = (UniqueConstraint("batch_pk", "part"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    batch_pk: Mapped[int] = mapped_column(ForeignKey("batches.id"), index=True)
+    part: Mapped[int] = mapped_column(Integer)
+    row_count: Mapped[int] = mapped_column(Integer)
+    rows: Mapped[list[Any]] = mapped_column(JSON)
+
+
+ROWS_PER_PART = 5000
+
+
+class BatchIssue(Base):
+    __tablename__ = "batch_issues"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    batch_pk: Mapped[int] = mapped_column(ForeignKey("batches.id"), index=True)
+    excel_row: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    column: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    code: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(Text)
+
+
+class BackPayRecord(Base):
+    """补缴记录: entered (未分配) until the centre allocates it, or deleted (已删除) by the unit."""
+
+    __tablename__ = "backpay_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    batch_pk: Mapped[int] = mapped_column(ForeignKey("batches.id"), index=True)
+    unit_account: Mapped[str] = mapped_column(String(20), index=True)
+    member_account: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(50))
+    id_number: Mapped[str] = mapped_column(String(18))
+    reason: Mapped[str] = mapped_column(String(20))
+    start_month: Mapped[str] = mapped_column(String(7))
+    end_month: Mapped[str] = mapped_column(String(7))
+    amount: Mapped[Decimal] = mapped_column(Money())
+    state: Mapped[str] = mapped_column(String(10), default="未分配")
+    serial_number: Mapped[str] = mapped_column(String(30))
+    entered_on: Mapped[date] = mapped_column(Date)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class MemberChange(Base):
+    """One change a file made to a member (登记, 基数调整, 封存, 启封, 单位调整), with before and after."""
+
+    __tablename__ = "member_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    batch_pk: Mapped[int] = mapped_column(ForeignKey("batches.id"), index=True)
+    member_account: Mapped[str] = mapped_column(String(20), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    changed_month: Mapped[str] = mapped_column(String(7), default="")
+    before: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    after: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+
+
+class AccountCounter(Base):
+    """The last 个人账号 sequence given out per unit (see :func:`pipeline.store.effects.registration.new_account`)."""
+
+    __tablename__ = "account_counters"
+
+    unit_account: Mapped[str] = mapped_column(String(20), primary_key=True)
+    last_value: Mapped[int] = mapped_column(Integer)
+
+
+class SerialCounter(Base):
+    """The last serial number given out per business day; gap-free because it commits with the batch."""
+
+    __tablename__ = "serial_counters"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    last_value: Mapped[int] = mapped_column(Integer)

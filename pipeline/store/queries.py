@@ -1,0 +1,159 @@
+"""What the rules may ask the database, answered in the file's transaction (:class:`SqlMasterData`).
+
+Master data is read as plain driver rows, never as ORM objects: a 100k-member unit would otherwise
+fill the session's identity map.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from pipeline.config import CentreConfig
+from pipeline.intake.locks import MEMBER_LOCK, lock_number
+from pipeline.memory import paused_gc
+from pipeline.rules.context import MemberInfo, RecordedBackPay, RuleContext, UnitInfo
+from pipeline.store.bulk import driver_rows
+from pipeline.store.models import BACKPAY_ENTERED, BackPayRecord, Batch, Member, Unit
+
+
+def _unit_info(unit: Unit) -> UnitInfo:
+    return UnitInfo(
+        unit.unit_account,
+        unit.name,
+        unit.unit_ratio,
+        unit.personal_ratio,
+        unit.status,
+        unit.contact_name,
+        unit.contact_phone,
+    )
+
+
+#: The columns of :class:`MemberInfo`, in its field order.
+_MEMBER_COLUMNS = (
+    Member.member_account,
+    Member.unit_account,
+    Member.name,
+    Member.id_number,
+    Member.status,
+    Member.base,
+    Member.balance,
+    Member.seal_reason,
+    Member.last_base_adjust_year,
+)
+
+
+def _member_infos(rows: Iterable[tuple[Any, ...]]) -> Iterator[MemberInfo]:
+    """MemberInfo of each driver row; values most members share (unit, status, base) are one object each.
+
+    A 100k-member unit otherwise holds 100k copies of "正常" and of a handful of bases. Money
+    comes as text from SQLite and as ``Decimal`` from PostgreSQL; a base is shared only between
+    equal driver values, so 6800 stays 6800 and never becomes 6800.00.
+    """
+    shared: dict[Any, Any] = {}
+    for account, unit, name, id_number, status, base, balance, seal_reason, year in rows:
+        if base is not None:
+            base = shared.get(("base", base)) or shared.setdefault(("base", base), _decimal(base))
+        yield MemberInfo(
+            account,
+            shared.setdefault(unit, unit),
+            name,
+            id_number,
+            shared.setdefault(status, status),
+            base,
+            None if balance is None else _decimal(balance),
+            shared.setdefault(seal_reason, seal_reason) if seal_reason is not None else None,
+            year,
+        )
+
+
+def _decimal(value: Decimal | str) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(value)
+
+
+def unit_info(session: Session, unit_account: str) -> UnitInfo | None:
+    unit = session.get(Unit, unit_account)
+    return None if unit is None else _unit_info(unit)
+
+
+def _chunks(values: Iterable[str], size: int = 5000) -> Iterator[list[str]]:
+    items = sorted(set(values))
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class SqlMasterData:
+    """The :class:`~pipeline.rules.context.MasterData` questions, answered in the file's transaction."""
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    def unit(self, unit_account: str) -> UnitInfo | None:
+        return unit_info(self.session, unit_account)
+
+    @paused_gc()
+    def unit_members(self, unit_account: str) -> dict[str, MemberInfo]:
+        query = select(*_MEMBER_COLUMNS).where(Member.unit_account == unit_account)
+        return {info.member_account: info for info in _member_infos(driver_rows(self.session, query))}
+
+    @paused_gc()
+    def unit_identities(self, unit_account: str) -> frozenset[tuple[str, str, str]]:
+        query = select(Member.member_account, Member.name, Member.id_number).where(Member.unit_account == unit_account)
+        return frozenset(driver_rows(self.session, query))  # the driver's own tuples: nothing made per member
+
+    @paused_gc()
+    def members(self, accounts: Iterable[str]) -> dict[str, MemberInfo]:
+        found: dict[str, MemberInfo] = {}
+        for chunk in _chunks(accounts):
+            query = select(*_MEMBER_COLUMNS).where(Member.member_account.in_(chunk))
+            found.update((info.member_account, info) for info in _member_infos(driver_rows(self.session, query)))
+        return found
+
+    def registered_ids(self, id_numbers: Iterable[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(id_numbers):
+            found.update(self.session.scalars(select(Member.id_number).where(Member.id_number.in_(chunk))))
+        return found
+
+    def recorded_backpay(self, unit_account: str) -> dict[str, list[RecordedBackPay]]:
+        recorded: dict[str, list[RecordedBackPay]] = defaultdict(list)
+        query = select(
+            BackPayRecord.member_account, BackPayRecord.start_month, BackPayRecord.end_month, BackPayRecord.serial_number
+        ).where(BackPayRecord.unit_account == unit_account, BackPayRecord.state == BACKPAY_ENTERED)
+        for account, start, end, serial in self.session.execute(query):
+            recorded[account].append(RecordedBackPay(account, start, end, serial))
+        return dict(recorded)
+
+    def applied_batches(self, unit_account: str, kind: str, since: date, until: date) -> list[str]:
+        query = select(Batch.batch_id).where(
+            Batch.unit_account == unit_account,
+            Batch.kind == kind,
+            Batch.status.in_(("accepted", "partially_accepted")),
+            Batch.serial_number.is_not(None),
+            Batch.business_date >= since,
+            Batch.business_date <= until,
+        )
+        return [batch_id for batch_id in self.session.scalars(query) if batch_id]
+
+    def lock_members(self) -> None:
+        hold_member_lock(self.session)
+
+
+def hold_member_lock(session: Session) -> None:
+    """Wait for the member lock and hold it until the session's transaction ends.
+
+    PostgreSQL only (a transaction-level advisory lock): on SQLite the first write of a file's
+    transaction (its batch row) already makes every other writer wait until it commits.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_number(MEMBER_LOCK)})
+
+
+def rule_context(session: Session, config: CentreConfig, unit: UnitInfo, business_date: date) -> RuleContext:
+    return RuleContext(config, unit, business_date, SqlMasterData(session))
