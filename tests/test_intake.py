@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import Code, Issue
-from pipeline.intake.locks import file_locks, hold_member_lock, lock_key
+from pipeline.intake.locks import file_locks, lock_key
 from pipeline.intake.scan import Arrival, Settler, scan, settled_files
 from pipeline.model import BatchStatus, RowResult
 from pipeline.rules import backpay as backpay_rules
@@ -19,6 +19,7 @@ from pipeline.rules.context import RuleContext
 from pipeline.run.processor import FailedFile, RunSummary
 from pipeline.run.watch import Watcher
 from pipeline.store.engine import make_engine, migrate, session_factory
+from pipeline.store.queries import hold_member_lock
 from tests.conftest import BUSINESS_DATE, Centre, PostgresServer
 from tests.factories import aged, backpay_file, row_for
 
