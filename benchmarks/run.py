@@ -331,7 +331,8 @@ def _sizes(spec: dict[str, Any]) -> Sizes:
 def warm_font_cache(spec: dict[str, Any]) -> dict[str, Any]:
     """An installation's first run: slips until the GB 2312 subset is made and put in the font cache."""
     from pipeline.config import load_config
-    from pipeline.outputs.pdf.render import FontFileCache, PdfRenderer
+    from pipeline.outputs.pdf.fonts import FontFileCache
+    from pipeline.outputs.pdf.render import PdfRenderer
 
     folder = Path(spec["workdir"]) / "warm"
     folder.mkdir(parents=True, exist_ok=True)
@@ -349,7 +350,8 @@ def warm_font_cache(spec: dict[str, Any]) -> dict[str, Any]:
 def measure_slips(spec: dict[str, Any]) -> dict[str, Any]:
     """Seconds per slip PDF once the renderer is warm (font subsets built or loaded)."""
     from pipeline.config import load_config
-    from pipeline.outputs.pdf.render import FontFileCache, PdfRenderer
+    from pipeline.outputs.pdf.fonts import FontFileCache
+    from pipeline.outputs.pdf.render import PdfRenderer
 
     sizes = _sizes(spec)
     batches = _slip_batches(sizes.warmup_slips + sizes.slips, sizes, seed=11)

@@ -23,7 +23,7 @@ from pipeline.config import gjj_home
 from pipeline.errors import ConfigError, HelperFailed, Issue
 from pipeline.intake.scan import waiting_files
 from pipeline.model import BatchStatus, RowStatus
-from pipeline.outputs.report_xlsx import write_template_xlsx
+from pipeline.outputs.template_xlsx import write_template_xlsx
 from pipeline.run.outcomes import FailedFile, RunSummary
 from pipeline.run.watch import Watcher
 from pipeline.run.workers import HelperProcesses

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from pipeline import logs
 from pipeline.errors import Code
 from pipeline.model import BatchStatus
-from pipeline.outputs.report_xlsx import neutralise_column, neutralise_formula
+from pipeline.outputs.xlsx_text import neutralise_column, neutralise_formula
 from pipeline.services.fakes import fake_id, registration_row, write_table
 from schemas import backpay, registration
 from tests.conftest import Centre, make_centre

@@ -18,7 +18,8 @@ from pipeline.config import CentreConfig, load_config
 from pipeline.errors import Code, Issue
 from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus
 from pipeline.outputs.pdf.context import REPORT_MAX_ISSUES
-from pipeline.outputs.pdf.render import PdfRenderer, find_cjk_face
+from pipeline.outputs.pdf.fonts import find_cjk_face
+from pipeline.outputs.pdf.render import PdfRenderer
 
 SERIAL = "122040701_0003502413"
 BACKPAY_HEADER = ["序号", "个人账号", "姓名", "证件号码", "补缴原因", "补缴开始年月", "补缴结束年月", "补缴金额"]

@@ -18,18 +18,9 @@ from pipeline.cli import app
 from pipeline.config import load_config
 from pipeline.errors import Code, Issue
 from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus, Sheet
-from pipeline.outputs.report_xlsx import (
-    DEFAULT_SHEET,
-    ISSUES_HEADER,
-    ISSUES_SHEET,
-    OPTIONS_SHEET,
-    OPTIONS_TITLE,
-    _SheetRows,
-    neutralise_formula,
-    sheet_title,
-    write_report_xlsx,
-    write_template_xlsx,
-)
+from pipeline.outputs.report_xlsx import ISSUES_HEADER, ISSUES_SHEET, _SheetRows, sheet_title, write_report_xlsx
+from pipeline.outputs.template_xlsx import OPTIONS_SHEET, OPTIONS_TITLE, write_template_xlsx
+from pipeline.outputs.xlsx_text import DEFAULT_SHEET, neutralise_formula
 from pipeline.read.header import detect
 from pipeline.read.workbook import read_raw
 from schemas import TEMPLATES

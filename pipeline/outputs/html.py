@@ -1,4 +1,8 @@
-"""The HTML templates (``outputs/templates``) of the PDFs and the staff pages, and their one Jinja environment."""
+"""The HTML templates (``outputs/templates``) of the PDFs and the staff pages, and their one Jinja environment.
+
+Every template extends ``base.html``; the staff pages do so through ``staff_page.html``, which holds
+their Content-Security-Policy and shared styles.
+"""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ import orjson
 
 from pipeline.model import BatchResult, RowStatus
 from pipeline.money import money_texts
-from pipeline.outputs.report_xlsx import neutralise_column, neutralise_formula
+from pipeline.outputs.xlsx_text import neutralise_column, neutralise_formula
 
 #: Rows encoded per write: a 100k-row result is never one text in memory.
 _ROWS_PER_WRITE = 2000

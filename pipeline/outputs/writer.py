@@ -54,7 +54,8 @@ class OutputWriter:
     def pdf(self) -> PdfRenderer:
         """The run's PDF renderer, made (and WeasyPrint imported: ≈40 MB) when the first PDF is due."""
         if self._pdf is None:
-            from pipeline.outputs.pdf.render import FontFileCache, PdfRenderer
+            from pipeline.outputs.pdf.fonts import FontFileCache
+            from pipeline.outputs.pdf.render import PdfRenderer
 
             self._pdf = PdfRenderer(self.config, font_cache=FontFileCache.default(self.font_cache))
         return self._pdf

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pipeline.money import money_text
-from pipeline.outputs.report_xlsx import neutralise_formula
+from pipeline.outputs.xlsx_text import neutralise_formula
 from pipeline.store.models import Member
 from schemas.masterdata import MEMBER_HEADER
 
