@@ -3,7 +3,16 @@
 An issue carries a stable :class:`Code`, the Excel row and column the unit sees, and a message in
 Chinese. Stages collect issues and return them; nothing here is raised at the unit. The one
 exception tree (:class:`GjjError`) keeps the two apart: a :class:`DataProblem` becomes an issue of
-the file, a :class:`Fault` (configuration, a dead helper process, a bug) fails the file loudly.
+the file, a :class:`Fault` (configuration, a dead helper process, a bug) fails the file loudly::
+
+    GjjError
+    ├── DataProblem            what a unit sent cannot be used: carries the Issue for its result
+    │   └── ReadFailure        corrupt, encrypted, undecodable, too large or empty
+    └── Fault                  ours or the machine's: the file stays in the inbox, nothing applied
+        ├── ConfigError        broken configuration, a unit's account numbers used up
+        ├── HelperFailed       a ``--workers`` helper process failed
+        ├── OutputFailed       a forked output writer failed
+        └── SchemaCheckFailed  the process checking a big sheet's cells failed
 
 Codes are stable API (SPEC.md, Error codes): add, never rename.
 """

@@ -20,7 +20,7 @@ from pipeline.rules import backpay as rules
 from pipeline.rules.backpay import Screen
 from pipeline.services.backpay_query import delete_unallocated, list_unallocated
 from pipeline.store import batches, queries
-from pipeline.store.models import BackPayRecord, Batch, BatchRowPart
+from pipeline.store.tables import BackPayRecord, Batch, BatchRowPart
 from tests.conftest import BUSINESS_DATE, Centre, make_centre
 from tests.factories import backpay_file, row_for
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.store.bulk import JSON_ROWS, insert_rows, update_rows
 from pipeline.store.engine import make_engine, migrate, session_factory
-from pipeline.store.models import BackPayRecord, Batch
+from pipeline.store.tables import BackPayRecord, Batch
 
 #: Cells a unit may write that a text encoding could mangle: quotes, backslashes, JSON and SQL
 #: look-alikes, characters outside the BMP, spaces that NFKC would change.

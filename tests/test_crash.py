@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from pipeline.config import DEFAULT_CONFIG
 from pipeline.services.fakes import fake_master_data
-from pipeline.store.models import BackPayRecord, Batch
+from pipeline.store.tables import BackPayRecord, Batch
 from tests.conftest import make_centre
 from tests.factories import aged, backpay_file, row_for
 

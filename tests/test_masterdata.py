@@ -12,7 +12,7 @@ from pipeline.app import open_app
 from pipeline.errors import Code
 from pipeline.services.fakes import fake_master_data, write_master_files, write_table
 from pipeline.services.load import load_master_data
-from pipeline.store.models import Member, Unit
+from pipeline.store.tables import Member, Unit
 from schemas.masterdata import MEMBER_HEADER, UNIT_HEADER
 
 

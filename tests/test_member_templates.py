@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from pipeline.errors import Code
 from pipeline.model import BatchStatus, RowStatus
-from pipeline.store.models import Member, MemberChange
+from pipeline.store.tables import Member, MemberChange
 from tests.conftest import BUSINESS_DATE, Centre
 from tests.factories import identity, kind_file
 

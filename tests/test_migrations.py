@@ -12,7 +12,7 @@ from alembic.config import Config as AlembicConfig
 from alembic.migration import MigrationContext
 
 from pipeline.store.engine import MIGRATIONS, make_engine
-from pipeline.store.models import Base
+from pipeline.store.tables import Base
 
 ROWS = [
     (3, "1", "accepted", {"个人账号": "010000100001", "补缴金额": "1409.5"}, {"补缴金额": "1410.00"}, None),

@@ -20,6 +20,7 @@ from pipeline.errors import Code, ReadFailure, SchemaCheckFailed
 from pipeline.memory import paused_gc, thaw_gc
 from pipeline.model import BatchStatus
 from pipeline.read.header import _text_column, detect
+from pipeline.read import workbook
 from pipeline.read.workbook import cell_text, read_raw
 from schemas import TEMPLATES, backpay
 from tests.conftest import Centre
@@ -167,6 +168,25 @@ def test_unreadable_file_is_quarantined_with_a_result(sqlite_centre: Centre) -> 
     assert (outcome.outputs / "result.json").is_file() and (outcome.outputs / "report.pdf").is_file()
 
 
+@pytest.mark.parametrize("fault", [MemoryError("no memory left"), AttributeError("a bug in the reader"), OSError(5, "Input/output error")])
+def test_a_fault_while_reading_is_not_the_units_file(sqlite_centre: Centre, monkeypatch: pytest.MonkeyPatch, fault: Exception) -> None:
+    """Only what a broken file raises becomes FILE_UNREADABLE; a bug, MemoryError or disk error fails
+    the file loudly: it stays in the inbox, is listed for the staff, and nothing is quarantined."""
+    path = backpay_file(sqlite_centre.inbox / sqlite_centre.unit().unit_account, [ROW])
+
+    def broken(*args: object) -> object:
+        raise fault
+
+    monkeypatch.setattr(workbook.CalamineWorkbook, "from_path", broken)
+    with pytest.raises(type(fault)):
+        read_raw(path, CONFIG.limits)
+    summary = sqlite_centre.run()
+
+    assert summary.outcomes == [] and path.exists()
+    assert [(failed.source, failed.error.split(":")[0]) for failed in summary.failed] == [(path.name, type(fault).__name__)]
+    assert not any(sqlite_centre.app.home.quarantine.rglob("*.xlsx"))
+
+
 def test_unknown_unit_folder_is_quarantined(sqlite_centre: Centre) -> None:
     backpay_file(sqlite_centre.inbox / "0999999", [ROW])
 
@@ -193,7 +213,7 @@ def test_empty_file_is_rejected(sqlite_centre: Centre) -> None:
 
 
 def test_inactive_unit_is_rejected(sqlite_centre: Centre) -> None:
-    from pipeline.store.models import Unit
+    from pipeline.store.tables import Unit
 
     with sqlite_centre.app.sessions() as session, session.begin():
         session.get(Unit, sqlite_centre.unit().unit_account).status = "封存"

@@ -16,7 +16,7 @@ from pipeline.model import BatchStatus, RowStatus
 from pipeline.money import monthly_deposit
 from pipeline.services.fakes import fake_id, write_table
 from pipeline.store.effects.registration import new_account, new_accounts
-from pipeline.store.models import AccountCounter, Member, MemberChange
+from pipeline.store.tables import AccountCounter, Member, MemberChange
 from schemas import registration
 from tests.conftest import BUSINESS_DATE, Centre
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from pipeline.services.fakes import fake_master_data
-from pipeline.store.models import BackPayRecord, Batch
+from pipeline.store.tables import BackPayRecord, Batch
 from tests.conftest import Centre, PostgresServer, make_centre
 from tests.factories import aged, backpay_file, row_for
 from tests.test_crash import _home_config

@@ -125,12 +125,10 @@ def _parse_workbook(path: Path) -> RawTable:
             raise _fail(Code.EMPTY_FILE, "文件中没有工作表")
         sheet = workbook.get_sheet_by_index(0)
         rows = sheet.to_python(skip_empty_area=False)
-    except ReadFailure:
-        raise
-    except (CalamineError, ValueError, OSError, zipfile.BadZipFile) as exc:
+    except (CalamineError, ValueError, OverflowError, zipfile.BadZipFile) as exc:
+        # What a broken or hostile workbook raises (calamine's errors; a value or date out of range).
+        # Anything else (a bug, MemoryError, a disk error) is a fault: the file waits in the inbox.
         raise _fail(Code.FILE_UNREADABLE, "文件无法打开（可能已损坏、设置了打开密码或不是Excel文件）") from exc
-    except Exception as exc:  # calamine raises its own error types for broken files
-        raise _fail(Code.FILE_UNREADABLE, f"文件无法打开：{type(exc).__name__}") from exc
     return RawTable(names[0], [row if type(row) is list else list(row) for row in rows])
 
 

@@ -39,7 +39,7 @@ from pipeline.run.outcomes import FailedFile, FileOutcome, Helpers, RunSummary
 from pipeline.run.summary import write_run_summary
 from pipeline.store import batches, queries
 from pipeline.store.engine import session_factory
-from pipeline.store.models import Batch
+from pipeline.store.tables import Batch
 from schemas import TEMPLATES
 
 log = logging.getLogger(__name__)

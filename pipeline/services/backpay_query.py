@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pipeline.money import money_text
-from pipeline.store.models import BACKPAY_DELETED, BACKPAY_ENTERED, BackPayRecord
+from pipeline.store.tables import BACKPAY_DELETED, BACKPAY_ENTERED, BackPayRecord
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.money import money_text
 from pipeline.outputs.xlsx_text import neutralise_formula
-from pipeline.store.models import Member
+from pipeline.store.tables import Member
 from schemas.masterdata import MEMBER_HEADER
 
 TEXT_COLUMNS = {"个人账号", "单位账号", "证件号码", "开户日期"}

@@ -24,7 +24,7 @@ from pipeline.errors import Code, Issue, ReadFailure
 from pipeline.model import RowResult
 from pipeline.read.header import detect
 from pipeline.read.workbook import read_raw
-from pipeline.store.models import Member, Unit
+from pipeline.store.tables import Member, Unit
 from schemas.masterdata import MEMBER_FIELDS, MEMBER_HEADER, UNIT_FIELDS, UNIT_HEADER, member_schema, unit_schema
 
 

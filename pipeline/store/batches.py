@@ -25,7 +25,7 @@ from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus
 from pipeline.rules.context import UnitInfo
 from pipeline.store import effects
 from pipeline.store.bulk import insert_rows
-from pipeline.store.models import ROWS_PER_PART, Batch, BatchIssue, BatchRowPart, SerialCounter
+from pipeline.store.tables import ROWS_PER_PART, Batch, BatchIssue, BatchRowPart, SerialCounter
 
 
 def processed_batch(session: Session, unit_account: str, sha256: str) -> Batch | None:

@@ -21,7 +21,7 @@ from sqlalchemy import JSON, Select, Table
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
-from pipeline.store.models import DecimalText
+from pipeline.store.tables import DecimalText
 
 #: Rows per executemany on SQLite: bounds the parameter list a 100k-row file holds at once.
 CHUNK = 5000

@@ -20,7 +20,7 @@ from pipeline.intake.locks import MEMBER_LOCK, lock_number
 from pipeline.memory import paused_gc
 from pipeline.rules.context import MemberInfo, RecordedBackPay, RuleContext, UnitInfo
 from pipeline.store.bulk import driver_rows
-from pipeline.store.models import BACKPAY_ENTERED, BackPayRecord, Batch, Member, Unit
+from pipeline.store.tables import BACKPAY_ENTERED, BackPayRecord, Batch, Member, Unit
 
 
 def _unit_info(unit: Unit) -> UnitInfo:

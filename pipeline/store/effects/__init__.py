@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.model import BatchResult
 from pipeline.store.effects import backpay, base_adjust, registration, seal, transfer, unseal
-from pipeline.store.models import Batch
+from pipeline.store.tables import Batch
 
 EFFECTS: dict[str, ModuleType] = {module.KIND: module for module in (backpay, base_adjust, seal, unseal, transfer, registration)}
 

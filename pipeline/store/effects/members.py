@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pipeline.store.bulk import insert_rows, update_rows
-from pipeline.store.models import Batch, Member, MemberChange, Unit
+from pipeline.store.tables import Batch, Member, MemberChange, Unit
 
 
 @dataclass

@@ -20,7 +20,7 @@ from pipeline.model import BatchResult
 from pipeline.rules.registration import ACCOUNT, BASE, ID_COLUMN, KIND
 from pipeline.store.bulk import insert_rows
 from pipeline.store.effects.members import TRAIL_COLUMNS
-from pipeline.store.models import AccountCounter, Batch, Member, MemberChange
+from pipeline.store.tables import AccountCounter, Batch, Member, MemberChange
 from schemas.registration import PROFILE_COLUMNS
 
 SEQUENCE_DIGITS = 5

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 from pipeline.model import BatchResult
 from pipeline.rules.seal import KIND, MOVED_TO
 from pipeline.store.effects.members import MemberUpdate, ensure_sealed_unit, update_members
-from pipeline.store.models import Batch
+from pipeline.store.tables import Batch
 
 
 def record(session: Session, batch: Batch, result: BatchResult) -> None:

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 from pipeline.model import BatchResult
 from pipeline.rules.transfer import KIND
 from pipeline.store.effects.members import MemberUpdate, update_members
-from pipeline.store.models import Batch
+from pipeline.store.tables import Batch
 
 
 def record(session: Session, batch: Batch, result: BatchResult) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import pipeline.store.models
+import pipeline.store.tables
 
 revision = '0001'
 down_revision = None
@@ -55,8 +55,8 @@ def upgrade() -> None:
     sa.Column('unit_account', sa.String(length=20), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('credit_code', sa.String(length=18), nullable=False),
-    sa.Column('unit_ratio', sa.Numeric(precision=6, scale=4).with_variant(pipeline.store.models.DecimalText(length=40), 'sqlite'), nullable=False),
-    sa.Column('personal_ratio', sa.Numeric(precision=6, scale=4).with_variant(pipeline.store.models.DecimalText(length=40), 'sqlite'), nullable=False),
+    sa.Column('unit_ratio', sa.Numeric(precision=6, scale=4).with_variant(pipeline.store.tables.DecimalText(length=40), 'sqlite'), nullable=False),
+    sa.Column('personal_ratio', sa.Numeric(precision=6, scale=4).with_variant(pipeline.store.tables.DecimalText(length=40), 'sqlite'), nullable=False),
     sa.Column('status', sa.String(length=10), nullable=False),
     sa.Column('paid_to_month', sa.String(length=7), nullable=False),
     sa.Column('contact_name', sa.String(length=50), nullable=False),
@@ -73,7 +73,7 @@ def upgrade() -> None:
     sa.Column('reason', sa.String(length=20), nullable=False),
     sa.Column('start_month', sa.String(length=7), nullable=False),
     sa.Column('end_month', sa.String(length=7), nullable=False),
-    sa.Column('amount', sa.Numeric(precision=14, scale=2).with_variant(pipeline.store.models.DecimalText(length=40), 'sqlite'), nullable=False),
+    sa.Column('amount', sa.Numeric(precision=14, scale=2).with_variant(pipeline.store.tables.DecimalText(length=40), 'sqlite'), nullable=False),
     sa.Column('state', sa.String(length=10), nullable=False),
     sa.Column('serial_number', sa.String(length=30), nullable=False),
     sa.Column('entered_on', sa.Date(), nullable=False),
@@ -120,8 +120,8 @@ def upgrade() -> None:
     sa.Column('id_type', sa.String(length=20), nullable=False),
     sa.Column('id_number', sa.String(length=18), nullable=False),
     sa.Column('status', sa.String(length=10), nullable=False),
-    sa.Column('base', sa.Numeric(precision=14, scale=2).with_variant(pipeline.store.models.DecimalText(length=40), 'sqlite'), nullable=False),
-    sa.Column('balance', sa.Numeric(precision=14, scale=2).with_variant(pipeline.store.models.DecimalText(length=40), 'sqlite'), nullable=False),
+    sa.Column('base', sa.Numeric(precision=14, scale=2).with_variant(pipeline.store.tables.DecimalText(length=40), 'sqlite'), nullable=False),
+    sa.Column('balance', sa.Numeric(precision=14, scale=2).with_variant(pipeline.store.tables.DecimalText(length=40), 'sqlite'), nullable=False),
     sa.Column('opened_on', sa.Date(), nullable=True),
     sa.Column('seal_reason', sa.String(length=20), nullable=False),
     sa.Column('last_base_adjust_year', sa.Integer(), nullable=True),
