@@ -186,6 +186,8 @@ class BatchResult:
     contact_name: str = ""
     contact_phone: str = ""
     duplicate_of: str | None = None
+    #: The earlier batch of the same bytes, rejected as a whole, that this one processes again.
+    resubmission_of: str | None = None
     processed_at: datetime | None = None
     #: The rows' values by column (``columns[name][i] is rows[i].values[name]``) while a checked
     #: file is processed, so big stages can take a column at once; None once the values are
@@ -276,6 +278,7 @@ class BatchResult:
             "status": str(self.status),
             "serial_number": self.serial_number,
             "duplicate_of": self.duplicate_of,
+            "resubmission_of": self.resubmission_of,
             "processed_at": self.processed_at.isoformat(timespec="seconds") if self.processed_at else None,
             "totals": self.totals(),
             "file_errors": [issue.to_dict() for issue in self.file_issues],

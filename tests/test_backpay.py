@@ -20,7 +20,7 @@ from pipeline.rules import backpay as rules
 from pipeline.rules.backpay import Screen
 from pipeline.services.backpay_query import delete_unallocated, list_unallocated
 from pipeline.store import batches, queries
-from pipeline.store.tables import BackPayRecord, Batch, BatchRowPart
+from pipeline.store.tables import BackPayRecord, Batch, BatchRowPart, Member
 from tests.conftest import BUSINESS_DATE, Centre, make_centre
 from tests.factories import backpay_file, row_for
 
@@ -143,6 +143,36 @@ def test_same_file_twice_records_once(centre: Centre) -> None:
     assert second.duplicate_of == first.batch_id
     assert [i.code for i in second.file_issues] == [Code.DUPLICATE_FILE]
     assert centre.table_counts()["backpay_records"] == 1
+
+
+def test_a_rejected_file_sent_again_unchanged_is_processed_again(centre: Centre) -> None:
+    """SPEC.md, Decisions: the master data may have been put right since; the result names the rejected batch."""
+    unit = centre.unit()
+    member = centre.members_of(0)[0]
+    data = backpay_file(centre.inbox / unit.unit_account, [row_for(member)], name="补缴.xlsx").read_bytes()
+    with centre.app.sessions() as session, session.begin():
+        session.get(Member, member.member_account).name = member.name + "某"  # the centre's record is wrong
+    first = centre.run().outcomes[0].result
+    (centre.inbox / unit.unit_account / "补缴.xlsx").write_bytes(data)
+    still_wrong = centre.run().outcomes[0].result
+    with centre.app.sessions() as session, session.begin():
+        session.get(Member, member.member_account).name = member.name  # put right
+    (centre.inbox / unit.unit_account / "补缴(1).xlsx").write_bytes(data)
+    accepted = centre.run().outcomes[0].result
+    (centre.inbox / unit.unit_account / "补缴(2).xlsx").write_bytes(data)
+    fourth = centre.run().outcomes[0].result
+
+    assert [first.status, still_wrong.status, accepted.status, fourth.status] == [
+        BatchStatus.REJECTED, BatchStatus.REJECTED, BatchStatus.ACCEPTED, BatchStatus.DUPLICATE
+    ]
+    assert [i.code for i in first.rows[0].issues] == [Code.NAME_MISMATCH] and first.resubmission_of is None
+    assert still_wrong.resubmission_of == first.batch_id and accepted.resubmission_of == still_wrong.batch_id
+    assert fourth.duplicate_of == accepted.batch_id and [i.code for i in fourth.file_issues] == [Code.DUPLICATE_FILE]
+    assert json.loads((centre.app.home.outbox / unit.unit_account / accepted.batch_id / "result.json").read_text(encoding="utf-8"))["resubmission_of"] == still_wrong.batch_id
+    assert centre.table_counts()["backpay_records"] == 1
+    with centre.app.sessions() as session:
+        stored = session.scalars(select(Batch).where(Batch.batch_id == accepted.batch_id)).one()
+        assert batches.load_result(session, stored, queries.unit_info(session, unit.unit_account)).resubmission_of == still_wrong.batch_id
 
 
 def test_edited_resubmission_never_charges_twice(centre: Centre) -> None:

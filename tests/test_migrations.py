@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from datetime import date, datetime
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config as AlembicConfig
 from alembic.migration import MigrationContext
 
+from pipeline.errors import ConfigError
 from pipeline.store.engine import MIGRATIONS, make_engine
 from pipeline.store.tables import Base
 
@@ -91,4 +93,62 @@ def test_the_migrations_build_exactly_the_tables_of_the_models(db_url: str) -> N
     _migrate(engine, "downgrade", "0003")
     with engine.connect() as connection:
         assert "ix_backpay_records_member_account" in {index["name"] for index in sa.inspect(connection).get_indexes("backpay_records")}
+    engine.dispose()
+
+
+def _unit_and_members(connection: sa.Connection, members: list[tuple[str, str, str]]) -> None:
+    """Unit 0100001 and its members as (个人账号, 证件号码, 个人账户状态)."""
+    connection.execute(sa.text("INSERT INTO units (unit_account, name, credit_code, unit_ratio, personal_ratio, status, paid_to_month, contact_name, contact_phone) VALUES ('0100001', '测试单位', '', 0.12, 0.12, '正常', '', '', '')"))
+    for account, id_number, status in members:
+        connection.execute(
+            sa.text(
+                "INSERT INTO members (member_account, unit_account, name, id_type, id_number, status, base, balance, seal_reason)"
+                " VALUES (:account, '0100001', '张三', '身份证', :id_number, :status, 4000, 0, '')"
+            ),
+            {"account": account, "id_number": id_number, "status": status},
+        )
+
+
+def test_an_id_number_belongs_to_one_open_account(db_url: str) -> None:
+    engine = make_engine(db_url)
+    _migrate(engine, "upgrade", "head")
+    with engine.begin() as connection:
+        _unit_and_members(connection, [("010000100001", "11010519491231002X", "正常"), ("010000100002", "11010519491231002X", "销户")])
+    try:
+        with engine.begin() as connection:  # the unit exists: the member alone
+            connection.execute(
+                sa.text("INSERT INTO members (member_account, unit_account, name, id_type, id_number, status, base, balance, seal_reason) VALUES ('010000100003', '0100001', '张三', '身份证', '11010519491231002X', '封存', 4000, 0, '')")
+            )
+    except sa.exc.IntegrityError as error:
+        assert "uq_members_open_id_number" in str(error) or "UNIQUE" in str(error)
+    else:
+        raise AssertionError("a second open account with the same 证件号码 was stored")
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT count(*) FROM members")).scalar_one() == 2
+    engine.dispose()
+
+
+def test_the_upgrade_lists_id_numbers_held_twice_and_changes_nothing(db_url: str) -> None:
+    engine = make_engine(db_url)
+    _migrate(engine, "upgrade", "0004")
+    with engine.begin() as connection:
+        _unit_and_members(
+            connection,
+            [("010000100001", "11010519491231002X", "正常"), ("010000100002", "11010519491231002X", "封存"), ("010000100003", "110105194912310021", "正常")],
+        )
+
+    with pytest.raises(ConfigError) as refused:
+        _migrate(engine, "upgrade", "head")
+
+    message = str(refused.value)
+    assert "1 个证件号码" in message and "110105********002X：010000100001、010000100002" in message
+    assert "数据库未作任何改动" in message and "110105194912310021" not in message
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0004"
+        assert "resubmission_of" not in {column["name"] for column in sa.inspect(connection).get_columns("batches")}
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE members SET status = '销户' WHERE member_account = '010000100002'"))
+    _migrate(engine, "upgrade", "head")
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0005"
     engine.dispose()

@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from pipeline.errors import Code
+from pipeline.intake.scan import settled_files
 from pipeline.model import BatchStatus, RowStatus
 from pipeline.money import monthly_deposit
 from pipeline.services.fakes import fake_id, write_table
+from pipeline.store import batches, queries
 from pipeline.store.effects.registration import new_account, new_accounts
 from pipeline.store.tables import AccountCounter, Member, MemberChange
 from schemas import registration
-from tests.conftest import BUSINESS_DATE, Centre
+from tests.conftest import BUSINESS_DATE, Centre, PostgresServer, make_centre
 
 Rows = list[list[Any]]
 Mutation = Callable[[Rows, Centre], None]
@@ -336,3 +340,57 @@ def test_account_numbers_skip_existing_accounts_and_count_per_unit(centre: Centr
     with centre.app.sessions() as session:
         counters = {account: value for account, value in session.execute(select(AccountCounter.unit_account, AccountCounter.last_value))}
     assert counters == {"0100001": 4, "0100002": 1}
+
+
+def test_two_units_registering_one_person_at_the_same_instant_one_wins(tmp_path: Path, postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The unique index among open accounts holds even when the member lock does not: the second
+    unit's insert waits for the first's transaction, fails when it commits, and the file is checked
+    again — now ALREADY_REGISTERED."""
+    centre = make_centre(tmp_path / "home", postgres_server.new_database())
+    first, third = centre.unit(0), centre.unit(2)
+    registration_file(centre.inbox / first.unit_account, [reg_row(1, 0)])
+    registration_file(centre.inbox / third.unit_account, [reg_row(1, 0, ratios=(third.unit_ratio, third.personal_ratio))])
+    monkeypatch.setattr(queries, "hold_member_lock", lambda session: None)  # only the index stands between them
+    stored, release = threading.Event(), threading.Event()
+    record = batches.record
+
+    def record_then_hold(session: Any, batch: Any, result: Any) -> None:
+        record(session, batch, result)
+        if result.unit_account == first.unit_account:
+            stored.set()
+            assert release.wait(120)
+
+    monkeypatch.setattr(batches, "record", record_then_hold)
+    arrivals = {arrival.unit_account: arrival for arrival in settled_files(centre.inbox, 0)}
+    outcomes: dict[str, Any] = {}
+
+    def take(unit: str) -> None:
+        processor = centre.app.processor(BUSINESS_DATE)
+        try:
+            outcomes[unit] = processor.process(arrivals[unit])
+        except BaseException as error:  # shown by the assertion below
+            outcomes[unit] = error
+        finally:
+            processor.close()
+
+    workers = [threading.Thread(target=take, args=(unit.unit_account,)) for unit in (first, third)]
+    workers[0].start()
+    assert stored.wait(120)  # the first unit's member is inserted, not committed
+    workers[1].start()
+    deadline = time.monotonic() + 120
+    with centre.app.engine.connect() as connection:
+        waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        while connection.execute(text(waiting)).scalar_one() == 0:
+            assert time.monotonic() < deadline, "the second registration never waited for the first"
+            connection.rollback()
+    release.set()
+    for worker in workers:
+        worker.join(120)
+
+    assert not any(isinstance(outcome, BaseException) for outcome in outcomes.values()), outcomes
+    assert outcomes[first.unit_account].result.status is BatchStatus.ACCEPTED
+    second = outcomes[third.unit_account].result
+    assert second.status is BatchStatus.REJECTED and [i.code for i in second.rows[0].issues] == [Code.ALREADY_REGISTERED]
+    with centre.app.sessions() as session:
+        assert session.scalars(select(Member.unit_account).where(Member.id_number == person(0)[1])).all() == [first.unit_account]
+    centre.app.close()

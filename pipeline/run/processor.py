@@ -166,8 +166,9 @@ class Processor:
             try:
                 return self._process(arrival)
             except IntegrityError:
-                # Another worker committed the same bytes under another name a moment ago:
-                # this file is now a duplicate of that batch.
+                # Another worker committed a moment ago what this file would break a unique index
+                # with: the same bytes under another name (this file is now a duplicate of that
+                # batch), or a new member with the same 证件号码 (now ALREADY_REGISTERED). Again.
                 return self._process(arrival)
         except FileNotFoundError:
             return None
@@ -185,10 +186,10 @@ class Processor:
                     earlier = batches.processed_batch(session, arrival.unit_account, sha256)
                     if earlier is not None and earlier.stage != "done" and earlier.source_name == arrival.name:
                         result, sheet = self._recover(session, earlier, unit, arrival.path)
-                    elif earlier is not None:
+                    elif earlier is not None and earlier.status != "rejected":
                         result, sheet = self._duplicate(session, earlier, unit, arrival, sha256), None
-                    else:
-                        result, sheet, pending = self._check_and_store(session, unit, arrival, sha256)
+                    else:  # new bytes, or bytes rejected as a whole before: nothing of them was applied
+                        result, sheet, pending = self._check_and_store(session, unit, arrival, sha256, earlier)
             except BaseException:
                 if pending is not None:
                     pending.discard()  # the batch was not stored: its outputs must never appear
@@ -247,13 +248,14 @@ class Processor:
         )
 
     def _check_and_store(
-        self, session: Session, unit: UnitInfo | None, arrival: Arrival, sha256: str
+        self, session: Session, unit: UnitInfo | None, arrival: Arrival, sha256: str, rejected_before: Batch | None = None
     ) -> tuple[BatchResult, Sheet | None, PendingOutputs | None]:
         """Check the file and store the batch; a big batch's outputs are started before it is stored."""
         batch = batches.new_batch(
             session, run_id=self.run_id, unit_account=arrival.unit_account, source_name=arrival.name, sha256=sha256, business_date=self.business_date
         )
         result = self._base_result(batch, unit, arrival, sha256)
+        result.resubmission_of = rejected_before.batch_id if rejected_before is not None else None
         pending = None
         # A big file's PDF process warms up on the idle core while this one reads and checks it.
         pdfs = self.outputs.warm_pdfs(arrival.path) if unit is not None and unit.is_active else None

@@ -29,9 +29,13 @@ from pipeline.store.tables import ROWS_PER_PART, Batch, BatchIssue, BatchRowPart
 
 
 def processed_batch(session: Session, unit_account: str, sha256: str) -> Batch | None:
-    """The batch that already took these exact bytes for this unit, if any."""
+    """The latest batch of these exact bytes for this unit, if any (a duplicate is never one: it took nothing).
+
+    Only one batch of the bytes is ever accepted or partially accepted (the unique index); before
+    it, or after it was rejected, there may be rejected ones.
+    """
     return session.scalars(
-        select(Batch).where(Batch.unit_account == unit_account, Batch.sha256 == sha256, Batch.status != "duplicate")
+        select(Batch).where(Batch.unit_account == unit_account, Batch.sha256 == sha256, Batch.status != "duplicate").order_by(Batch.id.desc())
     ).first()
 
 
@@ -83,6 +87,7 @@ def record(session: Session, batch: Batch, result: BatchResult) -> None:
     batch.status = str(result.status)
     batch.serial_number = result.serial_number
     batch.duplicate_of = result.duplicate_of
+    batch.resubmission_of = result.resubmission_of
     batch.header = list(result.header)
     batch.row_count = len(result.rows)
     batch.error_count = len(result.errors)
@@ -195,5 +200,6 @@ def load_result(session: Session, batch: Batch, unit: UnitInfo | None) -> BatchR
         contact_name=unit.contact_name if unit else "",
         contact_phone=unit.contact_phone if unit else "",
         duplicate_of=batch.duplicate_of,
+        resubmission_of=batch.resubmission_of,
         processed_at=batch.processed_at,
     )

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 from sqlalchemy import JSON, Select, Table
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pipeline.store.tables import DecimalText
@@ -86,8 +87,17 @@ def insert_rows(
     """Insert ``rows`` (tuples in ``columns`` order) into ``table``.
 
     ``shared`` holds the values every row has (its batch, its date), converted once and added
-    to each row after its own.
+    to each row after its own. A unique index the rows break raises SQLAlchemy's
+    ``IntegrityError``, as any other write does, whatever the driver raised.
     """
+    dbapi = session.get_bind().dialect.loaded_dbapi
+    try:
+        _insert_rows(session, table, columns, rows, shared)
+    except dbapi.IntegrityError as error:
+        raise IntegrityError(f'INSERT INTO "{table.name}"', None, error) from error
+
+
+def _insert_rows(session: Session, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]], shared: dict[str, Any] | None) -> None:
     tail: tuple[Any, ...] = ()
     if shared:
         tail = next(_converted([tuple(shared.values())], _converters(session, table, list(shared))))[0]

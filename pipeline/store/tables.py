@@ -65,8 +65,19 @@ class Unit(Base):
     contact_phone: Mapped[str] = mapped_column(String(20), default="")
 
 
+#: Members whose account is open: a 证件号码 belongs to at most one of them (SPEC.md, Decisions).
+OPEN_MEMBER = "status <> '销户'"
+
+#: Batches that took a file's bytes for good: the same bytes again are a duplicate of them. A file
+#: rejected as a whole applied nothing, and its bytes may be sent again (SPEC.md, Decisions).
+TOOK_THE_BYTES = "status NOT IN ('duplicate', 'rejected')"
+
+
 class Member(Base):
     __tablename__ = "members"
+    __table_args__ = (
+        Index("uq_members_open_id_number", "id_number", unique=True, sqlite_where=text(OPEN_MEMBER), postgresql_where=text(OPEN_MEMBER)),
+    )
 
     member_account: Mapped[str] = mapped_column(String(20), primary_key=True)
     unit_account: Mapped[str] = mapped_column(String(20), ForeignKey("units.unit_account"), index=True)
@@ -92,8 +103,8 @@ class Batch(Base):
             "unit_account",
             "sha256",
             unique=True,
-            sqlite_where=text("status <> 'duplicate'"),
-            postgresql_where=text("status <> 'duplicate'"),
+            sqlite_where=text(TOOK_THE_BYTES),
+            postgresql_where=text(TOOK_THE_BYTES),
         ),
     )
 
@@ -111,6 +122,7 @@ class Batch(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime)
     processed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     duplicate_of: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    resubmission_of: Mapped[str | None] = mapped_column(String(40), nullable=True)
     header: Mapped[list[str]] = mapped_column(JSON, default=list)
     row_count: Mapped[int] = mapped_column(Integer, default=0)
     error_count: Mapped[int] = mapped_column(Integer, default=0)
