@@ -1,20 +1,20 @@
 """One declarative schema per template, found by the template's kind (its Chinese name).
 
-Each template module defines ``KIND``, ``HEADER`` (the exact header, in order), ``TOTAL_COLUMNS``
-(amounts a 合计 row is checked against), ``TEXT_COLUMNS`` (formatted as text in the blank
-template), ``NOTE`` (the rules shown above the header) and ``fields(config)`` / ``schema(config)``.
+Each template module declares one :class:`~schemas.template.Template`, ``TEMPLATE``: its ``KIND``,
+its fields (from which ``HEADER``, ``TEXT_COLUMNS`` and ``schema(config)`` come), ``TOTAL_COLUMNS``
+(amounts a 合计 row is checked against) and ``NOTE`` (the rules shown above the header). The
+module answers for its template too: ``backpay.HEADER`` is ``backpay.TEMPLATE.HEADER``.
 """
 
 from __future__ import annotations
 
-from types import ModuleType
-
 from schemas import backpay, base_adjust, registration, seal, transfer, unseal
+from schemas.template import Template
 
-TEMPLATES: dict[str, ModuleType] = {module.KIND: module for module in (backpay, base_adjust, seal, unseal, transfer, registration)}
+TEMPLATES: dict[str, Template] = {module.TEMPLATE.KIND: module.TEMPLATE for module in (backpay, base_adjust, seal, unseal, transfer, registration)}
 
 
-def template_for(kind: str) -> ModuleType:
+def template_for(kind: str) -> Template:
     try:
         return TEMPLATES[kind]
     except KeyError:

@@ -6,11 +6,6 @@ import pandera.pandas as pa
 
 from schemas.fields import Field, FieldKind, account, build_schema, enum, id_number, name, text
 
-UNIT_HEADER = ("单位账号", "单位名称", "统一社会信用代码", "单位缴存比例", "个人缴存比例", "单位账户状态", "缴至年月", "经办人姓名", "经办人手机号码")
-MEMBER_HEADER = (
-    "个人账号", "单位账号", "姓名", "证件类型", "证件号码", "个人账户状态", "个人缴存基数", "个人账户余额", "开户日期", "封存原因", "最近基数调整年度",
-)
-
 UNIT_FIELDS: tuple[Field, ...] = (
     account("单位账号"),
     text("单位名称", 200),
@@ -36,6 +31,9 @@ MEMBER_FIELDS: tuple[Field, ...] = (
     text("封存原因", 20, required=False),
     Field("最近基数调整年度", FieldKind.ACCOUNT, max_length=4, required=False),
 )
+
+UNIT_HEADER = tuple(field.name for field in UNIT_FIELDS)
+MEMBER_HEADER = tuple(field.name for field in MEMBER_FIELDS)
 
 
 def unit_schema() -> pa.DataFrameSchema:

@@ -6,56 +6,15 @@ The monthly amounts are the unit's: one file holds one deposit ratio (checked by
 
 from __future__ import annotations
 
-import pandera.pandas as pa
-
-from pipeline.config import CentreConfig
-from schemas.fields import Field, FieldKind, amount, build_schema, enum, id_number, name, seq, text
-
-KIND = "缴存人登记"
-HEADER = (
-    "序号",
-    "姓名",
-    "证件号码",
-    "婚姻状况",
-    "固定电话号码",
-    "手机号码",
-    "家庭月收入",
-    "职务",
-    "职业",
-    "职称",
-    "学历",
-    "家庭住址",
-    "邮政编码",
-    "个人缴存基数",
-    "个人月缴存额",
-    "单位月缴存额",
-    "个人存款账户开户银行名称",
-    "个人存款账户号码",
-)
-TOTAL_COLUMNS = ("个人缴存基数", "个人月缴存额", "单位月缴存额")
-CONFIRMATION_COLUMNS = ("姓名", "证件号码", "手机号码", "个人月缴存额", "单位月缴存额")
-TEXT_COLUMNS = frozenset({"证件号码", "固定电话号码", "手机号码", "邮政编码", "个人存款账户号码"})
-# The CLI formats NOTE with ``reasons=``; it must hold no other braces.
-NOTE = (
-    "填写说明：表头顺序不可改动，所有单元格必须填写（无内容填 0，如没有固定电话或邮政编码填 0）。"
-    "证件号码填18位居民身份证号码，请设为文本格式。婚姻状况按国家标准填写：未婚、已婚、初婚、再婚、复婚、"
-    "丧偶、离婚、未说明的婚姻状况。手机号码为11位。个人缴存基数四舍五入到元，须在中心公布的上下限之间；"
-    "个人月缴存额 = 个人缴存基数 × 本单位个人缴存比例，单位月缴存额 = 个人缴存基数 × 本单位单位缴存比例，"
-    "均四舍五入。已在公积金中心开过个人账户的职工不能重复登记，请办理单位调整后启封。最后一行可填合计。"
-)
+from schemas.fields import Field, FieldKind, amount, enum, id_number, name, seq, text
+from schemas.template import Template
 
 # GB/T 2261.2-2003 婚姻状况代码 names.
 MARITAL_STATUSES = ("未婚", "已婚", "初婚", "再婚", "复婚", "丧偶", "离婚", "未说明的婚姻状况")
 
-# The member's own details, kept on the new account as its profile: every column but the
-# identity and the amounts.
-PROFILE_COLUMNS = tuple(
-    column for column in HEADER if column not in ("序号", "姓名", "证件号码", "个人缴存基数", "个人月缴存额", "单位月缴存额")
-)
-
-
-def fields(config: CentreConfig) -> tuple[Field, ...]:
-    return (
+TEMPLATE = Template(
+    KIND="缴存人登记",
+    FIELDS=(
         seq(),
         name(),
         id_number(),
@@ -74,8 +33,22 @@ def fields(config: CentreConfig) -> tuple[Field, ...]:
         amount("单位月缴存额", positive=True),
         text("个人存款账户开户银行名称", 60),
         Field("个人存款账户号码", FieldKind.BANK_ACCOUNT, max_length=30),
-    )
+    ),
+    TOTAL_COLUMNS=("个人缴存基数", "个人月缴存额", "单位月缴存额"),
+    CONFIRMATION_COLUMNS=("姓名", "证件号码", "手机号码", "个人月缴存额", "单位月缴存额"),
+    NOTE=(
+        "填写说明：表头顺序不可改动，所有单元格必须填写（无内容填 0，如没有固定电话或邮政编码填 0）。"
+        "证件号码填18位居民身份证号码，请设为文本格式。婚姻状况按国家标准填写：未婚、已婚、初婚、再婚、复婚、"
+        "丧偶、离婚、未说明的婚姻状况。手机号码为11位。个人缴存基数四舍五入到元，须在中心公布的上下限之间；"
+        "个人月缴存额 = 个人缴存基数 × 本单位个人缴存比例，单位月缴存额 = 个人缴存基数 × 本单位单位缴存比例，"
+        "均四舍五入。已在公积金中心开过个人账户的职工不能重复登记，请办理单位调整后启封。最后一行可填合计。"
+    ),
+)
 
+# The member's own details, kept on the new account as its profile: every column but the
+# identity and the amounts.
+PROFILE_COLUMNS = tuple(
+    column for column in TEMPLATE.HEADER if column not in ("序号", "姓名", "证件号码", "个人缴存基数", "个人月缴存额", "单位月缴存额")
+)
 
-def schema(config: CentreConfig) -> pa.DataFrameSchema:
-    return build_schema(fields(config), KIND)
+__getattr__ = TEMPLATE.module_attribute

@@ -9,25 +9,8 @@ from hypothesis import strategies as st
 from pipeline.check.schema import clean_column
 from pipeline.errors import Code
 from pipeline.services.fakes import fake_id
-from schemas.fields import (
-    Field,
-    account,
-    amount,
-    clean_amount,
-    clean_id,
-    clean_month,
-    clean_ratio,
-    clean_text,
-    column_is_clean,
-    id_number,
-    id_problem,
-    month,
-    name,
-    parse_month,
-    seq,
-    shared_column_facts,
-    text,
-)
+from schemas.cells import clean_amount, clean_id, clean_month, clean_ratio, clean_text, column_is_clean, id_problem, parse_month
+from schemas.fields import Field, account, amount, id_number, month, name, seq, shared_column_facts, text
 
 VALID_ID = "11010519491231002X"  # GB 11643's own example
 

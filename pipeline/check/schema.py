@@ -27,7 +27,8 @@ from pipeline.errors import Code, Issue, SchemaCheckFailed
 from pipeline.memory import paused_gc, trim_heap
 from pipeline.model import RowResult, Sheet
 from pipeline.money import money_text
-from schemas.fields import Field, FieldKind, clean_id, clean_text, column_is_clean, describe, field_map, parse_amount, shared_column_facts
+from schemas.cells import clean_id, clean_text, column_is_clean, parse_amount
+from schemas.fields import Field, FieldKind, describe, field_map, shared_column_facts
 
 #: Sheets from this many rows on hand freed memory back to the OS after the schema check.
 TRIM_AFTER_ROWS = 10_000

@@ -18,7 +18,7 @@ from pipeline.errors import Code, Issue
 from pipeline.memory import paused_gc
 from pipeline.model import Sheet
 from pipeline.read.workbook import RawTable, cell_text
-from schemas.fields import clean_text
+from schemas.cells import clean_text
 
 HEADER_SEARCH_ROWS = 5
 TOTAL_MARKERS = ("合计", "总计")
