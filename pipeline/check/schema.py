@@ -10,7 +10,6 @@ import multiprocessing
 import traceback
 from decimal import Decimal
 from multiprocessing.connection import Connection
-from types import ModuleType
 from typing import Any, NamedTuple
 
 import pandas as pd
@@ -29,6 +28,7 @@ from pipeline.model import RowResult, Sheet
 from pipeline.money import money_text
 from schemas.cells import clean_id, clean_text, column_is_clean, parse_amount
 from schemas.fields import Field, FieldKind, describe, field_map, shared_column_facts
+from schemas.template import Template
 
 #: Sheets from this many rows on hand freed memory back to the OS after the schema check.
 TRIM_AFTER_ROWS = 10_000
@@ -203,7 +203,7 @@ class Validation(NamedTuple):
     cells: CellCheck | None
 
 
-def start_validation(sheet: Sheet, template: ModuleType, config: CentreConfig) -> Validation:
+def start_validation(sheet: Sheet, template: Template, config: CentreConfig) -> Validation:
     """Start checking a sheet's cells against its template's schema (see :class:`CellCheck`)."""
     if sheet.row_count > config.limits.max_rows:
         return Validation([Issue(Code.TOO_MANY_ROWS, f"文件有 {sheet.row_count} 行数据，超过上限 {config.limits.max_rows} 行，请分成多个文件")], None)
@@ -212,7 +212,7 @@ def start_validation(sheet: Sheet, template: ModuleType, config: CentreConfig) -
     return Validation([], CellCheck(sheet, template.fields(config), template.schema(config)))
 
 
-def finish_validation(validation: Validation, template: ModuleType) -> tuple[list[RowResult], list[Issue], Columns]:
+def finish_validation(validation: Validation, template: Template) -> tuple[list[RowResult], list[Issue], Columns]:
     """Rows with their cell issues, file-level issues (row limit, 合计 row) and the rows' values by column."""
     cells = validation.cells
     if cells is None:
@@ -221,12 +221,12 @@ def finish_validation(validation: Validation, template: ModuleType) -> tuple[lis
     return rows, total_issues(cells.sheet, cells.columns, template, cells.fields), cells.columns
 
 
-def validate(sheet: Sheet, template: ModuleType, config: CentreConfig) -> tuple[list[RowResult], list[Issue], Columns]:
+def validate(sheet: Sheet, template: Template, config: CentreConfig) -> tuple[list[RowResult], list[Issue], Columns]:
     """:func:`start_validation` and :func:`finish_validation` with nothing to do in between."""
     return finish_validation(start_validation(sheet, template, config), template)
 
 
-def total_issues(sheet: Sheet, columns: Columns, template: ModuleType, fields: tuple[Field, ...]) -> list[Issue]:
+def total_issues(sheet: Sheet, columns: Columns, template: Template, fields: tuple[Field, ...]) -> list[Issue]:
     """A final 合计/总计 row must equal the sum of its column (TOTAL_MISMATCH); ``columns`` are the
     normalised data cells (summed by column, so no row has to make its values)."""
     if sheet.total_row is None:
