@@ -23,7 +23,7 @@ from pipeline.config import gjj_home
 from pipeline.errors import ConfigError, HelperFailed, Issue
 from pipeline.intake.scan import waiting_files
 from pipeline.model import BatchStatus, RowStatus
-from pipeline.outputs.template_xlsx import write_template_xlsx
+from pipeline.outputs.template_xlsx import write_blank_template
 from pipeline.run.outcomes import FailedFile, RunSummary
 from pipeline.run.watch import Watcher
 from pipeline.run.workers import HelperProcesses
@@ -238,14 +238,12 @@ def template(
 ) -> None:
     """生成空白模板（xlsx），表头与中心要求完全一致。"""
     try:
-        module = template_for(kind)
+        blank = template_for(kind)
     except KeyError as exc:
         err.print(str(exc.args[0]))
         raise typer.Exit(2) from exc
     app_ = _open(config)
-    choices = {field.name: list(field.choices) for field in module.fields(app_.config) if field.choices}
-    note = module.NOTE.format(reasons="、".join(app_.config.reasons_for(kind)))
-    write_template_xlsx(list(module.HEADER), output, note=note, text_columns=set(module.TEXT_COLUMNS), dropdowns=choices, title=f"{kind}清册")
+    write_blank_template(blank, app_.config, output)
     app_.close()
     console.print(f"已生成模板：{output}")
 

@@ -55,6 +55,11 @@ class CentreConfig:
         return self.reasons.get(kind, ())
 
     @property
+    def counter_threshold_text(self) -> str:
+        """The counter threshold as the centre's documents write it: 0.20 → "20%"."""
+        return f"{(self.counter_threshold * 100).normalize():f}%"
+
+    @property
     def accept_valid_rows(self) -> bool:
         return self.row_errors == "accept_valid"
 

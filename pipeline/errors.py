@@ -132,7 +132,7 @@ TITLES: dict[Code, str] = {
     Code.ADJUSTED_THIS_YEAR: "本年度已调整过基数",
     Code.TRANSFER_SOURCE_MISMATCH: "转出单位不符",
     Code.AMOUNT_OUT_OF_RANGE: "金额超出范围",
-    Code.COUNTER_BASE_CHANGE: "基数变动超过20%，须到柜台办理",
+    Code.COUNTER_BASE_CHANGE: "基数变动幅度超过规定比例，须到柜台办理",
     Code.COUNTER_CROSS_YEAR: "跨年补缴，须到柜台办理",
 }
 

@@ -28,8 +28,8 @@ class Template:
     KIND: str
     #: The columns, in header order; :meth:`fields` fills in what the config decides.
     FIELDS: tuple[Field, ...]
-    #: The rules shown above the header of the blank template. ``gjj template`` formats it with
-    #: ``reasons=``, so it holds no braces but ``{reasons}``.
+    #: The rules shown above the header of the blank template, with what the configuration decides
+    #: as ``{reasons}``, ``{counter_threshold}`` and ``{sealed_unit}`` (see :meth:`note`).
     NOTE: str
     #: Amount columns a 合计 row is checked against.
     TOTAL_COLUMNS: tuple[str, ...] = ()
@@ -54,6 +54,12 @@ class Template:
     def fields(self, config: CentreConfig) -> tuple[Field, ...]:
         """The columns as ``config`` has them (an enum's allowed values filled in)."""
         return tuple(field.for_config(config, self.KIND) for field in self.FIELDS)
+
+    def note(self, config: CentreConfig) -> str:
+        """The note of the blank template, with the centre's reasons, counter threshold and 集中封存户."""
+        return self.NOTE.format(
+            reasons="、".join(config.reasons_for(self.KIND)), counter_threshold=config.counter_threshold_text, sealed_unit=config.sealed_unit
+        )
 
     def schema(self, config: CentreConfig) -> pa.DataFrameSchema:
         return build_schema(self.fields(config), self.KIND)

@@ -16,7 +16,8 @@ from sqlalchemy import select
 from pipeline.errors import Code
 from pipeline.model import BatchStatus, RowStatus
 from pipeline.store.tables import Member, MemberChange
-from tests.conftest import BUSINESS_DATE, Centre
+from schemas import template_for
+from tests.conftest import BUSINESS_DATE, Centre, make_centre
 from tests.factories import identity, kind_file
 
 
@@ -71,6 +72,26 @@ def test_base_change_boundaries(centre: Centre, new_base: str, status: RowStatus
     expected_base = Decimal(12000) if new_base == "12000" else None
     if expected_base:
         assert member(centre, person.member_account).base == expected_base
+
+
+def test_the_counter_threshold_and_the_sealed_unit_come_from_the_configuration(tmp_path: Path) -> None:
+    """Messages and blank templates say what the centre configured, not the default's 20% and 0000010."""
+    centre = make_centre(tmp_path / "home", f"sqlite:///{tmp_path / 'gjj.db'}", counter_threshold="0.3")
+    people = centre.members_of(0)
+    for person in people[:2]:
+        set_member(centre, person.member_account, base=Decimal(10000))
+    kind_file(folder(centre), "基数调整", [[1, *identity(people[0]), "12500"], [2, *identity(people[1]), "13001"]])
+
+    rows = run_one(centre).rows
+    configured = replace(centre.app.config, sealed_unit="0000099")
+    base_note, transfer_note = (template_for(kind).note(configured) for kind in ("基数调整", "单位调整"))
+    centre.app.close()
+
+    assert [row.status for row in rows] == [RowStatus.ACCEPTED, RowStatus.COUNTER]  # +25% and +30.01% against 30%
+    assert "超过30%，须到柜台办理" in rows[1].issues[0].message and "20%" not in rows[1].issues[0].message
+    assert "调整幅度超过30%的须到柜台办理" in base_note and "20%" not in base_note
+    assert "集中封存户（0000099）" in transfer_note and "0000010" not in transfer_note
+    assert "{" not in base_note + transfer_note
 
 
 def test_base_adjustment_outputs_new_monthly_amounts(centre: Centre) -> None:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 import time
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+import xlsxwriter
 from sqlalchemy import func, select, text
 
 from pipeline.errors import Code
@@ -394,3 +396,38 @@ def test_two_units_registering_one_person_at_the_same_instant_one_wins(tmp_path:
     with centre.app.sessions() as session:
         assert session.scalars(select(Member.unit_account).where(Member.id_number == person(0)[1])).all() == [first.unit_account]
     centre.app.close()
+
+
+def test_a_big_registration_file_shows_its_new_accounts_in_every_output(sqlite_centre: Centre, tmp_path: Path) -> None:
+    """20,001 rows take the path where the outputs are written by other processes while the rows are
+    stored: the new 个人账号 are given out before those outputs start."""
+    count = 20_001
+    unit = sqlite_centre.unit()
+    path = sqlite_centre.inbox / unit.unit_account / "缴存人登记_大.xlsx"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    template = reg_row(0, 0)
+    workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    sheet = workbook.add_worksheet()
+    sheet.write_row(0, 0, registration.HEADER)
+    ids = [fake_id(date(1970, 1, 1) + timedelta(days=index // 900), 100 + index % 900) for index in range(count)]
+    for index, id_number in enumerate(ids):
+        row = [index + 1, "王" + "伟芳娜秀英敏静丽强磊"[index % 10] + "明", id_number, *template[3:]]
+        sheet.write_row(index + 1, 0, [str(cell) for cell in row])
+    workbook.close()
+
+    outcome = sqlite_centre.run().outcomes[0]
+
+    first, last = f"{unit.unit_account}00001", f"{unit.unit_account}{count:05d}"
+    result = json.loads((outcome.outputs / "result.json").read_text(encoding="utf-8"))
+    assert result["status"] == "accepted" and result["totals"]["accepted"] == count
+    accounts = [row["computed"]["个人账号"] for row in result["rows"]]
+    assert accounts[0] == first and accounts[-1] == last and len(set(accounts)) == count
+    detail = (outcome.outputs / "detail.csv").read_text(encoding="utf-8-sig").splitlines()
+    column = detail[0].split(",").index("个人账号")
+    assert [line.split(",")[column] for line in (detail[1], detail[-1])] == [first, last]
+    slip = subprocess.run(["pdftotext", "-layout", str(outcome.outputs / "slip.pdf"), "-"], capture_output=True, text=True, check=True).stdout
+    assert first in slip and result["serial_number"] in slip
+    with sqlite_centre.app.sessions() as session:
+        stored = dict(session.execute(select(Member.id_number, Member.member_account).where(Member.unit_account == unit.unit_account, Member.member_account.like(f"{unit.unit_account}_____"))).all())
+    assert [stored[ids[0]], stored[ids[-1]]] == [first, last]
+    assert len(stored) == count

@@ -9,7 +9,9 @@ from xlsxwriter.format import Format
 from xlsxwriter.utility import xl_col_to_name
 from xlsxwriter.worksheet import Worksheet
 
+from pipeline.config import CentreConfig
 from pipeline.outputs.xlsx_text import DEFAULT_SHEET, TEXT_FORMAT, column_width, display_width
+from schemas.template import Template
 
 OPTIONS_SHEET = "下拉选项"
 OPTIONS_TITLE = "本表是模板中下拉列表的选项，请勿修改；请在第一个工作表中填写数据。"
@@ -19,6 +21,14 @@ TEMPLATE_ROWS = 500
 
 #: Characters an inline list validation may have (Excel's limit); longer lists go to the 下拉选项 sheet.
 _LIST_SOURCE_MAX = 255
+
+
+def write_blank_template(template: Template, config: CentreConfig, path: Path) -> None:
+    """The blank template of a kind as ``gjj template`` writes it: its note, header, text columns and dropdowns."""
+    dropdowns = {field.name: list(field.choices) for field in template.fields(config) if field.choices}
+    write_template_xlsx(
+        list(template.HEADER), path, note=template.note(config), text_columns=set(template.TEXT_COLUMNS), dropdowns=dropdowns, title=f"{template.KIND}清册"
+    )
 
 
 def write_template_xlsx(

@@ -73,7 +73,7 @@ def apply(rows: list[RowResult], context: RuleContext) -> list[Issue]:
                 Issue(
                     Code.COUNTER_BASE_CHANGE,
                     f"基数由 {member.base} 调整为 {base}，变动 {_change_percent(member.base, base)}%，超过"
-                    f"{format((config.counter_threshold * 100).normalize(), 'f')}%，须到柜台办理（提供该职工上一年度银行工资流水）",
+                    f"{config.counter_threshold_text}，须到柜台办理（提供该职工上一年度银行工资流水）",
                     row.excel_row,
                     NEW_BASE,
                 )

@@ -17,18 +17,22 @@ from pipeline.money import amount_in_words, money_text
 from schemas import TEMPLATES as TEMPLATES_BY_KIND
 
 COLUMN_WEIGHTS = {
-    "证件号码": 3.0,
-    "个人存款账户号码": 2.2,
+    "证件号码": 3.1,
+    "个人存款账户号码": 3.2,
     "家庭住址": 2.0,
     "转出单位名称": 2.0,
     "个人存款账户开户银行名称": 2.0,
-    "手机号码": 1.5,
-    "固定电话号码": 1.5,
-    "个人账号": 2.0,
+    "手机号码": 2.0,
+    "固定电话号码": 2.2,
+    "个人账号": 2.3,
     "转出单位账号": 1.4,
     "邮政编码": 1.3,
     "姓名": 1.2,
 }
+
+#: Columns of digits a 确认单 never breaks inside (their widths above hold them); names and
+#: addresses wrap between characters.
+NUMBER_COLUMNS = frozenset({"证件号码", "个人存款账户号码", "手机号码", "固定电话号码", "个人账号", "转出单位账号", "邮政编码"})
 
 MONEY_KIND = "补缴"
 MONEY_COLUMN = "补缴金额"
@@ -57,6 +61,8 @@ class Cell:
 
     text: str
     amount: bool = False
+    #: Digits that must stay on one line (an account, ID or phone number).
+    number: bool = False
 
 
 def _common(result: BatchResult, config: CentreConfig) -> dict[str, Any]:
@@ -118,7 +124,7 @@ def slip_context(result: BatchResult, config: CentreConfig) -> dict[str, Any]:
             [
                 Cell(money_text(row.amounts[column.text]), True)
                 if column.text in row.amounts
-                else Cell(row.computed.get(column.text) or row.values.get(column.text, ""))
+                else Cell(row.computed.get(column.text) or row.values.get(column.text, ""), number=column.number)
                 for column in columns
             ]
             for row in shown
@@ -132,7 +138,9 @@ def _confirmation_columns(result: BatchResult) -> list[Cell]:
     computed = list(dict.fromkeys(name for row in result.rows for name in row.computed))
     template = TEMPLATES_BY_KIND.get(result.kind or "")
     shown = getattr(template, "CONFIRMATION_COLUMNS", None) or [name for name in result.header if name != "序号"]
-    columns = [Cell(name) for name in computed] + [Cell(name, name in amounts) for name in shown if name not in computed]
+    columns = [Cell(name, number=name in NUMBER_COLUMNS) for name in computed] + [
+        Cell(name, name in amounts, name in NUMBER_COLUMNS) for name in shown if name not in computed
+    ]
     named = {column.text for column in columns}
     return columns + [Cell(name, True) for name in amounts if name not in named]
 
