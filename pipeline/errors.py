@@ -75,6 +75,7 @@ class Code(StrEnum):
     ADJUSTED_THIS_YEAR = "ADJUSTED_THIS_YEAR"
     TRANSFER_SOURCE_MISMATCH = "TRANSFER_SOURCE_MISMATCH"
     AMOUNT_OUT_OF_RANGE = "AMOUNT_OUT_OF_RANGE"
+    ID_IN_USE = "ID_IN_USE"
     # Counter referrals: not errors, the row goes to the counter
     COUNTER_BASE_CHANGE = "COUNTER_BASE_CHANGE"
     COUNTER_CROSS_YEAR = "COUNTER_CROSS_YEAR"
@@ -132,6 +133,7 @@ TITLES: dict[Code, str] = {
     Code.ADJUSTED_THIS_YEAR: "本年度已调整过基数",
     Code.TRANSFER_SOURCE_MISMATCH: "转出单位不符",
     Code.AMOUNT_OUT_OF_RANGE: "金额超出范围",
+    Code.ID_IN_USE: "证件号码已属于另一个账户",
     Code.COUNTER_BASE_CHANGE: "基数变动幅度超过规定比例，须到柜台办理",
     Code.COUNTER_CROSS_YEAR: "跨年补缴，须到柜台办理",
 }

@@ -14,7 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -24,7 +24,7 @@ from pipeline.errors import Code, Issue, ReadFailure
 from pipeline.model import RowResult
 from pipeline.read.header import detect
 from pipeline.read.workbook import read_raw
-from pipeline.store.tables import Member, Unit
+from pipeline.store.tables import OPEN_MEMBER, Member, Unit
 from schemas.masterdata import MEMBER_FIELDS, MEMBER_HEADER, UNIT_FIELDS, UNIT_HEADER, member_schema, unit_schema
 
 
@@ -61,6 +61,22 @@ def _duplicates(rows: list[RowResult], key: str) -> None:
             row.issues.append(Issue(Code.DUPLICATE_ROW, f"「{key}」{value} 与第{seen[value]}行重复", row.excel_row, key))
         else:
             seen[value] = row.excel_row
+
+
+def _ids_in_use(session: Session, rows: list[RowResult]) -> None:
+    """A 证件号码 that an open account not in the file already has (SPEC.md, Decisions: one open account per person)."""
+    accounts = {row.values["个人账号"] for row in rows}
+    ids = sorted({row.values["证件号码"] for row in rows})
+    held: dict[str, str] = {}
+    for start in range(0, len(ids), 5000):
+        query = select(Member.id_number, Member.member_account).where(Member.id_number.in_(ids[start : start + 5000]), text(OPEN_MEMBER))
+        held.update((id_number, account) for id_number, account in session.execute(query) if account not in accounts)
+    for row in rows:
+        other = held.get(row.values["证件号码"])
+        if other is not None:
+            row.issues.append(
+                Issue(Code.ID_IN_USE, f"证件号码已属于另一个未销户的个人账号「{other}」；一人只能有一个未销户账户，请先核实", row.excel_row, "证件号码")
+            )
 
 
 def _unit_rules(rows: list[RowResult], config: CentreConfig) -> None:
@@ -143,6 +159,8 @@ def load_master_data(session: Session, config: CentreConfig, units: Path | None 
     if members is not None:
         member_rows, file_issues = _rows(members, "缴存人", MEMBER_HEADER, MEMBER_FIELDS, member_schema(), config)
         _duplicates([r for r in member_rows if not r.issues], "个人账号")
+        _duplicates([r for r in member_rows if not r.issues], "证件号码")  # one open account per person
+        _ids_in_use(session, [r for r in member_rows if not r.issues])
         known_units = {row.values["单位账号"] for row in unit_rows} | set(session.scalars(select(Unit.unit_account)))
         for row in member_rows:
             if not row.issues and row.values["单位账号"] not in known_units:
