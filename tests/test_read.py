@@ -19,8 +19,8 @@ from pipeline.config import load_config
 from pipeline.errors import Code, ReadFailure, SchemaCheckFailed
 from pipeline.memory import paused_gc, thaw_gc
 from pipeline.model import BatchStatus
-from pipeline.read.header import _text_column, detect
 from pipeline.read import workbook
+from pipeline.read.header import _text_column, detect
 from pipeline.read.workbook import cell_text, read_raw
 from schemas import TEMPLATES, backpay
 from tests.conftest import Centre
