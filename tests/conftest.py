@@ -8,8 +8,9 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -19,8 +20,19 @@ import sqlalchemy
 from pipeline.app import App, open_app
 from pipeline.services.fakes import FakeMember, FakeUnit, fake_master_data, write_master_files
 from pipeline.services.load import load_master_data
+from tests.ci_skips import pytest_make_collect_report, pytest_runtest_makereport  # noqa: F401 - hooks: a skip fails in CI
 
 BUSINESS_DATE = date(2024, 8, 5)
+
+
+def wait_until(condition: Callable[[], object], what: str, timeout: float = 30.0, interval: float = 0.02) -> object:
+    """Poll ``condition`` until it returns something true and return that; fail naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+    return value
 
 
 def _pg_bin() -> Path | None:

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import openpyxl
@@ -15,14 +16,18 @@ from typer.core import TyperGroup
 from typer.main import get_command
 from typer.testing import CliRunner
 
+from pipeline.app import open_app
 from pipeline.cli import app
 from pipeline.rules import backpay as backpay_rules
+from pipeline.services import demo
 from pipeline.services.fakes import fake_master_data, write_master_files, write_table
+from pipeline.services.load import load_master_data
 from schemas import TEMPLATES, backpay
 from schemas.masterdata import MEMBER_HEADER
 from tests.factories import aged, backpay_file, row_for
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+README_PATH = Path(__file__).resolve().parent.parent / "README.md"
+README = README_PATH.read_text(encoding="utf-8")
 runner = CliRunner()
 
 
@@ -171,6 +176,49 @@ def test_demo_from_the_console_script(tmp_path: Path) -> None:
 
     again = subprocess.run([str(gjj), "demo"], env={**os.environ, **_env(home)}, capture_output=True, text=True, timeout=120)
     assert again.returncode == 2 and re.search("已有数据", again.stderr)
+
+
+#: The business date of the README's tour (its batch ids, serial number and months follow from it).
+README_DATE = date(2026, 11, 24)
+README_RESULT = re.compile(r"(`result.json` of a file with one row sent to the counter.*?\n\n```json\n)(.*?)(\n```\n)", re.DOTALL)
+PROCESSED_AT = re.compile(r'^  "processed_at": "(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)",$', re.MULTILINE)
+
+
+def test_readme_result_json_is_the_demos_own(tmp_path: Path) -> None:
+    """The README's result.json is the demo's ``0100002/补缴.csv`` processed on README_DATE, byte for byte.
+
+    The demo is set up and run as ``gjj demo`` does it (``init --demo``, then ``run``), on README_DATE
+    instead of today; only ``processed_at``, the clock time of the run, may differ from the README's.
+    ``GJJ_UPDATE_README=1`` rewrites the README's block from this run.
+    """
+    home = tmp_path / "demo"
+    app_ = open_app(home, db_url=f"sqlite:///{tmp_path / 'gjj.db'}")
+    try:
+        units, members, units_file, members_file = demo.demo_master_data(app_.home.var / "demo")
+        with app_.sessions() as session, session.begin():
+            assert load_master_data(session, app_.config, units_file, members_file).ok
+        assert len(demo.drop_demo_files(app_.home.inbox, units, members, README_DATE)) == 13
+        summary = app_.run(README_DATE)
+    finally:
+        app_.close()
+    assert len(summary.outcomes) == 13 and not summary.failed
+    (outcome,) = [o for o in summary.outcomes if (o.unit_account, o.source) == ("0100002", "补缴.csv")]
+    real = (outcome.outputs / "result.json").read_text(encoding="utf-8").rstrip("\n")
+    assert PROCESSED_AT.search(real), "result.json has no processed_at time"
+
+    readme = README_PATH.read_text(encoding="utf-8")
+    block = README_RESULT.search(readme)
+    assert block, "README: the result.json example block is missing"
+    if os.environ.get("GJJ_UPDATE_README") == "1":
+        readme = readme[: block.start(2)] + real + readme[block.end(2) :]
+        README_PATH.write_text(readme, encoding="utf-8")
+        block = README_RESULT.search(readme)
+        assert block
+    shown = block.group(2)
+    shown_time = PROCESSED_AT.search(shown)
+    assert shown_time, "README: the example must show processed_at as a time (yyyy-mm-ddThh:mm:ss)"
+    assert PROCESSED_AT.sub(f'  "processed_at": "{shown_time.group(1)}",', real) == shown, "README's result.json differs from the demo's: run with GJJ_UPDATE_README=1"
+    assert json.loads(shown)["batch_id"] == f"{README_DATE:%Y%m%d}-000003"  # the third file of the demo, as the tour says
 
 
 @pytest.mark.parametrize("kind", sorted(TEMPLATES))

@@ -10,21 +10,26 @@ import csv
 import io
 import json
 import logging
+import shutil
+import subprocess
 import zipfile
 from datetime import date
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 import openpyxl
 import pytest
 import xlsxwriter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from python_calamine import CalamineWorkbook, PasswordError
 
 from pipeline import logs
-from pipeline.errors import Code
-from pipeline.model import BatchStatus
+from pipeline.errors import Code, ReadFailure
+from pipeline.model import BatchStatus, RowStatus
 from pipeline.outputs.xlsx_text import neutralise_column, neutralise_formula
-from pipeline.services.fakes import fake_id, registration_row, write_table
+from pipeline.read.workbook import OLE_SIGNATURE, read_raw
+from pipeline.services.fakes import fake_id, fake_master_data, registration_row, write_table
 from schemas import backpay, registration
 from tests.conftest import Centre, make_centre
 from tests.factories import backpay_file, row_for
@@ -42,12 +47,108 @@ def _only_result(centre: Centre):
     return outcomes[0]
 
 
-def test_encrypted_xlsx_is_reported_as_password_protected(sqlite_centre: Centre) -> None:
-    (_unit_folder(sqlite_centre) / "加密.xlsx").write_bytes(bytes.fromhex("d0cf11e0a1b11ae1") + b"\0" * 4000)
+# LibreOffice Basic, run headless: save a workbook with an opening password as Excel does. For
+# xlsx that is ECMA-376 encryption (an OLE compound file holding EncryptionInfo and the encrypted
+# package; the OOXML export reads the password from EncryptionData), for xls BIFF8's FILEPASS.
+SAVE_WITH_PASSWORD = """
+Sub SaveWithPassword(source As String, target As String, filter As String, password As String)
+  On Error GoTo failed
+  Dim load(0) As New com.sun.star.beans.PropertyValue
+  load(0).Name = "Hidden"
+  load(0).Value = True
+  document = StarDesktop.loadComponentFromURL(ConvertToURL(source), "_blank", 0, load())
+  Dim save(1) As New com.sun.star.beans.PropertyValue
+  save(0).Name = "FilterName"
+  save(0).Value = filter
+  If password = "" Then
+    ReDim Preserve save(0) As New com.sun.star.beans.PropertyValue
+  ElseIf filter = "MS Excel 97" Then
+    save(1).Name = "Password"
+    save(1).Value = password
+  Else
+    Dim secret(1) As New com.sun.star.beans.NamedValue
+    secret(0).Name = "OOXPassword"
+    secret(0).Value = password
+    secret(1).Name = "CryptoType"
+    secret(1).Value = "Standard"
+    save(1).Name = "EncryptionData"
+    save(1).Value = secret
+  End If
+  document.storeToURL(ConvertToURL(target), save())
+  document.close(True)
+  Exit Sub
+failed:
+  handle = FreeFile
+  Open target & ".error" For Output As #handle
+  Print #handle, Error$
+  Close #handle
+End Sub
+"""
+
+
+def _macro_module(source: str) -> str:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<!DOCTYPE script:module PUBLIC "-//OpenOffice.org//DTD OfficeDocument 1.0//EN" "module.dtd">\n'
+        '<script:module xmlns:script="http://openoffice.org/2000/script" script:name="Module1" script:language="StarBasic">'
+        f'{escape(source, {chr(34): "&quot;"})}</script:module>\n'
+    )
+
+
+@pytest.fixture(scope="module")
+def password_protected(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One good back-pay file saved by LibreOffice Calc: as plain xlsx, and with the password 123456 as xlsx and xls."""
+    soffice = shutil.which("soffice")
+    if soffice is None:
+        pytest.skip("LibreOffice (soffice) not installed")
+    root = tmp_path_factory.mktemp("password")
+    _, members = fake_master_data(unit_count=3, members_per_unit=10)  # what make_centre loads
+    source = backpay_file(root, [row_for(members[0])], name="source.xlsx")
+    profile = root / "profile"
+    launch = [soffice, f"-env:UserInstallation={profile.as_uri()}", "--headless", "--norestore"]
+    subprocess.run([*launch, "--terminate_after_init"], check=True, capture_output=True, timeout=120)  # makes the profile
+    (profile / "user" / "basic" / "Standard" / "Module1.xba").write_text(_macro_module(SAVE_WITH_PASSWORD), encoding="utf-8")
+    saved = {"plain": root / "plain.xlsx", ".xlsx": root / "locked.xlsx", ".xls": root / "locked.xls"}
+    jobs = [(saved["plain"], "Calc MS Excel 2007 XML", ""), (saved[".xlsx"], "Calc MS Excel 2007 XML", "123456"), (saved[".xls"], "MS Excel 97", "123456")]
+    macros = [f'macro:///Standard.Module1.SaveWithPassword("{source}","{target}","{filter_}","{password}")' for target, filter_, password in jobs]
+    subprocess.run([*launch, *macros], check=True, capture_output=True, timeout=180)
+    errors = {path.name: path.read_text(errors="replace") for path in root.glob("*.error")}
+    assert not errors, errors
+    assert all(path.is_file() for path in saved.values()), saved
+    return saved
+
+
+@pytest.mark.parametrize(("suffix", "says"), [(".xlsx", "文件设置了打开密码（已加密）"), (".xls", "设置了打开密码")])
+def test_password_protected_workbook_is_unreadable_and_quarantined(
+    sqlite_centre: Centre, password_protected: dict[str, Path], suffix: str, says: str
+) -> None:
+    locked = password_protected[suffix]
+    assert locked.read_bytes()[:8] == OLE_SIGNATURE  # both are OLE compound files ...
+    with pytest.raises(PasswordError):  # ... that calamine, the production reader, knows to be encrypted
+        CalamineWorkbook.from_path(str(locked))
+
+    with pytest.raises(ReadFailure) as failure:
+        read_raw(locked, sqlite_centre.app.config.limits)
+    assert failure.value.issue.code is Code.FILE_UNREADABLE and says in failure.value.issue.message
+
+    shutil.copyfile(locked, _unit_folder(sqlite_centre) / f"加密{suffix}")
+    before = sqlite_centre.table_counts()
     outcome = _only_result(sqlite_centre)
-    assert [i.code for i in outcome.result.file_issues] == [Code.FILE_UNREADABLE]
-    assert "密码" in outcome.result.file_issues[0].message
-    assert outcome.moved_to.parent.parent == sqlite_centre.app.home.quarantine
+    after = sqlite_centre.table_counts()
+
+    assert outcome.result.status is BatchStatus.REJECTED and outcome.result.rows == []
+    assert [(i.code, i.message) for i in outcome.result.file_issues] == [(Code.FILE_UNREADABLE, failure.value.issue.message)]
+    assert outcome.moved_to.parent == sqlite_centre.app.home.quarantine / sqlite_centre.unit().unit_account
+    assert json.loads((outcome.outputs / "result.json").read_text(encoding="utf-8"))["file_errors"][0]["code"] == "FILE_UNREADABLE"
+    assert {name: after[name] - before[name] for name in after} == {**dict.fromkeys(after, 0), "batches": 1, "batch_issues": 1}
+
+
+def test_the_same_workbook_without_its_password_is_accepted(sqlite_centre: Centre, password_protected: dict[str, Path]) -> None:
+    """Control: LibreOffice's own save of the workbook, without the password, reads and is accepted."""
+    shutil.copyfile(password_protected["plain"], _unit_folder(sqlite_centre) / "未加密.xlsx")
+    outcome = _only_result(sqlite_centre)
+    assert outcome.result.status is BatchStatus.ACCEPTED, outcome.result.all_issues
+    assert [(row.status, str(row.amounts["补缴金额"])) for row in outcome.result.rows] == [(RowStatus.ACCEPTED, "1000")]
 
 
 def test_zip_bomb_is_refused_before_inflating(sqlite_centre: Centre) -> None:
@@ -70,7 +171,8 @@ BILLION_LAUGHS = """<?xml version="1.0"?>
 <worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>&lol9;</t></is></c></row></sheetData></worksheet>"""
 
 
-def test_xml_entity_bomb_gets_a_result_not_a_blow_up(sqlite_centre: Centre, tmp_path: Path) -> None:
+def test_xml_entity_bomb_is_unreadable_and_nothing_is_stored(sqlite_centre: Centre, tmp_path: Path) -> None:
+    """calamine expands no DTD entity: the billion laughs sheet is FILE_UNREADABLE, not a sheet of "lol"."""
     good = backpay_file(tmp_path, [row_for(sqlite_centre.members_of(0)[0])])
     buffer = io.BytesIO()
     with zipfile.ZipFile(good) as source, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as target:
@@ -78,13 +180,20 @@ def test_xml_entity_bomb_gets_a_result_not_a_blow_up(sqlite_centre: Centre, tmp_
             data = BILLION_LAUGHS.encode() if info.filename == "xl/worksheets/sheet1.xml" else source.read(info.filename)
             target.writestr(info, data)
     (_unit_folder(sqlite_centre) / "实体.xlsx").write_bytes(buffer.getvalue())
+    before = sqlite_centre.table_counts()
 
     outcome = _only_result(sqlite_centre)
 
     # python-calamine refuses the undeclared entity instead of expanding it (no defusedxml needed).
+    after = sqlite_centre.table_counts()
     assert outcome.result.status is BatchStatus.REJECTED
     assert [issue.code for issue in outcome.result.file_issues] == [Code.FILE_UNREADABLE]
-    assert (outcome.outputs / "result.json").is_file()
+    assert outcome.result.rows == [] and outcome.result.serial_number is None and outcome.result.kind is None
+    # Only the record of the rejected file itself: no rows, no back-pay, no serial number.
+    assert {name: after[name] - before[name] for name in after} == {**dict.fromkeys(after, 0), "batches": 1, "batch_issues": 1}
+    result = (outcome.outputs / "result.json").read_text(encoding="utf-8")
+    assert json.loads(result)["file_errors"][0]["code"] == "FILE_UNREADABLE" and "lol" not in result
+    assert outcome.moved_to.parent == sqlite_centre.app.home.quarantine / sqlite_centre.unit().unit_account
 
 
 def test_formula_cells_count_by_their_value(sqlite_centre: Centre) -> None:

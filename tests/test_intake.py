@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 
 from pipeline.errors import Code, Issue
 from pipeline.intake.locks import file_locks, lock_key
@@ -20,7 +21,7 @@ from pipeline.run.processor import FailedFile, RunSummary
 from pipeline.run.watch import Watcher
 from pipeline.store.engine import make_engine, migrate, session_factory
 from pipeline.store.queries import hold_member_lock
-from tests.conftest import BUSINESS_DATE, Centre, PostgresServer
+from tests.conftest import BUSINESS_DATE, Centre, PostgresServer, wait_until
 from tests.factories import aged, backpay_file, row_for
 
 
@@ -212,11 +213,26 @@ def test_member_changes_wait_for_each_other_on_postgresql(postgres_server: Postg
     first, second = sessions(), sessions()
     first.begin()
     hold_member_lock(first)
-    waiting = threading.Thread(target=lambda: (second.begin(), hold_member_lock(second), second.commit()))
+    second_has_the_lock = threading.Event()
+
+    def second_file() -> None:
+        second.begin()
+        hold_member_lock(second)
+        second_has_the_lock.set()
+        second.commit()
+
+    waiting = threading.Thread(target=second_file)
     waiting.start()
-    waiting.join(timeout=0.5)
-    assert waiting.is_alive()  # the second file waits while the first holds the lock
+    # PostgreSQL itself says the second session waits for the advisory lock the first holds.
+    waiting_sql = sqlalchemy.text(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
+    with engine.connect() as observer:
+        wait_until(lambda: observer.execute(waiting_sql).scalar_one() == 1, "the second session to wait for the member lock", timeout=10)
+    assert not second_has_the_lock.is_set()  # the second file waits while the first holds the lock
     first.commit()
+    assert second_has_the_lock.wait(timeout=10)
     waiting.join(timeout=10)
     assert not waiting.is_alive()
     first.close()
@@ -260,16 +276,25 @@ def test_watcher_restarts_a_dead_observer_and_rescans(sqlite_centre: Centre) -> 
 
 
 def test_watcher_with_real_observer_takes_a_new_file_and_stops_gracefully(sqlite_centre: Centre) -> None:
-    runs = []
-    watcher = Watcher(lambda: sqlite_centre.app.processor(BUSINESS_DATE), sqlite_centre.inbox, 0.3, rescan_seconds=5, on_run=runs.append)
+    """The file is dropped once the watcher is watching; with a rescan only every 10 minutes, only
+    the observer's event can have it taken within the 30 s waited."""
+    runs: list[RunSummary] = []
+    taken = threading.Event()
+
+    def on_run(summary: RunSummary) -> None:
+        runs.append(summary)
+        taken.set()
+
+    watcher = Watcher(lambda: sqlite_centre.app.processor(BUSINESS_DATE), sqlite_centre.inbox, 0.3, rescan_seconds=600, on_run=on_run)
     thread = threading.Thread(target=watcher.run)
     thread.start()
     try:
-        time.sleep(0.5)
+        # The first turn comes after the observer is started (watchdog adds the inotify watch in start()).
+        wait_until(lambda: watcher.stats.turns >= 1, "the watcher's first turn", timeout=30)
+        dropped = time.monotonic()
         backpay_file(sqlite_centre.inbox / sqlite_centre.unit().unit_account, [row_for(sqlite_centre.members_of(0)[0])])
-        deadline = time.monotonic() + 30
-        while not watcher.stats.outcomes and time.monotonic() < deadline:
-            time.sleep(0.1)
+        assert taken.wait(timeout=30), "the observer did not wake the watcher for the new file"
+        assert time.monotonic() - dropped < watcher.rescan_seconds
     finally:
         watcher.stop()
         thread.join(timeout=30)

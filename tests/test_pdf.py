@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import math
 import re
 import shutil
 import subprocess
@@ -12,6 +14,7 @@ from typing import Any
 
 import pytest
 from fontTools.ttLib import TTFont
+from PIL import Image
 from pypdf import PdfReader
 
 from pipeline.config import CentreConfig, load_config
@@ -350,15 +353,48 @@ def test_only_the_subset_font_is_embedded(renderer: PdfRenderer, tmp_path: Path,
     assert all("GJJ-CJK" in name for name in fonts)
 
 
+RASTER_DPI = 50
+WORD = re.compile(r'<word xMin="(?P<x0>[\d.]+)" yMin="(?P<y0>[\d.]+)" xMax="(?P<x1>[\d.]+)" yMax="(?P<y1>[\d.]+)">(?P<text>[^<]*)</word>')
+
+
+def word_boxes(path: Path) -> dict[str, tuple[float, float, float, float]]:
+    """The words of page 1 as poppler's text layer has them, with their boxes in points from the top left."""
+    xhtml = subprocess.run(["pdftotext", "-bbox", "-f", "1", "-l", "1", str(path), "-"], check=True, capture_output=True, text=True, timeout=60).stdout
+    return {html.unescape(m["text"]): (float(m["x0"]), float(m["y0"]), float(m["x1"]), float(m["y1"])) for m in WORD.finditer(xhtml)}
+
+
 @pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="poppler-utils not installed")
-def test_slip_rasterises(renderer: PdfRenderer, tmp_path: Path) -> None:
+def test_slip_rasterises_with_its_text_drawn_where_the_text_layer_has_it(renderer: PdfRenderer, tmp_path: Path) -> None:
+    """The slip as a printer sees it: an A4 page of dark text on white paper.
+
+    Text extraction alone passes when the glyphs draw nothing (an empty font subset, white text):
+    here the pixels inside the boxes of the title, the serial number, the name and the 大写 amount
+    must be inked, the margins white and the page mostly paper.
+    """
     path = tmp_path / "slip.pdf"
     renderer.slip(batch([backpay_row(0, "王小红", "1.00")]), path)
     subprocess.run(
-        ["pdftoppm", "-r", "50", "-png", "-f", "1", "-l", "1", "-singlefile", str(path), str(tmp_path / "page")],
+        ["pdftoppm", "-r", str(RASTER_DPI), "-png", "-f", "1", "-l", "1", "-singlefile", str(path), str(tmp_path / "page")],
         check=True,
         timeout=60,
     )
-    png = tmp_path / "page.png"
-    assert png.is_file()
-    assert png.stat().st_size > 0
+    page = PdfReader(path).pages[0].mediabox
+    width, height, scale = float(page.width), float(page.height), RASTER_DPI / 72
+    assert (round(width), round(height)) == (595, 842)  # A4 in points
+    with Image.open(tmp_path / "page.png") as image:
+        assert image.format == "PNG"
+        assert image.size == (math.ceil(width * scale), math.ceil(height * scale))
+        gray = image.convert("L")
+
+    def ink(x0: float, y0: float, x1: float, y1: float) -> float:
+        """The share of dark pixels in a box given in points."""
+        crop = gray.crop((int(x0 * scale), int(y0 * scale), math.ceil(x1 * scale), math.ceil(y1 * scale)))
+        return sum(crop.histogram()[:128]) / (crop.width * crop.height)
+
+    words = word_boxes(path)
+    for word in ("葫芦岛市公积金管理中心补缴凭条", f"业务流水号：{SERIAL}", "王小红", "壹元整"):
+        assert ink(*words[word]) > 0.04, f"{word} is in the text layer but not drawn"
+    left = min(x0 for x0, _, _, _ in words.values())
+    assert left > 20
+    assert ink(0, 0, left - 5, height) == 0 and ink(width - left + 5, 0, width, height) == 0  # white margins
+    assert ink(0, 0, width, height) < 0.1  # mostly paper: not a black or grey page
