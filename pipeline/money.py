@@ -29,25 +29,24 @@ def monthly_deposit(base: Decimal, ratio: Decimal, quantum: Decimal = YUAN) -> D
 
 
 def money_text(value: Decimal) -> str:
-    """Amounts in results and CSV: always two decimals, "1000.00"."""
-    return str(half_up(value, FEN))
+    """Amounts in results and CSV: always two decimals, "1000.00"; a zero is never "-0.00"."""
+    rounded = half_up(value, FEN)
+    return str(rounded.copy_abs() if rounded.is_zero() else rounded)
 
 
 def money_texts(values: Iterable[Decimal | None]) -> list[str]:
-    """:func:`money_text` of each value, ``""`` for ``None``; made once per distinct object.
+    """:func:`money_text` of each value, ``""`` for ``None``; made once per distinct value.
 
-    A big batch's amounts are mostly shared objects (the rules round each distinct cell text once),
-    so a column of 100k amounts needs only a few thousand texts made.
+    A big batch's amounts repeat (the rules round each distinct cell text once), so a column of
+    100k amounts needs only a few thousand texts made. Keyed by value: equal values (``1.5`` and
+    ``1.50``, ``0`` and ``-0``) have one text, that of the value rounded to 分.
     """
-    made: dict[int, str] = {}
+    made: dict[Decimal | None, str] = {None: ""}
     texts = []
     for value in values:
-        if value is None:
-            texts.append("")
-            continue
-        text = made.get(id(value))
+        text = made.get(value)
         if text is None:
-            text = made[id(value)] = money_text(value)
+            text = made[value] = money_text(value)  # type: ignore[arg-type]
         texts.append(text)
     return texts
 

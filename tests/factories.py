@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import xlsxwriter
 
 from pipeline.services.fakes import FakeMember, backpay_row, write_table
 from schemas import backpay
 
-__all__ = ["aged", "backpay_file", "backpay_row", "identity", "kind_file", "row_for"]
+__all__ = ["Formula", "aged", "backpay_file", "backpay_row", "formula_file", "identity", "kind_file", "row_for", "sheet_xml"]
 
 
 def backpay_file(folder: Path, rows: list[list[Any]], name: str = "补缴.xlsx", *, title: str | None = "补缴清册", total: str | None = None) -> Path:
@@ -17,6 +21,39 @@ def backpay_file(folder: Path, rows: list[list[Any]], name: str = "补缴.xlsx",
     if total is not None:
         body.append(["合计", "", "", "", "", "", "", total])
     return write_table(folder / name, backpay.HEADER, body, title=title)
+
+
+@dataclass(frozen=True)
+class Formula:
+    """A formula cell as Excel saves it: the formula and its cached result, a double written with
+    17 significant digits (``=1.005*100`` is saved as ``<v>100.49999999999999</v>``)."""
+
+    formula: str
+    cached: float
+
+
+def formula_file(path: Path, header: tuple[str, ...] | list[str], rows: list[list[Any]], title: str | None = None) -> Path:
+    """Rows under a header written by xlsxwriter: a :class:`Formula` cell keeps its formula and cached
+    value exactly (LibreOffice would round the cached value on save and hide the binary noise)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with xlsxwriter.Workbook(str(path)) as workbook:
+        sheet = workbook.add_worksheet("Sheet1")
+        lines = ([[title]] if title else []) + [list(header), *rows]
+        for row_index, line in enumerate(lines):
+            for column, value in enumerate(line):
+                if isinstance(value, Formula):
+                    sheet.write_formula(row_index, column, value.formula, None, value.cached)
+                elif isinstance(value, str):
+                    sheet.write_string(row_index, column, value)
+                else:
+                    sheet.write(row_index, column, value)
+    return path
+
+
+def sheet_xml(path: Path) -> str:
+    """The first worksheet's XML, to see what the file really holds."""
+    with zipfile.ZipFile(path) as archive:
+        return archive.read("xl/worksheets/sheet1.xml").decode()
 
 
 def row_for(member: FakeMember, seq: int = 1, reason: str = "漏缴", start: str = "2024-03", end: str = "2024-05", amount: Any = "1000") -> list[Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
@@ -16,13 +17,16 @@ from sqlalchemy import select
 from pipeline.check import schema as validate
 from pipeline.errors import Code, Issue
 from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus
+from pipeline.read.header import detect
+from pipeline.read.workbook import read_raw
 from pipeline.rules import backpay as rules
 from pipeline.rules.backpay import Screen
 from pipeline.services.backpay_query import delete_unallocated, list_unallocated
 from pipeline.store import batches, queries
 from pipeline.store.tables import BackPayRecord, Batch, BatchRowPart, Member
+from schemas import backpay
 from tests.conftest import BUSINESS_DATE, Centre, make_centre
-from tests.factories import backpay_file, row_for
+from tests.factories import Formula, backpay_file, formula_file, row_for, sheet_xml
 
 Mutation = Callable[[list[Any], Centre], None]
 
@@ -273,6 +277,43 @@ def test_amount_rounds_half_up_to_yuan(sqlite_centre: Centre, amount: str, expec
     result = sqlite_centre.run().outcomes[0].result
 
     assert result.rows[0].amounts["补缴金额"] == Decimal(expected)
+
+
+# (case, rounding, amount cell as Excel saves it, its XML value, the text read, 补缴金额, its text in result.json)
+FORMULA_AMOUNTS = [
+    ("=1.005*100 to 元", "yuan", Formula("=1.005*100", 1.005 * 100), "100.49999999999999", "100.5", "101", "101.00"),
+    ("=1915.5*0.09 to 分", "fen", Formula("=1915.5*0.09", 1915.5 * 0.09), "172.39499999999998", "172.395", "172.40", "172.40"),
+    ("=1915.5*0.09 to 元", "yuan", Formula("=1915.5*0.09", 1915.5 * 0.09), "172.39499999999998", "172.395", "172", "172.00"),
+    ("=0.1+0.2 to 分", "fen", Formula("=0.1+0.2", 0.1 + 0.2), "0.30000000000000004", "0.3", "0.30", "0.30"),
+]
+
+
+@pytest.mark.parametrize(("case", "rounding", "cell", "saved", "read", "amount", "shown"), FORMULA_AMOUNTS, ids=[c[0] for c in FORMULA_AMOUNTS])
+def test_a_formula_amount_is_read_as_excel_shows_it(
+    centre: Centre, case: str, rounding: str, cell: Formula, saved: str, read: str, amount: str, shown: str
+) -> None:
+    centre.app.config = replace(centre.app.config, rounding=rounding)
+    members = centre.members_of(0)
+    path = formula_file(
+        centre.inbox / centre.unit().unit_account / "补缴.xlsx",
+        backpay.HEADER,
+        [row_for(members[0], 1, amount=cell), row_for(members[1], 2, amount="100")],
+        title="补缴清册",
+    )
+    assert f"<f>{cell.formula[1:]}</f><v>{saved}</v>" in sheet_xml(path)  # the binary noise Excel saves
+    sheet = detect(read_raw(path, centre.app.config.limits), {"补缴": backpay.HEADER}).sheet
+    assert sheet is not None and sheet.columns[backpay.HEADER.index("补缴金额")] == [read, "100"]
+
+    outcome = centre.run().outcomes[0]
+
+    result = outcome.result
+    assert result.status is BatchStatus.ACCEPTED, [row.issues for row in result.rows]
+    assert result.rows[0].amounts["补缴金额"] == Decimal(amount)
+    data = json.loads((outcome.outputs / "result.json").read_text(encoding="utf-8"))
+    assert data["rows"][0]["amounts"] == {"补缴金额": shown}
+    with centre.app.sessions() as session:
+        stored = session.scalars(select(BackPayRecord.amount).where(BackPayRecord.member_account == members[0].member_account)).one()
+    assert stored == Decimal(amount)
 
 
 def test_serial_numbers_count_up_per_day(centre: Centre) -> None:

@@ -7,12 +7,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import TypeDecorator, select
+from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
 from pipeline.store.bulk import JSON_ROWS, insert_rows, update_rows
 from pipeline.store.engine import make_engine, migrate, session_factory
-from pipeline.store.tables import BackPayRecord, Batch
+from pipeline.store.tables import BackPayRecord, Batch, DecimalText, ExactNumeric, Unit
 
 #: Cells a unit may write that a text encoding could mangle: quotes, backslashes, JSON and SQL
 #: look-alikes, characters outside the BMP, spaces that NFKC would change.
@@ -79,3 +80,40 @@ def test_updated_rows_take_their_new_values(tmp_path: Path, db_url: str) -> None
         stored = session.scalars(select(BackPayRecord).order_by(BackPayRecord.id)).all()
         assert [(r.state, r.amount) for r in stored] == [("entered", Decimal("1000.5")), ("deleted", Decimal("0.01")), ("entered", Decimal("1002.5"))]
     engine.dispose()
+
+
+@pytest.mark.parametrize("count", [1, JSON_ROWS])
+def test_a_float_amount_is_refused_and_nothing_stored(db_url: str, count: int) -> None:
+    engine = make_engine(db_url)
+    migrate(engine)
+    columns = ["member_account", "name", "id_number", "reason", "start_month", "end_month", "amount", "deleted_at"]
+    records = _records(count)
+    records[-1] = (*records[-1][:6], 0.1, None)  # 0.1 as a float is 0.1000000000000000055511151231257827…
+    shared = {"unit_account": "0000123", "state": "entered", "serial_number": "s1", "entered_on": date(2024, 8, 1)}
+    with session_factory(engine)() as session, pytest.raises(TypeError, match="never a float"), session.begin():
+        insert_rows(session, BackPayRecord.__table__, columns, records, {"batch_pk": _batch(session).id, **shared})
+    with session_factory(engine)() as session:
+        assert session.scalars(select(BackPayRecord)).all() == []
+    engine.dispose()
+
+
+def test_a_float_in_a_money_column_is_refused_through_the_orm_too(db_url: str) -> None:
+    engine = make_engine(db_url)
+    migrate(engine)
+    with session_factory(engine)() as session:
+        with pytest.raises(StatementError, match="never a float") as raised, session.begin():
+            session.add(Unit(unit_account="0000123", name="测试单位", unit_ratio=0.12, personal_ratio=Decimal("0.12")))
+        assert isinstance(raised.value.orig, TypeError)
+    with session_factory(engine)() as session:
+        session.add(Unit(unit_account="0000123", name="测试单位", unit_ratio=Decimal("0.12"), personal_ratio="0.12"))
+        session.commit()
+        assert session.scalars(select(Unit.unit_ratio)).all() == [Decimal("0.12")]
+    engine.dispose()
+
+
+@pytest.mark.parametrize("money_type", [DecimalText(), ExactNumeric(14, 2)])
+def test_money_types_refuse_a_float_themselves(money_type: TypeDecorator[Decimal]) -> None:
+    with pytest.raises(TypeError, match=r"never a float \(0\.1\)"):
+        money_type.process_bind_param(0.1, None)
+    assert money_type.process_bind_param(None, None) is None
+    assert Decimal(money_type.process_bind_param(Decimal("0.10"), None)) == Decimal("0.10")

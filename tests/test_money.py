@@ -68,4 +68,20 @@ def test_a_column_of_amounts_reads_as_each_amount_would() -> None:
     shared = Decimal("1409.5")
     values = [shared, None, Decimal("-0"), shared, Decimal("212.505"), Decimal("1E+3"), None]
     assert money_texts(values) == ["" if value is None else money_text(value) for value in values]
-    assert money_texts(values) == ["1409.50", "", "-0.00", "1409.50", "212.51", "1000.00", ""]
+    assert money_texts(values) == ["1409.50", "", "0.00", "1409.50", "212.51", "1000.00", ""]
+
+
+def test_money_texts_of_a_generator_keep_each_value() -> None:
+    # Each Decimal is freed once its text is made, so its id() is reused by the next one.
+    assert money_texts(Decimal(text) for text in ["1.5", "2.5", "3.75", "100"]) == ["1.50", "2.50", "3.75", "100.00"]
+
+
+def test_equal_values_have_one_text_whatever_their_form() -> None:
+    values = [Decimal("1.50"), Decimal("1.5"), Decimal("1.500"), Decimal("0"), Decimal("-0"), Decimal("-0.00"), Decimal("0E+2")]
+    assert money_texts(values) == ["1.50", "1.50", "1.50", "0.00", "0.00", "0.00", "0.00"]
+    assert money_texts(reversed(values)) == ["0.00", "0.00", "0.00", "0.00", "1.50", "1.50", "1.50"]
+
+
+@pytest.mark.parametrize(("value", "text"), [("-0", "0.00"), ("-0.00", "0.00"), ("-0.004", "0.00"), ("-0.005", "-0.01"), ("0", "0.00"), ("-1.5", "-1.50")])
+def test_a_zero_is_never_negative(value: str, text: str) -> None:
+    assert money_text(Decimal(value)) == text

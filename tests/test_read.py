@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import re
 from datetime import date, datetime
+from decimal import Context, Decimal
 from pathlib import Path
 
 import openpyxl
@@ -141,10 +143,25 @@ def test_typed_cells_keep_what_they_held(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(None, ""), (True, "TRUE"), (12, "12"), (12.0, "12"), (0.1, "0.1"), (2.10102199001011e17, "2.10102199001011e+17"), (date(2024, 3, 1), "2024-03-01")],
+    [
+        (None, ""), (True, "TRUE"), (12, "12"), (12.0, "12"), (-0.0, "0"), (0.1, "0.1"), (date(2024, 3, 1), "2024-03-01"),
+        # Numbers as Excel shows them: 15 significant digits, no binary noise of a formula's result.
+        (0.1 + 0.2, "0.3"), (172.39499999999998, "172.395"), (100.49999999999999, "100.5"), (0.07 * 100, "7"), (-1915.5 * 0.09, "-172.395"),
+        (1e-7, "0.0000001"), (-1.5e-5, "-0.000015"), (123456789012345.6, "123456789012346"), (999999999999999.0, "999999999999999"),
+        # From 1e15 on the scientific form stays: an ID typed as a number has lost its digits.
+        (123456789012345678.0, "1.23456789012346e+17"), (2.10102199001011e17, "2.10102199001011e+17"), (1e15, "1e+15"),
+    ],
 )
 def test_cell_text(value: object, text: str) -> None:
     assert cell_text(value) == text
+
+
+@given(st.floats(min_value=-1e15, max_value=1e15, exclude_min=True, exclude_max=True))
+@settings(max_examples=500, deadline=None)
+def test_a_number_below_1e15_reads_as_its_15_significant_digits_written_out(number: float) -> None:
+    text = cell_text(number)
+    assert re.fullmatch(r"-?\d+(\.\d+)?", text), text
+    assert Decimal(text) == Context(prec=15).plus(Decimal(number))
 
 
 def test_one_type_error_does_not_hide_the_others_in_its_column(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import json
 import subprocess
 import threading
 import time
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -25,6 +26,7 @@ from pipeline.store.effects.registration import new_account, new_accounts
 from pipeline.store.tables import AccountCounter, Member, MemberChange
 from schemas import registration
 from tests.conftest import BUSINESS_DATE, Centre, PostgresServer, make_centre
+from tests.factories import Formula, formula_file, sheet_xml
 
 Rows = list[list[Any]]
 Mutation = Callable[[Rows, Centre], None]
@@ -264,6 +266,47 @@ def test_half_up_expected_value_at_ten_percent(sqlite_centre: Centre) -> None:
 
     assert [(i.code, i.column) for i in issues] == [(Code.AMOUNT_MISMATCH, "个人月缴存额")]
     assert "应为 213.00（2125 × 10% 四舍五入），实际为 212.00" in issues[0].message
+
+
+# (case, rounding, unit, 个人缴存基数 cell, 个人/单位月缴存额 cells, 缴存基数 and each monthly amount). The
+# cached values are the doubles Excel computes and saves (17 significant digits: 1920.4999999999998).
+FORMULA_REGISTRATIONS = [
+    ("base =19.205*100 is 1920.5, 1921 元 × 12%", "yuan", 0, Formula("=19.205*100", 19.205 * 100), "231", "1921", "231"),
+    ("monthly =N3*0.12 to 分", "fen", 0, "1915", Formula("=N3*0.12", 1915 * 0.12), "1915", "229.80"),
+    ("monthly =N3*0.1 to 分", "fen", 1, "1911", Formula("=N3*0.1", 1911 * 0.1), "1911", "191.10"),
+]
+
+
+@pytest.mark.parametrize(("case", "rounding", "unit_index", "base", "monthly", "stored_base", "amount"), FORMULA_REGISTRATIONS, ids=[c[0] for c in FORMULA_REGISTRATIONS])
+def test_formula_made_amounts_match_as_excel_shows_them(
+    centre: Centre, case: str, rounding: str, unit_index: int, base: Any, monthly: Any, stored_base: str, amount: str
+) -> None:
+    centre.app.config = replace(centre.app.config, rounding=rounding)
+    unit = centre.unit(unit_index)
+    row = reg_row(1, 0)
+    row[BASE], row[PERSONAL], row[UNIT] = base, monthly, monthly
+    path = formula_file(centre.inbox / unit.unit_account / "缴存人登记.xlsx", registration.HEADER, [row], title="缴存人登记清册")
+    noisy = base if isinstance(base, Formula) else monthly
+    assert f"<v>{noisy.cached!r}</v>" in sheet_xml(path) and len(repr(noisy.cached).replace(".", "")) == 17
+
+    result = centre.run().outcomes[0].result
+
+    assert result.status is BatchStatus.ACCEPTED, result.rows[0].issues
+    amounts = result.rows[0].amounts
+    assert (amounts["缴存基数"], amounts["个人月缴存额"], amounts["单位月缴存额"]) == (Decimal(stored_base), Decimal(amount), Decimal(amount))
+    with centre.app.sessions() as session:
+        assert session.scalars(select(Member.base).where(Member.id_number == person(0)[1])).one() == Decimal(stored_base)
+
+
+def test_a_formula_amount_that_does_not_match_is_named_as_excel_shows_it(sqlite_centre: Centre) -> None:
+    row = reg_row(1, 0, base="1915")
+    row[PERSONAL] = Formula("=N3*0.12", 1915 * 0.12)  # 229.79999999999998 in the file, 229.8 on screen; 230 expected (元)
+    formula_file(sqlite_centre.inbox / sqlite_centre.unit().unit_account / "缴存人登记.xlsx", registration.HEADER, [row], title="缴存人登记清册")
+
+    issues = sqlite_centre.run().outcomes[0].result.rows[0].issues
+
+    assert [(i.code, i.column) for i in issues] == [(Code.AMOUNT_MISMATCH, "个人月缴存额")]
+    assert "应为 230.00（1915 × 12% 四舍五入），实际为 229.80；" in issues[0].message
 
 
 def test_zero_placeholders_are_accepted(centre: Centre) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 from pipeline.errors import Code, Issue
 from pipeline.memory import paused_gc
 from pipeline.model import Sheet
-from pipeline.read.workbook import RawTable, cell_text
+from pipeline.read.workbook import RawTable, cell_text, number_text
 from schemas.cells import clean_text
 
 HEADER_SEARCH_ROWS = 5
@@ -94,19 +94,27 @@ def _blank(cell: object) -> bool:
 def _text_column(cells: tuple[object, ...]) -> list[str]:
     """One column's cells as text (most are text already; numbers and dates are converted).
 
-    A column of numbers only (序号, amounts) is converted at once: whole numbers by numpy, the
-    others one by one as :func:`cell_text` does.
+    A column of numbers only (序号, amounts) is converted at once, as :func:`number_text` would:
+    whole numbers by numpy, the usual others by one C-level format to 15 significant digits, and
+    only the rare rest (tiny, huge, not a number) one by one.
     """
     kinds = set(map(type, cells))
     if kinds == {str}:
         return list(cells)  # type: ignore[arg-type]
     if kinds == {float}:
         values = np.fromiter(cells, dtype=np.float64, count=len(cells))  # type: ignore[arg-type]
-        whole = (values == np.trunc(values)) & (np.abs(values) < 1e15)
-        texts = list(map(str, np.where(whole, values, 0).astype(np.int64).tolist()))
-        for index in np.flatnonzero(~whole).tolist():
-            texts[index] = cell_text(cells[index])
-        return texts
+        size = np.abs(values)
+        whole = (values == np.trunc(values)) & (size < 1e15)
+        if whole.all():
+            return list(map(str, values.astype(np.int64).tolist()))  # 序号, whole amounts: the usual column
+        # From 0.0001 to just below 1e15, 15 significant digits never take an exponent.
+        plain = ~whole & (size >= 1e-4) & (size < 999999999999999.5)
+        texts = np.empty(len(cells), dtype=object)
+        texts[whole] = list(map(str, values[whole].astype(np.int64).tolist()))
+        texts[plain] = list(map("{:.15g}".format, values[plain].tolist()))
+        rest = np.flatnonzero(~(whole | plain)).tolist()
+        texts[rest] = [number_text(cells[index]) for index in rest]  # type: ignore[arg-type]
+        return texts.tolist()
     return [cell if type(cell) is str else cell_text(cell) for cell in cells]
 
 

@@ -7,6 +7,8 @@ then as GB18030, which accepts almost any bytes and so must never be tried first
 Every cell becomes text that keeps what the cell really held: a date cell becomes ``2023-11-01``,
 a number ``1000.5``, and a number too large to be exact (an ID that Excel turned into a number)
 keeps its scientific form ``2.10102199001011e+17`` so the schema can say the digits are lost.
+A number is read as Excel and WPS show it, to 15 significant digits: a formula's result is saved
+with 17 (``=1.005*100`` as ``100.49999999999999``), and its binary noise must not decide a rounding.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import io
 import zipfile
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +45,20 @@ def _fail(code: Code, message: str) -> ReadFailure:
     return ReadFailure(Issue(code, message))
 
 
+def number_text(value: float) -> str:
+    """A number cell as Excel shows it: 15 significant digits, written out.
+
+    ``172.39499999999998`` → ``172.395``, ``0.30000000000000004`` → ``0.3``, ``1e-07`` →
+    ``0.0000001``; from 1e15 on the scientific form stays (the digits of an ID are lost).
+    """
+    if value.is_integer() and -1e15 < value < 1e15:
+        return str(int(value))
+    text = f"{value:.15g}"
+    if "e" not in text or abs(value) >= 1e15:
+        return text
+    return f"{Decimal(text):f}"  # below 0.0001, or rounded up to 1e15: no exponent where a number is expected
+
+
 def cell_text(value: Any) -> str:
     """The text of one cell as the schema sees it."""
     if type(value) is float and value.is_integer() and -1e15 < value < 1e15:
@@ -55,11 +72,7 @@ def cell_text(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        if value.is_integer() and abs(value) < 1e15:
-            return str(int(value))
-        if abs(value) >= 1e15:
-            return f"{value:.15g}"
-        return repr(value)
+        return number_text(value)
     if isinstance(value, datetime):
         return value.date().isoformat() if value.time() == time(0) else value.isoformat(sep=" ")
     if isinstance(value, date):

@@ -4,8 +4,8 @@ A 100k-row file inserts 100k business records. SQLAlchemy's executemany spends m
 preparing each row's parameters (type processors, JSON encoding) than the database spends
 storing it, so the big writes go to the driver directly: rows are plain tuples in column order,
 converted once per column type here. JSON columns take Python values and are encoded with
-orjson; ``Money`` columns take ``Decimal``; dates take ``date``. Big reads (a unit's 100k
-members) likewise skip SQLAlchemy's row objects: :func:`driver_rows`.
+orjson; ``Money`` columns take ``Decimal`` (a float raises TypeError); dates take ``date``. Big
+reads (a unit's 100k members) likewise skip SQLAlchemy's row objects: :func:`driver_rows`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from pipeline.store.tables import DecimalText
+from pipeline.store.tables import DecimalText, ExactNumeric, refuse_float
 
 #: Rows per executemany on SQLite: bounds the parameter list a 100k-row file holds at once.
 CHUNK = 5000
@@ -34,7 +34,15 @@ Convert = Callable[[Any], Any] | None
 
 
 def _decimal_text(value: Any) -> str:
-    return str(value) if isinstance(value, Decimal) else str(Decimal(value))
+    if isinstance(value, Decimal):
+        return str(value)
+    refuse_float(value)
+    return str(Decimal(value))
+
+
+def _exact(value: Any) -> Any:
+    refuse_float(value)
+    return value
 
 
 def _json_text(value: Any) -> str | None:
@@ -50,7 +58,8 @@ def _converters(session: Session, table: Table, columns: Sequence[str]) -> list[
         if isinstance(column_type, JSON):
             converters.append(_json_text)
         elif dialect.name == "postgresql":
-            converters.append(None)  # psycopg adapts str, int, Decimal, date and datetime itself
+            # psycopg adapts str, int, Decimal, date and datetime itself; a Money column still refuses a float
+            converters.append(_exact if isinstance(column_type.dialect_impl(dialect), ExactNumeric) else None)
         else:
             impl = column_type.dialect_impl(dialect)
             if isinstance(impl, DecimalText):

@@ -30,6 +30,12 @@ BACKPAY_ENTERED = "未分配"
 BACKPAY_DELETED = "已删除"
 
 
+def refuse_float(value: Any) -> None:
+    """Money is stored from ``Decimal`` (or its text), never from a float: 0.1 is 0.1000000000000000055…"""
+    if isinstance(value, float):
+        raise TypeError(f"a money column takes a Decimal, never a float ({value!r}); convert the cell text with Decimal(text)")
+
+
 class DecimalText(TypeDecorator[Decimal]):
     """Exact decimals on SQLite, which has no decimal type (SQLAlchemy would go through float)."""
 
@@ -37,14 +43,28 @@ class DecimalText(TypeDecorator[Decimal]):
     cache_ok = True
 
     def process_bind_param(self, value: Any, dialect: Any) -> str | None:
-        return None if value is None else str(Decimal(value))
+        if value is None:
+            return None
+        refuse_float(value)
+        return str(Decimal(value))
 
     def process_result_value(self, value: Any, dialect: Any) -> Decimal | None:
         return None if value is None else Decimal(value)
 
 
+class ExactNumeric(TypeDecorator[Decimal]):
+    """``NUMERIC`` (PostgreSQL) that refuses a float as :class:`DecimalText` does on SQLite."""
+
+    impl = Numeric
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        refuse_float(value)
+        return value
+
+
 def Money(precision: int = 14, scale: int = 2) -> Any:  # noqa: N802 - reads like a column type
-    return Numeric(precision, scale, asdecimal=True).with_variant(DecimalText(), "sqlite")
+    return ExactNumeric(precision, scale, asdecimal=True).with_variant(DecimalText(), "sqlite")
 
 
 class Base(DeclarativeBase):
