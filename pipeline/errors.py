@@ -79,6 +79,7 @@ class Code(StrEnum):
     # Counter referrals: not errors, the row goes to the counter
     COUNTER_BASE_CHANGE = "COUNTER_BASE_CHANGE"
     COUNTER_CROSS_YEAR = "COUNTER_CROSS_YEAR"
+    COUNTER_FORMER_MEMBER = "COUNTER_FORMER_MEMBER"
 
     @property
     def title(self) -> str:
@@ -87,7 +88,7 @@ class Code(StrEnum):
 
     @property
     def is_counter(self) -> bool:
-        return self in (Code.COUNTER_BASE_CHANGE, Code.COUNTER_CROSS_YEAR)
+        return self in (Code.COUNTER_BASE_CHANGE, Code.COUNTER_CROSS_YEAR, Code.COUNTER_FORMER_MEMBER)
 
 
 TITLES: dict[Code, str] = {
@@ -136,6 +137,7 @@ TITLES: dict[Code, str] = {
     Code.ID_IN_USE: "证件号码已属于另一个账户",
     Code.COUNTER_BASE_CHANGE: "基数变动幅度超过规定比例，须到柜台办理",
     Code.COUNTER_CROSS_YEAR: "跨年补缴，须到柜台办理",
+    Code.COUNTER_FORMER_MEMBER: "补缴已离职封存职工在本单位期间的月份，须到柜台办理",
 }
 
 

@@ -21,12 +21,14 @@ from pipeline.read.header import detect
 from pipeline.read.workbook import read_raw
 from pipeline.rules import backpay as rules
 from pipeline.rules.backpay import Screen
+from pipeline.run.summary import write_run_summary
 from pipeline.services.backpay_query import delete_unallocated, list_unallocated
+from pipeline.services.fakes import FakeMember
 from pipeline.store import batches, queries
 from pipeline.store.tables import BackPayRecord, Batch, BatchRowPart, Member
 from schemas import backpay
 from tests.conftest import BUSINESS_DATE, Centre, make_centre
-from tests.factories import Formula, backpay_file, formula_file, row_for, sheet_xml
+from tests.factories import Formula, backpay_file, formula_file, identity, kind_file, row_for, sheet_xml
 
 Mutation = Callable[[list[Any], Centre], None]
 
@@ -441,7 +443,7 @@ MONTHS = ["2024-03", "2024-05", "2024-07", "2023-12", "2024-09", "2024-1x", ""]
 AMOUNTS = ["1000", "0.4", "0.5", "-3", "12.345", "1e3", "abc", "NaN", "Infinity", ""]
 
 
-def _screened_and_checked_alike(centre: Centre, picks: list[tuple[int, int, int, int, int]]) -> None:
+def _screened_and_checked_alike(centre: Centre, picks: list[tuple[int, int, int, int, int]]) -> list[tuple[Any, ...]]:
     """``apply`` gives the same issues, statuses and amounts whether a row went the screen's plain
     way or was checked cell by cell, for rows with any mix of right and wrong cells."""
     members, stranger = centre.members_of(0), centre.members_of(1)[0]
@@ -490,22 +492,24 @@ def _screened_and_checked_alike(centre: Centre, picks: list[tuple[int, int, int,
             outcomes.append([(row.status, [(i.code, i.column, i.message) for i in row.issues], dict(row.amounts)) for row in clean])
         assert outcomes[0] == outcomes[2]
         assert outcomes[1] == outcomes[2]
+        return outcomes[2]
 
 
-@given(
-    st.lists(
-        # Mostly right cells and a few members named often, so plain rows meet each other.
-        st.tuples(
-            st.sampled_from([0, 0, 1, 1, 2, 3, 10]),  # 10: another unit's member
-            st.sampled_from([0, 0, 0, 1, 2]),
-            st.sampled_from([0, 0, 0, 1, 1, 2, 3, 4, 5, 6]),
-            st.sampled_from([1, 1, 1, 2, 2, 0, 3, 4, 5, 6]),
-            st.sampled_from([0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9]),
-        ),
-        min_size=1,
-        max_size=12,
-    )
+PICKS = st.lists(
+    # Mostly right cells and a few members named often, so plain rows meet each other.
+    st.tuples(
+        st.sampled_from([0, 0, 1, 1, 2, 3, 10]),  # 10: another unit's member
+        st.sampled_from([0, 0, 0, 1, 2]),
+        st.sampled_from([0, 0, 0, 1, 1, 2, 3, 4, 5, 6]),
+        st.sampled_from([1, 1, 1, 2, 2, 0, 3, 4, 5, 6]),
+        st.sampled_from([0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9]),
+    ),
+    min_size=1,
+    max_size=12,
 )
+
+
+@given(PICKS)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_screened_rows_are_judged_as_row_by_row_checks_judge_them(sqlite_centre: Centre, picks: list[tuple[int, int, int, int, int]]) -> None:
     _screened_and_checked_alike(sqlite_centre, picks)
@@ -517,3 +521,185 @@ def test_screening_sees_back_pay_already_recorded(centre: Centre) -> None:
     backpay_file(centre.inbox / centre.unit().unit_account, [row_for(members[0], 1, start="2024-03", end="2024-05")])
     assert centre.run().outcomes[0].result.status is BatchStatus.ACCEPTED
     _screened_and_checked_alike(centre, [(0, 0, 0, 1, 0), (1, 0, 0, 1, 0), (0, 0, 2, 2, 0)])
+
+
+# --- a member who left the unit (离职封存 to the 集中封存户) -----------------------------------------
+
+LEAVING_MONTH = "2024-06"
+
+
+def _leave(centre: Centre, unit_index: int, person: FakeMember, month: str = LEAVING_MONTH) -> None:
+    """The unit seals its member on leaving with a real 封存 file: the member moves to the 集中封存户."""
+    kind_file(centre.inbox / centre.unit(unit_index).unit_account, "封存", [[1, *identity(person), "离职封存", month]], name="离职封存.xlsx")
+    (outcome,) = centre.run().outcomes
+    assert (outcome.result.kind, outcome.result.status) == ("封存", BatchStatus.ACCEPTED)
+    with centre.app.sessions() as session:
+        assert session.get(Member, person.member_account).unit_account == centre.app.config.sealed_unit
+
+
+def _not_found(account: str, row: int) -> tuple[Code, str | None, int | None, str]:
+    return (Code.MEMBER_NOT_FOUND, "个人账号", row, f"个人账号「{account}」在本单位不存在，请核对")
+
+
+def _issues(result: BatchResult) -> list[list[tuple[Code, str | None, int | None, str]]]:
+    return [[(i.code, i.column, i.row, i.message) for i in row.issues] for row in result.rows]
+
+
+def test_back_pay_of_a_member_who_left_goes_to_the_counter(centre: Centre, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Months up to the 封存 month go to the counter, naming it; the file and its other rows are accepted."""
+    members = centre.members_of(0)
+    _leave(centre, 0, members[0])
+    asked: list[set[str]] = []
+    former_members = queries.SqlMasterData.former_members
+
+    def spied(self: queries.SqlMasterData, unit_account: str, sealed_unit: str, accounts: Any) -> Any:
+        asked.append(set(accounts))
+        return former_members(self, unit_account, sealed_unit, accounts)
+
+    monkeypatch.setattr(queries.SqlMasterData, "former_members", spied)
+    rows = [row_for(members[0], 1, start="2024-03", end="2024-05"), row_for(members[1], 2), row_for(members[0], 3, start="2024-06", end="2024-06")]
+    backpay_file(centre.inbox / centre.unit().unit_account, rows)
+
+    summary = centre.run()
+
+    result = summary.outcomes[0].result
+    assert result.status is BatchStatus.ACCEPTED and result.serial_number is not None
+    assert [row.status for row in result.rows] == [RowStatus.COUNTER, RowStatus.ACCEPTED, RowStatus.COUNTER]
+    message = "该职工已于 2024-06 离职封存，转入集中封存户；补缴其在本单位工作期间的月份须到柜台办理"
+    assert _issues(result) == [[(Code.COUNTER_FORMER_MEMBER, "个人账号", 3, message)], [], [(Code.COUNTER_FORMER_MEMBER, "个人账号", 5, message)]]
+    assert asked == [{members[0].member_account}]  # one question for the file, about the account not the unit's
+    assert centre.table_counts()["backpay_records"] == 1
+    with centre.app.sessions() as session:
+        assert list(session.scalars(select(BackPayRecord.member_account))) == [members[1].member_account]
+    data = json.loads((summary.outcomes[0].outputs / "result.json").read_text(encoding="utf-8"))
+    assert data["totals"]["counter"] == 2 and data["rows"][0]["status"] == "counter"
+    assert data["rows"][0]["errors"] == [{"code": "COUNTER_FORMER_MEMBER", "column": "个人账号", "message": message}]
+    page = write_run_summary(summary, centre.app.home.outbox)
+    referrals = json.loads((page.parent / "summary.json").read_text(encoding="utf-8"))["referrals"]
+    assert [(r["code"], r["row"], r["member"]["account"]) for r in referrals] == [
+        ("COUNTER_FORMER_MEMBER", 3, members[0].member_account),
+        ("COUNTER_FORMER_MEMBER", 5, members[0].member_account),
+    ]
+    assert "该职工与本单位的劳动关系证明（劳动合同或工资发放记录）" in referrals[0]["documents"]
+
+    backpay_file(centre.inbox / centre.unit().unit_account, [row_for(members[2], 1)], name="补缴_普通.xlsx")
+    assert centre.run().outcomes[0].result.status is BatchStatus.ACCEPTED
+    assert len(asked) == 1  # a file naming only the unit's members asks nothing more
+
+
+def test_months_after_leaving_are_an_error_and_no_one_else_is_revealed(centre: Centre) -> None:
+    """After the 封存 month the member is not the unit's; a wrong 姓名 or 证件号码, or a member who left
+    another unit, is MEMBER_NOT_FOUND exactly as an unknown account (and as before they left)."""
+    own, other = centre.members_of(0), centre.members_of(1)
+    folder = centre.inbox / centre.unit().unit_account
+    wrong_name, wrong_id = row_for(own[0], 3, start="2024-01", end="2024-02"), row_for(own[0], 4, start="2024-04", end="2024-04")
+    wrong_name[2], wrong_id[3] = own[0].name + "某", own[1].id_number
+    rows = [
+        row_for(own[0], 1, start="2024-05", end="2024-07"),
+        row_for(own[0], 2, start="2024-08", end="2024-08"),
+        wrong_name,
+        wrong_id,
+        row_for(other[0], 5),
+        row_for(own[1], 6),
+    ]
+    backpay_file(folder, [row_for(other[0], 1)], name="之前.xlsx")
+    before = centre.run().outcomes[0].result
+    _leave(centre, 0, own[0])
+    _leave(centre, 1, other[0])
+    backpay_file(folder, rows)
+
+    result = centre.run().outcomes[0].result
+
+    assert result.status is BatchStatus.REJECTED and centre.table_counts()["backpay_records"] == 0
+    left = "该职工已于 2024-06 离职封存，转入集中封存户；2024-07 起不是本单位职工，不能由本单位补缴（2024-06 及以前在本单位工作期间的月份须到柜台办理）"
+    assert _issues(result) == [
+        [(Code.MONTH_RANGE, "补缴结束年月", 3, left)],
+        [(Code.MONTH_RANGE, "补缴开始年月", 4, left)],
+        [_not_found(own[0].member_account, 5)],
+        [_not_found(own[0].member_account, 6)],
+        [_not_found(other[0].member_account, 7)],
+        [],
+    ]
+    assert [row.status for row in result.rows] == [RowStatus.REJECTED] * 5 + [RowStatus.NOT_APPLIED]
+    assert _issues(before) == [[_not_found(other[0].member_account, 3)]]  # the same answer as before they left
+    assert all("封存" not in message for *_, message in sum(_issues(result)[2:], []))
+
+
+def test_a_leaver_since_taken_over_by_another_unit_is_still_the_counter_s(centre: Centre) -> None:
+    """单位调整 took the member from the 集中封存户: the unit they left still goes to the counter; the new
+    unit pays as for any member; a third unit is told nothing."""
+    person = centre.members_of(0)[0]
+    _leave(centre, 0, person)
+    kind_file(centre.inbox / centre.unit(1).unit_account, "单位调整", [[1, *identity(person), centre.app.config.sealed_unit, "集中封存户", "工作调动"]])
+    assert centre.run().outcomes[0].result.status is BatchStatus.ACCEPTED
+    for index in range(3):
+        backpay_file(centre.inbox / centre.unit(index).unit_account, [row_for(person, 1, start="2024-02", end="2024-04")])
+
+    left, joined, stranger = (outcome.result for outcome in sorted(centre.run().outcomes, key=lambda o: o.result.unit_account))
+
+    assert [i.code for i in left.rows[0].issues] == [Code.COUNTER_FORMER_MEMBER] and "2024-06" in left.rows[0].issues[0].message
+    assert (left.status, left.rows[0].status) == (BatchStatus.ACCEPTED, RowStatus.COUNTER)
+    assert (joined.status, joined.rows[0].issues) == (BatchStatus.ACCEPTED, [])
+    assert _issues(stranger) == [[_not_found(person.member_account, 3)]]
+
+
+def test_a_big_sheet_refers_a_leaver_as_a_small_one_does(centre: Centre, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The screened path (a sheet of APART_ROWS rows or more) gives the same issues as the small one."""
+    members = centre.members_of(0)
+    _leave(centre, 0, members[0])
+    rows = [
+        row_for(members[1], 1),
+        row_for(members[0], 2, start="2024-01", end="2024-03"),
+        row_for(members[0], 3, start="2024-05", end="2024-08"),
+        row_for(members[2], 4),
+        row_for(members[0], 5, start="2024-02", end="2024-02"),  # overlaps the counter row above
+        row_for(centre.members_of(1)[0], 6),
+    ]
+    screened: list[bool] = []
+    apply = rules.apply
+
+    def spied(rows: list[RowResult], context: Any) -> list[Issue]:
+        screened.append(isinstance(context.screened, Screen))  # the sheet screened while its schema was checked
+        return apply(rows, context)
+
+    monkeypatch.setattr(rules, "apply", spied)
+    data = backpay_file(centre.inbox / centre.unit().unit_account, rows).read_bytes()
+    small = centre.run().outcomes[0].result
+    monkeypatch.setattr(validate, "APART_ROWS", 2)
+    (centre.inbox / centre.unit().unit_account / "补缴.xlsx").write_bytes(data)  # rejected as a whole: processed again
+
+    big = centre.run().outcomes[0].result
+
+    assert big.resubmission_of == small.batch_id
+    assert _issues(big) == _issues(small)
+    assert [[i.code for i in row.issues] for row in small.rows] == [
+        [], [Code.COUNTER_FORMER_MEMBER], [Code.MONTH_RANGE], [], [Code.COUNTER_FORMER_MEMBER, Code.MONTH_OVERLAP], [Code.MEMBER_NOT_FOUND]
+    ]
+    assert screened == [False, True]  # the big sheet went the screened way, the small one did not
+    assert [row.status for row in big.rows] == [row.status for row in small.rows]
+
+
+@pytest.fixture
+def leaver_centre(sqlite_centre: Centre) -> Centre:
+    """The first member of the first unit left it (离职封存 in 2024-06, by a real 封存 file)."""
+    _leave(sqlite_centre, 0, sqlite_centre.members_of(0)[0])
+    return sqlite_centre
+
+
+def test_screening_sees_members_who_left(leaver_centre: Centre) -> None:
+    judged = _screened_and_checked_alike(leaver_centre, [(0, 0, 1, 1, 0), (0, 0, 2, 2, 0), (0, 1, 0, 0, 0), (1, 0, 0, 1, 0), (0, 0, 3, 0, 0)])
+    assert [[code for code, *_ in issues] for _, issues, _ in judged] == [
+        [Code.COUNTER_FORMER_MEMBER],
+        [Code.MONTH_RANGE],
+        [Code.MEMBER_NOT_FOUND],
+        [],
+        [Code.COUNTER_CROSS_YEAR, Code.COUNTER_FORMER_MEMBER],
+    ]
+    assert [status for status, *_ in judged] == [RowStatus.COUNTER, RowStatus.REJECTED, RowStatus.REJECTED, RowStatus.ACCEPTED, RowStatus.COUNTER]
+
+
+@given(PICKS)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_screened_rows_of_a_leaver_are_judged_as_row_by_row_checks_judge_them(leaver_centre: Centre, picks: list[tuple[int, int, int, int, int]]) -> None:
+    """The same property with member 0 gone: its rows are never plain, and go the former-member way."""
+    _screened_and_checked_alike(leaver_centre, picks)

@@ -234,6 +234,9 @@ def test_documents_fall_back_by_business_then_generic() -> None:
     assert "劳动合同" in counter_documents(Code.DUPLICATE_ROW, "缴存人登记")
     assert counter_documents(Code.DUPLICATE_ROW, None) == GENERIC_DOCUMENTS
     assert set(COUNTER_DOCUMENTS) == {code for code in Code if code.is_counter}
+    former = counter_documents(Code.COUNTER_FORMER_MEMBER, "补缴")
+    assert "该职工与本单位的劳动关系证明（劳动合同或工资发放记录）" in former and former != COUNTER_DOCUMENTS[Code.COUNTER_CROSS_YEAR]
+    assert former[0].startswith("补缴说明（加盖单位公章") and "经办人身份证" in former
 
 
 def test_id_numbers_are_masked() -> None:

@@ -5,6 +5,11 @@ no later than it ends and does not reach into the future, and an amount above ze
 to 元. A range spanning two years goes to the counter (跨年补缴需到前台办理). Ranges may not
 overlap another row of the same member in the file (MONTH_OVERLAP) nor a back-pay already
 recorded and not deleted (BACKPAY_DUPLICATE), so a resubmitted, edited file never charges twice.
+
+A member who left the unit by 离职封存 (moved to the 集中封存户, maybe since taken over by another unit)
+is not its member any more, but the months they worked there may still be owed: such a row, its
+account, 姓名 and 证件号码 still the member's, goes to the counter (COUNTER_FORMER_MEMBER, naming the
+封存's 变更年月); months after that one are an error (MONTH_RANGE). Anyone else is MEMBER_NOT_FOUND.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from pipeline.errors import Code, Issue
 from pipeline.memory import paused_gc
 from pipeline.model import RowResult
 from pipeline.money import half_up, quantum_for
-from pipeline.rules.context import RecordedBackPay, RuleContext, find_member, settle_statuses
+from pipeline.rules.context import FormerMember, RecordedBackPay, RuleContext, find_member, not_found, settle_statuses
 
 KIND = "补缴"
 AMOUNT = "补缴金额"
@@ -71,6 +76,49 @@ def _check_months(row: RowResult, context: RuleContext, current: int) -> bool:
             )
         )
     return ok
+
+
+def _month_text(key: int) -> str:
+    return f"{key // 12:04d}-{key % 12 + 1:02d}"
+
+
+def _former_members(rows: list[RowResult], plain: dict[int, Decimal], context: RuleContext) -> dict[str, FormerMember]:
+    """The members who left this unit among the accounts of the rows checked one by one that are not
+    its members: one question for the whole file, asked only once such a row is met."""
+    identities = context.identities
+    accounts = {row.values["个人账号"] for row in rows if row.excel_row not in plain} - identities.keys()
+    return context.data.former_members(context.unit.unit_account, context.config.sealed_unit, accounts) if accounts else {}
+
+
+def _find_former(row: RowResult, former: dict[str, FormerMember]) -> FormerMember | None:
+    """The member who left this unit that the row names, 姓名 and 证件号码 included; else MEMBER_NOT_FOUND
+    exactly as for an unknown account (nothing is said about which part did not match)."""
+    account = row.values["个人账号"]
+    member = former.get(account)
+    if member is None or member.name != row.values["姓名"] or member.id_number != row.values["证件号码"]:
+        not_found(row, account)
+        return None
+    return member
+
+
+def _check_former(row: RowResult, member: FormerMember) -> None:
+    """Months up to the 封存 go to the counter; months after it are not this unit's to pay."""
+    sealed, sealed_key = member.sealed_month, _month_key(member.sealed_month)
+    left = f"该职工已于 {sealed} 离职封存，转入集中封存户"
+    start, end = row.values["补缴开始年月"], row.values["补缴结束年月"]
+    if _month_key(end) > sealed_key:
+        column = "补缴开始年月" if _month_key(start) > sealed_key else "补缴结束年月"
+        row.issues.append(
+            Issue(
+                Code.MONTH_RANGE,
+                f"{left}；{_month_text(sealed_key + 1)} 起不是本单位职工，不能由本单位补缴"
+                f"（{sealed} 及以前在本单位工作期间的月份须到柜台办理）",
+                row.excel_row,
+                column,
+            )
+        )
+        return
+    row.issues.append(Issue(Code.COUNTER_FORMER_MEMBER, f"{left}；补缴其在本单位工作期间的月份须到柜台办理", row.excel_row, "个人账号"))
 
 
 def _check_amount(row: RowResult, context: RuleContext, rounded: dict[str, Decimal] | None = None) -> None:
@@ -220,6 +268,7 @@ def apply(rows: list[RowResult], context: RuleContext) -> list[Issue]:
     in_range: list[RowResult] = []
     rounded: dict[str, Decimal] = {}
     current = _current_month_key(context)
+    former: dict[str, FormerMember] | None = None  # asked once, when a row names someone not the unit's
     for row in rows:
         amount = plain.get(row.excel_row)
         if amount is not None:
@@ -227,10 +276,19 @@ def apply(rows: list[RowResult], context: RuleContext) -> list[Issue]:
             if row.excel_row in may_overlap:
                 in_range.append(row)
             continue
-        member = find_member(row, context.identities)
+        left: FormerMember | None = None
+        if row.values["个人账号"] in context.identities:
+            named = find_member(row, context.identities) is not None
+        else:
+            if former is None:
+                former = _former_members(rows, plain, context)
+            left = _find_former(row, former)
+            named = left is not None
         months_ok = _check_months(row, context, current)
+        if left is not None and months_ok:
+            _check_former(row, left)
         _check_amount(row, context, rounded)
-        if member is not None and months_ok:
+        if named and months_ok:
             in_range.append(row)
     _check_overlaps(in_range, found.recorded)
     settle_statuses(rows)

@@ -2,7 +2,8 @@
 
 Rules never open a session themselves; they ask the :class:`MasterData` the store stage hands
 over (one query per question, never one per row). Lookups of other units' members exist only for
-the businesses that need them (单位调整, 缴存人登记) and never leak into a message.
+the businesses that need them (单位调整, 缴存人登记) and never leak into a message; 补缴 may ask
+about members who left this very unit (:class:`FormerMember`), never about another unit's.
 """
 
 from __future__ import annotations
@@ -57,6 +58,19 @@ class MemberIdentity(NamedTuple):
     id_number: str
 
 
+class FormerMember(NamedTuple):
+    """A member who left a unit by 离职封存 (moved to the 集中封存户), as that unit may still name them.
+
+    姓名 and 证件号码 are the member's as recorded now; ``sealed_month`` is the 变更年月 of the 封存
+    that moved them out of the unit (the latest, if they left it more than once).
+    """
+
+    member_account: str
+    name: str
+    id_number: str
+    sealed_month: str
+
+
 @dataclass(frozen=True)
 class RecordedBackPay:
     member_account: str
@@ -81,6 +95,12 @@ class MasterData(Protocol):
     def unit(self, unit_account: str) -> UnitInfo | None: ...
 
     def recorded_backpay(self, unit_account: str) -> dict[str, list[RecordedBackPay]]: ...
+
+    def former_members(self, unit_account: str, sealed_unit: str, accounts: Iterable[str]) -> dict[str, FormerMember]:
+        """Of ``accounts``, the members who left this unit by a 封存 that moved them to ``sealed_unit``
+        (the ``member_changes`` trail), by 个人账号; members of this unit now are not in it. One query,
+        asked only for accounts that are not the unit's members; never about another unit's leavers."""
+        ...
 
     def applied_batches(self, unit_account: str, kind: str, since: date, until: date) -> list[str]: ...
 

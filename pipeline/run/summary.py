@@ -67,6 +67,13 @@ COUNTER_DOCUMENTS: dict[Code, list[str]] = {
         "经办人身份证",
         "新入职职工补缴的，另附工资审批表或载有入职时间的编制手册",
     ],
+    # Not in the manual: back-pay of a member who left (离职封存); what any 补缴 needs and the labour relation.
+    Code.COUNTER_FORMER_MEMBER: [
+        "补缴说明（加盖单位公章，写明补缴原因、补缴时间、补缴人数、补缴总金额）",
+        "该职工与本单位的劳动关系证明（劳动合同或工资发放记录）",
+        "补缴明细",
+        "经办人身份证",
+    ],
 }
 
 #: Fallback for a referral code not in :data:`COUNTER_DOCUMENTS`: what the manual asks for the

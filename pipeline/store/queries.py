@@ -18,9 +18,10 @@ from sqlalchemy.orm import Session
 from pipeline.config import CentreConfig
 from pipeline.intake.locks import MEMBER_LOCK, lock_number
 from pipeline.memory import paused_gc
-from pipeline.rules.context import MemberInfo, RecordedBackPay, RuleContext, UnitInfo
+from pipeline.rules.context import FormerMember, MemberInfo, RecordedBackPay, RuleContext, UnitInfo
+from pipeline.rules.seal import KIND as SEAL_KIND
 from pipeline.store.bulk import driver_rows
-from pipeline.store.tables import BACKPAY_ENTERED, BackPayRecord, Batch, Member, Unit
+from pipeline.store.tables import BACKPAY_ENTERED, BackPayRecord, Batch, Member, MemberChange, Unit
 
 
 def _unit_info(unit: Unit) -> UnitInfo:
@@ -129,6 +130,32 @@ class SqlMasterData:
         for account, start, end, serial in self.session.execute(query):
             recorded[account].append(RecordedBackPay(account, start, end, serial))
         return dict(recorded)
+
+    def former_members(self, unit_account: str, sealed_unit: str, accounts: Iterable[str]) -> dict[str, FormerMember]:
+        """The 封存 changes of ``accounts`` whose ``before`` has this unit and ``after`` the sealed unit
+        (as :mod:`pipeline.store.effects.seal` writes them), with the member's 姓名 and 证件号码 now.
+
+        The trail is filtered in SQL (the JSON values read as text, on SQLite and PostgreSQL alike), so
+        a change out of another unit never leaves the database; one query per 5,000 accounts.
+        """
+        found: dict[str, FormerMember] = {}
+        for chunk in _chunks(accounts):
+            query = (
+                select(Member.member_account, Member.name, Member.id_number, MemberChange.changed_month)
+                .join(MemberChange, MemberChange.member_account == Member.member_account)
+                .where(
+                    Member.member_account.in_(chunk),
+                    Member.unit_account != unit_account,
+                    MemberChange.kind == SEAL_KIND,
+                    MemberChange.changed_month != "",  # a 封存 always has its 变更年月; a trail row without one names no month
+                    MemberChange.before["unit_account"].as_string() == unit_account,
+                    MemberChange.after["unit_account"].as_string() == sealed_unit,
+                )
+                .order_by(MemberChange.id)
+            )
+            for account, name, id_number, month in self.session.execute(query):
+                found[account] = FormerMember(account, name, id_number, month)  # the latest 封存 out of this unit wins
+        return found
 
     def applied_batches(self, unit_account: str, kind: str, since: date, until: date) -> list[str]:
         query = select(Batch.batch_id).where(
