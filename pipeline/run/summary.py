@@ -174,18 +174,20 @@ def summary_data(run: RunSummary, outbox: Path, *, centre_name: str = "") -> dic
     referrals = [referral for outcome in outcomes for referral in _referrals(outcome)]
     quarantined = [_quarantined_entry(path, folder) for path in run.quarantined]
     failed = [item.to_dict() for item in run.failed]
+    ignored = [item.to_dict() for item in run.ignored]
     return {
         "run_id": run.run_id,
         "business_date": run.business_date.isoformat(),
         "generated_at": datetime.now().isoformat(timespec="microseconds"),
         "centre_name": centre_name,
-        "totals": {**_totals(outcomes, files, rejections, referrals, quarantined), "failed": len(failed)},
+        "totals": {**_totals(outcomes, files, rejections, referrals, quarantined), "failed": len(failed), "ignored": len(ignored)},
         "by_template": _by_template(files),
         "files": files,
         "rejections": rejections,
         "referrals": referrals,
         "quarantined": quarantined,
         "failed": failed,
+        "ignored": ignored,
     }
 
 
