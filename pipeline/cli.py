@@ -21,6 +21,7 @@ from pipeline import logs
 from pipeline.app import App, open_app
 from pipeline.config import gjj_home
 from pipeline.errors import ConfigError, HelperFailed, Issue
+from pipeline.intake.arrivals import REGISTER_NAME
 from pipeline.intake.scan import waiting_files
 from pipeline.model import BatchStatus, RowStatus
 from pipeline.outputs.template_xlsx import write_blank_template
@@ -222,7 +223,9 @@ def watch(
             console.print(f"{outcome.unit_account}/{outcome.source} → {outcome.result.status.label} {outcome.outputs}")
         _print_failed(summary.failed, retry="稍后重试")
 
-    watcher = Watcher(lambda: app_.processor(date.today()), app_.home.inbox, app_.config.settle_seconds, rescan_seconds, on_run=report)
+    register = app_.home.var / REGISTER_NAME  # when each waiting file was first seen, kept across restarts
+    settle = app_.config.settle_seconds
+    watcher = Watcher(lambda: app_.processor(date.today()), app_.home.inbox, settle, rescan_seconds, on_run=report, register=register)
     watcher.install_signal_handlers()
     console.print(f"正在监视 {app_.home.inbox}（稳定 {app_.config.settle_seconds:g} 秒后处理，每 {rescan_seconds:g} 秒完整扫描一次）")
     stats = watcher.run()

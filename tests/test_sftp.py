@@ -5,6 +5,10 @@ deployment's ``sshd_config`` snippet, creates two unit accounts with ``deploy/sf
 and, logged in as a unit with paramiko, shows that
 
 - a file uploaded slowly, chunk by chunk, is taken only once complete (never half-written);
+- an upload that stalls longer than the settle time is not taken while the SFTP server still has
+  it open for writing, and is taken complete once the client finishes;
+- a 启封 saved before the 封存 it follows, uploaded after it with its timestamp preserved (as
+  WinSCP does: ``put`` then ``utime``), is processed after the 封存;
 - a file uploaded under a ``.part`` name is left alone until renamed, then taken;
 - the unit reads its own outbox, cannot write into it, and cannot see or read another unit's
   inbox or outbox.
@@ -34,15 +38,17 @@ from pathlib import Path
 
 import paramiko
 import pytest
+from sqlalchemy import select
 
 from pipeline.errors import Code
 from pipeline.intake.scan import Arrival
 from pipeline.model import BatchStatus
 from pipeline.run.processor import FileOutcome, Processor
 from pipeline.run.watch import Watcher
+from pipeline.store.tables import Batch, Member
 from tests.ci_skips import skip_even_in_ci
 from tests.conftest import BUSINESS_DATE, Centre, make_centre
-from tests.factories import backpay_file, row_for
+from tests.factories import backpay_file, identity, kind_file, row_for
 
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy" / "sftp"
@@ -406,3 +412,64 @@ def test_a_unit_uploads_over_sftp_and_reads_only_its_own_outbox(site: Site, tmp_
         capture_output=True,
     )
     assert as_b.returncode != 0 and not as_b.stdout
+
+
+def _next_tick(path: Path) -> None:
+    """Let the clock pass the file's change time (file times move by the kernel's tick, a few ms)."""
+    later = path.lstat().st_ctime_ns + 30_000_000
+    while time.time_ns() < later:
+        time.sleep(0.005)
+
+
+def test_a_stalled_upload_is_not_taken_while_the_server_holds_it_open(site: Site, tmp_path: Path) -> None:
+    centre = site.centre
+    unit = centre.unit(0).unit_account
+    members = centre.members_of(0)
+    data = backpay_file(tmp_path / "local", [row_for(members[0], 1), row_for(members[1], 2)]).read_bytes()
+    on_disk = site.home / "inbox" / unit / "补缴.xlsx"
+    sftp = site.sftp(unit)
+    handle = sftp.open(f"{site.inbox(unit)}/补缴.xlsx", "wb")
+    try:
+        handle.write(data[: len(data) // 2])
+        handle.flush()
+        time.sleep(SETTLE_SECONDS * 2.5)  # the client stalls longer than the settle time: what is tested
+        assert on_disk.stat().st_size == len(data) // 2
+
+        held = centre.run()
+
+        assert held.outcomes == [] and held.failed == []
+        assert on_disk.stat().st_size == len(data) // 2  # left in the inbox, untouched
+        handle.write(data[len(data) // 2 :])
+    finally:
+        handle.close()
+
+    done = centre.run()
+
+    assert [(o.source, o.result.status, len(o.result.rows)) for o in done.outcomes] == [("补缴.xlsx", BatchStatus.ACCEPTED, 2)]
+    assert done.outcomes[0].moved_to.read_bytes() == data
+
+
+def test_uploads_with_preserved_timestamps_are_taken_in_the_order_they_arrived(site: Site, tmp_path: Path) -> None:
+    centre = site.centre
+    unit = centre.unit(0).unit_account
+    person = centre.members_of(0)[0]
+    seal = kind_file(tmp_path / "local", "封存", [[1, *identity(person), "其他封存", "2024-06"]])
+    unseal = kind_file(tmp_path / "local", "启封", [[1, *identity(person), "正常上班启封", "2024-08", "4070"]])
+    sftp = site.sftp(unit)
+    inbox, on_disk = site.inbox(unit), site.home / "inbox" / unit
+    now = time.time()
+    # WinSCP with "preserve timestamp": upload, then set the time the unit saved the file.
+    sftp.put(str(seal), f"{inbox}/封存.xlsx")
+    sftp.utime(f"{inbox}/封存.xlsx", (now - 3600, now - 3600))
+    _next_tick(on_disk / "封存.xlsx")
+    sftp.put(str(unseal), f"{inbox}/启封.xlsx")
+    sftp.utime(f"{inbox}/启封.xlsx", (now - 7200, now - 7200))  # saved before the 封存, uploaded after it
+    first, second = (on_disk / name for name in ("封存.xlsx", "启封.xlsx"))
+    assert first.lstat().st_mtime_ns > second.lstat().st_mtime_ns and first.lstat().st_ctime_ns < second.lstat().st_ctime_ns
+
+    summary = centre.run()
+
+    assert [(o.source, o.result.status) for o in summary.outcomes] == [("封存.xlsx", BatchStatus.ACCEPTED), ("启封.xlsx", BatchStatus.ACCEPTED)]
+    with centre.app.sessions() as session:
+        assert [batch.source_name for batch in session.scalars(select(Batch).order_by(Batch.id))] == ["封存.xlsx", "启封.xlsx"]
+        assert session.get(Member, person.member_account).status == "正常"
