@@ -79,6 +79,7 @@ class Code(StrEnum):
     # Counter referrals: not errors, the row goes to the counter
     COUNTER_BASE_CHANGE = "COUNTER_BASE_CHANGE"
     COUNTER_CROSS_YEAR = "COUNTER_CROSS_YEAR"
+    COUNTER_ID_SUSPECT = "COUNTER_ID_SUSPECT"
 
     @property
     def title(self) -> str:
@@ -87,7 +88,7 @@ class Code(StrEnum):
 
     @property
     def is_counter(self) -> bool:
-        return self in (Code.COUNTER_BASE_CHANGE, Code.COUNTER_CROSS_YEAR)
+        return self in (Code.COUNTER_BASE_CHANGE, Code.COUNTER_CROSS_YEAR, Code.COUNTER_ID_SUSPECT)
 
 
 TITLES: dict[Code, str] = {
@@ -136,6 +137,7 @@ TITLES: dict[Code, str] = {
     Code.ID_IN_USE: "证件号码已属于另一个账户",
     Code.COUNTER_BASE_CHANGE: "基数变动幅度超过规定比例，须到柜台办理",
     Code.COUNTER_CROSS_YEAR: "跨年补缴，须到柜台办理",
+    Code.COUNTER_ID_SUSPECT: "证件号码以000结尾，可能被Excel截断，须到柜台核对办理",
 }
 
 
