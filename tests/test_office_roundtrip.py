@@ -45,14 +45,18 @@ def _soffice() -> str:
     pytest.skip("LibreOffice (soffice) not installed")
 
 
-def convert(files: list[Path], fmt: str, outdir: Path, profile: Path) -> dict[str, Path]:
-    """Re-save ``files`` as ``fmt`` with LibreOffice, all in one process; by original name."""
+def convert(files: list[Path], fmt: str, outdir: Path, profile: Path, *, infilter: str | None = None) -> dict[str, Path]:
+    """Re-save ``files`` as ``fmt`` with LibreOffice, all in one process; by original name.
+
+    ``infilter`` opens them with that import filter (``CSV:44,34,76,1``: a UTF-8 CSV, as a clerk opens one).
+    """
     subprocess.run(
         [
             _soffice(),
             f"-env:UserInstallation={profile.as_uri()}",
             "--headless",
             "--norestore",
+            *([f"--infilter={infilter}"] if infilter else []),
             "--convert-to",
             fmt,
             "--outdir",
@@ -201,6 +205,49 @@ def test_report_with_comments_and_issue_sheet_reads_like_the_unit_file(office: O
     drop(office.centre, path, f"退回报告_原样.{path.suffix.lstrip('.')}")
     result = run_one(office.centre)
     assert signature(result) == signature(office.rejected)
+
+
+def _column_format(ws: Any, letter: str) -> str:
+    """The number format a column gives its cells without one of their own (a <col> may span several columns)."""
+    index = openpyxl.utils.column_index_from_string(letter)
+    spans = [dim for dim in ws.column_dimensions.values() if dim.min is not None and dim.min <= index <= dim.max]
+    return spans[0].number_format if spans else "General"
+
+
+@pytest.mark.parametrize("fmt", ["original", "xlsx"])
+def test_month_columns_of_the_report_stay_text_when_libreoffice_saves_it(office: Office, fmt: str) -> None:
+    """The unit retypes a red month in report.xlsx (or in the copy its LibreOffice saved): the cell is text."""
+    path = office.originals["report"] if fmt == "original" else office.converted["xlsx"]["report.xlsx"]
+    ws = openpyxl.load_workbook(path).worksheets[0]
+    bad = next(row for row in office.rejected.rows if any(issue.code == "MONTH_FORMAT" for issue in row.issues)).excel_row
+    assert ws[f"F{bad}"].value == "2024-13" and ws[f"F{bad}"].fill.fgColor.rgb == RED
+    assert {ws[f"F{bad}"].number_format, ws["F3"].number_format, ws["G3"].number_format} == {"@"}
+    assert _column_format(ws, "F") == _column_format(ws, "G") == "@"
+    assert ws["F4"].is_date and ws["F4"].number_format != "@"  # a date cell stays a date
+
+
+def test_a_month_libreoffice_turned_into_a_number_is_refused(sqlite_centre: Centre, tmp_path: Path) -> None:
+    """A CSV holding the text 2023.10, opened in LibreOffice and saved as xlsx, holds the number 2023.1.
+
+    The clerk sets the account and ID columns to text in the import dialog (the template asks for
+    it), not the month columns.
+    """
+    own = sqlite_centre.members_of(0)
+    rows = [row_for(own[0], 1, start="2023.10", end="2023.10"), row_for(own[1], 2, start="2023.03", end="2023.03")]
+    csv_file = backpay_file(tmp_path / "files", rows, "补缴.csv")
+    text_columns = "2/2/4/2"  # columns 2 (个人账号) and 4 (证件号码) as text
+    saved = convert([csv_file], "xlsx", tmp_path / "lo", tmp_path / "lo-profile", infilter=f"CSV:44,34,76,1,{text_columns}")["补缴.csv"]
+    cells = CalamineWorkbook.from_path(str(saved)).get_sheet_by_index(0).to_python()
+    assert [row[5:7] for row in cells[1:]] == [[2023.1, 2023.1], [2023.03, 2023.03]]
+
+    drop(sqlite_centre, saved)
+    result = run_one(sqlite_centre)
+
+    assert result.status is BatchStatus.REJECTED
+    october, march = result.rows
+    assert [(i.code, i.column) for i in october.issues] == [("MONTH_FORMAT", "补缴开始年月"), ("MONTH_FORMAT", "补缴结束年月")]
+    assert "2023.1 可能是 2023.10" in october.issues[0].message and "2023-10" in october.issues[0].message
+    assert march.issues == []
 
 
 # --- the unit corrects the red cells -----------------------------------------------------------

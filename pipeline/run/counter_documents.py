@@ -30,6 +30,11 @@ COUNTER_DOCUMENTS: dict[Code, list[str]] = {
         "补缴明细",
         "经办人身份证",
     ],
+    # 证件号码以000结尾：可能被Excel截断，柜台核对身份证原件后办理。
+    Code.COUNTER_ID_SUSPECT: [
+        "经办人身份证",
+        "该职工身份证原件及复印件",
+    ],
 }
 
 #: Fallback for a referral code not in :data:`COUNTER_DOCUMENTS`: what the manual asks for the
