@@ -310,6 +310,35 @@ def test_a_formula_amount_that_does_not_match_is_named_as_excel_shows_it(sqlite_
     assert "应为 230.00（1915 × 12% 四舍五入），实际为 229.80；" in issues[0].message
 
 
+def _under_the_table(*cells: tuple[int, str]) -> list[str]:
+    row = [""] * len(registration.HEADER)
+    for column, value in cells:
+        row[column] = value
+    return row
+
+
+@pytest.mark.parametrize(
+    ("tail", "total_mismatch"),
+    [
+        ([_under_the_table((NAME, "合\u3000计"), (BASE, "9070"), (PERSONAL, "1088"), (UNIT, "1088")), _under_the_table((NAME, "制表人：张三"), (ID, "单位（盖章）"))], False),
+        ([_under_the_table((NAME, "总 计"), (BASE, "9070"), (PERSONAL, "1088"), (UNIT, "1000")), _under_the_table((NAME, "制表人：张三"))], True),
+        ([[], _under_the_table((NAME, "制表人：张三  审核人：李四")), _under_the_table((ID, "单位盖章"))], False),
+    ],
+    ids=["合计-in-姓名-and-footer", "总计-that-does-not-add-up", "footer-only"],
+)
+def test_totals_in_the_name_column_and_lines_under_the_table(sqlite_centre: Centre, tail: Rows, total_mismatch: bool) -> None:
+    """Registration's second column is 姓名: a clerk writes 合计 there, and signs under the table."""
+    write_table(sqlite_centre.inbox / sqlite_centre.unit().unit_account / "缴存人登记.xlsx", registration.HEADER,
+                [reg_row(1, 0, base="4070"), reg_row(2, 1, base="5000"), *tail], title="缴存人登记清册")
+
+    result = sqlite_centre.run().outcomes[0].result
+
+    assert [row.excel_row for row in result.rows] == [3, 4]
+    assert [issue.code for issue in result.file_issues] == ([Code.TOTAL_MISMATCH] if total_mismatch else [])
+    assert result.status is (BatchStatus.REJECTED if total_mismatch else BatchStatus.ACCEPTED), [i.message for i in result.all_issues]
+    assert counts(sqlite_centre)["members"] == (30 if total_mismatch else 32)
+
+
 def test_zero_placeholders_are_accepted(centre: Centre) -> None:
     row = reg_row(1, 0, 固定电话号码="0", 邮政编码="0", 家庭月收入="0", 职务="0", 职称="0")
     registration_file(centre.inbox / centre.unit().unit_account, [row])

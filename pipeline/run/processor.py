@@ -34,7 +34,7 @@ from pipeline.memory import thaw_gc
 from pipeline.model import BatchResult, BatchStatus, Sheet
 from pipeline.outputs.result_files import write_result_json
 from pipeline.outputs.writer import OutputWriter, PendingOutputs, needs_report
-from pipeline.read.header import detect
+from pipeline.read.header import detect, holds_header
 from pipeline.read.workbook import read_raw
 from pipeline.rules.context import UnitInfo
 from pipeline.run.outcomes import FailedFile, FileOutcome, Helpers, IgnoredFile, RunSummary
@@ -355,7 +355,7 @@ class Processor:
         sheet = None
         if result.kind is not None and source is not None:
             try:
-                sheet = detect(read_raw(source, self.config.limits), self.headers).sheet
+                sheet = detect(read_raw(source, self.config.limits, holds_header(self.headers)), self.headers).sheet
             except ReadFailure:
                 sheet = None
         return result, sheet

@@ -22,7 +22,7 @@ from pipeline.check.schema import check_cells
 from pipeline.config import CentreConfig
 from pipeline.errors import Code, Issue, ReadFailure
 from pipeline.model import RowResult
-from pipeline.read.header import detect
+from pipeline.read.header import detect, holds_header
 from pipeline.read.workbook import read_raw
 from pipeline.store.tables import OPEN_MEMBER, Member, Unit
 from schemas.masterdata import MEMBER_FIELDS, MEMBER_HEADER, UNIT_FIELDS, UNIT_HEADER, member_schema, unit_schema
@@ -43,7 +43,7 @@ class LoadReport:
 
 def _rows(path: Path, kind: str, header: tuple[str, ...], fields: Any, schema: Any, config: CentreConfig) -> tuple[list[RowResult], list[Issue]]:
     try:
-        raw = read_raw(path, config.limits)
+        raw = read_raw(path, config.limits, holds_header({kind: header}))
     except ReadFailure as failure:
         return [], [failure.issue]
     detected = detect(raw, {kind: header})
