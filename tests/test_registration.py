@@ -501,6 +501,9 @@ def test_a_big_registration_file_shows_its_new_accounts_in_every_output(sqlite_c
     assert [line.split(",")[column] for line in (detail[1], detail[-1])] == [first, last]
     slip = subprocess.run(["pdftotext", "-layout", str(outcome.outputs / "slip.pdf"), "-"], capture_output=True, text=True, check=True).stdout
     assert first in slip and result["serial_number"] in slip
+    # The 确认单 never breaks a number: each shown row has its account, ID and mobile whole on one line.
+    shown = [line for line in slip.splitlines() if f"{unit.unit_account}000" in line]
+    assert len(shown) == 40 and all(ids[index] in line and template[5] in line for index, line in enumerate(shown))
     with sqlite_centre.app.sessions() as session:
         stored = dict(session.execute(select(Member.id_number, Member.member_account).where(Member.unit_account == unit.unit_account, Member.member_account.like(f"{unit.unit_account}_____"))).all())
     assert [stored[ids[0]], stored[ids[-1]]] == [first, last]
