@@ -202,34 +202,7 @@ def site(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Site]:
             )
             assert added.returncode == 0, added.stderr
 
-        sshd_dir = root / "sshd"
-        sshd_dir.mkdir()
-        host_key_file = sshd_dir / "ssh_host_ed25519_key"
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key_file)], check=True)
-        # The deployment's own snippet, with this test's group and keys folder.
-        snippet = (
-            (DEPLOY / "sshd_config")
-            .read_text(encoding="utf-8")
-            .replace("Match Group gjj-units", f"Match Group {env['GJJ_SFTP_GROUP']}")
-            .replace("/etc/ssh/gjj-authorized-keys", env["GJJ_SFTP_KEYS_DIR"])
-        )
-        port = _free_port()
-        config = sshd_dir / "sshd_config"
-        config.write_text(
-            f"ListenAddress 127.0.0.1\nPort {port}\nHostKey {host_key_file}\nPidFile {sshd_dir / 'sshd.pid'}\n"
-            "UsePAM no\nStrictModes yes\nPermitRootLogin no\nPasswordAuthentication no\n"
-            "KbdInteractiveAuthentication no\nSubsystem sftp internal-sftp\nLogLevel VERBOSE\n"
-            f"AllowGroups {env['GJJ_SFTP_GROUP']}\n\n{snippet}",
-            encoding="utf-8",
-        )
-        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege-separation directory
-        checked = subprocess.run([str(SSHD), "-t", "-f", str(config)], check=False, capture_output=True, text=True)
-        assert checked.returncode == 0, checked.stderr
-        log = sshd_dir / "sshd.log"
-        with log.open("wb") as log_file:
-            process = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(config)], stdout=log_file, stderr=log_file)
-        _wait_for_banner(port, process, log)
-        host_key = paramiko.Ed25519Key.from_private_key_file(str(host_key_file))
+        process, port, host_key, log = _start_sshd(root, env)
         site = Site(centre, layout, port, host_key, client_keys, users, log)
         yield site
     finally:
