@@ -143,9 +143,15 @@ def parse_amount(value: str) -> Decimal | None:
 
 
 def id_problem(value: str) -> Code | None:
-    """The GB 11643 check of a cleaned 证件号码; ``None`` when it is a valid ID."""
+    """The GB 11643 check of a cleaned 证件号码; ``None`` when it is a valid ID.
+
+    A legacy 15-digit 居民身份证号码 (see :func:`legacy_id_problem`) is valid too: it names the same
+    person as its 18-digit form (:func:`id18`).
+    """
     if _SCIENTIFIC.match(value):
         return Code.ID_NUMERIC_PRECISION
+    if len(value) == 15:
+        return legacy_id_problem(value)
     if not ID_SHAPE.match(value) or id_birth_date(value) is None:
         return Code.ID_FORMAT
     total = sum(int(digit) * weight for digit, weight in zip(value[:17], ID_WEIGHTS))
@@ -164,8 +170,8 @@ def id_problems(values: pd.Series) -> pd.Series:
     """:func:`id_problem` of every cell, the same answers, computed with numpy for the usual IDs.
 
     18-character ASCII cells are checked as the rows of a byte matrix (shape, birth date, then
-    the GB 11643 check digit); every other cell, and any cell not of 17 digits and a digit or X,
-    goes through :func:`id_problem` itself.
+    the GB 11643 check digit); every other cell (a legacy 15-digit ID among them), and any cell
+    not of 17 digits and a digit or X, goes through :func:`id_problem` itself.
     """
     cells = values.tolist()
     count = len(cells)
@@ -216,3 +222,112 @@ def id_birth_date(value: str) -> date | None:
 def id_check_char(first17: str) -> str:
     """The 18th character for 17 digits (used by the fake-data generators too)."""
     return ID_CHECK_CHARS[sum(int(d) * w for d, w in zip(first17, ID_WEIGHTS)) % 11]
+
+
+# --- legacy 15-digit IDs and the 证件类型 of master data -------------------------------------------
+
+#: A legacy (pre-1999) 15-digit 居民身份证号码: 6-digit region, yymmdd birth date (19yy), 3-digit sequence.
+LEGACY_ID_SHAPE = re.compile(r"^\d{15}$")
+
+
+def legacy_id_problem(value: str) -> Code | None:
+    """The check of a legacy 15-digit 居民身份证号码: 15 digits with a real birth date (19yy); it has no check digit."""
+    if not LEGACY_ID_SHAPE.match(value):
+        return Code.ID_FORMAT
+    try:
+        date(1900 + int(value[6:8]), int(value[8:10]), int(value[10:12]))
+    except ValueError:
+        return Code.ID_FORMAT
+    return None
+
+
+def id18(value: str) -> str:
+    """The form in which two 证件号码 are compared: a legacy 15-digit number as its 18-digit form
+    ("19" inserted before the yymmdd birth date, the GB 11643 check digit appended), any other value as it is.
+
+    One person may be named by either form (master data may hold the one, a unit's file the other).
+    Cheap for the usual 18-character value: one length test.
+    """
+    if len(value) != 15 or not value.isdigit() or not value.isascii():
+        return value
+    first17 = f"{value[:6]}19{value[6:]}"
+    return first17 + id_check_char(first17)
+
+
+def id_forms(value: str) -> tuple[str, ...]:
+    """Every spelling a stored 证件号码 of the same person may have: ``value``, its 18-digit form if it
+    is a legacy 15-digit number, its 15-digit form if it is an 18-digit number of someone born in 19xx.
+
+    For looking a person up by equality (``IN``) in the database; what is found is the same person
+    when its :func:`id18` is ``value``'s (an 18-digit ``value`` is taken as checked: no check digit
+    is computed here, so a whole master-data file's numbers cost a slice each).
+    """
+    if len(value) == 15:
+        full = id18(value)
+        return (value, full) if full != value else (value,)
+    if len(value) == 18 and value[6:8] == "19" and value[:17].isdigit() and value.isascii():
+        return value, value[:6] + value[8:17]
+    return (value,)
+
+
+#: The 证件类型 a core system holds. 身份证 is kept as an alias of 居民身份证 (existing data uses it).
+RESIDENT_ID_TYPES = ("居民身份证", "身份证")
+PASSPORT = "护照"
+HK_MACAO_PERMIT = "港澳居民来往内地通行证"
+TAIWAN_PERMIT = "台湾居民来往大陆通行证"
+FOREIGN_RESIDENT_ID = "外国人永久居留身份证"
+OTHER_ID = "其他"
+ID_TYPES = (*RESIDENT_ID_TYPES, PASSPORT, HK_MACAO_PERMIT, TAIWAN_PERMIT, FOREIGN_RESIDENT_ID, OTHER_ID)
+
+#: The shape of a cleaned (upper-case) number of each 证件类型 checked by shape alone.
+ID_TYPE_SHAPES: dict[str, re.Pattern[str]] = {
+    PASSPORT: re.compile(r"^[A-Z0-9]{5,20}$"),  # letters and digits
+    HK_MACAO_PERMIT: re.compile(r"^[HM](\d{8}|\d{10})$"),  # 回乡证: H (Hong Kong) or M (Macao), 8 or (older cards) 10 digits
+    TAIWAN_PERMIT: re.compile(r"^\d{8}([A-Z0-9]{2})?$"),  # 台胞证: 8 digits; older cards 10, with the issue letter or check
+    OTHER_ID: re.compile(r"^[^\x00-\x1f\x7f]{1,30}$"),  # 1-30 printable characters (tested with isprintable too)
+}
+#: 外国人永久居留身份证: the 2017 card (3 letters for the country + 12 digits) and the 2023 card, 18
+#: characters starting with 9, whose last is a MOD 11-2 check character as in GB 11643.
+FOREIGN_RESIDENT_OLD = re.compile(r"^[A-Z]{3}\d{12}$")
+FOREIGN_RESIDENT_NEW = re.compile(r"^9\d{16}[\dX]$")
+
+
+def id_type_problem(id_type: str, value: str) -> Code | None:
+    """The check of a cleaned 证件号码 that fits its 证件类型; ``None`` when it is valid.
+
+    居民身份证 (and 身份证): :func:`id_problem` (18 digits with the GB 11643 check digit and a real
+    birth date, or the legacy 15 digits); 外国人永久居留身份证: the old 15-character card or the new
+    18-digit one starting with 9 and its check digit; the others by their shape. A type that is not
+    one of :data:`ID_TYPES` is the 证件类型 column's error, not this one's: ``None``.
+    """
+    if _SCIENTIFIC.match(value):
+        return Code.ID_NUMERIC_PRECISION
+    if id_type in RESIDENT_ID_TYPES:
+        return id_problem(value)
+    if id_type == FOREIGN_RESIDENT_ID:
+        if FOREIGN_RESIDENT_OLD.match(value):
+            return None
+        if not FOREIGN_RESIDENT_NEW.match(value):
+            return Code.ID_FORMAT
+        return None if id_check_char(value[:17]) == value[17] else Code.ID_CHECKSUM
+    shape = ID_TYPE_SHAPES.get(id_type)
+    if shape is None:
+        return None
+    return None if shape.match(value) and value.isprintable() else Code.ID_FORMAT
+
+
+def id_type_problems(id_types: list[str], values: list[str]) -> list[Code | None]:
+    """:func:`id_type_problem` of every (证件类型, 证件号码) pair; the 居民身份证 numbers, nearly all of
+    a core system's, checked together by :func:`id_problems`."""
+    problems: list[Code | None] = [None] * len(values)
+    resident = [index for index, id_type in enumerate(id_types) if id_type in RESIDENT_ID_TYPES]
+    if resident:
+        found = id_problems(pd.Series([values[index] for index in resident], dtype=object)).tolist()
+        for index, problem in zip(resident, found):
+            problems[index] = problem
+    if len(resident) < len(values):
+        chosen = set(resident)
+        for index, (id_type, value) in enumerate(zip(id_types, values)):
+            if index not in chosen:
+                problems[index] = id_type_problem(id_type, value)
+    return problems

@@ -24,7 +24,15 @@ import pandera.pandas as pa
 from pipeline.errors import Code
 from schemas.cells import (
     AMOUNT,
+    FOREIGN_RESIDENT_ID,
+    HK_MACAO_PERMIT,
     ID_SHAPE,
+    ID_TYPES,
+    LEGACY_ID_SHAPE,
+    OTHER_ID,
+    PASSPORT,
+    RESIDENT_ID_TYPES,
+    TAIWAN_PERMIT,
     clean_amount,
     clean_date,
     clean_id,
@@ -56,6 +64,7 @@ class FieldKind(StrEnum):
     SEQ = "seq"
     NAME = "name"
     ID_NUMBER = "id_number"
+    ID_OF_TYPE = "id_of_type"  # master data's 证件号码: checked by its row's 证件类型 (see id_of_type)
     ACCOUNT = "account"
     MONTH = "month"
     AMOUNT = "amount"
@@ -70,6 +79,7 @@ class FieldKind(StrEnum):
 
 CLEANERS: dict[FieldKind, Callable[[str], str]] = {
     FieldKind.ID_NUMBER: clean_id,
+    FieldKind.ID_OF_TYPE: clean_id,
     FieldKind.MONTH: clean_month,
     FieldKind.AMOUNT: clean_amount,
     FieldKind.RATIO: clean_ratio,
@@ -79,7 +89,7 @@ CLEANERS: dict[FieldKind, Callable[[str], str]] = {
 #: Kinds whose cells Excel would turn into numbers or dates (dropping an ID's last digits, a leading
 #: 0): the blank template formats their columns as text.
 TEXT_KINDS = frozenset(
-    {FieldKind.ACCOUNT, FieldKind.ID_NUMBER, FieldKind.MONTH, FieldKind.PHONE, FieldKind.FIXED_PHONE, FieldKind.POSTCODE, FieldKind.BANK_ACCOUNT}
+    {FieldKind.ACCOUNT, FieldKind.ID_NUMBER, FieldKind.ID_OF_TYPE, FieldKind.MONTH, FieldKind.PHONE, FieldKind.FIXED_PHONE, FieldKind.POSTCODE, FieldKind.BANK_ACCOUNT}
 )
 
 #: Allowed values the centre sets in its config, found from the config and the template's kind
@@ -169,7 +179,7 @@ _ID = "证件号码「{shown}」"
 MESSAGES: dict[Code, str] = {
     Code.CELL_EMPTY: "「{column}」不能为空；没有内容时请填 0",
     Code.ID_NUMERIC_PRECISION: _ID + "已被Excel转成数字，后几位已经丢失，无法还原；请把该列设为文本格式后重新输入完整的18位号码",
-    Code.ID_FORMAT: _ID + "应为18位：17位数字加1位数字或X",
+    Code.ID_FORMAT: _ID + "应为18位：17位数字加1位数字或X（旧的15位居民身份证号码为15位数字）",
     Code.ID_CHECKSUM: _ID + "校验位错误，请核对号码是否抄错",
     Code.MONTH_FORMAT: _VALUE + "不是有效的年月，请按 yyyy-mm 填写，例如 2023-11",
     Code.DATE_FORMAT: _VALUE + "不是有效的日期，请按 yyyy-mm-dd 填写",
@@ -189,7 +199,7 @@ _OTHER = _VALUE + "有误：{title}"
 
 #: Codes with a second message, used instead of :data:`MESSAGES`' when the field and value call for it.
 _SPECIAL_MESSAGES: dict[Code, tuple[Callable[[Field, str], bool], str]] = {
-    Code.ID_FORMAT: (lambda field, value: ID_SHAPE.match(value) is not None, _ID + "中的出生日期无效"),
+    Code.ID_FORMAT: (lambda field, value: (ID_SHAPE.match(value) or LEGACY_ID_SHAPE.match(value)) is not None, _ID + "中的出生日期无效"),
     Code.AMOUNT_OUT_OF_RANGE: (lambda field, value: field.non_negative, "「{column}」不能为负数，实际为「{shown}」"),
     Code.PHONE_FORMAT: (
         lambda field, value: field.kind is FieldKind.FIXED_PHONE,
@@ -348,3 +358,39 @@ def build_schema(fields: tuple[Field, ...], title: str) -> pa.DataFrameSchema:
 
 def field_map(fields: tuple[Field, ...]) -> dict[str, Field]:
     return {field.name: field for field in fields}
+
+
+# --- 证件类型: master data's 证件号码, checked by its row's type --------------------------------------
+
+
+def id_type(name: str = "证件类型") -> Field:
+    """The 证件类型 a core system holds (:data:`schemas.cells.ID_TYPES`)."""
+    return enum(name, ID_TYPES)
+
+
+def id_of_type(name: str = "证件号码") -> Field:
+    """A 证件号码 of any 证件类型: the schema checks its length; the check that fits its type needs the
+    row's 证件类型 and is run by the loader (:func:`schemas.cells.id_type_problems`, :func:`describe_id_of_type`)."""
+    return Field(name, FieldKind.ID_OF_TYPE, max_length=30)
+
+
+#: What a number of each 证件类型 checked by shape must be, for its ID_FORMAT message.
+ID_TYPE_RULES: dict[str, str] = {
+    PASSPORT: "应为5至20位字母或数字",
+    HK_MACAO_PERMIT: "应为H或M加8位或10位数字",
+    TAIWAN_PERMIT: "应为8位数字，或10位（8位数字加2位字母或数字）",
+    FOREIGN_RESIDENT_ID: "应为15位（3位字母加12位数字）或以9开头的18位（17位数字加1位数字或X）",
+    OTHER_ID: "应为1至30个可打印字符",
+}
+
+
+def describe_id_of_type(code: Code, field: Field, type_name: str, value: str) -> str:
+    """The Chinese message of a 证件号码 that fails the check of its 证件类型 ``type_name`` (see :func:`describe`)."""
+    shown = value if len(value) <= 40 else value[:40] + "…"
+    if type_name in RESIDENT_ID_TYPES:
+        return describe(code, field, value)
+    if code is Code.ID_NUMERIC_PRECISION:
+        return f"{type_name}号码「{shown}」已被Excel转成数字，后几位已经丢失，无法还原；请把该列设为文本格式后重新输入完整的号码"
+    if code is Code.ID_CHECKSUM:
+        return f"{type_name}号码「{shown}」校验位错误，请核对号码是否抄错"
+    return f"{type_name}号码「{shown}」{ID_TYPE_RULES.get(type_name, '格式错误')}"
