@@ -9,19 +9,24 @@ with a warning), 1 when the input given to the command was bad (e.g. master data
 from __future__ import annotations
 
 import json
+import os
+import sys
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
+from rich.text import Text
 
 from pipeline import logs
 from pipeline.app import App, open_app
-from pipeline.config import gjj_home
+from pipeline.config import gjj_home, load_config
 from pipeline.errors import ConfigError, HelperFailed, Issue
+from pipeline.intake.arrivals import REGISTER_NAME
 from pipeline.intake.scan import waiting_files
 from pipeline.model import BatchStatus, RowStatus
 from pipeline.outputs.template_xlsx import write_blank_template
@@ -39,8 +44,19 @@ backpay_app = typer.Typer(help="补缴查询：列出、删除已录入未分配
 app.add_typer(backpay_app, name="backpay")
 export_app = typer.Typer(help="导出当前数据（供核心系统导入）", no_args_is_help=True)
 app.add_typer(export_app, name="export")
-console = Console()
-err = Console(stderr=True)
+#: Piped or redirected (cron, ``| tee``, a log file) there is no screen to fit: Rich's default of 80
+#: columns would wrap a path mid-word and cut an error table's 说明 with "…", hiding the allowed values.
+UNLIMITED_WIDTH = 100_000
+
+
+def _console(stderr: bool = False) -> Console:
+    """A terminal's width on a terminal; no width limit when the stream is not one."""
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, width=None if stream.isatty() else UNLIMITED_WIDTH)
+
+
+console = _console()
+err = _console(stderr=True)
 
 ConfigOption = Annotated[Optional[Path], typer.Option("--config", help="配置文件（默认 $GJJ_HOME/config/centre.yaml 或内置默认配置）")]
 
@@ -49,7 +65,7 @@ def _open(config: Path | None) -> App:
     try:
         app_ = open_app(gjj_home(), config)
     except ConfigError as exc:
-        err.print(f"[red]配置错误：[/red]{exc}")
+        err.print(f"[red]配置错误：[/red]{escape(str(exc))}")
         raise typer.Exit(2) from exc
     logs.configure(app_.home.var / "log")
     return app_
@@ -60,7 +76,8 @@ def _print_issues(title: str, issues: list[Issue]) -> None:
     for column in ("行", "列", "代码", "说明"):
         table.add_column(column)
     for issue in issues:
-        table.add_row(str(issue.row or ""), issue.column or "", str(issue.code), issue.message)
+        # Text, not markup: a message quotes the unit's cells, and "[...]" in a cell is not a style.
+        table.add_row(str(issue.row or ""), Text(issue.column or ""), str(issue.code), Text(issue.message))
     err.print(table)
 
 
@@ -80,13 +97,13 @@ def _load(app_: App, units: Path | None, members: Path | None, skip_invalid: boo
             session.rollback()
             raise typer.Exit(1)
         refused = write_refused(report, app_.home.var / "load") if not report.ok else None  # before the commit: never loaded without it
-    console.print(f"已导入 {report.units} 个单位、{report.members} 个缴存人")
+    console.print(f"已导入 {report.units} 个单位、{report.members} 个缴存人", markup=False)
     if refused is not None:
         issues = [issue for found in report.issues.values() for issue in found]
         counts = "，".join(f"{name} {count} 行" for name, count in report.refused_rows().items())
         more = f"（前 {SHOWN_REFUSED} 个）" if len(issues) > SHOWN_REFUSED else ""
         _print_issues(f"未导入的行{more}", issues[:SHOWN_REFUSED])
-        err.print(f"[yellow]警告：有错误的行未导入（{counts}，共 {len(issues)} 个错误）；清单见 {refused}[/yellow]")
+        err.print(f"[yellow]警告：有错误的行未导入（{escape(counts)}，共 {len(issues)} 个错误）；清单见 {escape(str(refused))}[/yellow]")
 
 
 @app.command()
@@ -96,12 +113,12 @@ def init(
 ) -> None:
     """创建目录结构和数据库（GJJ_HOME，默认当前目录）。"""
     app_ = _open(config)
-    console.print(f"已初始化：{app_.home.root}")
+    console.print(f"已初始化：{app_.home.root}", markup=False)
     if demo:
         units, members, units_file, members_file = demo_data.demo_master_data(app_.home.var / "demo")
         _load(app_, units_file, members_file)
         files = demo_data.drop_demo_files(app_.home.inbox, units, members, date.today())
-        console.print(f"已放入 {len(files)} 个示例文件到 {app_.home.inbox}")
+        console.print(f"已放入 {len(files)} 个示例文件到 {app_.home.inbox}", markup=False)
     app_.close()
 
 
@@ -153,7 +170,7 @@ def run(
     try:
         day = date.fromisoformat(business_date) if business_date else date.today()
     except ValueError as exc:
-        err.print(f"业务日期「{business_date}」无效，请按 yyyy-mm-dd 填写")
+        err.print(f"业务日期「{business_date}」无效，请按 yyyy-mm-dd 填写", markup=False)
         raise typer.Exit(2) from exc
     app_ = _open(config)
     if helper_of is not None:
@@ -165,7 +182,8 @@ def run(
     if workers > 1:
         def helpers() -> HelperProcesses:
             return HelperProcesses.start(workers - 1, home=app_.home.root, run_id=processor.run_id, business_date=day, config_path=config)
-    show_progress = not as_json and total > 0 and workers == 1  # with helpers this process sees only its share
+    # With helpers this process sees only its share; in a pipe or a log a progress bar is noise.
+    show_progress = not as_json and total > 0 and workers == 1 and err.is_terminal
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err, disable=not show_progress) as progress:
         task = progress.add_task("处理文件", total=total)
         try:
@@ -174,7 +192,7 @@ def run(
                 helpers=helpers,
             )
         except HelperFailed as exc:
-            err.print(f"[red]{exc}[/red]")
+            err.print(f"[red]{escape(str(exc))}[/red]")
             raise typer.Exit(1) from exc
         finally:
             processor.close()
@@ -190,7 +208,8 @@ def run(
             "files": files,
             "failed": [item.to_dict() for item in summary.failed],
         }
-        print(json.dumps(report, ensure_ascii=False, indent=2))
+        # One line (JSON Lines): `gjj run --json >> runs.jsonl` keeps one run a line, each valid JSON.
+        print(json.dumps(report, ensure_ascii=False, separators=(",", ":")))
     else:
         _print_run(summary, workers, app_.home.outbox)
     _print_failed(summary.failed)
@@ -200,7 +219,7 @@ def run(
 
 def _print_failed(failed: list[FailedFile], retry: str = "下次运行重试") -> None:
     for item in failed:
-        err.print(f"[red]处理失败，文件留在收件箱，{retry}：{item.unit_account}/{item.source}：{item.error}[/red]")
+        err.print(f"[red]处理失败，文件留在收件箱，{retry}：{escape(f'{item.unit_account}/{item.source}：{item.error}')}[/red]")
 
 
 def _print_run(summary: RunSummary, workers: int, outbox: Path) -> None:
@@ -208,9 +227,9 @@ def _print_run(summary: RunSummary, workers: int, outbox: Path) -> None:
     counts = "，".join(f"{status.label} {summary.count(status)}" for status in BatchStatus)
     console.print(f"合计：{counts}" + (f"；隔离 {len(summary.quarantined)} 个不安全文件" if summary.quarantined else ""))
     if workers > 1:
-        console.print(f"{workers} 个进程并行处理，其中辅助进程处理 {len(summary.helped)} 个文件")
-    console.print(f"中心工作人员汇总：{summary.staff_summary}")
-    console.print(f"历次运行索引：{outbox / '_centre' / 'index.html'}")
+        console.print(f"{workers} 个进程并行处理，其中辅助进程处理 {len(summary.helped)} 个文件", markup=False)
+    console.print(f"中心工作人员汇总：{summary.staff_summary}", markup=False)
+    console.print(f"历次运行索引：{outbox / '_centre' / 'index.html'}", markup=False)
 
 
 def _help_run(app_: App, day: date, run_id: str) -> None:
@@ -236,15 +255,17 @@ def watch(
 
     def report(summary: RunSummary) -> None:
         for outcome in summary.outcomes:
-            console.print(f"{outcome.unit_account}/{outcome.source} → {outcome.result.status.label} {outcome.outputs}")
+            console.print(f"{outcome.unit_account}/{outcome.source} → {outcome.result.status.label} {outcome.outputs}", markup=False)
         _print_failed(summary.failed, retry="稍后重试")
 
-    watcher = Watcher(lambda: app_.processor(date.today()), app_.home.inbox, app_.config.settle_seconds, rescan_seconds, on_run=report)
+    register = app_.home.var / REGISTER_NAME  # when each waiting file was first seen, kept across restarts
+    settle = app_.config.settle_seconds
+    watcher = Watcher(lambda: app_.processor(date.today()), app_.home.inbox, settle, rescan_seconds, on_run=report, register=register)
     watcher.install_signal_handlers()
-    console.print(f"正在监视 {app_.home.inbox}（稳定 {app_.config.settle_seconds:g} 秒后处理，每 {rescan_seconds:g} 秒完整扫描一次）")
+    console.print(f"正在监视 {app_.home.inbox}（稳定 {app_.config.settle_seconds:g} 秒后处理，每 {rescan_seconds:g} 秒完整扫描一次）", markup=False)
     stats = watcher.run()
     app_.close()
-    console.print(f"已停止：共处理 {len(stats.outcomes)} 个文件")
+    console.print(f"已停止：共处理 {len(stats.outcomes)} 个文件", markup=False)
 
 
 @app.command()
@@ -253,16 +274,22 @@ def template(
     output: Annotated[Path, typer.Option("-o", "--output", help="输出的 xlsx 文件")],
     config: ConfigOption = None,
 ) -> None:
-    """生成空白模板（xlsx），表头与中心要求完全一致。"""
+    """生成空白模板（xlsx），表头与中心要求完全一致。只读配置（--config、$GJJ_HOME/config/centre.yaml 或内置默认配置），不建目录、不连数据库。"""
     try:
         blank = template_for(kind)
     except KeyError as exc:
-        err.print(str(exc.args[0]))
+        err.print(str(exc.args[0]), markup=False)
         raise typer.Exit(2) from exc
-    app_ = _open(config)
-    write_blank_template(blank, app_.config, output)
-    app_.close()
-    console.print(f"已生成模板：{output}")
+    # A template needs the configuration only: no home is made, no database opened (the
+    # current directory is not a home just because GJJ_HOME is unset).
+    home = os.environ.get("GJJ_HOME")
+    try:
+        centre = load_config(config, home=Path(home).resolve() if home else None)
+    except ConfigError as exc:
+        err.print(f"[red]配置错误：[/red]{escape(str(exc))}")
+        raise typer.Exit(2) from exc
+    write_blank_template(blank, centre, output)
+    console.print(f"已生成模板：{output}", markup=False)
 
 
 @backpay_app.command("list")
@@ -301,9 +328,9 @@ def backpay_delete(
         deleted = delete_unallocated(session, unit, serial)
     app_.close()
     if deleted == 0:
-        err.print(f"单位 {unit} 没有业务流水号为 {serial} 的未分配补缴记录")
+        err.print(f"单位 {unit} 没有业务流水号为 {serial} 的未分配补缴记录", markup=False)
         raise typer.Exit(1)
-    console.print(f"已删除 {deleted} 条补缴记录（业务流水号 {serial}）")
+    console.print(f"已删除 {deleted} 条补缴记录（业务流水号 {serial}）", markup=False)
 
 
 @export_app.command("members")
@@ -313,13 +340,13 @@ def export_members_command(
 ) -> None:
     """导出全部缴存人当前状态，格式与 gjj load 的缴存人文件相同。"""
     if output.suffix.lower() not in (".csv", ".xlsx"):
-        err.print(f"不支持的导出格式「{output.suffix}」，请用 .csv 或 .xlsx")
+        err.print(f"不支持的导出格式「{output.suffix}」，请用 .csv 或 .xlsx", markup=False)
         raise typer.Exit(2)
     app_ = _open(config)
     with app_.sessions() as session:
         count = export_members(session, output)
     app_.close()
-    console.print(f"已导出 {count} 个缴存人到 {output}")
+    console.print(f"已导出 {count} 个缴存人到 {output}", markup=False)
 
 
 @app.command("demo")
@@ -328,14 +355,14 @@ def demo_command(config: ConfigOption = None) -> None:
     home = gjj_home()
     for folder in ("inbox", "outbox", "archive", "quarantine", "var"):
         if (home / folder).exists() and any(p.name != ".gitkeep" for p in (home / folder).rglob("*")):
-            err.print(f"{home} 中已有数据（{folder}/ 不为空）；请在空目录中运行演示，例如 GJJ_HOME=demo gjj demo")
+            err.print(f"{home} 中已有数据（{folder}/ 不为空）；请在空目录中运行演示，例如 GJJ_HOME=demo gjj demo", markup=False)
             raise typer.Exit(2)
     init(demo=True, config=config)
     run(business_date=None, as_json=False, config=config)
-    console.print(f"\n输出在 {home / 'outbox'}（每个单位一个目录，每个文件一个批次目录）；原文件已移到 {home / 'archive'}")
+    console.print(f"\n输出在 {home / 'outbox'}（每个单位一个目录，每个文件一个批次目录）；原文件已移到 {home / 'archive'}", markup=False)
     for path in sorted((home / "outbox").rglob("*")):
         if path.is_file():
-            console.print(f"  {path.relative_to(home)}")
+            console.print(f"  {path.relative_to(home)}", markup=False)
 
 
 def main() -> None:  # pragma: no cover - console script entry

@@ -80,6 +80,7 @@ class Code(StrEnum):
     COUNTER_BASE_CHANGE = "COUNTER_BASE_CHANGE"
     COUNTER_CROSS_YEAR = "COUNTER_CROSS_YEAR"
     COUNTER_FORMER_MEMBER = "COUNTER_FORMER_MEMBER"
+    COUNTER_ID_SUSPECT = "COUNTER_ID_SUSPECT"
 
     @property
     def title(self) -> str:
@@ -88,7 +89,7 @@ class Code(StrEnum):
 
     @property
     def is_counter(self) -> bool:
-        return self in (Code.COUNTER_BASE_CHANGE, Code.COUNTER_CROSS_YEAR, Code.COUNTER_FORMER_MEMBER)
+        return self in (Code.COUNTER_BASE_CHANGE, Code.COUNTER_CROSS_YEAR, Code.COUNTER_FORMER_MEMBER, Code.COUNTER_ID_SUSPECT)
 
 
 TITLES: dict[Code, str] = {
@@ -138,6 +139,7 @@ TITLES: dict[Code, str] = {
     Code.COUNTER_BASE_CHANGE: "基数变动幅度超过规定比例，须到柜台办理",
     Code.COUNTER_CROSS_YEAR: "跨年补缴，须到柜台办理",
     Code.COUNTER_FORMER_MEMBER: "补缴已离职封存职工在本单位期间的月份，须到柜台办理",
+    Code.COUNTER_ID_SUSPECT: "证件号码以000结尾，可能被Excel截断，须到柜台核对办理",
 }
 
 

@@ -24,16 +24,21 @@ ID_CHECK_CHARS = "10X98765432"
 _SPACES = "\u00a0\u3000\u200b\u200c\u200d\ufeff\u2007\u202f"
 #: A cleaned 证件号码 of the right shape: 17 digits and a digit or X.
 ID_SHAPE = re.compile(r"^\d{17}[\dX]$")
-_SCIENTIFIC = re.compile(r"^\d(\.\d+)?[eE]\+?\d+$")
+#: A number as Excel or the reader writes a long one: its last digits are lost (2.11402199005017e+17).
+SCIENTIFIC = re.compile(r"^\d(\.\d+)?[eE]\+?\d+$")
 _MONTH_PATTERNS = (
     re.compile(r"^(\d{4})-(\d{1,2})$"),
     re.compile(r"^(\d{4})(\d{2})$"),
     re.compile(r"^(\d{4})/(\d{1,2})$"),
-    re.compile(r"^(\d{4})\.(\d{1,2})$"),
+    # Not yyyy.1: typed into a General cell, 2026.10 is the number 2026.1 (see AMBIGUOUS_MONTH).
+    re.compile(r"^(\d{4})\.(\d{2}|[2-9])$"),
     re.compile(r"^(\d{4})年(\d{1,2})月$"),
     # A real Excel date cell arrives as an ISO date; the day does not matter for a month.
     re.compile(r"^(\d{4})-(\d{2})-\d{2}(?:[ T]00:00:00)?$"),
 )
+#: A month written as the number yyyy.1: 2026.10 typed into a General cell becomes the number 2026.1,
+#: which may as well be January. Refused (MONTH_FORMAT), never guessed.
+AMBIGUOUS_MONTH = re.compile(r"^\d{4}\.1$")
 _DATE = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[ T]00:00:00)?$")
 #: A cleaned amount or ratio: digits, an optional minus and decimal part.
 AMOUNT = re.compile(r"^-?\d+(\.\d+)?$")
@@ -65,12 +70,57 @@ def column_is_clean(cells: list[str], *, upper: bool = False) -> bool:
     anywhere, already in NFKC, and (``upper``) no lower-case letter. A column that fails is
     cleaned cell by cell.
     """
-    joined = _CELL_SEPARATOR.join(cells)
+    return _joined_is_clean(_CELL_SEPARATOR.join(cells), upper=upper)
+
+
+def _joined_is_clean(joined: str, *, upper: bool = False) -> bool:
     if any(char in joined for char in _STRIP):
         return False
     if not (joined.isascii() or unicodedata.is_normalized("NFKC", joined)):
         return False
     return not upper or joined.upper() == joined
+
+
+#: The ideographs a name may hold (CJK Unified Ideographs, Extension A, and the supplementary planes' extensions).
+CJK = "\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U0002ffff"
+#: The middle dot of a transliterated name (间隔号, 买买提·艾力), and what input methods, fonts and
+#: other locales put in its place: bullets, the katakana and Taiwanese middle dots, dot operators.
+MIDDLE_DOT = "\u00b7"
+NAME_DOTS = "\u00b7\u0387\u1427\u16eb\u2022\u2027\u2219\u22c5\u2e31\u30fb\uff65"
+_NAME_SPACE_CHARS = " \t\n\r\v\f\u00a0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+_NAME_INVISIBLE_CHARS = "\u00ad\u200b\u200c\u200d\u2060\ufeff"
+#: Every character :func:`clean_name` may change or drop that :func:`clean_text` leaves inside a name.
+_NAME_SPECIAL_CHARS = _NAME_SPACE_CHARS + _NAME_INVISIBLE_CHARS + "." + NAME_DOTS.replace(MIDDLE_DOT, "")
+_NAME_SPECIAL = re.compile(f"[{re.escape(_NAME_SPECIAL_CHARS)}]")
+_NAME_SPACES = re.compile(f"[{re.escape(_NAME_SPACE_CHARS)}]+")
+_NAME_INVISIBLE = re.compile(f"[{_NAME_INVISIBLE_CHARS}]")
+_NAME_DOT_TABLE = str.maketrans(dict.fromkeys(NAME_DOTS, MIDDLE_DOT))
+_PERIOD_BETWEEN_CJK = re.compile(f"(?<=[{CJK}]) ?\\. ?(?=[{CJK}])")
+_SPACE_AT_DOT = re.compile(f" ?{MIDDLE_DOT} ?")
+_SPACE_BETWEEN_CJK = re.compile(f"(?<=[{CJK}]) (?=[{CJK}])")
+
+
+def clean_name(value: str) -> str:
+    """A 姓名 as it is checked, compared and stored: :func:`clean_text`, then spaces and dots made one.
+
+    Any space between two ideographs goes ("张　三", padded for alignment, is 张三); other runs of
+    spaces become one (John Smith); the dots that stand in for the middle dot, and a period
+    between two ideographs (买买提．艾力), become U+00B7 with no space around it (买买提·艾力).
+    """
+    text = clean_text(value)
+    if not _NAME_SPECIAL.search(text):
+        return text
+    text = _NAME_INVISIBLE.sub("", text).translate(_NAME_DOT_TABLE)
+    text = _NAME_SPACES.sub(" ", text)
+    text = _PERIOD_BETWEEN_CJK.sub(MIDDLE_DOT, text)
+    text = _SPACE_AT_DOT.sub(MIDDLE_DOT, text)
+    return _SPACE_BETWEEN_CJK.sub("", text).strip(" ")
+
+
+def name_column_is_clean(cells: list[str]) -> bool:
+    """Whether :func:`clean_name` leaves every cell as it is (see :func:`column_is_clean`)."""
+    joined = _CELL_SEPARATOR.join(cells)
+    return _joined_is_clean(joined) and not any(char in joined for char in _NAME_SPECIAL_CHARS)  # faster than the regex here
 
 
 def clean_id(value: str) -> str:
@@ -148,7 +198,7 @@ def id_problem(value: str) -> Code | None:
     A legacy 15-digit 居民身份证号码 (see :func:`legacy_id_problem`) is valid too: it names the same
     person as its 18-digit form (:func:`id18`).
     """
-    if _SCIENTIFIC.match(value):
+    if SCIENTIFIC.match(value):
         return Code.ID_NUMERIC_PRECISION
     if len(value) == 15:
         return legacy_id_problem(value)
@@ -158,6 +208,38 @@ def id_problem(value: str) -> Code | None:
     if ID_CHECK_CHARS[total % 11] != value[17]:
         return Code.ID_CHECKSUM
     return None
+
+
+def id_maybe_cut(value: str) -> bool:
+    """Whether a valid-looking 18-digit 证件号码 may be one Excel cut: it ends in 000.
+
+    Excel keeps 15 significant digits: an ID typed into a number cell loses its last three, and a
+    CSV saved from that cell holds the digits with 000 at the end (211402199005017035 →
+    211402199005017000). About one such ID in eleven still has a valid check digit. A real ID
+    ending in 000 is rare, so where a new ID enters the system it is checked at the counter.
+    """
+    return len(value) == 18 and value.endswith("000") and value.isdigit()
+
+
+#: A 银联 card number: 62 and 16 to 19 digits in all, with a Luhn check digit (ISO/IEC 7812).
+_UNIONPAY_CARD = re.compile(r"^62\d{14,17}$")
+
+
+def luhn_ok(digits: str) -> bool:
+    """The Luhn (mod 10) check of a string of digits, its check digit last."""
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        digit = int(char)
+        if position % 2:
+            digit = digit * 2 - 9 if digit > 4 else digit * 2
+        total += digit
+    return total % 10 == 0
+
+
+def bank_card_cut(value: str) -> bool:
+    """Whether a cleaned 个人存款账户号码 is a 银联 card number whose check digit is wrong: mistyped,
+    or cut by Excel (a 19-digit card typed into a number cell keeps 15 digits and four zeros)."""
+    return _UNIONPAY_CARD.match(value) is not None and not luhn_ok(value)
 
 
 _ID_WEIGHT_VECTOR = np.array(ID_WEIGHTS, dtype=np.int64)
@@ -224,7 +306,7 @@ def id_check_char(first17: str) -> str:
     return ID_CHECK_CHARS[sum(int(d) * w for d, w in zip(first17, ID_WEIGHTS)) % 11]
 
 
-# --- legacy 15-digit IDs and the 证件类型 of master data -------------------------------------------
+# --- legacy 15-digit IDs (the 证件类型 of master data: schemas/id_types.py) ----------------------
 
 #: A legacy (pre-1999) 15-digit 居民身份证号码: 6-digit region, yymmdd birth date (19yy), 3-digit sequence.
 LEGACY_ID_SHAPE = re.compile(r"^\d{15}$")
@@ -268,66 +350,3 @@ def id_forms(value: str) -> tuple[str, ...]:
     if len(value) == 18 and value[6:8] == "19" and value[:17].isdigit() and value.isascii():
         return value, value[:6] + value[8:17]
     return (value,)
-
-
-#: The 证件类型 a core system holds. 身份证 is kept as an alias of 居民身份证 (existing data uses it).
-RESIDENT_ID_TYPES = ("居民身份证", "身份证")
-PASSPORT = "护照"
-HK_MACAO_PERMIT = "港澳居民来往内地通行证"
-TAIWAN_PERMIT = "台湾居民来往大陆通行证"
-FOREIGN_RESIDENT_ID = "外国人永久居留身份证"
-OTHER_ID = "其他"
-ID_TYPES = (*RESIDENT_ID_TYPES, PASSPORT, HK_MACAO_PERMIT, TAIWAN_PERMIT, FOREIGN_RESIDENT_ID, OTHER_ID)
-
-#: The shape of a cleaned (upper-case) number of each 证件类型 checked by shape alone.
-ID_TYPE_SHAPES: dict[str, re.Pattern[str]] = {
-    PASSPORT: re.compile(r"^[A-Z0-9]{5,20}$"),  # letters and digits
-    HK_MACAO_PERMIT: re.compile(r"^[HM](\d{8}|\d{10})$"),  # 回乡证: H (Hong Kong) or M (Macao), 8 or (older cards) 10 digits
-    TAIWAN_PERMIT: re.compile(r"^\d{8}([A-Z0-9]{2})?$"),  # 台胞证: 8 digits; older cards 10, with the issue letter or check
-    OTHER_ID: re.compile(r"^[^\x00-\x1f\x7f]{1,30}$"),  # 1-30 printable characters (tested with isprintable too)
-}
-#: 外国人永久居留身份证: the 2017 card (3 letters for the country + 12 digits) and the 2023 card, 18
-#: characters starting with 9, whose last is a MOD 11-2 check character as in GB 11643.
-FOREIGN_RESIDENT_OLD = re.compile(r"^[A-Z]{3}\d{12}$")
-FOREIGN_RESIDENT_NEW = re.compile(r"^9\d{16}[\dX]$")
-
-
-def id_type_problem(id_type: str, value: str) -> Code | None:
-    """The check of a cleaned 证件号码 that fits its 证件类型; ``None`` when it is valid.
-
-    居民身份证 (and 身份证): :func:`id_problem` (18 digits with the GB 11643 check digit and a real
-    birth date, or the legacy 15 digits); 外国人永久居留身份证: the old 15-character card or the new
-    18-digit one starting with 9 and its check digit; the others by their shape. A type that is not
-    one of :data:`ID_TYPES` is the 证件类型 column's error, not this one's: ``None``.
-    """
-    if _SCIENTIFIC.match(value):
-        return Code.ID_NUMERIC_PRECISION
-    if id_type in RESIDENT_ID_TYPES:
-        return id_problem(value)
-    if id_type == FOREIGN_RESIDENT_ID:
-        if FOREIGN_RESIDENT_OLD.match(value):
-            return None
-        if not FOREIGN_RESIDENT_NEW.match(value):
-            return Code.ID_FORMAT
-        return None if id_check_char(value[:17]) == value[17] else Code.ID_CHECKSUM
-    shape = ID_TYPE_SHAPES.get(id_type)
-    if shape is None:
-        return None
-    return None if shape.match(value) and value.isprintable() else Code.ID_FORMAT
-
-
-def id_type_problems(id_types: list[str], values: list[str]) -> list[Code | None]:
-    """:func:`id_type_problem` of every (证件类型, 证件号码) pair; the 居民身份证 numbers, nearly all of
-    a core system's, checked together by :func:`id_problems`."""
-    problems: list[Code | None] = [None] * len(values)
-    resident = [index for index, id_type in enumerate(id_types) if id_type in RESIDENT_ID_TYPES]
-    if resident:
-        found = id_problems(pd.Series([values[index] for index in resident], dtype=object)).tolist()
-        for index, problem in zip(resident, found):
-            problems[index] = problem
-    if len(resident) < len(values):
-        chosen = set(resident)
-        for index, (id_type, value) in enumerate(zip(id_types, values)):
-            if index not in chosen:
-                problems[index] = id_type_problem(id_type, value)
-    return problems

@@ -23,22 +23,22 @@ import pandera.pandas as pa
 
 from pipeline.errors import Code
 from schemas.cells import (
+    AMBIGUOUS_MONTH,
     AMOUNT,
-    FOREIGN_RESIDENT_ID,
-    HK_MACAO_PERMIT,
+    CJK,
     ID_SHAPE,
-    ID_TYPES,
     LEGACY_ID_SHAPE,
-    OTHER_ID,
-    PASSPORT,
-    RESIDENT_ID_TYPES,
-    TAIWAN_PERMIT,
+    MIDDLE_DOT,
+    SCIENTIFIC,
+    bank_card_cut,
     clean_amount,
     clean_date,
     clean_id,
     clean_month,
+    clean_name,
     clean_ratio,
     clean_text,
+    id_maybe_cut,
     id_problems,
     parse_amount,
     parse_date,
@@ -53,7 +53,11 @@ _FIXED_PHONE = re.compile(r"^0$|^(0\d{2,3}-?)?\d{7,8}(-\d{1,6})?$")
 _POSTCODE = re.compile(r"^0$|^\d{6}$")
 _BANK_ACCOUNT = re.compile(r"^\d{8,30}$")
 _ACCOUNT = re.compile(r"^\d{1,20}$")
-_NAME = re.compile(r"^[\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U0002ffff·A-Za-z][\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U0002ffff·A-Za-z .]*$")
+#: A cleaned 姓名 (:func:`~schemas.cells.clean_name`): ideographs, Latin letters and the middle dot; a
+#: Latin name may have spaces and periods after its first letter.
+_NAME_START = re.compile(f"[{CJK}{MIDDLE_DOT}A-Za-z]")
+_NAME_CHAR = re.compile(f"[{CJK}{MIDDLE_DOT}A-Za-z .]")
+_NAME = re.compile(f"^{_NAME_START.pattern}{_NAME_CHAR.pattern}*$")
 
 
 # --- fields ------------------------------------------------------------------------------------
@@ -78,6 +82,7 @@ class FieldKind(StrEnum):
 
 
 CLEANERS: dict[FieldKind, Callable[[str], str]] = {
+    FieldKind.NAME: clean_name,
     FieldKind.ID_NUMBER: clean_id,
     FieldKind.ID_OF_TYPE: clean_id,
     FieldKind.MONTH: clean_month,
@@ -190,30 +195,53 @@ MESSAGES: dict[Code, str] = {
     Code.PHONE_FORMAT: _VALUE + "不是有效的手机号码（11位，以13-19开头）",
     Code.POSTCODE_FORMAT: _VALUE + "应为6位数字，没有请填 0",
     Code.BANK_ACCOUNT_FORMAT: _VALUE + "应为8至30位数字的银行账号",
-    Code.NAME_FORMAT: "姓名「{shown}」含有不允许的字符",
+    Code.NAME_FORMAT: "{column}「{shown}」{detail}；姓名只能由汉字、英文字母和间隔号「·」组成（外文姓名可含空格），请按身份证上的姓名填写",
     Code.TEXT_TOO_LONG: "「{column}」内容过长（{length}个字符），最多{max_length}个字符",
 }
 
 #: The message of any other code.
 _OTHER = _VALUE + "有误：{title}"
 
-#: Codes with a second message, used instead of :data:`MESSAGES`' when the field and value call for it.
-_SPECIAL_MESSAGES: dict[Code, tuple[Callable[[Field, str], bool], str]] = {
-    Code.ID_FORMAT: (lambda field, value: (ID_SHAPE.match(value) or LEGACY_ID_SHAPE.match(value)) is not None, _ID + "中的出生日期无效"),
-    Code.AMOUNT_OUT_OF_RANGE: (lambda field, value: field.non_negative, "「{column}」不能为负数，实际为「{shown}」"),
-    Code.PHONE_FORMAT: (
-        lambda field, value: field.kind is FieldKind.FIXED_PHONE,
-        _VALUE + "不是有效的固定电话号码（如 0429-1234567），没有请填 0",
+#: What Excel does to a long number, and what to do, said where a cell shows it happened.
+_EXCEL_CUT = "可能是在数字格式的单元格中输入后被Excel截断了末几位（Excel只保留15位有效数字，其后的数字变成0）"
+_RETYPE = "请把该列设为文本格式后重新输入完整的"
+_AMBIGUOUS = "无法确定月份：{shown} 可能是 {shown}0（在常规格式的单元格中输入 {shown}0 会变成数字 {shown}）；请在文本格式的单元格中填写 {year}-10（1月请填写 {year}-01）"
+
+#: Codes with other messages, each used instead of :data:`MESSAGES`' when the field and value call
+#: for it (the first that applies). ``{year}`` is the first four characters of the value.
+_SPECIAL_MESSAGES: dict[Code, tuple[tuple[Callable[[Field, str], bool], str], ...]] = {
+    Code.ID_FORMAT: (
+        (lambda field, value: ID_SHAPE.match(value) is not None, _ID + "中的出生日期无效"),
+        (lambda field, value: LEGACY_ID_SHAPE.match(value) is not None, _ID + "中的出生日期无效"),  # a legacy 15-digit number
+    ),
+    Code.ID_CHECKSUM: ((lambda field, value: id_maybe_cut(value), _ID + "校验位错误；号码以000结尾，" + _EXCEL_CUT + "；" + _RETYPE + "18位号码"),),
+    Code.MONTH_FORMAT: ((lambda field, value: AMBIGUOUS_MONTH.match(value) is not None, _VALUE + _AMBIGUOUS),),
+    Code.AMOUNT_OUT_OF_RANGE: ((lambda field, value: field.non_negative, "「{column}」不能为负数，实际为「{shown}」"),),
+    Code.PHONE_FORMAT: ((lambda field, value: field.kind is FieldKind.FIXED_PHONE, _VALUE + "不是有效的固定电话号码（如 0429-1234567），没有请填 0"),),
+    Code.BANK_ACCOUNT_FORMAT: (
+        (lambda field, value: SCIENTIFIC.match(value) is not None, _VALUE + "已被Excel转成数字，后几位已经丢失，无法还原；" + _RETYPE + "卡号"),
+        (lambda field, value: bank_card_cut(value), _VALUE + "不是有效的银联卡号：最后一位校验位不对，可能是抄错了，或" + _EXCEL_CUT + "；请核对卡号，" + _RETYPE + "卡号"),
     ),
 }
 
 
+def _name_fault(value: str) -> str:
+    """What is wrong with a 姓名 that fails NAME_FORMAT: its first character not allowed there, and its code point."""
+    for index, char in enumerate(value):
+        if not (_NAME_START if index == 0 else _NAME_CHAR).match(char):
+            shown = f"「{char}」(U+{ord(char):04X})"
+            return f"不能以{shown}开头" if _NAME_CHAR.match(char) else f"含有不允许的字符{shown}"
+    return "含有不允许的字符"
+
+
+#: The ``{detail}`` of a code's message, worked out from the value.
+_DETAILS: dict[Code, Callable[[str], str]] = {Code.NAME_FORMAT: _name_fault}
+
+
 def describe(code: Code, field: Field, value: str) -> str:
     """The Chinese message for a failed cell check, naming the column and the value found."""
-    message = MESSAGES.get(code, _OTHER)
-    special = _SPECIAL_MESSAGES.get(code)
-    if special is not None and special[0](field, value):
-        message = special[1]
+    message = next((special for applies, special in _SPECIAL_MESSAGES.get(code, ()) if applies(field, value)), None) or MESSAGES.get(code, _OTHER)
+    detail = _DETAILS.get(code)
     return message.format(
         column=field.name,
         shown=value if len(value) <= 40 else value[:40] + "…",
@@ -221,6 +249,8 @@ def describe(code: Code, field: Field, value: str) -> str:
         length=len(value),
         max_length=field.max_length,
         title=code.title,
+        year=value[:4],
+        detail=detail(value) if detail is not None else "",
     )
 
 
@@ -297,6 +327,11 @@ def _date_ok(value: str) -> bool:
     return parse_date(value) is not None
 
 
+def _bank_account_ok(value: str) -> bool:
+    """8 to 30 digits; a 银联 card number with its Luhn check digit right."""
+    return _BANK_ACCOUNT.fullmatch(value) is not None and not bank_card_cut(value)
+
+
 def _allow_empty(check: Callable[[pd.Series], pd.Series]) -> Callable[[pd.Series], pd.Series]:
     """Empty cells are reported once, as CELL_EMPTY, never again by a format check."""
     return lambda series: _empty(series) | check(series)
@@ -335,7 +370,7 @@ def _checks_for(field: Field) -> list[pa.Check]:
         case FieldKind.POSTCODE:
             checks.append(check(Code.POSTCODE_FORMAT, lambda s: _fullmatch(s, _POSTCODE)))
         case FieldKind.BANK_ACCOUNT:
-            checks.append(check(Code.BANK_ACCOUNT_FORMAT, lambda s: ~long_ok(s) | _fullmatch(s, _BANK_ACCOUNT)))
+            checks.append(check(Code.BANK_ACCOUNT_FORMAT, lambda s: ~long_ok(s) | _per_value(s, _bank_account_ok)))
         case FieldKind.DATE:
             checks.append(check(Code.DATE_FORMAT, lambda s: _per_value(s, _date_ok)))
         case FieldKind.NAME:
@@ -358,39 +393,3 @@ def build_schema(fields: tuple[Field, ...], title: str) -> pa.DataFrameSchema:
 
 def field_map(fields: tuple[Field, ...]) -> dict[str, Field]:
     return {field.name: field for field in fields}
-
-
-# --- 证件类型: master data's 证件号码, checked by its row's type --------------------------------------
-
-
-def id_type(name: str = "证件类型") -> Field:
-    """The 证件类型 a core system holds (:data:`schemas.cells.ID_TYPES`)."""
-    return enum(name, ID_TYPES)
-
-
-def id_of_type(name: str = "证件号码") -> Field:
-    """A 证件号码 of any 证件类型: the schema checks its length; the check that fits its type needs the
-    row's 证件类型 and is run by the loader (:func:`schemas.cells.id_type_problems`, :func:`describe_id_of_type`)."""
-    return Field(name, FieldKind.ID_OF_TYPE, max_length=30)
-
-
-#: What a number of each 证件类型 checked by shape must be, for its ID_FORMAT message.
-ID_TYPE_RULES: dict[str, str] = {
-    PASSPORT: "应为5至20位字母或数字",
-    HK_MACAO_PERMIT: "应为H或M加8位或10位数字",
-    TAIWAN_PERMIT: "应为8位数字，或10位（8位数字加2位字母或数字）",
-    FOREIGN_RESIDENT_ID: "应为15位（3位字母加12位数字）或以9开头的18位（17位数字加1位数字或X）",
-    OTHER_ID: "应为1至30个可打印字符",
-}
-
-
-def describe_id_of_type(code: Code, field: Field, type_name: str, value: str) -> str:
-    """The Chinese message of a 证件号码 that fails the check of its 证件类型 ``type_name`` (see :func:`describe`)."""
-    shown = value if len(value) <= 40 else value[:40] + "…"
-    if type_name in RESIDENT_ID_TYPES:
-        return describe(code, field, value)
-    if code is Code.ID_NUMERIC_PRECISION:
-        return f"{type_name}号码「{shown}」已被Excel转成数字，后几位已经丢失，无法还原；请把该列设为文本格式后重新输入完整的号码"
-    if code is Code.ID_CHECKSUM:
-        return f"{type_name}号码「{shown}」校验位错误，请核对号码是否抄错"
-    return f"{type_name}号码「{shown}」{ID_TYPE_RULES.get(type_name, '格式错误')}"

@@ -1,6 +1,6 @@
 """Master data snapshots loaded with ``gjj load``: units and members, with their Chinese headers.
 
-A member's 证件号码 is checked by the check that fits its 证件类型 (:func:`schemas.cells.id_type_problem`),
+A member's 证件号码 is checked by the check that fits its 证件类型 (:func:`schemas.id_types.id_type_problem`),
 which needs both cells of the row: the schema checks its length, the loader the rest.
 """
 
@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pandera.pandas as pa
 
-from schemas.fields import Field, FieldKind, account, build_schema, enum, id_of_type, id_type, name, text
+from schemas.fields import Field, FieldKind, account, build_schema, enum, name, text
+from schemas.id_types import id_of_type, id_type
 
 UNIT_FIELDS: tuple[Field, ...] = (
     account("单位账号"),

@@ -72,7 +72,10 @@ def identity(member: FakeMember) -> list[str]:
 
 
 def aged(path: Path, seconds: float = 3600) -> Path:
-    """Make a file look complete to the settle check, as if it had been dropped an hour ago."""
+    """Give a file an old modification time, as a copy that keeps the time it was saved does.
+
+    Arrival order and settling go by the change time, which ``utime`` cannot set back: this does
+    not make a file look settled (the fixtures use settle time 0) nor earlier in arrival order."""
     import os
     import time
 

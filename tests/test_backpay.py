@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import multiprocessing
 from dataclasses import replace
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+import xlsxwriter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -23,10 +25,12 @@ from pipeline.rules import backpay as rules
 from pipeline.rules.backpay import Screen
 from pipeline.run.summary import write_run_summary
 from pipeline.services.backpay_query import delete_unallocated, list_unallocated
-from pipeline.services.fakes import FakeMember
+from pipeline.services.fakes import FakeMember, fake_id, write_table
+from pipeline.services.load import load_master_data
 from pipeline.store import batches, queries
 from pipeline.store.tables import BackPayRecord, Batch, BatchRowPart, Member
 from schemas import backpay
+from schemas.masterdata import MEMBER_HEADER
 from tests.conftest import BUSINESS_DATE, Centre, make_centre
 from tests.factories import Formula, backpay_file, formula_file, identity, kind_file, legacy_id, record_legacy_id, row_for, sheet_xml
 
@@ -780,3 +784,116 @@ def test_screened_rows_naming_members_by_either_form_are_judged_as_row_by_row_ch
 ) -> None:
     """The same property with member 1 recorded by its legacy number (named by it, or by the 18-digit form)."""
     _screened_and_checked_alike(legacy_centre, picks)
+
+
+# --- cells as a clerk's spreadsheet leaves them ----------------------------------------------------
+
+#: Members as the core system's export may spell them (a look-alike dot, a name padded for
+#: alignment), and one whose ID, typed into a number cell, becomes an ID that still passes GB 11643.
+REAL_ID, CUT_ID = "211402199005017035", "211402199005017000"
+SPELLED = [
+    FakeMember("300000101", "0100001", "买买提•艾力", fake_id(date(1985, 6, 1), 101), Decimal("4070"), Decimal("1000")),
+    FakeMember("300000102", "0100001", "李　娜", fake_id(date(1986, 7, 2), 102), Decimal("4070"), Decimal("1000")),
+    FakeMember("300000103", "0100001", "王小明", REAL_ID, Decimal("4070"), Decimal("1000")),
+]
+
+
+def _load_spelled_members(centre: Centre) -> None:
+    path = write_table(centre.app.home.root / "master" / "members_more.csv", MEMBER_HEADER, [member.row() for member in SPELLED])
+    with centre.app.sessions() as session, session.begin():
+        report = load_master_data(session, centre.app.config, members=path)
+        assert report.ok, report.issues
+
+
+# (account, 姓名 and 证件号码 as the file has them, code or None, what the message must say)
+IDENTITY_CASES = [
+    ("300000101", "买买提·艾力", None, None, ""),
+    ("300000101", "买买提•艾力", None, None, ""),
+    ("300000101", "买买提・艾力", None, None, ""),
+    ("300000101", "买买提．艾力", None, None, ""),
+    ("300000101", "买买提.艾力", None, None, ""),
+    ("300000101", "买买提‧艾力", None, None, ""),
+    ("300000101", "买买提 · 艾力", None, None, ""),
+    ("300000101", "买买提艾力", None, Code.NAME_MISMATCH, "只差间隔号"),
+    ("300000101", "买买提 艾力", None, Code.NAME_MISMATCH, "只差间隔号"),
+    ("300000101", "买买提·艾力2", None, Code.NAME_FORMAT, "含有不允许的字符「2」(U+0032)"),
+    ("300000102", "李娜", None, None, ""),
+    ("300000102", "李　娜", None, None, ""),
+    ("300000102", " 李 娜", None, None, ""),
+    ("300000102", "李小娜", None, Code.NAME_MISMATCH, "姓名变更须到中心审批"),
+    ("300000103", "王小明", REAL_ID, None, ""),
+    ("300000103", "王　小明", CUT_ID, Code.ID_MISMATCH, "末三位是000"),
+]
+
+
+@pytest.mark.parametrize(("account", "name", "id_number", "code", "says"), IDENTITY_CASES)
+def test_names_and_ids_are_compared_as_cleaned(sqlite_centre: Centre, account: str, name: str, id_number: str | None, code: Code | None, says: str) -> None:
+    _load_spelled_members(sqlite_centre)
+    member = next(member for member in SPELLED if member.member_account == account)
+    row = [1, account, name, id_number or member.id_number, "漏缴", "2024-03", "2024-05", "1000"]
+    backpay_file(sqlite_centre.inbox / sqlite_centre.unit().unit_account, [row])
+
+    result = sqlite_centre.run().outcomes[0].result
+
+    with sqlite_centre.app.sessions() as session:
+        stored = dict(session.execute(select(Member.member_account, Member.name).where(Member.member_account.in_([m.member_account for m in SPELLED]))).all())
+    assert stored == {"300000101": "买买提·艾力", "300000102": "李娜", "300000103": "王小明"}  # the loader cleans names too
+    issues = result.rows[0].issues
+    if code is None:
+        assert result.status is BatchStatus.ACCEPTED, issues
+        assert sqlite_centre.table_counts()["backpay_records"] == 1
+    else:
+        assert [issue.code for issue in issues] == [code] and says in issues[0].message, issues
+        assert sqlite_centre.table_counts()["backpay_records"] == 0
+
+
+def _xlsxwriter_backpay(path: Path, rows: list[list[Any]]) -> Path:
+    """A back-pay file as Excel stores it: text cells, numbers in General cells, dates as date serials."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    workbook = xlsxwriter.Workbook(str(path))
+    sheet = workbook.add_worksheet()
+    dates = workbook.add_format({"num_format": "yyyy-mm-dd"})
+    sheet.write_row(0, 0, backpay.HEADER)
+    for row_index, row in enumerate(rows, start=1):
+        for col, value in enumerate(row):
+            if isinstance(value, str):
+                sheet.write_string(row_index, col, value)
+            elif isinstance(value, datetime):
+                sheet.write_datetime(row_index, col, value, dates)
+            else:
+                sheet.write_number(row_index, col, value)
+    workbook.close()
+    return path
+
+
+# (what the clerk typed, the cell Excel keeps, the month recorded or None when refused)
+MONTH_CELLS = [
+    ("2023.10 in a General cell", 2023.1, None),
+    ("2023.11 in a General cell", 2023.11, "2023-11"),
+    ("2023.03 in a General cell", 2023.03, "2023-03"),
+    ("2023.3 in a General cell", 2023.3, "2023-03"),
+    ("202310 in a General cell", 202310, "2023-10"),
+    ("2023.10 in a text cell", "2023.10", "2023-10"),
+    ("2023.1 in a text cell", "2023.1", None),
+    ("2023-10 in a text cell", "2023-10", "2023-10"),
+    ("a date cell", datetime(2023, 10, 1), "2023-10"),
+]
+
+
+@pytest.mark.parametrize(("typed", "cell", "recorded"), MONTH_CELLS, ids=[case[0] for case in MONTH_CELLS])
+def test_a_month_with_a_decimal_point_is_never_guessed(sqlite_centre: Centre, typed: str, cell: Any, recorded: str | None) -> None:
+    member = sqlite_centre.members_of(0)[0]
+    _xlsxwriter_backpay(sqlite_centre.inbox / sqlite_centre.unit().unit_account / "补缴.xlsx", [[1, *identity(member), "漏缴", cell, cell, 1000]])
+
+    result = sqlite_centre.run().outcomes[0].result
+
+    with sqlite_centre.app.sessions() as session:
+        months = session.execute(select(BackPayRecord.start_month, BackPayRecord.end_month)).all()
+    if recorded is not None:
+        assert result.status is BatchStatus.ACCEPTED, result.rows[0].issues
+        assert months == [(recorded, recorded)]
+        return
+    issues = result.rows[0].issues
+    assert [(i.code, i.column, i.row) for i in issues] == [(Code.MONTH_FORMAT, "补缴开始年月", 2), (Code.MONTH_FORMAT, "补缴结束年月", 2)]
+    assert "2023.1 可能是 2023.10" in issues[0].message and "请在文本格式的单元格中填写 2023-10" in issues[0].message
+    assert months == []

@@ -24,7 +24,7 @@ from pipeline.services import demo
 from pipeline.services.fakes import fake_master_data, write_master_files, write_table
 from pipeline.services.load import load_master_data
 from schemas import TEMPLATES, backpay
-from schemas.masterdata import MEMBER_HEADER
+from schemas.masterdata import MEMBER_HEADER, UNIT_HEADER
 from tests.factories import aged, backpay_file, row_for
 
 README_PATH = Path(__file__).resolve().parent.parent / "README.md"
@@ -306,3 +306,101 @@ def _table(path: Path) -> list[list[str]]:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             return list(csv.reader(handle))[1:]
     return [[str(c) for c in row] for row in openpyxl.load_workbook(path).worksheets[0].iter_rows(min_row=2, values_only=True)]
+
+
+def _gjj_piped(args: list[str], home: Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``gjj`` as cron runs it: stdout and stderr are pipes, and no COLUMNS says how wide a screen is."""
+    env = {key: value for key, value in os.environ.items() if key not in ("COLUMNS", "LINES", "GJJ_DB")}
+    gjj = Path(sys.executable).parent / "gjj"
+    return subprocess.run([str(gjj), *args], env={**env, "GJJ_HOME": str(home)}, cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def test_piped_output_is_not_cut_at_80_columns(tmp_path: Path) -> None:
+    """Piped (cron mails it, a log keeps it), an error table keeps its allowed values and a path stays on one line."""
+    home = tmp_path / ("a-home-whose-path-is-longer-than-eighty-columns-" * 2) / "home"
+    units, members = fake_master_data(unit_count=1, members_per_unit=2)
+    units_file, members_file = write_master_files(tmp_path / "master", units, members)
+    bad_units = tmp_path / "units.csv"
+    rows = [unit.row() for unit in units]
+    status = UNIT_HEADER.index("单位账户状态")
+    rows[0][status] = "停用"
+    rows[1][UNIT_HEADER.index("单位名称")] = "[/b]方括号[bold]单位"  # unit data is never taken for Rich markup
+    rows[1][status] = "[/x]"
+    write_table(bad_units, UNIT_HEADER, rows)
+
+    loaded = _gjj_piped(["load", "--units", str(bad_units)], home)
+
+    assert loaded.returncode == 1, loaded.stderr
+    lines = loaded.stderr.splitlines()
+    for value in ("停用", "[/x]"):
+        line = next(line for line in lines if f"「{value}」" in line)  # one table row, one line
+        assert "ENUM_VALUE" in line and "只能填：正常、封存、销户" in line, loaded.stderr
+    assert "…" not in loaded.stderr
+
+    assert _gjj_piped(["load", "--units", str(units_file), "--members", str(members_file)], home).returncode == 0
+    aged(backpay_file(home / "inbox" / units[0].unit_account, [row_for(members[0])]))
+    ran = _gjj_piped(["run", "--business-date", "2024-08-05"], home)
+
+    assert ran.returncode == 0, ran.stderr
+    summaries = list((home / "outbox" / "_centre" / "runs").glob("*/summary.html"))
+    assert len(summaries) == 1 and len(str(summaries[0])) > 200
+    assert f"中心工作人员汇总：{summaries[0]}\n" in ran.stdout  # the whole path on one line
+    assert f"历次运行索引：{home / 'outbox' / '_centre' / 'index.html'}\n" in ran.stdout
+    assert "━" not in ran.stderr  # no progress bar in a log
+
+
+def test_run_json_is_one_line_a_run(tmp_path: Path) -> None:
+    """`gjj run --json >> runs.jsonl`: each run appends one line, and each line is one JSON document."""
+    home = tmp_path / "home"
+    units, members = _load_demo_master(home)
+    log = tmp_path / "runs.jsonl"
+    for member in members[:2]:
+        aged(backpay_file(home / "inbox" / units[0].unit_account, [row_for(member)], name=f"{member.member_account}.xlsx"))
+        ran = _gjj_piped(["run", "--business-date", "2024-08-05", "--json"], home)
+        assert ran.returncode == 0, ran.stderr
+        assert ran.stdout.count("\n") == 1 and ran.stdout.endswith("\n")
+        with log.open("a", encoding="utf-8") as handle:
+            handle.write(ran.stdout)
+
+    runs = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    assert len(runs) == 2 and runs[0]["run_id"] != runs[1]["run_id"]
+    assert [[f["source_file"] for f in run["files"]] for run in runs] == [[f"{m.member_account}.xlsx"] for m in members[:2]]
+
+
+def test_template_needs_no_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`gjj template` reads the configuration only: no folders, no database, wherever it runs."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    made = runner.invoke(app, ["template", "补缴", "-o", "补缴.xlsx"], env={"GJJ_HOME": None, "GJJ_DB": None})
+    assert made.exit_code == 0, made.output
+    assert [path.name for path in elsewhere.iterdir()] == ["补缴.xlsx"]  # no inbox/, outbox/, var/gjj.db …
+
+    # GJJ_HOME set: its config/centre.yaml is read, and still nothing is made in it.
+    home = tmp_path / "home"
+    (home / "config").mkdir(parents=True)
+    default = (Path(__file__).resolve().parent.parent / "pipeline" / "centre.yaml").read_text(encoding="utf-8")
+    configured = default.replace("补缴: [漏缴, 少缴, 补差]", "补缴: [漏缴, 少缴, 补差, 本中心另定原因]")
+    assert configured != default
+    (home / "config" / "centre.yaml").write_text(configured, encoding="utf-8")
+    output = tmp_path / "configured.xlsx"
+    made = runner.invoke(app, ["template", "补缴", "-o", str(output)], env={"GJJ_HOME": str(home)})
+    assert made.exit_code == 0, made.output
+    assert sorted(path.name for path in home.iterdir()) == ["config"]
+    assert "本中心另定原因" in _template_text(output)
+    assert "本中心另定原因" not in _template_text(elsewhere / "补缴.xlsx")
+
+    # --config wins; a broken one is a configuration error (exit 2), not a traceback.
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("reasons: [\n", encoding="utf-8")
+    refused = runner.invoke(app, ["template", "补缴", "-o", str(tmp_path / "x.xlsx"), "--config", str(broken)], env={"GJJ_HOME": None})
+    assert refused.exit_code == 2 and "配置" in refused.output
+    assert not (tmp_path / "x.xlsx").exists()
+
+
+def _template_text(path: Path) -> str:
+    """Every cell and every dropdown's list of a template, as one text."""
+    sheet = openpyxl.load_workbook(path).worksheets[0]
+    cells = [str(cell) for row in sheet.iter_rows(values_only=True) for cell in row if cell is not None]
+    dropdowns = [str(validation.formula1) for validation in sheet.data_validations.dataValidation]
+    return "\n".join(cells + dropdowns)

@@ -12,23 +12,38 @@ from pipeline.check.schema import clean_column
 from pipeline.errors import Code
 from pipeline.services.fakes import fake_id
 from schemas.cells import (
-    ID_TYPES,
+    bank_card_cut,
     clean_amount,
     clean_id,
     clean_month,
+    clean_name,
     clean_ratio,
     clean_text,
     column_is_clean,
     id18,
     id_check_char,
     id_forms,
+    id_maybe_cut,
     id_problem,
     id_problems,
-    id_type_problem,
-    id_type_problems,
+    luhn_ok,
     parse_month,
 )
-from schemas.fields import Field, account, amount, describe_id_of_type, id_number, id_of_type, month, name, seq, shared_column_facts, text
+from schemas.fields import (
+    Field,
+    FieldKind,
+    account,
+    amount,
+    build_schema,
+    describe,
+    id_number,
+    month,
+    name,
+    seq,
+    shared_column_facts,
+    text,
+)
+from schemas.id_types import ID_TYPES, describe_id_of_type, id_of_type, id_type_problem, id_type_problems
 
 VALID_ID = "11010519491231002X"  # GB 11643's own example
 
@@ -50,13 +65,16 @@ def test_clean_text(raw: str, clean: str) -> None:
 @pytest.mark.parametrize(
     ("raw", "month"),
     [("2024-03", "2024-03"), ("2024-3", "2024-03"), ("202403", "2024-03"), ("2024/03", "2024-03"), ("2024-03-01", "2024-03"),
-     ("2024年3月", "2024-03"), ("２０２４０３", "2024-03"), ("2024-13", "2024-13"), ("24-03", "24-03")],
+     ("2024年3月", "2024-03"), ("２０２４０３", "2024-03"), ("2024-13", "2024-13"), ("24-03", "24-03"),
+     # yyyy.mm: two digits are a month; 2024.1 may be 2024.10 that a General cell made a number, so it stays (MONTH_FORMAT)
+     ("2024.10", "2024-10"), ("2024.01", "2024-01"), ("2024.03", "2024-03"), ("2024.3", "2024-03"), ("2024.12", "2024-12"),
+     ("２０２４．１０", "2024-10"), ("2024.1", "2024.1"), ("２０２４．１", "2024.1")],
 )
 def test_clean_month(raw: str, month: str) -> None:
     assert clean_month(raw) == month
 
 
-@pytest.mark.parametrize("bad", ["2024-13", "2024-00", "24-03", "March", "", "2024-03-1x"])
+@pytest.mark.parametrize("bad", ["2024-13", "2024-00", "24-03", "March", "", "2024-03-1x", "2024.1", "2024.13", "2024.0"])
 def test_parse_month_rejects(bad: str) -> None:
     assert parse_month(bad) is None
 
@@ -104,6 +122,7 @@ def test_fake_ids_are_valid() -> None:
 _TRICKY_CELLS = [
     "张三", " 张三", "张三\u3000", "ＡＢＣ", "e\u0301", "\u0301", "a\u00a0b", "11010519491231002x", "\ufeff1",
     "", " ", "\x1f", "Mary Ann", "ß", "2024-03", "１２", "\t0\r\n", "欧阳·娜娜",
+    "张　三", "张 三", "买买提•艾力", "买买提・艾力", "买买提．艾力", "买买提 · 艾力", "John  Smith", "a.b", "·", "张\u2060三",
 ]
 
 
@@ -258,3 +277,190 @@ def test_a_legacy_id_and_its_18_digit_form_are_one_person() -> None:
     assert id_forms(LEGACY_ID) == (LEGACY_ID, VALID_ID)
     assert id_forms(fake_id(date(2001, 1, 1), 1)) == (fake_id(date(2001, 1, 1), 1),)  # born in 2001: no 15-digit form
     assert id_forms("E12345678") == ("E12345678",)
+
+
+# --- names -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        # a space of any kind between two ideographs goes: names padded for alignment
+        ("张　三", "张三"),
+        ("张 三", "张三"),
+        ("张\u00a0三", "张三"),
+        ("张\t三", "张三"),
+        ("张\u2002\u2002三", "张三"),
+        ("欧阳　娜娜", "欧阳娜娜"),
+        (" 张 三 丰 ", "张三丰"),
+        ("张\u200b三", "张三"),
+        ("张\u2060三", "张三"),
+        # the dots that stand in for the middle dot of a transliterated name
+        ("买买提·艾力", "买买提·艾力"),
+        ("买买提•艾力", "买买提·艾力"),
+        ("买买提・艾力", "买买提·艾力"),
+        ("买买提･艾力", "买买提·艾力"),
+        ("买买提．艾力", "买买提·艾力"),
+        ("买买提.艾力", "买买提·艾力"),
+        ("买买提‧艾力", "买买提·艾力"),
+        ("买买提∙艾力", "买买提·艾力"),
+        ("买买提⋅艾力", "买买提·艾力"),
+        ("买买提\u0387艾力", "买买提·艾力"),
+        ("买买提 · 艾力", "买买提·艾力"),
+        ("买买提 ． 艾力", "买买提·艾力"),
+        ("阿卜杜•热合曼・买买提", "阿卜杜·热合曼·买买提"),
+        # Latin names keep one space and their periods
+        ("John Smith", "John Smith"),
+        ("John  Smith", "John Smith"),
+        ("John\u3000Smith", "John Smith"),
+        ("J. Smith", "J. Smith"),
+        ("Mary Ann 张", "Mary Ann 张"),
+        ("ＪＯＨＮ　ＳＭＩＴＨ", "JOHN SMITH"),
+    ],
+)
+def test_clean_name(raw: str, clean: str) -> None:
+    assert clean_name(raw) == clean
+    assert clean_name(clean) == clean
+
+
+@given(st.text(alphabet=st.sampled_from("张三买提a B.·•・．\u3000\u00a0\t\u200b"), max_size=12))
+@settings(max_examples=200, deadline=None)
+def test_clean_name_is_idempotent(raw: str) -> None:
+    assert clean_name(clean_name(raw)) == clean_name(raw)
+
+
+def _failures(field: Field, cells: list[str]) -> list[tuple[str, str]]:
+    """Each failing cell of one column as (check, message), the cells cleaned by the field first."""
+    import pandas as pd
+    import pandera.errors
+
+    cleaned = clean_column(field, cells)
+    try:
+        build_schema((field,), "test").validate(pd.DataFrame({field.name: cleaned}, dtype=object), lazy=True)
+    except pandera.errors.SchemaErrors as error:
+        cases = error.failure_cases
+        return sorted((str(check), describe(Code(str(check)), field, cleaned[int(index)])) for check, index in zip(cases["check"], cases["index"]))
+    return []
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("张3", "「3」(U+0033)"),
+        ("张三(曾用名)", "「(」(U+0028)"),
+        ("张-三", "「-」(U+002D)"),
+        ("张\x1f三", "「\x1f」(U+001F)"),
+        ("3张", "「3」(U+0033)"),
+        ("张。三", "「。」(U+3002)"),
+    ],
+)
+def test_name_format_names_the_character_and_its_code_point(raw: str, shown: str) -> None:
+    ((check, message),) = _failures(name(), [raw])
+    assert check == "NAME_FORMAT"
+    assert f"含有不允许的字符{shown}" in message and message.startswith("姓名「")
+
+
+def test_name_format_of_a_leading_period() -> None:
+    ((check, message),) = _failures(name(), [".张三"])
+    assert check == "NAME_FORMAT" and "不能以「.」(U+002E)开头" in message
+
+
+@pytest.mark.parametrize("raw", ["张　三", "买买提•艾力", "买买提・艾力", "买买提．艾力", "买买提 ･ 艾力", "John  Smith", "欧阳·娜娜"])
+def test_names_with_spaces_and_look_alike_dots_pass(raw: str) -> None:
+    assert _failures(name(), [raw]) == []
+
+
+# --- numbers Excel cut --------------------------------------------------------------------------
+
+#: 211402199005017035 typed into a number cell is 211402199005017000 in a CSV, and that still has a valid check digit.
+REAL_ID, CUT_ID = "211402199005017035", "211402199005017000"
+
+
+@pytest.mark.parametrize(
+    ("value", "cut"),
+    [(CUT_ID, True), (REAL_ID, False), ("21140219900501700X", False), ("2114021990050170000", False), ("21140219900501000", False)],
+)
+def test_id_maybe_cut(value: str, cut: bool) -> None:
+    assert id_problem(REAL_ID) is None and id_problem(CUT_ID) is None
+    assert id_maybe_cut(value) is cut
+
+
+def test_a_cut_id_with_a_wrong_check_digit_says_excel_may_have_cut_it() -> None:
+    cut = next(f"21140219900501{n}000" for n in range(10) if id_problem(f"21140219900501{n}000") is Code.ID_CHECKSUM)
+    ((check, message),) = _failures(id_number(), [cut])
+    assert check == "ID_CHECKSUM" and "以000结尾" in message and "Excel截断" in message and "文本格式" in message
+    ((check, message),) = _failures(id_number(), ["110105194912310021"])
+    assert check == "ID_CHECKSUM" and "000" not in message
+
+
+#: 银联 cards (62, 16–19 digits) and what Excel makes of them in a number cell: 15 digits, then zeros.
+CARD_19, CARD_16 = "6222021234567890128", "6228480012345671"
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        (CARD_19, True),
+        (CARD_16, True),
+        ("6217000000000001234", True),
+        (CARD_19[:15] + "0000", False),
+        (CARD_16[:15] + "0", False),
+        (CARD_19[:18] + "9", False),
+        ("4367421234567890123", True),  # not 银联: no check digit asked
+        ("62170000000000", True),  # 14 digits: an account, not a card
+        ("62222212345678901234", True),  # 20 digits: an account, not a card
+    ],
+)
+def test_bank_card_check_digit(value: str, ok: bool) -> None:
+    assert luhn_ok(CARD_19) and luhn_ok(CARD_16)
+    assert bank_card_cut(value) is not ok
+
+
+BANK = Field("个人存款账户号码", FieldKind.BANK_ACCOUNT, max_length=30)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message_parts"),
+    [
+        (CARD_19, None),
+        (CARD_16, None),
+        ("1234567890123", None),
+        (CARD_19[:15] + "0000", ("不是有效的银联卡号", "校验位", "Excel截断")),
+        (CARD_16[:15] + "0", ("不是有效的银联卡号", "校验位", "Excel截断")),
+        ("6.22202E+18", ("已被Excel转成数字", "文本格式")),
+        ("6.22202123456789e+18", ("已被Excel转成数字", "文本格式")),
+        ("6222 0212 3456 7890 128", ("应为8至30位数字",)),
+    ],
+)
+def test_bank_account_cell(raw: str, message_parts: tuple[str, ...] | None) -> None:
+    failures = _failures(BANK, [raw])
+    if message_parts is None:
+        assert failures == []
+        return
+    ((check, message),) = failures
+    assert check == "BANK_ACCOUNT_FORMAT" and message.startswith(f"「个人存款账户号码」的值「{raw}」")
+    assert all(part in message for part in message_parts), message
+
+
+# --- months a General cell made numbers -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "message_parts"),
+    [
+        ("2026.1", ("2026.1 可能是 2026.10", "请在文本格式的单元格中填写 2026-10", "2026-01")),
+        ("２０２６．１", ("2026.1 可能是 2026.10", "2026-10")),
+        ("2026.13", ("不是有效的年月", "yyyy-mm")),
+        ("2026.10", None),
+        ("2026.01", None),
+        ("2026.3", None),
+    ],
+)
+def test_month_cell(raw: str, message_parts: tuple[str, ...] | None) -> None:
+    failures = _failures(month("补缴开始年月"), [raw])
+    if message_parts is None:
+        assert failures == []
+        return
+    ((check, message),) = failures
+    assert check == "MONTH_FORMAT" and message.startswith("「补缴开始年月」的值「")
+    assert all(part in message for part in message_parts), message

@@ -25,9 +25,11 @@ from hypothesis import strategies as st
 from python_calamine import CalamineWorkbook, PasswordError
 
 from pipeline import logs
+from pipeline.config import load_config
 from pipeline.errors import Code, ReadFailure
 from pipeline.model import BatchStatus, RowStatus
 from pipeline.outputs.xlsx_text import neutralise_column, neutralise_formula
+from pipeline.read.header import detect, holds_header
 from pipeline.read.workbook import OLE_SIGNATURE, read_raw
 from pipeline.services.fakes import fake_id, fake_master_data, registration_row, write_table
 from schemas import backpay, registration
@@ -210,6 +212,34 @@ def test_formula_cells_count_by_their_value(sqlite_centre: Centre) -> None:
 
     assert result.status is BatchStatus.ACCEPTED
     assert str(result.rows[0].amounts["补缴金额"]) == "1000"
+
+
+@pytest.mark.parametrize(("column", "status"), [(0, BatchStatus.ACCEPTED), (1, BatchStatus.REJECTED), (2, BatchStatus.REJECTED)], ids=["序号", "个人账号", "姓名"])
+def test_a_control_character_in_a_cell_does_not_move_the_totals_row(sqlite_centre: Centre, column: int, status: BatchStatus) -> None:
+    """Excel stores a control character as ``_x0000_`` and calamine gives it back: a cell may hold the
+    character the reader joins a first column with to look for 合计 at once. The totals row found is
+    still the right one, and the cell is the unit's error on its own row (序号 is free text)."""
+    own = sqlite_centre.members_of(0)
+    spoiled = row_for(own[0], 1)
+    spoiled[column] = f"{spoiled[column]}\x00"
+    total = ["", "", "", "", "", "", "", "2000"]
+    total[column] = "合计"  # in the same column: the cell above must not move it
+    path = _unit_folder(sqlite_centre) / "补缴.xlsx"
+    with xlsxwriter.Workbook(str(path)) as workbook:
+        sheet = workbook.add_worksheet()
+        for index, row in enumerate([backpay.HEADER, spoiled, row_for(own[1], 2), total, ["", "", "单位盖章"]]):
+            for position, value in enumerate(row):
+                sheet.write_string(index, position, str(value))
+    with zipfile.ZipFile(path) as archive:
+        assert "_x0000_" in archive.read("xl/sharedStrings.xml").decode()
+
+    sheet = detect(read_raw(path, load_config().limits, holds_header({"补缴": backpay.HEADER})), {"补缴": backpay.HEADER}).sheet
+    assert sheet.excel_rows == [2, 3] and sheet.total_excel_row == 4
+    result = _only_result(sqlite_centre).result
+
+    assert result.status is status
+    assert [row.excel_row for row in result.rows] == [2, 3]
+    assert {(issue.row, issue.column) for issue in result.all_issues} == ({(2, backpay.HEADER[column])} if column else set())
 
 
 def test_formula_text_is_neutralised_in_csv_and_kept_as_text_in_xlsx(sqlite_centre: Centre) -> None:

@@ -4,25 +4,42 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import sqlalchemy
+import yaml
+from sqlalchemy import select
 
+from pipeline.config import DEFAULT_CONFIG
 from pipeline.errors import Code, Issue
 from pipeline.intake.locks import file_locks, lock_key
-from pipeline.intake.scan import Arrival, Settler, scan, settled_files
+from pipeline.intake.scan import IN_SUBFOLDER, Arrival, Settler, scan, settled_files
+from pipeline.intake.writers import open_for_writing
 from pipeline.model import BatchStatus, RowResult
 from pipeline.rules import backpay as backpay_rules
 from pipeline.rules.context import RuleContext
+from pipeline.run.outcomes import IgnoredFile
 from pipeline.run.processor import FailedFile, RunSummary
 from pipeline.run.watch import Watcher
+from pipeline.services.fakes import FakeMember
 from pipeline.store.engine import make_engine, migrate, session_factory
 from pipeline.store.queries import hold_member_lock
-from tests.conftest import BUSINESS_DATE, Centre, PostgresServer, wait_until
-from tests.factories import aged, backpay_file, row_for
+from pipeline.store.tables import Batch, Member
+from tests.conftest import BUSINESS_DATE, Centre, PostgresServer, make_centre, wait_until
+from tests.factories import aged, backpay_file, identity, kind_file, row_for
+
+REPO = Path(__file__).resolve().parent.parent
+SETTLE = 0.5
 
 
 class FakeClock:
@@ -37,12 +54,29 @@ def _arrival(path: Path) -> Arrival:
     return Arrival(path, path.parent.name)
 
 
-def test_settler_waits_until_size_and_mtime_are_stable(tmp_path: Path) -> None:
+def _next_tick(path: Path) -> None:
+    """Let the clock pass the file's change time, so that a file written next has a later one.
+
+    The kernel keeps file times at its clock tick (a few ms): files written within one tick share
+    a change time. Time itself is what is waited for here."""
+    later = path.lstat().st_ctime_ns + 30_000_000
+    while time.time_ns() < later:
+        time.sleep(0.005)
+
+
+def _saved_hours_ago(path: Path, hours: float) -> Path:
+    """What WinSCP's "preserve timestamp" and an Explorer copy do: the mtime is when the unit saved it."""
+    then = time.time() - hours * 3600
+    os.utime(path, (then, then))
+    return path
+
+
+def test_settler_waits_until_size_and_times_are_stable(tmp_path: Path) -> None:
     path = tmp_path / "0100001" / "a.xlsx"
     path.parent.mkdir()
     path.write_bytes(b"part")
     clock = FakeClock()
-    settler = Settler(5, clock=clock, wall=lambda: path.stat().st_mtime)  # the file looks brand new
+    settler = Settler(5, clock=clock, wall=lambda: path.stat().st_ctime)  # the file looks brand new
 
     assert settler.ready([_arrival(path)]) == []
     clock.now += 3
@@ -55,40 +89,43 @@ def test_settler_waits_until_size_and_mtime_are_stable(tmp_path: Path) -> None:
     assert settler.ready([_arrival(path)]) == [_arrival(path)]
 
 
-def test_old_files_and_done_files_are_ready_at_once(tmp_path: Path) -> None:
+def test_a_file_is_ready_at_once_when_its_change_time_is_old_or_it_has_a_done_file(tmp_path: Path) -> None:
+    copied, fresh, waiting = (tmp_path / unit / "a.xlsx" for unit in ("0100001", "0100002", "0100003"))
+    for path in (copied, fresh, waiting):
+        path.parent.mkdir()
+        path.write_bytes(b"x")
+    aged(copied)  # a copy that kept the time the unit saved it: it arrived just now all the same
+    (fresh.parent / "a.xlsx.done").write_bytes(b"")
+    arrivals = scan(tmp_path).arrivals
+
+    assert Settler(60).ready(arrivals) == [_arrival(fresh)]
+    a_minute_later = Settler(60, wall=lambda: time.time() + 60)  # e.g. the watcher was restarted
+    assert a_minute_later.ready(arrivals) == arrivals
+
+
+def test_scan_orders_by_arrival_not_by_modification_time_and_skips_temporary_names(tmp_path: Path) -> None:
     folder = tmp_path / "0100001"
     folder.mkdir()
-    (folder / "old.xlsx").write_bytes(b"x")
-    old = aged(folder / "old.xlsx")
-    fresh = folder / "fresh.xlsx"
-    fresh.write_bytes(b"x")
-    (folder / "fresh.xlsx.done").write_bytes(b"")
-    waiting = folder / "waiting.xlsx"
-    waiting.write_bytes(b"x")
-
-    ready = Settler(60).ready([_arrival(p) for p in (old, fresh, waiting)])
-
-    assert ready == [_arrival(old), _arrival(fresh)]
-
-
-def test_scan_orders_by_arrival_and_skips_temporary_names(tmp_path: Path) -> None:
-    folder = tmp_path / "0100001"
-    folder.mkdir()
-    for index, name in enumerate(["b.xlsx", "a.xlsx", "c.xlsx.part", "~$a.xlsx", ".x.xlsx", "d.tmp", "b.xlsx.done"]):
+    (folder / "b.xlsx").write_bytes(b"x")
+    _next_tick(folder / "b.xlsx")
+    for name in ["a.xlsx", "c.xlsx.part", "~$a.xlsx", ".x.xlsx", "d.tmp", "b.xlsx.done"]:
         (folder / name).write_bytes(b"x")
-        os.utime(folder / name, (1000 + index, 1000 + index))
+    _saved_hours_ago(folder / "a.xlsx", 2)  # arrived after b.xlsx, saved long before it
 
-    arrivals, unsafe = scan(tmp_path)
+    found = scan(tmp_path)
 
-    assert [a.name for a in arrivals] == ["b.xlsx", "a.xlsx"] and unsafe == []
+    assert [a.name for a in found.arrivals] == ["b.xlsx", "a.xlsx"]
+    assert found.unsafe == found.no_access == found.ignored == []
 
 
-def test_run_waits_one_settle_period_and_leaves_a_growing_file(tmp_path: Path) -> None:
-    folder = tmp_path / "0100001"
+def test_run_waits_one_settle_period_and_leaves_a_growing_file_and_its_units_later_files(tmp_path: Path) -> None:
+    folder, other = tmp_path / "0100001", tmp_path / "0100002"
     folder.mkdir()
-    steady, growing = folder / "steady.xlsx", folder / "growing.xlsx"
-    steady.write_bytes(b"x")
-    growing.write_bytes(b"x")
+    other.mkdir()
+    steady, growing, later = folder / "steady.xlsx", folder / "growing.xlsx", folder / "later.xlsx"
+    for path in (steady, growing, later, other / "other.xlsx"):
+        path.write_bytes(b"x")
+        _next_tick(path)
 
     def sleep(seconds: float) -> None:
         with growing.open("ab") as handle:
@@ -96,7 +133,7 @@ def test_run_waits_one_settle_period_and_leaves_a_growing_file(tmp_path: Path) -
 
     ready = settled_files(tmp_path, 0.5, sleep=sleep)
 
-    assert [a.name for a in ready] == ["steady.xlsx"]
+    assert [a.name for a in ready] == ["steady.xlsx", "other.xlsx"]  # later.xlsx waits for growing.xlsx
 
 
 def test_done_file_is_archived_with_its_file(sqlite_centre: Centre) -> None:
@@ -302,3 +339,270 @@ def test_watcher_with_real_observer_takes_a_new_file_and_stops_gracefully(sqlite
     assert not thread.is_alive()
     assert [o.result.status for o in watcher.stats.outcomes] == [BatchStatus.ACCEPTED]
     assert len(runs) == 1 and runs[0].outcomes[0].source == "补缴.xlsx"
+
+
+# --- arrival order, writers on this host, what cannot be read, subfolders ------------------------
+
+WRITER = """
+import sys
+data = open(sys.argv[2], "rb").read()
+with open(sys.argv[1], "wb") as target:
+    target.write(data[: len(data) // 2])
+    target.flush()
+    print("half", flush=True)
+    sys.stdin.readline()
+    target.write(data[len(data) // 2 :])
+print("done", flush=True)
+"""
+
+
+class LocalWriter:
+    """Another process of this host writing ``source``'s bytes to ``target``: half, then, when told, the rest."""
+
+    def __init__(self, source: Path, target: Path):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-c", WRITER, str(target), str(source)]
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None and self.process.stdout.readline() == "half\n"
+
+    def finish(self) -> None:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write("\n")
+        self.process.stdin.flush()
+        assert self.process.stdout.readline() == "done\n"
+        assert self.process.wait(timeout=30) == 0
+
+    def __enter__(self) -> LocalWriter:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.communicate(timeout=30)  # closes the pipes
+
+
+def _key(path: Path) -> tuple[int, int]:
+    info = path.lstat()
+    return info.st_dev, info.st_ino
+
+
+def _wait_until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting until {what}")
+        time.sleep(0.05)
+
+
+def _seal_and_unseal(centre: Centre) -> tuple[FakeMember, list[list[object]], list[list[object]]]:
+    person = centre.members_of(0)[0]
+    return person, [[1, *identity(person), "其他封存", "2024-06"]], [[1, *identity(person), "正常上班启封", "2024-08", "4070"]]
+
+
+def _batches_and_status(centre: Centre, person: FakeMember) -> tuple[list[tuple[str, str]], str]:
+    with centre.app.sessions() as session:
+        batches = [(batch.source_name, batch.status) for batch in session.scalars(select(Batch).order_by(Batch.id))]
+        return batches, session.get(Member, person.member_account).status
+
+
+def _home_config(home: Path, settle_seconds: float) -> None:
+    raw = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    raw["settle_seconds"] = settle_seconds
+    (home / "config").mkdir(parents=True, exist_ok=True)
+    (home / "config" / "centre.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+
+
+def _gjj(home: Path, db_url: str, *args: str) -> subprocess.Popen[str]:
+    environment = {**os.environ, "GJJ_HOME": str(home), "GJJ_DB": db_url, "PYTHONPATH": str(REPO), "COLUMNS": "120"}
+    command = [sys.executable, "-m", "pipeline", *args]
+    return subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+@pytest.mark.parametrize("command", ["run", "watch"])
+def test_a_unseal_saved_before_the_seal_it_follows_but_copied_after_it_is_processed_second(tmp_path: Path, command: str) -> None:
+    db_url = f"sqlite:///{tmp_path / 'gjj.db'}"
+    centre = make_centre(tmp_path / "home", db_url)
+    _home_config(centre.app.home.root, 0)
+    folder = centre.inbox / centre.unit().unit_account
+    person, seal_rows, unseal_rows = _seal_and_unseal(centre)
+    seal = _saved_hours_ago(kind_file(folder, "封存", seal_rows), 1)  # copied with the time it was saved
+    _next_tick(seal)
+    unseal = _saved_hours_ago(kind_file(folder, "启封", unseal_rows), 2)  # saved before the 封存, copied after it
+    assert seal.lstat().st_ctime_ns < unseal.lstat().st_ctime_ns and seal.lstat().st_mtime_ns > unseal.lstat().st_mtime_ns
+
+    if command == "run":
+        process = _gjj(centre.app.home.root, db_url, "run", "--business-date", BUSINESS_DATE.isoformat(), "--json")
+        _, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0, stderr[-2000:]
+    else:
+        process = _gjj(centre.app.home.root, db_url, "watch", "--rescan-seconds", "0.5")
+        try:
+            _wait_until(lambda: len(_batches_and_status(centre, person)[0]) == 2 and not any(folder.iterdir()), "both files are processed")
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            _, stderr = process.communicate(timeout=120)
+        assert process.returncode == 0, stderr[-2000:]
+    batches, status = _batches_and_status(centre, person)
+    centre.app.close()
+
+    assert batches == [("封存.xlsx", "accepted"), ("启封.xlsx", "accepted")]
+    assert status == "正常"
+
+
+def test_a_file_a_local_process_is_still_writing_is_not_taken_however_long_it_pauses(tmp_path: Path) -> None:
+    centre = make_centre(tmp_path / "home", f"sqlite:///{tmp_path / 'gjj.db'}", settle_seconds=SETTLE)
+    try:
+        folder = centre.inbox / centre.unit().unit_account
+        members = centre.members_of(0)
+        source = backpay_file(tmp_path / "local", [row_for(members[0], 1), row_for(members[1], 2)])
+        target = folder / "补缴.xlsx"
+        other_unit = aged(backpay_file(centre.inbox / centre.unit(1).unit_account, [row_for(centre.members_of(1)[0])], name="读.xlsx"))
+        with LocalWriter(source, target) as writer, other_unit.open("rb"):
+            _next_tick(target)
+            later = backpay_file(folder, [row_for(members[2], 1)], name="后.xlsx")  # the unit's next file, complete
+            time.sleep(SETTLE * 3)  # the upload pauses longer than the settle time: that is what is tested
+            assert _key(target) in open_for_writing() and _key(other_unit) not in open_for_writing()
+
+            held = centre.run()
+
+            assert [outcome.source for outcome in held.outcomes] == ["读.xlsx"]  # open for reading only: taken
+            assert sorted(path.name for path in folder.iterdir()) == ["后.xlsx", "补缴.xlsx"]  # 后 waits for 补缴
+            assert target.stat().st_size == source.stat().st_size // 2
+            writer.finish()
+        assert _key(target) not in open_for_writing()
+
+        done = centre.run()
+
+        assert [(o.source, o.result.status, len(o.result.rows)) for o in done.outcomes] == [
+            ("补缴.xlsx", BatchStatus.ACCEPTED, 2),
+            ("后.xlsx", BatchStatus.ACCEPTED, 1),
+        ]
+        assert done.outcomes[0].moved_to.read_bytes() == source.read_bytes() and not later.exists()
+    finally:
+        centre.app.close()
+
+
+def test_the_watcher_keeps_a_units_files_in_the_order_it_first_saw_them(tmp_path: Path) -> None:
+    centre = make_centre(tmp_path / "home", f"sqlite:///{tmp_path / 'gjj.db'}", settle_seconds=SETTLE)
+    folder = centre.inbox / centre.unit().unit_account
+    person, seal_rows, unseal_rows = _seal_and_unseal(centre)
+    seal_source = kind_file(tmp_path / "local", "封存", seal_rows)
+    watcher = Watcher(lambda: centre.app.processor(BUSINESS_DATE), centre.inbox, SETTLE, rescan_seconds=0.2)
+    thread = threading.Thread(target=watcher.run, daemon=True)
+    thread.start()
+
+    def turns_pass(count: int) -> None:
+        start = watcher.stats.turns
+        _wait_until(lambda: watcher.stats.turns >= start + count, f"{count} turns of the watcher")
+
+    try:
+        with LocalWriter(seal_source, folder / "封存.xlsx") as writer:
+            turns_pass(2)  # the watcher has seen the 封存 begin to arrive
+            unseal = _saved_hours_ago(kind_file(folder, "启封", unseal_rows), 2)
+            time.sleep(SETTLE * 3)  # the 启封 is complete; the 封存's upload pauses longer than the settle time
+            turns_pass(2)
+            assert watcher.stats.outcomes == []  # the 启封 waits for the 封存 that came first
+            writer.finish()
+        seal = folder / "封存.xlsx"
+        assert seal.lstat().st_ctime_ns > unseal.lstat().st_ctime_ns  # by change time alone the 启封 came first now
+        _wait_until(lambda: len(watcher.stats.outcomes) == 2, "both files are processed")
+    finally:
+        watcher.stop()
+        thread.join(timeout=60)
+    batches, status = _batches_and_status(centre, person)
+    centre.app.close()
+
+    assert [(o.source, o.result.status) for o in watcher.stats.outcomes] == [("封存.xlsx", BatchStatus.ACCEPTED), ("启封.xlsx", BatchStatus.ACCEPTED)]
+    assert batches == [("封存.xlsx", "accepted"), ("启封.xlsx", "accepted")] and status == "正常"
+
+
+def test_files_in_a_subfolder_are_reported_once_and_never_taken(sqlite_centre: Centre, caplog: pytest.LogCaptureFixture) -> None:
+    unit = sqlite_centre.unit().unit_account
+    members = sqlite_centre.members_of(0)
+    nested = backpay_file(sqlite_centre.inbox / unit / "2024" / "八月", [row_for(members[0])])
+    content = nested.read_bytes()
+    backpay_file(sqlite_centre.inbox / unit, [row_for(members[1])], name="直接.xlsx")
+
+    summary = sqlite_centre.run()
+
+    assert [outcome.source for outcome in summary.outcomes] == ["直接.xlsx"]
+    assert nested.read_bytes() == content  # not moved, not touched
+    assert summary.ignored == [IgnoredFile(unit, "2024/八月/补缴.xlsx", IN_SUBFOLDER)] and summary.failed == []
+    staff = json.loads(summary.staff_summary.with_suffix(".json").read_text(encoding="utf-8"))
+    assert staff["ignored"] == [{"unit": unit, "source_file": "2024/八月/补缴.xlsx", "reason": "子目录中的文件不会被处理，请直接放在单位目录下"}]
+    assert "子目录中的文件不会被处理，请直接放在单位目录下" in summary.staff_summary.read_text(encoding="utf-8")
+    assert [record.levelname for record in caplog.records if "2024/八月/补缴.xlsx" in record.getMessage()] == ["WARNING"]
+
+    watcher = Watcher(lambda: sqlite_centre.app.processor(BUSINESS_DATE), sqlite_centre.inbox, 0)
+    first = watcher.turn()
+    assert first is not None and [item.source for item in first.ignored] == ["2024/八月/补缴.xlsx"] and first.staff_summary is not None
+    assert watcher.turn() is None  # reported once while it stays
+    assert nested.read_bytes() == content
+
+
+def _gjj_as(user: str) -> list[str]:
+    """``gjj`` for ``user``: this venv's packages and this tree, on an interpreter ``user`` may run.
+
+    The venv's own interpreter may sit where only root may go (pyenv's under /root): then the
+    system's Python of the same version runs the same packages (isolated: nothing else on its path)."""
+    packages = sysconfig.get_paths()["purelib"]
+    program = f"import site, sys; site.addsitedir({packages!r}); sys.path.insert(0, {str(REPO)!r}); from pipeline.cli import main; main()"
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    for interpreter in (sys.executable, shutil.which(version), f"/usr/bin/{version}"):
+        if interpreter and subprocess.run(["runuser", "-u", user, "--", interpreter, "-c", ""], capture_output=True, check=False).returncode == 0:
+            return [interpreter, "-I", "-S", "-c", program]
+    if os.environ.get("CI"):
+        pytest.fail(f"no {version} that {user} may run")
+    pytest.skip(f"no {version} that {user} may run")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="runs the processor as the user nobody: needs root")
+def test_a_folder_or_file_the_processor_cannot_read_is_reported_and_the_other_units_go_on(tmp_path: Path) -> None:
+    # As root nothing is unreadable, so the processor runs as nobody, in a home nobody may use.
+    root = Path(tempfile.mkdtemp(prefix="gjj-unreadable-"))
+    try:
+        root.chmod(0o755)
+        home = root / "home"
+        db_url = f"sqlite:///{home / 'var' / 'gjj.db'}"
+        centre = make_centre(home, db_url)
+        centre.app.close()
+        _home_config(home, 0)
+        closed, careless, fine = (centre.unit(index).unit_account for index in range(3))
+        for unit in (closed, careless, fine):
+            (home / "inbox" / unit).mkdir()
+        subprocess.run(["chown", "-R", "nobody:nogroup", str(home)], check=True)  # the files below stay root's, mode 644
+        backpay_file(home / "inbox" / closed, [row_for(centre.members_of(0)[0])])
+        (home / "inbox" / closed).chmod(0)  # e.g. a wrong owner or mode after a restore
+        members = centre.members_of(1)
+        first = backpay_file(home / "inbox" / careless, [row_for(members[0])], name="先.xlsx")
+        _next_tick(first)
+        locked = backpay_file(home / "inbox" / careless, [row_for(members[1])], name="锁.xlsx")
+        locked.chmod(0o600)  # the unit's upload, closed to the processor (root's file: nobody may not read it)
+        _next_tick(locked)
+        backpay_file(home / "inbox" / careless, [row_for(members[2])], name="后.xlsx")
+        backpay_file(home / "inbox" / fine, [row_for(centre.members_of(2)[0])])
+        environment = [f"{name}={value}" for name, value in {"GJJ_HOME": home, "GJJ_DB": db_url, "HOME": home, "PATH": os.environ["PATH"]}.items()]
+        gjj_run = [*_gjj_as("nobody"), "run", "--business-date", BUSINESS_DATE.isoformat(), "--json"]
+        command = ["runuser", "-u", "nobody", "--", "env", "-i", *environment, *gjj_run]
+
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+
+        assert done.returncode == 1, done.stderr[-3000:]  # something waits for a person: as for a failed file
+        report = json.loads(done.stdout)
+        processed = sorted((item["unit"], item["source_file"], item["status"]) for item in report["files"])
+        assert processed == [(careless, "先.xlsx", "accepted"), (fine, "补缴.xlsx", "accepted")]
+        folder_problem, file_problem = report["failed"]
+        assert (folder_problem["unit"], folder_problem["source_file"]) == (closed, "") and "无法读取单位目录" in folder_problem["error"]
+        assert (file_problem["unit"], file_problem["source_file"]) == (careless, "锁.xlsx") and "无法读取文件" in file_problem["error"]
+        assert sorted(path.name for path in (home / "inbox" / careless).iterdir()) == ["后.xlsx", "锁.xlsx"]  # 后 waits for 锁
+        assert "Traceback" not in done.stderr
+        staff = json.loads(Path(report["staff_summary"]).with_suffix(".json").read_text(encoding="utf-8"))
+        assert staff["failed"] == report["failed"] and staff["totals"]["failed"] == 2
+        page = Path(report["staff_summary"]).read_text(encoding="utf-8")
+        assert "（整个单位目录）" in page and folder_problem["error"] in page and file_problem["error"] in page
+        log = (home / "var" / "log" / "gjj.log").read_text(encoding="utf-8")
+        assert "Traceback" not in log
+        assert log.count("cannot be read; left where it is") == 2  # once each per run
+        assert log.count("the open files of") == 1  # nobody cannot see root's processes: said once
+    finally:
+        subprocess.run(["rm", "-rf", str(root)], check=False)

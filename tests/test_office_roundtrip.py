@@ -23,11 +23,13 @@ from typing import Any
 
 import openpyxl
 import pytest
-from python_calamine import CalamineWorkbook
+import xlsxwriter
+from python_calamine import CalamineWorkbook, SheetVisibleEnum
 
 from pipeline.model import BatchResult, BatchStatus
 from pipeline.outputs.report_xlsx import ERROR_FILL, ISSUES_SHEET
 from pipeline.services.fakes import FakeMember, fake_id, registration_row
+from schemas import backpay
 from tests.conftest import BUSINESS_DATE, Centre, make_centre
 from tests.factories import backpay_file, identity, kind_file, row_for
 
@@ -45,14 +47,18 @@ def _soffice() -> str:
     pytest.skip("LibreOffice (soffice) not installed")
 
 
-def convert(files: list[Path], fmt: str, outdir: Path, profile: Path) -> dict[str, Path]:
-    """Re-save ``files`` as ``fmt`` with LibreOffice, all in one process; by original name."""
+def convert(files: list[Path], fmt: str, outdir: Path, profile: Path, *, infilter: str | None = None) -> dict[str, Path]:
+    """Re-save ``files`` as ``fmt`` with LibreOffice, all in one process; by original name.
+
+    ``infilter`` opens them with that import filter (``CSV:44,34,76,1``: a UTF-8 CSV, as a clerk opens one).
+    """
     subprocess.run(
         [
             _soffice(),
             f"-env:UserInstallation={profile.as_uri()}",
             "--headless",
             "--norestore",
+            *([f"--infilter={infilter}"] if infilter else []),
             "--convert-to",
             fmt,
             "--outdir",
@@ -110,6 +116,32 @@ def _rejected_rows(centre: Centre) -> list[list[Any]]:
     ]
 
 
+def _clerks_workbook(path: Path, centre: Centre) -> Path:
+    """A file as a clerk keeps it: last month's table in a hidden first sheet, 序号 numbered in advance
+    with =ROW()-3 down to row 20, three rows filled in, 合计 in 姓名 and a line under the table.
+    Written by xlsxwriter with the formulas' cached values, as Excel saves it."""
+    own = centre.members_of(0)
+    rows = [row_for(own[0], 1), row_for(own[1], 2, amount="1,200.00"), row_for(own[2], 3, "补差", "202406", "2024/07", 212.5)]
+    with xlsxwriter.Workbook(str(path)) as workbook:
+        last_month = workbook.add_worksheet("上月")
+        last_month.write_row(0, 0, backpay.HEADER)
+        last_month.write_row(1, 0, row_for(own[5], 1, start="2024-01", end="2024-01", amount="700"))
+        sheet = workbook.add_worksheet("本月")
+        sheet.write_string(0, 0, "补缴清册")
+        sheet.write_string(1, 0, "填表说明：每人一行，序号已预先编好")
+        sheet.write_row(2, 0, backpay.HEADER)
+        for index in range(3, 20):
+            sheet.write_formula(index, 0, "=ROW()-3", None, index - 2)
+        for index, row in enumerate(rows, start=3):
+            sheet.write_row(index, 1, row[1:])
+        sheet.write_string(6, 2, "合　计")
+        sheet.write_formula(6, 7, "=SUM(H4:H6)", None, 2412.5)
+        sheet.write_string(8, 1, "制表人：张三　　审核人：李四")
+        sheet.activate()
+        last_month.hide()
+    return path
+
+
 @dataclass
 class Office:
     centre: Centre
@@ -141,7 +173,8 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
         shutil.copyfile(centre.app.home.outbox / "0100001" / rejected_result.batch_id / "report.xlsx", report)
         drop(reference, accepted)
         accepted_result = run_one(reference)
-        originals = {"accepted": accepted, "rejected": rejected, "report": report}
+        clerk = _clerks_workbook(files / "补缴_隐藏上月.xlsx", centre)
+        originals = {"accepted": accepted, "rejected": rejected, "report": report, "clerk": clerk}
         converted = {
             fmt: convert(list(originals.values()), fmt, root / f"lo-{fmt}", root / "lo-profile") for fmt in FORMATS
         }
@@ -201,6 +234,67 @@ def test_report_with_comments_and_issue_sheet_reads_like_the_unit_file(office: O
     drop(office.centre, path, f"退回报告_原样.{path.suffix.lstrip('.')}")
     result = run_one(office.centre)
     assert signature(result) == signature(office.rejected)
+
+
+def _column_format(ws: Any, letter: str) -> str:
+    """The number format a column gives its cells without one of their own (a <col> may span several columns)."""
+    index = openpyxl.utils.column_index_from_string(letter)
+    spans = [dim for dim in ws.column_dimensions.values() if dim.min is not None and dim.min <= index <= dim.max]
+    return spans[0].number_format if spans else "General"
+
+
+@pytest.mark.parametrize("fmt", ["original", "xlsx"])
+def test_month_columns_of_the_report_stay_text_when_libreoffice_saves_it(office: Office, fmt: str) -> None:
+    """The unit retypes a red month in report.xlsx (or in the copy its LibreOffice saved): the cell is text."""
+    path = office.originals["report"] if fmt == "original" else office.converted["xlsx"]["report.xlsx"]
+    ws = openpyxl.load_workbook(path).worksheets[0]
+    bad = next(row for row in office.rejected.rows if any(issue.code == "MONTH_FORMAT" for issue in row.issues)).excel_row
+    assert ws[f"F{bad}"].value == "2024-13" and ws[f"F{bad}"].fill.fgColor.rgb == RED
+    assert {ws[f"F{bad}"].number_format, ws["F3"].number_format, ws["G3"].number_format} == {"@"}
+    assert _column_format(ws, "F") == _column_format(ws, "G") == "@"
+    assert ws["F4"].is_date and ws["F4"].number_format != "@"  # a date cell stays a date
+
+
+def test_a_month_libreoffice_turned_into_a_number_is_refused(sqlite_centre: Centre, tmp_path: Path) -> None:
+    """A CSV holding the text 2023.10, opened in LibreOffice and saved as xlsx, holds the number 2023.1.
+
+    The clerk sets the account and ID columns to text in the import dialog (the template asks for
+    it), not the month columns.
+    """
+    own = sqlite_centre.members_of(0)
+    rows = [row_for(own[0], 1, start="2023.10", end="2023.10"), row_for(own[1], 2, start="2023.03", end="2023.03")]
+    csv_file = backpay_file(tmp_path / "files", rows, "补缴.csv")
+    text_columns = "2/2/4/2"  # columns 2 (个人账号) and 4 (证件号码) as text
+    saved = convert([csv_file], "xlsx", tmp_path / "lo", tmp_path / "lo-profile", infilter=f"CSV:44,34,76,1,{text_columns}")["补缴.csv"]
+    cells = CalamineWorkbook.from_path(str(saved)).get_sheet_by_index(0).to_python()
+    assert [row[5:7] for row in cells[1:]] == [[2023.1, 2023.1], [2023.03, 2023.03]]
+
+    drop(sqlite_centre, saved)
+    result = run_one(sqlite_centre)
+
+    assert result.status is BatchStatus.REJECTED
+    october, march = result.rows
+    assert [(i.code, i.column) for i in october.issues] == [("MONTH_FORMAT", "补缴开始年月"), ("MONTH_FORMAT", "补缴结束年月")]
+    assert "2023.1 可能是 2023.10" in october.issues[0].message and "2023-10" in october.issues[0].message
+    assert march.issues == []
+
+
+@pytest.mark.parametrize("fmt", ["original", *FORMATS])
+def test_hidden_sheet_numbered_rows_and_lines_under_the_table_read_the_same_after_libreoffice(office: Office, fmt: str) -> None:
+    """Only the visible table's three rows are filed, whoever saved the workbook last."""
+    path = office.originals["clerk"] if fmt == "original" else office.converted[fmt][office.originals["clerk"].name]
+    first = CalamineWorkbook.from_path(str(path)).sheets_metadata[0]
+    assert (first.name, first.visible) == ("上月", SheetVisibleEnum.Hidden)  # the round trip kept it hidden
+    centre = _fresh_centre(office.root, f"clerk-{fmt}")
+    try:
+        drop(centre, path)
+        result = run_one(centre)
+        filed = centre.table_counts()["backpay_records"]
+    finally:
+        centre.app.close()
+    assert result.status is BatchStatus.ACCEPTED, [issue.message for issue in result.all_issues]
+    assert [(row.excel_row, row.seq_no) for row in result.rows] == [(4, "1"), (5, "2"), (6, "3")]
+    assert result.totals()["amounts"] == {"补缴金额": "2413.00"} and filed == 3
 
 
 # --- the unit corrects the red cells -----------------------------------------------------------

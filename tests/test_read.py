@@ -11,8 +11,11 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+import xlsxwriter
+import xlwt
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 
 from pipeline.check import schema as validate_module
 from pipeline.check.file import check_file
@@ -22,11 +25,11 @@ from pipeline.errors import Code, ReadFailure, SchemaCheckFailed
 from pipeline.memory import paused_gc, thaw_gc
 from pipeline.model import BatchStatus
 from pipeline.read import workbook
-from pipeline.read.header import _text_column, detect
+from pipeline.read.header import _text_column, detect, holds_header
 from pipeline.read.workbook import cell_text, read_raw
 from schemas import TEMPLATES, backpay
 from tests.conftest import Centre
-from tests.factories import backpay_file, row_for
+from tests.factories import backpay_file, row_for, sheet_xml
 
 CONFIG = load_config()
 HEADERS = {kind: module.HEADER for kind, module in TEMPLATES.items()}
@@ -42,7 +45,7 @@ def _xlsx(path: Path, rows: list[list[object]]) -> Path:
 
 
 def _detect(path: Path):
-    return detect(read_raw(path, CONFIG.limits), HEADERS)
+    return detect(read_raw(path, CONFIG.limits, holds_header(HEADERS)), HEADERS)
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030", "gbk"])
@@ -345,3 +348,329 @@ def test_a_failure_meanwhile_leaves_no_schema_process_behind(tmp_path: Path, mon
     with pytest.raises(OSError, match="database gone"):
         check_file(path, {backpay.KIND: backpay.HEADER}, CONFIG, master_data_gone)
     assert not [child for child in multiprocessing.active_children() if child.name == "gjj-schema"]
+
+# --- which sheet is read (issue "Files as real clerks make them", point 5) ----------------------------
+
+#: Last month's table, which clerks keep in a hidden sheet: reading it would file other people's money.
+OLD_ROW = ["1", "300000009", "王五", "110105194912310021", "漏缴", "2023-01", "2023-02", "500"]
+OLD = [["上月补缴清册"], list(backpay.HEADER), OLD_ROW]
+NEW = [["本月补缴清册"], list(backpay.HEADER), ROW]
+NOTES = [["填表说明"], ["1. 每人一行，金额单位为元"], ["2. 证件号码请设为文本格式"]]
+
+Sheets = list[tuple[str, str, list[list[object]]]]  # (name, "visible" | "hidden" | "veryHidden", rows)
+
+
+def _workbook(path: Path, writer: str, sheets: Sheets) -> Path:
+    """A workbook of several sheets, some hidden, saved by ``writer`` as that program stores it."""
+    if writer == "openpyxl":
+        book = openpyxl.Workbook()
+        book.remove(book.active)
+        for name, state, rows in sheets:
+            sheet = book.create_sheet(name)
+            sheet.sheet_state = state
+            for row in rows:
+                sheet.append(row)
+        book.active = next(index for index, (_, state, _) in enumerate(sheets) if state == "visible")
+        book.save(path)
+    elif writer == "xlsxwriter":
+        with xlsxwriter.Workbook(str(path)) as book:
+            made = []
+            for name, state, rows in sheets:
+                sheet = book.add_worksheet(name)
+                for index, row in enumerate(rows):
+                    sheet.write_row(index, 0, row)
+                made.append((sheet, state))
+            next(sheet for sheet, state in made if state == "visible").activate()
+            for sheet, state in made:
+                if state == "hidden":
+                    sheet.hide()
+                elif state == "veryHidden":
+                    sheet.very_hidden()
+    else:  # xlwt: a BIFF8 .xls, as Excel 97–2003 and WPS save it
+        book = xlwt.Workbook(encoding="utf-8")
+        for name, state, rows in sheets:
+            sheet = book.add_sheet(name)
+            sheet.visibility = {"visible": 0, "hidden": 1, "veryHidden": 2}[state]
+            for row_index, row in enumerate(rows):
+                for column, value in enumerate(row):
+                    sheet.write(row_index, column, value)
+        book.save(str(path))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("writer", "sheets", "read"),
+    [
+        ("openpyxl", [("上月", "hidden", OLD), ("本月", "visible", NEW)], "本月"),
+        ("openpyxl", [("上月", "veryHidden", OLD), ("本月", "visible", NEW)], "本月"),
+        ("xlsxwriter", [("上月", "hidden", OLD), ("本月", "visible", NEW)], "本月"),
+        ("xlsxwriter", [("上月", "veryHidden", OLD), ("本月", "visible", NEW)], "本月"),
+        ("xlwt", [("上月", "hidden", OLD), ("本月", "visible", NEW)], "本月"),
+        ("openpyxl", [("填表说明", "visible", NOTES), ("本月", "visible", NEW)], "本月"),
+        ("xlsxwriter", [("填表说明", "visible", NOTES), ("上月", "hidden", OLD), ("本月", "visible", NEW), ("备用", "visible", OLD)], "本月"),
+        ("openpyxl", [("本月", "visible", NEW), ("上月", "visible", OLD)], "本月"),
+    ],
+    ids=["hidden", "very-hidden", "xlsxwriter-hidden", "xlsxwriter-very-hidden", "xls-hidden", "notes-first", "notes-hidden-spare", "two-visible"],
+)
+def test_the_first_visible_sheet_with_a_template_header_is_read(tmp_path: Path, writer: str, sheets: Sheets, read: str) -> None:
+    path = _workbook(tmp_path / ("f.xls" if writer == "xlwt" else "f.xlsx"), writer, sheets)
+
+    found = _detect(path)
+
+    assert found.kind == "补缴" and found.issues == []
+    assert found.sheet.name == read
+    assert found.sheet.rows == [ROW]
+
+
+def test_a_close_header_on_the_first_visible_sheet_is_that_sheet_s_header(tmp_path: Path) -> None:
+    """The unit is told what is wrong with the table it filled in, not served a later sheet."""
+    old_template = [list(backpay.HEADER[:-1]), ROW[:-1]]
+    path = _workbook(tmp_path / "f.xlsx", "openpyxl", [("本月", "visible", old_template), ("上月", "visible", OLD)])
+
+    found = _detect(path)
+
+    assert found.sheet.name == "本月"
+    assert [issue.code for issue in found.issues] == [Code.HEADER_MISSING]
+
+
+@pytest.mark.parametrize(
+    ("writer", "sheets", "looked_at", "hidden"),
+    [
+        ("openpyxl", [("填表说明", "visible", NOTES), ("数据", "hidden", NEW)], ["填表说明"], ["数据"]),
+        ("xlsxwriter", [("数据", "veryHidden", NEW), ("Sheet2", "visible", [["空表"]]), ("Sheet3", "visible", NOTES)], ["Sheet2", "Sheet3"], ["数据"]),
+        ("xlwt", [("数据", "hidden", NEW)], [], ["数据"]),
+        ("openpyxl", [("填表说明", "visible", NOTES)], ["填表说明"], []),
+    ],
+    ids=["data-hidden", "data-very-hidden", "no-visible-sheet", "no-hidden-sheet"],
+)
+def test_no_visible_template_sheet_names_the_sheets_looked_at(tmp_path: Path, writer: str, sheets: Sheets, looked_at: list[str], hidden: list[str]) -> None:
+    path = _workbook(tmp_path / ("f.xls" if writer == "xlwt" else "f.xlsx"), writer, sheets)
+
+    found = _detect(path)
+
+    assert found.kind is None and [issue.code for issue in found.issues] == [Code.UNKNOWN_TEMPLATE]
+    message = found.issues[0].message
+    assert all(f"「{name}」" in message for name in looked_at + hidden), message
+    assert ("隐藏的工作表" in message) == bool(hidden)
+    assert ("没有可见的工作表" in message) == (not looked_at)
+
+
+def test_sheets_after_the_one_read_and_hidden_sheets_are_never_parsed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _workbook(tmp_path / "f.xlsx", "openpyxl", [("填表说明", "visible", NOTES), ("上月", "hidden", OLD), ("本月", "visible", NEW), ("备用", "visible", OLD)])
+    parsed: list[str] = []
+    real = workbook.CalamineWorkbook
+
+    class Watched:
+        def __init__(self, book: object) -> None:
+            self.book = book
+            self.sheets_metadata = book.sheets_metadata
+
+        @classmethod
+        def from_path(cls, name: str) -> Watched:
+            return cls(real.from_path(name))
+
+        def get_sheet_by_index(self, index: int) -> object:
+            parsed.append(self.sheets_metadata[index].name)
+            return self.book.get_sheet_by_index(index)
+
+    monkeypatch.setattr(workbook, "CalamineWorkbook", Watched)
+
+    assert _detect(path).sheet.name == "本月"
+    assert parsed == ["填表说明", "本月"]
+
+
+def _filed_accounts(centre: Centre) -> list[str]:
+    from pipeline.store.tables import BackPayRecord
+
+    with centre.app.sessions() as session:
+        return sorted(session.scalars(select(BackPayRecord.member_account)))
+
+
+def test_a_hidden_first_sheet_is_not_filed(sqlite_centre: Centre) -> None:
+    """End to end: last month's table in a hidden first sheet is a valid file of another member."""
+    own = sqlite_centre.members_of(0)
+    last_month = [["上月补缴清册"], list(backpay.HEADER), row_for(own[5], 1, start="2024-01", end="2024-01", amount="700")]
+    this_month = [["本月补缴清册"], list(backpay.HEADER), row_for(own[0], 1), row_for(own[1], 2)]
+    folder = sqlite_centre.inbox / sqlite_centre.unit().unit_account
+    folder.mkdir(parents=True)
+    _workbook(folder / "补缴.xlsx", "openpyxl", [("上月", "hidden", last_month), ("本月", "visible", this_month)])
+
+    result = sqlite_centre.run().outcomes[0].result
+
+    assert result.status is BatchStatus.ACCEPTED, [issue.message for issue in result.all_issues]
+    assert [row.excel_row for row in result.rows] == [3, 4]
+    assert _filed_accounts(sqlite_centre) == sorted([own[0].member_account, own[1].member_account])
+
+
+def test_a_workbook_with_its_table_hidden_is_rejected_naming_the_sheets(sqlite_centre: Centre) -> None:
+    own = sqlite_centre.members_of(0)
+    folder = sqlite_centre.inbox / sqlite_centre.unit().unit_account
+    folder.mkdir(parents=True)
+    table = [list(backpay.HEADER), row_for(own[0], 1)]
+    _workbook(folder / "补缴.xlsx", "xlsxwriter", [("填表说明", "visible", NOTES), ("补缴", "hidden", table)])
+
+    result = sqlite_centre.run().outcomes[0].result
+
+    assert result.status is BatchStatus.REJECTED
+    assert [issue.code for issue in result.file_issues] == [Code.UNKNOWN_TEMPLATE]
+    assert "「填表说明」" in result.file_issues[0].message and "「补缴」" in result.file_issues[0].message
+    assert sqlite_centre.table_counts()["backpay_records"] == 0
+
+
+# --- totals rows, lines under the table, 序号 numbered in advance (points 6 and 8) -----------------
+
+
+def _tail_file(folder: Path, own: list, tail: list[list[object]], name: str = "补缴.xlsx") -> Path:
+    """Two good rows (Excel rows 3 and 4, 1000 each, under a title and the header), then ``tail``."""
+    return backpay_file(folder, [row_for(own[0], 1), row_for(own[1], 2), *tail], name)
+
+
+def _blank_but(cells: dict[int, object]) -> list[object]:
+    return [cells.get(column, "") for column in range(len(backpay.HEADER))]
+
+
+TOTAL = {7: "2000"}
+FOOTERS = [
+    # (what the clerk added under the table, the totals row's Excel row)
+    ([_blank_but({2: "合计", **TOTAL})], 5),  # 合计 in 姓名
+    ([_blank_but({0: "合\u3000计", **TOTAL})], 5),  # an ideographic space
+    ([_blank_but({0: "合 计", **TOTAL})], 5),
+    ([_blank_but({1: "总\u00a0计", **TOTAL})], 5),  # a non-breaking space, in 个人账号
+    ([_blank_but({0: " 合计\u200b", **TOTAL})], 5),  # zero-width space
+    ([["制表人：张三  审核人：李四"]], None),
+    ([_blank_but({2: "单位盖章"})], None),
+    ([[], [None, "单位（盖章）"]], None),
+    ([[None, "制表人：张三", "审核人：李四"], [None, None, "填表日期：2024年8月1日"]], None),
+    ([_blank_but({0: "合计", **TOTAL}), [], ["制表人：张三  审核人：李四"], [None, None, "单位（盖章）"]], 5),
+    ([_blank_but({2: "合 计", **TOTAL}), [None, "大写：贰仟元整"], [None, "经办人：张三", "联系电话：13912345678"]], 5),
+]
+FOOTER_IDS = ["合计-in-姓名", "合　计", "合-计", "总计-nbsp-in-账号", "zero-width", "制表人-审核人", "单位盖章", "单位（盖章）-after-blank",
+              "two-lines", "footer-after-total", "lines-after-total"]
+
+
+@pytest.mark.parametrize(("tail", "total_row"), FOOTERS, ids=FOOTER_IDS)
+def test_totals_and_lines_under_the_table_are_not_data(sqlite_centre: Centre, tail: list[list[object]], total_row: int | None) -> None:
+    own = sqlite_centre.members_of(0)
+    path = _tail_file(sqlite_centre.inbox / sqlite_centre.unit().unit_account, own, tail)
+    sheet = _detect(path).sheet
+    assert sheet.excel_rows == [3, 4] and sheet.total_excel_row == total_row
+
+    result = sqlite_centre.run().outcomes[0].result
+
+    assert result.status is BatchStatus.ACCEPTED, [(issue.row, issue.message) for issue in result.all_issues]
+    assert [row.excel_row for row in result.rows] == [3, 4]
+    assert sqlite_centre.table_counts()["backpay_records"] == 2
+
+
+def test_a_totals_row_that_does_not_add_up_is_still_checked(sqlite_centre: Centre) -> None:
+    own = sqlite_centre.members_of(0)
+    _tail_file(sqlite_centre.inbox / sqlite_centre.unit().unit_account, own, [_blank_but({2: "合　计", 7: "1999"}), ["制表人：张三"]])
+
+    result = sqlite_centre.run().outcomes[0].result
+
+    assert [(issue.code, issue.column) for issue in result.file_issues] == [(Code.TOTAL_MISMATCH, "补缴金额")]
+    assert "第5行" in result.file_issues[0].message
+
+
+def _later(member_index: int, **cells: object):
+    """A row of a member of the unit, as a callable (members are known only once the centre is made)."""
+
+    def make(own: list) -> list[object]:
+        row = row_for(own[member_index], member_index + 1)
+        for column, value in cells.items():
+            row[backpay.HEADER.index(column)] = value
+        return row
+
+    return make
+
+
+NOT_FOOTERS = [
+    # (rows under the two good ones, rows checked as data, an issue expected: (code, Excel row) or a file code)
+    ([_blank_but({0: "合计", **TOTAL}), [None, "制表人：张三  审核人：李四"], _later(2, 补缴金额="abc")], [3, 4, 7], (Code.NUMBER_FORMAT, 7)),
+    ([_blank_but({0: "合计", **TOTAL}), [None, None, "单位盖章"], _later(2)], [3, 4, 7], Code.TOTAL_MISMATCH),
+    ([[], lambda own: [None, own[2].member_account]], [3, 4, 6], (Code.CELL_EMPTY, 6)),
+    ([lambda own: [None, None, None, own[2].id_number]], [3, 4, 5], (Code.CELL_EMPTY, 5)),
+    ([["制表人：张三", None, None, None, "审核人：李四"]], [3, 4, 5], (Code.CELL_EMPTY, 5)),
+    ([[None, None, None, None, None, None, None, None, None, "备注"]], [3, 4, 5], (Code.CELL_EMPTY, 5)),
+]
+NOT_FOOTER_IDS = ["bad-row-after-footer", "good-row-after-total", "account-alone", "id-alone", "line-into-a-data-column", "beyond-the-header"]
+
+
+@pytest.mark.parametrize(("tail", "checked", "expected"), NOT_FOOTERS, ids=NOT_FOOTER_IDS)
+def test_a_row_with_data_under_the_table_is_still_checked(sqlite_centre: Centre, tail: list, checked: list[int], expected: object) -> None:
+    own = sqlite_centre.members_of(0)
+    rows = [row(own) if callable(row) else row for row in tail]
+    _tail_file(sqlite_centre.inbox / sqlite_centre.unit().unit_account, own, rows)
+
+    result = sqlite_centre.run().outcomes[0].result
+
+    assert result.status is BatchStatus.REJECTED
+    assert [row.excel_row for row in result.rows] == checked
+    if isinstance(expected, Code):
+        assert [issue.code for issue in result.file_issues] == [expected]
+    else:
+        assert expected in [(issue.code, issue.row) for issue in result.all_issues]
+    assert sqlite_centre.table_counts()["backpay_records"] == 0
+
+
+def test_a_line_in_the_middle_of_the_table_is_data(tmp_path: Path) -> None:
+    rows = [list(backpay.HEADER), ROW, [None, None, "单位盖章"], ["2", *ROW[1:]], _blank_but({0: "合计", 7: "2000"})]
+    sheet = _detect(_xlsx(tmp_path / "f.xlsx", rows)).sheet
+    assert sheet.excel_rows == [2, 3, 4] and sheet.total_excel_row == 5
+    assert sheet.rows[1] == ["", "", "单位盖章", "", "", "", "", ""]
+
+
+def _numbered_file(path: Path, rows: list[list[object]], down_to: int = 20) -> Path:
+    """The clerk's template: a title and a note row, the header in row 3, and 序号 numbered in
+    advance with =ROW()-3 down to row ``down_to``; ``rows`` filled in from row 4 (a None 序号 keeps
+    the formula). Written by xlsxwriter with each formula's cached value, as Excel saves it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with xlsxwriter.Workbook(str(path)) as book:
+        sheet = book.add_worksheet("Sheet1")
+        sheet.write_string(0, 0, "补缴清册")
+        sheet.write_string(1, 0, "填表说明：每人一行，序号已预先编好")
+        sheet.write_row(2, 0, backpay.HEADER)
+        for index in range(3, down_to):
+            sheet.write_formula(index, 0, "=ROW()-3", None, index - 2)
+        for index, row in enumerate(rows, start=3):
+            for column, value in enumerate(row):
+                if value is None or value == "":
+                    continue  # an empty cell; in column A the formula stays
+                if isinstance(value, str):
+                    sheet.write_string(index, column, value)
+                else:
+                    sheet.write_number(index, column, value)
+    return path
+
+
+NUMBERED = [
+    # (rows from row 4, a None 序号 keeping its formula; data rows, totals row)
+    (lambda own: [row_for(own[0], None), row_for(own[1], None), row_for(own[2], None)], [4, 5, 6], None),
+    (lambda own: [row_for(own[0], None), row_for(own[1], None), [None, None, "合计", None, None, None, None, "2000"], [], [None, "制表人：张三"]], [4, 5], 6),
+    (lambda own: [row_for(own[0], None), [], row_for(own[1], None), [None, "", ""]], [4, 6], None),
+]
+
+
+@pytest.mark.parametrize(("rows", "data_rows", "total_row"), NUMBERED, ids=["rows-then-numbers", "total-and-footer-among-numbers", "numbers-between-rows"])
+def test_a_seq_column_numbered_in_advance_is_not_data(sqlite_centre: Centre, rows, data_rows: list[int], total_row: int | None) -> None:
+    own = sqlite_centre.members_of(0)
+    path = _numbered_file(sqlite_centre.inbox / sqlite_centre.unit().unit_account / "补缴.xlsx", rows(own))
+    assert "<f>ROW()-3</f><v>17</v>" in sheet_xml(path)  # numbered down to row 20, values cached
+    sheet = _detect(path).sheet
+    assert sheet.excel_rows == data_rows and sheet.total_excel_row == total_row
+
+    result = sqlite_centre.run().outcomes[0].result
+
+    assert result.status is BatchStatus.ACCEPTED, [(issue.row, issue.message) for issue in result.all_issues]
+    assert [(row.excel_row, row.seq_no) for row in result.rows] == [(row, str(row - 3)) for row in data_rows]
+    assert sqlite_centre.table_counts()["backpay_records"] == len(data_rows)
+
+
+def test_a_row_holding_only_its_seq_is_skipped_in_a_csv_too(tmp_path: Path) -> None:
+    path = tmp_path / "f.csv"
+    lines = [",".join(backpay.HEADER), ",".join(ROW), "2,,,,,,,", ",".join(["3", *ROW[1:]]), "4", "合 计,,,,,,,2000", ",,单位（盖章）"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    sheet = _detect(path).sheet
+
+    assert sheet.excel_rows == [2, 4] and sheet.total_excel_row == 6

@@ -25,6 +25,7 @@ from pipeline.store import batches, queries
 from pipeline.store.effects.registration import new_account, new_accounts
 from pipeline.store.tables import AccountCounter, Member, MemberChange
 from schemas import registration
+from schemas.cells import id_problem
 from tests.conftest import BUSINESS_DATE, Centre, PostgresServer, make_centre
 from tests.factories import Formula, formula_file, legacy_id, record_legacy_id, sheet_xml
 
@@ -66,7 +67,7 @@ def reg_row(seq: Any, index: int, base: Any = "4070", ratios: tuple[str, str] = 
         str(monthly_deposit(base_value, personal_ratio)),
         str(monthly_deposit(base_value, unit_ratio)),
         "中国银行葫芦岛分行",
-        "6216600000001234567",
+        "6216600000001234566",
     ]
     for column, value in cells.items():
         row[registration.HEADER.index(column)] = value
@@ -253,7 +254,7 @@ def test_accepted_file_opens_accounts_and_writes_outputs(centre: Centre) -> None
     assert (first.status, first.opened_on, first.base, first.balance) == ("正常", BUSINESS_DATE, Decimal("4070"), Decimal("0"))
     assert (first.id_type, first.seal_reason, first.last_base_adjust_year) == ("身份证", "", None)
     assert first.profile is not None
-    assert first.profile["婚姻状况"] == "已婚" and first.profile["个人存款账户号码"] == "6216600000001234567"
+    assert first.profile["婚姻状况"] == "已婚" and first.profile["个人存款账户号码"] == "6216600000001234566"
     assert set(first.profile) == set(registration.PROFILE_COLUMNS)
     assert [(c.member_account, c.kind, c.before, c.after) for c in trail] == [
         ("010000100001", "缴存人登记", {}, {"个人账号": "010000100001", "姓名": person(0)[0], "缴存基数": "4070"}),
@@ -331,6 +332,35 @@ def test_a_formula_amount_that_does_not_match_is_named_as_excel_shows_it(sqlite_
 
     assert [(i.code, i.column) for i in issues] == [(Code.AMOUNT_MISMATCH, "个人月缴存额")]
     assert "应为 230.00（1915 × 12% 四舍五入），实际为 229.80；" in issues[0].message
+
+
+def _under_the_table(*cells: tuple[int, str]) -> list[str]:
+    row = [""] * len(registration.HEADER)
+    for column, value in cells:
+        row[column] = value
+    return row
+
+
+@pytest.mark.parametrize(
+    ("tail", "total_mismatch"),
+    [
+        ([_under_the_table((NAME, "合\u3000计"), (BASE, "9070"), (PERSONAL, "1088"), (UNIT, "1088")), _under_the_table((NAME, "制表人：张三"), (ID, "单位（盖章）"))], False),
+        ([_under_the_table((NAME, "总 计"), (BASE, "9070"), (PERSONAL, "1088"), (UNIT, "1000")), _under_the_table((NAME, "制表人：张三"))], True),
+        ([[], _under_the_table((NAME, "制表人：张三  审核人：李四")), _under_the_table((ID, "单位盖章"))], False),
+    ],
+    ids=["合计-in-姓名-and-footer", "总计-that-does-not-add-up", "footer-only"],
+)
+def test_totals_in_the_name_column_and_lines_under_the_table(sqlite_centre: Centre, tail: Rows, total_mismatch: bool) -> None:
+    """Registration's second column is 姓名: a clerk writes 合计 there, and signs under the table."""
+    write_table(sqlite_centre.inbox / sqlite_centre.unit().unit_account / "缴存人登记.xlsx", registration.HEADER,
+                [reg_row(1, 0, base="4070"), reg_row(2, 1, base="5000"), *tail], title="缴存人登记清册")
+
+    result = sqlite_centre.run().outcomes[0].result
+
+    assert [row.excel_row for row in result.rows] == [3, 4]
+    assert [issue.code for issue in result.file_issues] == ([Code.TOTAL_MISMATCH] if total_mismatch else [])
+    assert result.status is (BatchStatus.REJECTED if total_mismatch else BatchStatus.ACCEPTED), [i.message for i in result.all_issues]
+    assert counts(sqlite_centre)["members"] == (30 if total_mismatch else 32)
 
 
 def test_zero_placeholders_are_accepted(centre: Centre) -> None:
@@ -476,7 +506,8 @@ def test_a_big_registration_file_shows_its_new_accounts_in_every_output(sqlite_c
     workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True})
     sheet = workbook.add_worksheet()
     sheet.write_row(0, 0, registration.HEADER)
-    ids = [fake_id(date(1970, 1, 1) + timedelta(days=index // 900), 100 + index % 900) for index in range(count)]
+    generated = (fake_id(date(1970, 1, 1) + timedelta(days=index // 900), 100 + index % 900) for index in range(count + 100))
+    ids = [id_number for id_number in generated if not id_number.endswith("000")][:count]  # those go to the counter
     for index, id_number in enumerate(ids):
         row = [index + 1, "王" + "伟芳娜秀英敏静丽强磊"[index % 10] + "明", id_number, *template[3:]]
         sheet.write_row(index + 1, 0, [str(cell) for cell in row])
@@ -498,3 +529,94 @@ def test_a_big_registration_file_shows_its_new_accounts_in_every_output(sqlite_c
         stored = dict(session.execute(select(Member.id_number, Member.member_account).where(Member.unit_account == unit.unit_account, Member.member_account.like(f"{unit.unit_account}_____"))).all())
     assert [stored[ids[0]], stored[ids[-1]]] == [first, last]
     assert len(stored) == count
+
+
+# --- what Excel does to long numbers, as a CSV saved from the sheet carries it ------------------
+
+#: 211402199005017035 typed into a number cell (formatted 0, so it shows all its digits) is saved in a
+#: CSV as 211402199005017000: Excel keeps 15 significant digits. That one still has a valid check digit.
+REAL_ID, CUT_ID = "211402199005017035", "211402199005017000"
+#: A cut ID whose check digit no longer fits (ten in eleven of them).
+BAD_CUT_ID = next(f"21140219900501{n}000" for n in range(10) if id_problem(f"21140219900501{n}000") is Code.ID_CHECKSUM)
+#: 银联 cards and the same cards from a number cell: 15 digits, then zeros.
+CARD_19, CARD_16 = "6222021234567890128", "6228480012345671"
+
+# (case, column, cell text in the CSV, code, row status, what the message must say)
+EXCEL_CUT_CASES = [
+    ("ID cut, check digit still valid", "证件号码", CUT_ID, Code.COUNTER_ID_SUSPECT, RowStatus.COUNTER, ("以000结尾", "Excel截断", "身份证原件", "柜台")),
+    ("ID cut, check digit wrong", "证件号码", BAD_CUT_ID, Code.ID_CHECKSUM, RowStatus.REJECTED, ("以000结尾", "Excel截断", "文本格式")),
+    ("19-digit card cut", "个人存款账户号码", CARD_19[:15] + "0000", Code.BANK_ACCOUNT_FORMAT, RowStatus.REJECTED, ("校验位", "Excel截断")),
+    ("16-digit card cut", "个人存款账户号码", CARD_16[:15] + "0", Code.BANK_ACCOUNT_FORMAT, RowStatus.REJECTED, ("校验位", "Excel截断")),
+    ("card in a General cell", "个人存款账户号码", "6.22202E+18", Code.BANK_ACCOUNT_FORMAT, RowStatus.REJECTED, ("已被Excel转成数字",)),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "column", "cell", "code", "status", "says"), EXCEL_CUT_CASES, ids=[case[0] for case in EXCEL_CUT_CASES]
+)
+def test_numbers_excel_cut_never_open_an_account(
+    centre: Centre, case: str, column: str, cell: str, code: Code, status: RowStatus, says: tuple[str, ...]
+) -> None:
+    assert id_problem(CUT_ID) is None and id_problem(REAL_ID) is None  # the cut ID passes GB 11643
+    rows = [reg_row(1, 0, **{column: cell}), reg_row(2, 1, base="5000")]
+    registration_file(centre.inbox / centre.unit().unit_account, rows, name="缴存人登记.csv")
+
+    summary = centre.run()
+
+    result = summary.outcomes[0].result
+    first, second = result.rows
+    assert [(i.code, i.column, i.row) for i in first.issues] == [(code, column, 2)]  # a CSV has no title row
+    assert all(part in first.issues[0].message for part in says), first.issues[0].message
+    assert first.status is status and first.computed == {}
+    with centre.app.sessions() as session:
+        assert session.scalars(select(Member).where(Member.id_number == first.values["证件号码"])).all() == []
+    if status is RowStatus.COUNTER:
+        # the rest of the file goes ahead; the staff summary tells the counter what to ask for
+        assert result.status is BatchStatus.ACCEPTED and second.computed == {"个人账号": "010000100001"}
+        assert counts(centre)["members"] == 31
+        staff = json.loads(summary.staff_summary.with_name("summary.json").read_text(encoding="utf-8"))
+        (referral,) = staff["referrals"]
+        assert referral["code"] == "COUNTER_ID_SUSPECT" and referral["row"] == 2
+        assert referral["documents"] == ["经办人身份证", "该职工身份证原件及复印件"]
+    else:
+        assert result.status is BatchStatus.REJECTED and counts(centre)["members"] == 30
+
+
+@pytest.mark.parametrize("cells", [{"证件号码": REAL_ID}, {"个人存款账户号码": CARD_19}, {"个人存款账户号码": CARD_16}, {"个人存款账户号码": "4367421234567890123"}])
+def test_whole_numbers_typed_as_text_are_accepted(sqlite_centre: Centre, cells: dict[str, str]) -> None:
+    registration_file(sqlite_centre.inbox / sqlite_centre.unit().unit_account, [reg_row(1, 0, **cells)], name="缴存人登记.csv")
+
+    result = sqlite_centre.run().outcomes[0].result
+
+    assert result.status is BatchStatus.ACCEPTED, result.rows[0].issues
+    with sqlite_centre.app.sessions() as session:
+        member = session.scalars(select(Member).where(Member.member_account == "010000100001")).one()
+    assert member.profile is not None
+    assert {"证件号码": member.id_number, "个人存款账户号码": member.profile["个人存款账户号码"]}.items() >= cells.items()
+
+
+# --- names as they are typed ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        ("赵　一鸣", "赵一鸣"),  # padded for alignment with an ideographic space
+        ("赵 一 鸣", "赵一鸣"),
+        ("买买提•艾力", "买买提·艾力"),
+        ("买买提・艾力", "买买提·艾力"),
+        ("买买提．艾力", "买买提·艾力"),
+        ("买买提 · 艾力", "买买提·艾力"),
+        ("John  Smith", "John Smith"),
+    ],
+)
+def test_a_new_member_is_stored_with_the_normalised_name(sqlite_centre: Centre, typed: str, stored: str) -> None:
+    registration_file(sqlite_centre.inbox / sqlite_centre.unit().unit_account, [reg_row(1, 0, 姓名=typed)])
+
+    result = sqlite_centre.run().outcomes[0].result
+
+    assert result.status is BatchStatus.ACCEPTED, result.rows[0].issues
+    with sqlite_centre.app.sessions() as session:
+        member = session.scalars(select(Member).where(Member.member_account == "010000100001")).one()
+        trail = session.scalars(select(MemberChange.after)).one()
+    assert member.name == stored and trail["姓名"] == stored

@@ -10,7 +10,7 @@ from typing import Any
 import openpyxl
 import pytest
 import xlsxwriter
-from openpyxl.utils import get_column_letter
+from openpyxl.utils import column_index_from_string, get_column_letter
 from python_calamine import CalamineWorkbook
 from typer.testing import CliRunner
 
@@ -24,6 +24,7 @@ from pipeline.outputs.xlsx_text import DEFAULT_SHEET, neutralise_formula
 from pipeline.read.header import detect
 from pipeline.read.workbook import read_raw
 from schemas import TEMPLATES
+from schemas.fields import FieldKind
 
 HEADER = ["序号", "个人账号", "姓名", "证件号码", "补缴原因", "补缴开始年月", "补缴结束年月", "补缴金额"]
 TITLE = "某某科技有限公司补缴清册"
@@ -169,6 +170,46 @@ def test_report_without_a_sheet_lists_file_issues(tmp_path: Path) -> None:
     book = openpyxl.load_workbook(path)
     assert book.sheetnames == [ISSUES_SHEET]
     assert book[ISSUES_SHEET]["C2"].value == str(Code.TOTAL_MISMATCH)
+
+
+def test_month_cells_of_the_report_are_text_filled_or_empty(tmp_path: Path) -> None:
+    """A unit retyping a month in report.xlsx types into a text cell: 2024.10 stays 2024.10, never the number 2024.1.
+
+    Text, a number a General cell made (2024.1, MONTH_FORMAT), an empty bad cell (CELL_EMPTY) and an
+    empty good cell (no cell at all: the column's format) all have "@"; a date cell keeps its date format.
+    """
+    raw: list[list[object]] = [
+        list(HEADER),
+        [1, "000000101", "张三", "110101199003074578", "漏缴", "2024-03", 2024.1, 3000],
+        [2, "000000102", "李四", "11010119900307457X", "漏缴", None, "2024-05", 1000],
+        [3, "000000103", "王五", "110101199003072718", "补差", datetime(2024, 1, 1), None, 500],
+    ]
+    rows = [["" if value is None else str(value) for value in row] for row in raw[1:]]
+    sheet = Sheet(name="补缴", header_row=1, header=list(HEADER), columns=[list(column) for column in zip(*rows)], excel_rows=[2, 3, 4], raw=raw)
+    result = _result()
+    result.file_issues = []
+    result.rows = [
+        RowResult(2, "1", {}, RowStatus.REJECTED, [Issue(Code.MONTH_FORMAT, "2024.1 可能是 2024.10", row=2, column="补缴结束年月")]),
+        RowResult(3, "2", {}, RowStatus.REJECTED, [Issue(Code.CELL_EMPTY, "不能为空", row=3, column="补缴开始年月")]),
+        RowResult(4, "3", {}, RowStatus.NOT_APPLIED, []),
+    ]
+    path = tmp_path / "report.xlsx"
+    write_report_xlsx(result, sheet, path)
+
+    ws = openpyxl.load_workbook(path)["补缴"]
+    assert (ws["F2"].value, ws["G2"].value, ws["F3"].value, ws["G4"].value) == ("2024-03", 2024.1, None, None)
+    assert {ref: ws[ref].number_format for ref in ("F2", "G2", "G3", "F3")} == dict.fromkeys(("F2", "G2", "G3", "F3"), "@")
+    assert ws["G2"].fill.fgColor.rgb == RED and ws["F3"].fill.fgColor.rgb == RED
+    assert "G4" not in {cell.coordinate for row in ws.iter_rows() for cell in row if cell.has_style}  # no cell: the column's "@"
+    assert column_format(ws, "F") == column_format(ws, "G") == "@" and column_format(ws, "H") == "General"
+    assert ws["F4"].number_format == "yyyy-mm-dd"
+
+
+def column_format(ws: Any, letter: str) -> str:
+    """The number format a column gives its cells without one of their own (a <col> may span several columns)."""
+    index = column_index_from_string(letter)
+    spans = [dim for dim in ws.column_dimensions.values() if dim.min is not None and dim.min <= index <= dim.max]
+    return spans[0].number_format if spans else "General"
 
 
 def test_issue_below_the_last_row_still_gets_a_cell(tmp_path: Path) -> None:
@@ -431,6 +472,7 @@ def test_every_template_has_text_ids_dropdowns_and_a_note(templates: dict[str, P
 
     text_columns = {name for name in header if name in module.TEXT_COLUMNS}
     assert ID_COLUMNS & set(header) <= text_columns
+    assert {field.name for field in module.FIELDS if field.kind is FieldKind.MONTH} <= text_columns  # 2026.10 is not 2026.1
     for col, name in enumerate(header, start=1):
         letter = get_column_letter(col)
         formatted = {ws[f"{letter}4"].number_format, ws[f"{letter}503"].number_format}

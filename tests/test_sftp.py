@@ -5,6 +5,10 @@ deployment's ``sshd_config`` snippet, creates two unit accounts with ``deploy/sf
 and, logged in as a unit with paramiko, shows that
 
 - a file uploaded slowly, chunk by chunk, is taken only once complete (never half-written);
+- an upload that stalls longer than the settle time is not taken while the SFTP server still has
+  it open for writing, and is taken complete once the client finishes;
+- a 启封 saved before the 封存 it follows, uploaded after it with its timestamp preserved (as
+  WinSCP does: ``put`` then ``utime``), is processed after the 封存;
 - a file uploaded under a ``.part`` name is left alone until renamed, then taken;
 - the unit reads its own outbox, cannot write into it, and cannot see or read another unit's
   inbox or outbox.
@@ -17,32 +21,41 @@ mounts) and sshd: without them it is skipped locally and fails in CI.
 
 from __future__ import annotations
 
+import atexit
+import functools
+import grp
 import json
 import math
 import os
+import pwd
+import re
 import secrets
 import shutil
 import socket
 import stat
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from site import getsitepackages
 
 import paramiko
 import pytest
+from sqlalchemy import select
 
 from pipeline.errors import Code
 from pipeline.intake.scan import Arrival
 from pipeline.model import BatchStatus
 from pipeline.run.processor import FileOutcome, Processor
 from pipeline.run.watch import Watcher
+from pipeline.store.tables import Batch, Member
 from tests.ci_skips import skip_even_in_ci
-from tests.conftest import BUSINESS_DATE, Centre, make_centre
-from tests.factories import backpay_file, row_for
+from tests.conftest import BUSINESS_DATE, Centre, make_centre, wait_until
+from tests.factories import backpay_file, identity, kind_file, row_for
 
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy" / "sftp"
@@ -406,3 +419,437 @@ def test_a_unit_uploads_over_sftp_and_reads_only_its_own_outbox(site: Site, tmp_
         capture_output=True,
     )
     assert as_b.returncode != 0 and not as_b.stdout
+
+
+def _next_tick(path: Path) -> None:
+    """Let the clock pass the file's change time (file times move by the kernel's tick, a few ms)."""
+    later = path.lstat().st_ctime_ns + 30_000_000
+    while time.time_ns() < later:
+        time.sleep(0.005)
+
+
+def test_a_stalled_upload_is_not_taken_while_the_server_holds_it_open(site: Site, tmp_path: Path) -> None:
+    centre = site.centre
+    unit = centre.unit(0).unit_account
+    members = centre.members_of(0)
+    data = backpay_file(tmp_path / "local", [row_for(members[0], 1), row_for(members[1], 2)]).read_bytes()
+    on_disk = site.home / "inbox" / unit / "补缴.xlsx"
+    sftp = site.sftp(unit)
+    handle = sftp.open(f"{site.inbox(unit)}/补缴.xlsx", "wb")
+    try:
+        handle.write(data[: len(data) // 2])
+        handle.flush()
+        time.sleep(SETTLE_SECONDS * 2.5)  # the client stalls longer than the settle time: what is tested
+        assert on_disk.stat().st_size == len(data) // 2
+
+        held = centre.run()
+
+        assert held.outcomes == [] and held.failed == []
+        assert on_disk.stat().st_size == len(data) // 2  # left in the inbox, untouched
+        handle.write(data[len(data) // 2 :])
+    finally:
+        handle.close()
+
+    done = centre.run()
+
+    assert [(o.source, o.result.status, len(o.result.rows)) for o in done.outcomes] == [("补缴.xlsx", BatchStatus.ACCEPTED, 2)]
+    assert done.outcomes[0].moved_to.read_bytes() == data
+
+
+def test_uploads_with_preserved_timestamps_are_taken_in_the_order_they_arrived(site: Site, tmp_path: Path) -> None:
+    centre = site.centre
+    unit = centre.unit(0).unit_account
+    person = centre.members_of(0)[0]
+    seal = kind_file(tmp_path / "local", "封存", [[1, *identity(person), "其他封存", "2024-06"]])
+    unseal = kind_file(tmp_path / "local", "启封", [[1, *identity(person), "正常上班启封", "2024-08", "4070"]])
+    sftp = site.sftp(unit)
+    inbox, on_disk = site.inbox(unit), site.home / "inbox" / unit
+    now = time.time()
+    # WinSCP with "preserve timestamp": upload, then set the time the unit saved the file.
+    sftp.put(str(seal), f"{inbox}/封存.xlsx")
+    sftp.utime(f"{inbox}/封存.xlsx", (now - 3600, now - 3600))
+    _next_tick(on_disk / "封存.xlsx")
+    sftp.put(str(unseal), f"{inbox}/启封.xlsx")
+    sftp.utime(f"{inbox}/启封.xlsx", (now - 7200, now - 7200))  # saved before the 封存, uploaded after it
+    first, second = (on_disk / name for name in ("封存.xlsx", "启封.xlsx"))
+    assert first.lstat().st_mtime_ns > second.lstat().st_mtime_ns and first.lstat().st_ctime_ns < second.lstat().st_ctime_ns
+
+    summary = centre.run()
+
+    assert [(o.source, o.result.status) for o in summary.outcomes] == [("封存.xlsx", BatchStatus.ACCEPTED), ("启封.xlsx", BatchStatus.ACCEPTED)]
+    with centre.app.sessions() as session:
+        assert [batch.source_name for batch in session.scalars(select(Batch).order_by(Batch.id))] == ["封存.xlsx", "启封.xlsx"]
+        assert session.get(Member, person.member_account).status == "正常"
+
+
+# --- The processor as a service user: units added and removed while it runs ----------------------
+#
+# `gjj watch` and `gjj run` run here as a service user of their own (made by the test, as in the
+# README's "Install and deploy"), with the supplementary groups it had when it started — so a unit
+# added later is served only if add-unit.sh needs no new membership of it.
+
+
+def _setpriv(user: str) -> list[str]:
+    """Run as ``user`` with its groups from /etc/group as they are now (what starting a service does)."""
+    return ["setpriv", f"--reuid={user}", f"--regid={pwd.getpwnam(user).pw_gid}", "--init-groups", "--"]
+
+
+@functools.cache
+def _code_for_everyone() -> list[str]:
+    """This checkout's packages and the tests' site-packages, hard-linked (or copied) under a folder any
+    user may pass: for a checkout or virtualenv in a folder only root may enter. Removed at exit."""
+    mirror = Path(tempfile.mkdtemp(prefix="gjj-test-code-", dir="/var/tmp"))
+    mirror.chmod(0o755)
+    atexit.register(shutil.rmtree, mirror, True)
+
+    def link(source: str, target: str) -> None:
+        try:
+            os.link(source, target)
+        except OSError:  # another file system
+            shutil.copy2(source, target)
+
+    for name in ("pipeline", "schemas"):
+        shutil.copytree(REPO / name, mirror / "src" / name, copy_function=link, ignore=shutil.ignore_patterns("__pycache__"))
+    path = [str(mirror / "src")]
+    for index, packages in enumerate(path for path in getsitepackages() if Path(path).is_dir()):
+        shutil.copytree(packages, mirror / f"packages-{index}", copy_function=link, symlinks=True)
+        path.append(str(mirror / f"packages-{index}"))
+    return path
+
+
+def _gjj_as(user: str, home: Path) -> tuple[list[str], dict[str, str]]:
+    """The command line that starts ``gjj`` (this checkout's) as ``user`` with umask 027, and its environment.
+
+    The tests' own interpreter where ``user`` may run it; where that lives in a folder only root may
+    enter (a pyenv under /root), the system's python3 of the same version with the tests' packages;
+    where those are closed to ``user`` too, with copies of them that are not.
+    """
+    packages = [path for path in getsitepackages() if Path(path).is_dir()]
+    system_python = str(Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}"))
+    candidates: list[tuple[str, Callable[[], list[str]]]] = [
+        (sys.executable, lambda: [str(REPO)]),
+        (system_python, lambda: [str(REPO), *packages]),
+        (system_python, _code_for_everyone),
+    ]
+    for python, python_path in candidates:
+        if not Path(python).exists():
+            continue
+        path = python_path()
+        env = {
+            "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+            "LANG": "C.UTF-8",
+            "PYTHONPATH": os.pathsep.join(path),
+            "GJJ_HOME": str(home),
+            "XDG_CACHE_HOME": str(home / "var" / "cache"),  # fontconfig's cache: the service's own
+        }
+        start = [*_setpriv(user), "sh", "-c", 'umask 027 && exec "$@"', "sh", python]
+        probe = subprocess.run([*start, "-c", "import pipeline.cli"], env=env, capture_output=True, check=False, cwd="/")
+        if probe.returncode == 0:
+            return [*start, "-m", "pipeline"], env
+    _unavailable(f"no Python that the service user {user} may run with this checkout ({sys.executable} is not reachable for it)")
+    raise AssertionError("unreachable")
+
+
+def _start_sshd(root: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int, paramiko.PKey, Path]:
+    """sshd on a free 127.0.0.1 port with the deployment's snippet (this test's group and keys folder)."""
+    sshd_dir = root / "sshd"
+    sshd_dir.mkdir()
+    host_key_file = sshd_dir / "ssh_host_ed25519_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key_file)], check=True)
+    snippet = (
+        (DEPLOY / "sshd_config")
+        .read_text(encoding="utf-8")
+        .replace("Match Group gjj-units", f"Match Group {env['GJJ_SFTP_GROUP']}")
+        .replace("/etc/ssh/gjj-authorized-keys", env["GJJ_SFTP_KEYS_DIR"])
+    )
+    port = _free_port()
+    config = sshd_dir / "sshd_config"
+    config.write_text(
+        f"ListenAddress 127.0.0.1\nPort {port}\nHostKey {host_key_file}\nPidFile {sshd_dir / 'sshd.pid'}\n"
+        "UsePAM no\nStrictModes yes\nPermitRootLogin no\nPasswordAuthentication no\n"
+        "KbdInteractiveAuthentication no\nSubsystem sftp internal-sftp\nLogLevel VERBOSE\n"
+        f"AllowGroups {env['GJJ_SFTP_GROUP']}\n\n{snippet}",
+        encoding="utf-8",
+    )
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    checked = subprocess.run([str(SSHD), "-t", "-f", str(config)], check=False, capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
+    log = sshd_dir / "sshd.log"
+    with log.open("wb") as log_file:
+        process = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(config)], stdout=log_file, stderr=log_file)
+    _wait_for_banner(port, process, log)
+    return process, port, paramiko.Ed25519Key.from_private_key_file(str(host_key_file)), log
+
+
+@dataclass
+class ServiceSite:
+    """sshd, a centre whose home belongs to a service user, and no unit account yet: the test adds them."""
+
+    site: Site
+    root: Path
+    env: dict[str, str]
+    service_user: str
+    gjj: list[str]
+    gjj_env: dict[str, str]
+    added: list[str] = field(default_factory=list)
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def home(self) -> Path:
+        return self.site.home
+
+    def add_unit(self, unit: str, key_file: Path | None = None) -> subprocess.CompletedProcess[str]:
+        """add-unit.sh as the README says, with a new key (or ``key_file``, whose first key is the unit's)."""
+        key = self.root / f"client-{unit}-{secrets.token_hex(2)}"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"unit {unit}", "-f", str(key)], check=True)
+        self.site.client_keys[unit] = key
+        self.site.users[unit] = f"{self.env['GJJ_SFTP_USER_PREFIX']}{unit}"
+        self.added.append(unit)
+        env = {**self.env, "GJJ_SERVICE_USER": self.service_user}
+        added = subprocess.run(
+            ["bash", str(DEPLOY / "add-unit.sh"), unit, str(key_file or f"{key}.pub"), str(self.home)], env=env, capture_output=True, text=True, check=False
+        )
+        assert added.returncode == 0, added.stderr
+        return added
+
+    def remove_unit(self, unit: str, *home: str) -> subprocess.CompletedProcess[str]:
+        removed = subprocess.run(["bash", str(DEPLOY / "remove-unit.sh"), unit, *home], env=self.env, capture_output=True, text=True, check=False)
+        assert removed.returncode == 0, removed.stderr
+        return removed
+
+    def run_gjj(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*self.gjj, *args], env=self.gjj_env, capture_output=True, text=True, check=False, cwd="/", timeout=300)
+
+    def start_watch(self, log: Path) -> subprocess.Popen[bytes]:
+        with log.open("wb") as output:
+            process = subprocess.Popen([*self.gjj, "watch", "--rescan-seconds", "0.3"], env=self.gjj_env, stdout=output, stderr=output, cwd="/")
+        self.processes.append(process)
+        return process
+
+    def owned_by(self, uid: int, gid: int) -> list[Path]:
+        """Everything in the home whose owner is ``uid`` or whose group is ``gid``."""
+        found = []
+        for folder, dirs, files in os.walk(self.home):
+            for name in [*dirs, *files]:
+                info = os.lstat(Path(folder) / name)
+                if info.st_uid == uid or info.st_gid == gid:
+                    found.append(Path(folder) / name)
+        return found
+
+
+@pytest.fixture(params=["bind", "home"])
+def service_site(request: pytest.FixtureRequest) -> Iterator[ServiceSite]:
+    layout: str = request.param
+    if not SSHD.exists():
+        _unavailable("OpenSSH server (/usr/sbin/sshd) is not installed")
+    if os.geteuid() != 0:
+        _unavailable("the SFTP test creates system accounts and a chroot: it must run as root")
+    if not shutil.which("setpriv"):
+        _unavailable("setpriv (util-linux) is missing")
+    root = Path(tempfile.mkdtemp(prefix="gjj-sftp-test-", dir="/run"))
+    root.chmod(0o755)
+    if layout == "bind" and not _bind_mount_allowed(root):
+        root.rmdir()
+        skip_even_in_ci("mount --bind is not permitted here (a CI runner in a container may not allow it); the 'home' layout covers SFTP")
+
+    tag = secrets.token_hex(3)
+    env = {
+        **os.environ,
+        "GJJ_SFTP_LAYOUT": layout,
+        "GJJ_SFTP_ROOT": str(root / "chroots"),
+        "GJJ_SFTP_GROUP": f"gjjt{tag}",
+        "GJJ_SFTP_USER_PREFIX": f"t{tag}u",
+        "GJJ_SFTP_KEYS_DIR": str(root / "authorized-keys"),
+        "GJJ_SFTP_FSTAB": "",
+    }
+    env.pop("GJJ_HOME", None)
+    service_user = f"t{tag}svc"
+    # Both layouts keep the home under root-owned folders the service user may pass (not /tmp/pytest-of-root, 0700).
+    home = root / "home"
+    process: subprocess.Popen[bytes] | None = None
+    service: ServiceSite | None = None
+    try:
+        subprocess.run(["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", str(home), "--shell", "/usr/sbin/nologin", service_user], check=True)
+        # What `gjj init` and `gjj load` as the service user would leave: its home, master data, a
+        # configuration with a short settle time.
+        centre = make_centre(home, f"sqlite:///{home / 'var' / 'gjj.db'}")
+        centre.app.close()
+        configured, count = re.subn(r"(?m)^settle_seconds: .*$", f"settle_seconds: {SETTLE_SECONDS:g}", (REPO / "pipeline" / "centre.yaml").read_text(encoding="utf-8"))
+        assert count == 1
+        (home / "config").mkdir()
+        (home / "config" / "centre.yaml").write_text(configured, encoding="utf-8")
+        subprocess.run(["chown", "-R", f"{service_user}:{service_user}", str(home)], check=True)
+        subprocess.run(["chmod", "-R", "o-rwx", str(home)], check=True)
+        gjj, gjj_env = _gjj_as(service_user, home)
+        process, port, host_key, log = _start_sshd(root, env)
+        service = ServiceSite(Site(centre, layout, port, host_key, {}, {}, log), root, env, service_user, gjj, gjj_env)
+        yield service
+    finally:
+        failures = []
+        if service is not None:
+            service.site.close_clients()
+            for started in service.processes:
+                started.terminate()
+                started.wait(timeout=30)
+            for unit in service.added:
+                removed = subprocess.run(["bash", str(DEPLOY / "remove-unit.sh"), unit, str(home)], env=env, capture_output=True, text=True, check=False)
+                if removed.returncode != 0:
+                    failures.append(removed.stderr)
+        if process is not None:
+            process.terminate()
+            process.wait(timeout=10)
+        subprocess.run(["userdel", service_user], check=False, capture_output=True)
+        subprocess.run(["groupdel", service_user], check=False, capture_output=True)
+        subprocess.run(["groupdel", env["GJJ_SFTP_GROUP"]], check=False, capture_output=True)
+        left = _mounts_under(root)
+        if not left:
+            shutil.rmtree(root, ignore_errors=True)
+        assert not failures and not left, (failures, left)
+
+
+def _put(sftp: paramiko.SFTPClient, remote: str, data: bytes) -> None:
+    with sftp.open(remote, "wb") as handle:
+        handle.write(data)
+
+
+def _results(outbox: Path) -> list[dict[str, object]]:
+    return [json.loads(path.read_text(encoding="utf-8")) for path in sorted(outbox.glob("*/result.json"))]
+
+
+def _wait_for_results(outbox: Path, count: int, log: Path, timeout: float = 90.0) -> list[dict[str, object]]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if outbox.is_dir() and len(found := _results(outbox)) >= count:
+            return found
+        time.sleep(0.1)
+    pytest.fail(f"no result in {outbox} after {timeout:g} s; gjj watch said:\n{log.read_text(errors='replace')}")
+
+
+def test_a_unit_added_while_gjj_watch_runs_is_served_without_a_restart(service_site: ServiceSite, tmp_path: Path) -> None:
+    service = service_site
+    centre = service.site.centre
+    unit = centre.unit(0).unit_account
+    members = centre.members_of(0)
+    first = backpay_file(tmp_path / "local", [row_for(members[0])], name="补缴.xlsx").read_bytes()
+
+    log = service.root / "watch.log"
+    watch = service.start_watch(log)
+    wait_until(lambda: "正在监视" in log.read_text(errors="replace") or watch.poll() is not None, "gjj watch to start")
+    assert watch.poll() is None, log.read_text(errors="replace")
+
+    # The unit gets its account only now, while the service runs with the groups it started with.
+    service.add_unit(unit)
+
+    sftp = service.site.sftp(unit)
+    inbox = service.site.inbox(unit)
+    _put(sftp, f"{inbox}/补缴.xlsx.part", first)
+    sftp.rename(f"{inbox}/补缴.xlsx.part", f"{inbox}/补缴.xlsx")
+    outbox = service.home / "outbox" / unit
+    (result,) = _wait_for_results(outbox, 1, log)
+    assert (result["unit"], result["source_file"], result["status"]) == (unit, "补缴.xlsx", "accepted"), result
+    wait_until(lambda: not sftp.listdir(inbox), "the upload to be archived")
+    assert "PermissionError" not in log.read_text(errors="replace")
+    assert watch.poll() is None  # the same process, never restarted
+    groups = subprocess.run(["id", "-Gn", service.service_user], capture_output=True, text=True, check=True).stdout.split()
+    assert service.site.users[unit] not in groups  # nor made a member of the unit's group since
+    with sftp.open(f"{service.site.outbox(unit)}/{result['batch_id']}/slip.pdf") as handle:
+        assert handle.read(5) == b"%PDF-"
+
+    # What it wrote is the service user's (the unit's group on the unit's results), never "other"'s.
+    centre_folder = service.home / "outbox" / "_centre"
+    wait_until(lambda: (centre_folder / "index.html").is_file(), "the watcher's staff summary")
+    for path in [centre_folder, *centre_folder.rglob("*"), *outbox.rglob("*")]:
+        assert path.owner() == service.service_user, path
+        assert not path.stat().st_mode & 0o007, path
+
+    watch.terminate()
+    assert watch.wait(timeout=60) == 0, log.read_text(errors="replace")
+
+    # The nightly run as the service user: it writes the staff pages too (GJJ_SFTP_LAYOUT=home made
+    # outbox/_centre/ root's, so every `gjj run` failed there).
+    _put(sftp, f"{inbox}/second.xlsx", backpay_file(tmp_path / "local", [row_for(members[1])], name="second.xlsx").read_bytes())
+    time.sleep(SETTLE_SECONDS + 0.2)
+    ran = service.run_gjj("run", "--json")
+    assert ran.returncode == 0, ran.stderr
+    report = json.loads(ran.stdout)
+    assert [(f["source_file"], f["status"]) for f in report["files"]] == [("second.xlsx", "accepted")]
+    staff_page = Path(report["staff_summary"])
+    assert staff_page.is_file() and staff_page.owner() == service.service_user
+    assert report["run_id"] in (centre_folder / "index.html").read_text(encoding="utf-8")
+
+
+def test_a_removed_units_data_is_out_of_reach_of_the_account_that_gets_its_ids(service_site: ServiceSite, tmp_path: Path) -> None:
+    service = service_site
+    centre = service.site.centre
+    unit_a, unit_c = centre.unit(0).unit_account, centre.unit(2).unit_account
+    service.add_unit(unit_a)
+    user_a = service.site.users[unit_a]
+    old_uid, old_gid = pwd.getpwnam(user_a).pw_uid, grp.getgrnam(user_a).gr_gid
+
+    sftp_a = service.site.sftp(unit_a)
+    inbox_a, outbox_a = service.site.inbox(unit_a), service.site.outbox(unit_a)
+    upload = backpay_file(tmp_path / "local", [row_for(centre.members_of(0)[0])], name="a.xlsx").read_bytes()
+    _put(sftp_a, f"{inbox_a}/a.xlsx", upload)
+    _put(sftp_a, f"{inbox_a}/later.xlsx.part", upload)  # still in the inbox when A is removed
+    time.sleep(SETTLE_SECONDS + 0.2)
+    ran = service.run_gjj("run", "--business-date", "2024-08-05", "--json")
+    assert ran.returncode == 0, ran.stderr
+    (batch,) = [f["batch_id"] for f in json.loads(ran.stdout)["files"]]
+    assert sftp_a.listdir(outbox_a) == [batch]
+    result_a = service.home / "outbox" / unit_a / batch / "result.json"
+
+    # Removed while its session is open: the session ends, and the data stays, re-owned.
+    home_argument = [str(service.home)] if service.site.layout == "bind" else []  # home layout: found from the account
+    removed = service.remove_unit(unit_a, *home_argument)
+    assert "GJJ_HOME not given" not in removed.stderr
+    with pytest.raises((OSError, EOFError, paramiko.SSHException)):
+        sftp_a.listdir(inbox_a)
+    assert result_a.is_file() and (service.home / "inbox" / unit_a / "later.xlsx.part").is_file()
+    assert service.owned_by(old_uid, old_gid) == []  # nothing left with A's numeric ids
+
+    # The next account gets A's numeric user and group ids (as useradd/groupadd hand out a freed id
+    # again); its key line has options of its own, and a second key is allowed from elsewhere only.
+    user_c = f"{service.env['GJJ_SFTP_USER_PREFIX']}{unit_c}"
+    subprocess.run(["groupadd", "--gid", str(old_gid), user_c], check=True)
+    subprocess.run(["useradd", "--uid", str(old_uid), "--gid", str(old_gid), "--no-create-home", "--shell", "/usr/sbin/nologin", user_c], check=True)
+    key_c, elsewhere = service.root / "key-c", service.root / "key-elsewhere"
+    for key in (key_c, elsewhere):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    keys_file = service.root / "c.pub"
+    keys_file.write_text(
+        f'from="127.0.0.1",pty,no-agent-forwarding {Path(f"{key_c}.pub").read_text().strip()}\r\n'
+        f'# a second key, for the unit\'s other office\nfrom="192.0.2.1" {Path(f"{elsewhere}.pub").read_text().strip()}\n',
+        encoding="utf-8",
+    )
+    service.add_unit(unit_c, key_file=keys_file)
+    service.site.client_keys[unit_c] = key_c
+    assert (pwd.getpwnam(user_c).pw_uid, grp.getgrnam(user_c).gr_gid) == (old_uid, old_gid)
+    installed = (Path(service.env["GJJ_SFTP_KEYS_DIR"]) / user_c).read_text(encoding="utf-8").splitlines()
+    assert [line.split(" ")[0] for line in installed] == ['restrict,from="127.0.0.1",no-agent-forwarding', 'restrict,from="192.0.2.1"']
+    client = paramiko.SSHClient()
+    client.get_host_keys().add(f"[127.0.0.1]:{service.site.port}", service.site.host_key.get_name(), service.site.host_key)
+    with pytest.raises(paramiko.AuthenticationException):  # that key's from= holds
+        client.connect("127.0.0.1", port=service.site.port, username=user_c, key_filename=str(elsewhere), allow_agent=False, look_for_keys=False, timeout=10)
+    client.close()
+
+    # C sees nothing of A's: not over SFTP, not with a shell on this host.
+    sftp_c = service.site.sftp(unit_c)
+    attempts: list[Callable[[], object]] = [
+        lambda: sftp_c.listdir(f"/outbox/{unit_a}"),
+        lambda: sftp_c.open(f"/outbox/{unit_a}/{batch}/result.json").read(),
+        lambda: sftp_c.listdir(f"/inbox/{unit_a}"),
+        lambda: sftp_c.open(f"/inbox/{unit_a}/later.xlsx.part").read(),
+        lambda: sftp_c.open(f"/archive/{unit_a}/{batch}_a.xlsx").read(),
+        lambda: sftp_c.listdir("/archive"),
+    ]
+    for attempt in attempts:
+        with pytest.raises(OSError):
+            attempt()
+    assert sftp_c.listdir(service.site.inbox(unit_c)) == [] and sftp_c.listdir(service.site.outbox(unit_c)) == []
+    if service.site.layout == "bind":
+        assert sorted(sftp_c.listdir("/")) == ["inbox", "outbox"]
+    for path in (result_a, service.home / "inbox" / unit_a / "later.xlsx.part"):
+        as_c = subprocess.run(["setpriv", f"--reuid={old_uid}", f"--regid={old_gid}", "--init-groups", "--", "cat", str(path)], capture_output=True, check=False)
+        assert as_c.returncode != 0 and not as_c.stdout, path
+    mine = {service.home / "inbox" / unit_c, service.home / "outbox" / unit_c}
+    assert set(service.owned_by(old_uid, old_gid)) <= mine  # C's ids are on C's own folders only

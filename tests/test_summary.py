@@ -26,17 +26,12 @@ import pytest
 from PIL import Image, ImageChops
 
 from pipeline.errors import Code, Issue
+from pipeline.intake.scan import FILE_NO_ACCESS, FOLDER_NO_ACCESS, IN_SUBFOLDER
 from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus
+from pipeline.run.counter_documents import COUNTER_DOCUMENTS, GENERIC_DOCUMENTS, counter_documents
+from pipeline.run.outcomes import FailedFile, IgnoredFile
 from pipeline.run.processor import FileOutcome, RunSummary
-from pipeline.run.summary import (
-    COUNTER_DOCUMENTS,
-    FONT_STACK,
-    GENERIC_DOCUMENTS,
-    counter_documents,
-    mask_id,
-    write_index,
-    write_run_summary,
-)
+from pipeline.run.summary import FONT_STACK, mask_id, write_index, write_run_summary
 from pipeline.services.fakes import fake_id, registration_row
 from tests.conftest import BUSINESS_DATE, Centre, make_centre
 from tests.factories import backpay_file, identity, kind_file, row_for
@@ -366,6 +361,34 @@ def test_files_quarantined_unread_are_listed_with_their_reason(tmp_path: Path) -
         "reason": note["message"],
     }
     assert note["message"] in "".join(_parse(page.read_text(encoding="utf-8")).text)
+
+
+def test_what_cannot_be_read_and_files_in_subfolders_are_listed_with_unit_and_reason(tmp_path: Path) -> None:
+    run = _hostile_run(tmp_path)
+    folder_reason, file_reason = FOLDER_NO_ACCESS.format(why="没有读取权限"), FILE_NO_ACCESS.format(why="没有读取权限")
+    run.failed += [FailedFile("0100002", "", folder_reason), FailedFile("0100003", "锁.xlsx", file_reason)]
+    run.ignored.append(IgnoredFile("0100001", "2024/八月/补缴.xlsx", IN_SUBFOLDER))
+
+    page = write_run_summary(run, tmp_path / "outbox")
+
+    data = json.loads((page.parent / "summary.json").read_text(encoding="utf-8"))
+    assert (data["totals"]["failed"], data["totals"]["ignored"]) == (2, 1)
+    assert data["failed"] == [
+        {"unit": "0100002", "source_file": "", "error": folder_reason},
+        {"unit": "0100003", "source_file": "锁.xlsx", "error": file_reason},
+    ]
+    assert data["ignored"] == [{"unit": "0100001", "source_file": "2024/八月/补缴.xlsx", "reason": "子目录中的文件不会被处理，请直接放在单位目录下"}]
+    html = page.read_text(encoding="utf-8")
+    failed = html[html.index('<section id="failed">') :].split("</section>")[0]
+    assert f"<tr><td>0100002</td><td>（整个单位目录）</td><td>{folder_reason}</td></tr>" in failed
+    assert f"<tr><td>0100003</td><td>锁.xlsx</td><td>{file_reason}</td></tr>" in failed
+    ignored = html[html.index('<section id="ignored">') :].split("</section>")[0]
+    assert f"<tr><td>0100001</td><td>2024/八月/补缴.xlsx</td><td>{IN_SUBFOLDER}</td></tr>" in ignored
+
+
+def test_a_run_without_them_has_no_such_sections(tmp_path: Path) -> None:
+    html = write_run_summary(_hostile_run(tmp_path), tmp_path / "outbox").read_text(encoding="utf-8")
+    assert 'id="failed"' not in html and 'id="ignored"' not in html
 
 
 @pytest.mark.parametrize("run_id", ["", "..", "a/b"])

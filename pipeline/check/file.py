@@ -16,7 +16,7 @@ from pipeline.config import CentreConfig
 from pipeline.errors import Issue, ReadFailure
 from pipeline.memory import paused_gc
 from pipeline.model import RowResult, RowStatus, Sheet
-from pipeline.read.header import detect
+from pipeline.read.header import detect, holds_header
 from pipeline.read.workbook import read_raw
 from pipeline.rules import RULES
 from pipeline.rules.context import RuleContext
@@ -39,7 +39,7 @@ def check_file(
 ) -> CheckedFile:
     """Read, detect, validate and apply rules to one file; nothing is written here."""
     try:
-        raw = read_raw(path, config.limits)
+        raw = read_raw(path, config.limits, holds_header(kind_headers))
     except ReadFailure as failure:
         return CheckedFile(None, None, [failure.issue], [], {})
     detected = detect(raw, kind_headers)

@@ -26,7 +26,7 @@ from pipeline.errors import Code, Issue, SchemaCheckFailed
 from pipeline.memory import paused_gc, trim_heap
 from pipeline.model import RowResult, Sheet
 from pipeline.money import money_text
-from schemas.cells import clean_id, clean_text, column_is_clean, parse_amount
+from schemas.cells import clean_id, clean_name, clean_text, column_is_clean, name_column_is_clean, parse_amount
 from schemas.fields import Field, FieldKind, describe, field_map, shared_column_facts
 from schemas.template import Template
 
@@ -46,6 +46,8 @@ def clean_column(field: Field, cells: list[str]) -> list[str]:
     """
     clean = field.cleaner
     if clean in (clean_text, clean_id) and column_is_clean(cells, upper=clean is clean_id):
+        return list(cells)
+    if clean is clean_name and name_column_is_clean(cells):
         return list(cells)
     if field.kind in _MOSTLY_DISTINCT:
         return [clean(cell) for cell in cells]

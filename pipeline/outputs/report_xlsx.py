@@ -30,6 +30,7 @@ from xlsxwriter.worksheet import Worksheet
 from pipeline.errors import Issue
 from pipeline.model import BatchResult, Sheet
 from pipeline.outputs.xlsx_text import DEFAULT_SHEET, TEXT_FORMAT, column_width, display_width, temporal_format, text_element
+from schemas import TEMPLATES
 
 ISSUES_SHEET = "错误清单"
 ISSUES_HEADER = ("行号", "列", "错误代码", "说明")
@@ -37,11 +38,10 @@ ISSUES_HEADER = ("行号", "列", "错误代码", "说明")
 ERROR_FILL = "#FF9999"
 COUNTER_FILL = "#FFEB84"
 
-#: Identifier columns kept as text ("@") so Excel does not turn 18-digit IDs or leading zeros into
-#: numbers when the unit retypes them in the report.
-REPORT_TEXT_COLUMNS = frozenset(
-    {"证件号码", "个人账号", "转出单位账号", "个人存款账户号码", "手机号码", "固定电话号码", "邮政编码"}
-)
+#: Columns kept as text ("@") so that what the unit retypes in the report stays as typed: every
+#: template's text columns (``schemas.fields.TEXT_KINDS``) — 18-digit IDs and card numbers keep their
+#: last digits, leading zeros stay, and a month typed 2026.10 is not the number 2026.1.
+REPORT_TEXT_COLUMNS = frozenset(column for template in TEMPLATES.values() for column in template.TEXT_COLUMNS)
 
 _SHEET_NAME_FORBIDDEN = re.compile(r"[\[\]:*?/\\\x00-\x1f]")
 _SHEET_NAME_MAX = 31

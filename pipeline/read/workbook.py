@@ -9,6 +9,10 @@ a number ``1000.5``, and a number too large to be exact (an ID that Excel turned
 keeps its scientific form ``2.10102199001011e+17`` so the schema can say the digits are lost.
 A number is read as Excel and WPS show it, to 15 significant digits: a formula's result is saved
 with 17 (``=1.005*100`` as ``100.49999999999999``), and its binary noise must not decide a rounding.
+
+Of a workbook the first visible worksheet whose first rows hold a template's header is read (the
+header test comes from :mod:`pipeline.read.header`); sheets after it are not parsed, hidden and
+very hidden sheets never are: what the unit cannot see on screen is not what it sends.
 """
 
 from __future__ import annotations
@@ -16,13 +20,14 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from python_calamine import CalamineError, CalamineWorkbook
+from python_calamine import CalamineError, CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
 
 from pipeline.config import Limits
 from pipeline.errors import Code, Issue, ReadFailure
@@ -35,10 +40,21 @@ MAX_XLSX_RATIO = 100  # Apache POI's ZipSecureFile default: a part may not infla
 
 @dataclass
 class RawTable:
-    """All rows of the first sheet as read; index = Excel row − 1."""
+    """All rows of the sheet that was read, index = Excel row − 1, and which sheets were looked at.
+
+    ``looked_at`` names the visible worksheets whose first rows were searched for a header, in
+    workbook order (the last is this one, unless none held a header: then this is the first);
+    ``hidden`` the hidden and very hidden sheets, never read. Both are empty for a csv file.
+    """
 
     sheet_name: str
     rows: list[list[Any]]
+    looked_at: tuple[str, ...] = ()
+    hidden: tuple[str, ...] = ()
+
+
+#: Whether a sheet's rows hold a template's header (:func:`pipeline.read.header.holds_header`).
+HeaderTest = Callable[[list[list[Any]]], bool]
 
 
 def _fail(code: Code, message: str) -> ReadFailure:
@@ -102,8 +118,9 @@ def check_zip_limits(path: Path, limits: Limits) -> None:
 
 
 @paused_gc()
-def read_raw(path: Path, limits: Limits) -> RawTable:
-    """Read the first sheet of ``path``; raise :class:`ReadFailure` when it cannot be read."""
+def read_raw(path: Path, limits: Limits, holds_header: HeaderTest | None = None) -> RawTable:
+    """Read the first visible worksheet of ``path`` that ``holds_header`` accepts (without a test, or
+    when none does, the first visible one); raise :class:`ReadFailure` when it cannot be read."""
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         raise _fail(Code.FILE_UNREADABLE, f"不支持的文件类型「{path.suffix}」，请上传 xlsx、xls 或 csv 文件")
@@ -116,33 +133,47 @@ def read_raw(path: Path, limits: Limits) -> RawTable:
         return RawTable(path.stem, _read_csv(path.read_bytes()))
     if suffix == ".xlsx":
         check_zip_limits(path, limits)
-    return _read_workbook(path)
+    return _read_workbook(path, holds_header)
 
 
 #: Files above this size hand the memory their parse freed back to the OS after reading.
 TRIM_AFTER_BYTES = 1_000_000
 
 
-def _read_workbook(path: Path) -> RawTable:
-    table = _parse_workbook(path)
+def _read_workbook(path: Path, holds_header: HeaderTest | None) -> RawTable:
+    table = _parse_workbook(path, holds_header)
     if path.stat().st_size > TRIM_AFTER_BYTES:
         trim_heap()  # calamine's native copy of the sheet (≈50 MB for 100k rows) is freed by now
     return table
 
 
-def _parse_workbook(path: Path) -> RawTable:
+def _parse_workbook(path: Path, holds_header: HeaderTest | None) -> RawTable:
     try:
         workbook = CalamineWorkbook.from_path(str(path))
-        names = workbook.sheet_names
-        if not names:
+        sheets = workbook.sheets_metadata
+        if not sheets:
             raise _fail(Code.EMPTY_FILE, "文件中没有工作表")
-        sheet = workbook.get_sheet_by_index(0)
-        rows = sheet.to_python(skip_empty_area=False)
+        hidden = tuple(sheet.name for sheet in sheets if sheet.visible != SheetVisibleEnum.Visible)
+        looked_at: list[str] = []
+        first: RawTable | None = None
+        for index, sheet in enumerate(sheets):
+            if sheet.visible != SheetVisibleEnum.Visible or sheet.typ != SheetTypeEnum.WorkSheet:
+                continue  # hidden, or a chart sheet
+            rows = workbook.get_sheet_by_index(index).to_python(skip_empty_area=False)
+            looked_at.append(sheet.name)
+            table = RawTable(sheet.name, [row if type(row) is list else list(row) for row in rows])
+            del rows
+            if holds_header is None or holds_header(table.rows):
+                table.looked_at, table.hidden = tuple(looked_at), hidden
+                return table
+            first = first or table
     except (CalamineError, ValueError, OverflowError, zipfile.BadZipFile) as exc:
         # What a broken or hostile workbook raises (calamine's errors; a value or date out of range).
         # Anything else (a bug, MemoryError, a disk error) is a fault: the file waits in the inbox.
         raise _fail(Code.FILE_UNREADABLE, "文件无法打开（可能已损坏、设置了打开密码或不是Excel文件）") from exc
-    return RawTable(names[0], [row if type(row) is list else list(row) for row in rows])
+    first = first or RawTable("", [])  # no visible worksheet at all
+    first.looked_at, first.hidden = tuple(looked_at), hidden
+    return first
 
 
 def decode_csv(data: bytes) -> str:

@@ -11,6 +11,7 @@ from pipeline.errors import Code, Issue
 from pipeline.model import RowResult
 from pipeline.money import YUAN, half_up, monthly_deposit, quantum_for
 from pipeline.rules.context import MemberInfo, RuleContext, UnitInfo, match_member
+from schemas.cells import id_maybe_cut
 
 UNIT_MONTHLY = "单位月缴存额"
 PERSONAL_MONTHLY = "个人月缴存额"
@@ -60,6 +61,29 @@ def check_change_month(row: RowResult, column: str, business_date: date) -> bool
             Issue(Code.MONTH_RANGE, f"「{column}」{month} 是未来月份（业务日期 {business_date:%Y-%m}）", row.excel_row, column)
         )
         return False
+    return True
+
+
+def refer_cut_id(row: RowResult, column: str = "证件号码", id_number: str | None = None) -> bool:
+    """A new 证件号码 (one that opens an account or replaces a member's) ending in 000 goes to the
+    counter (COUNTER_ID_SUSPECT): Excel may have cut it, and a wrong account is worse than a visit.
+
+    ``id_number`` is the ID when it is not the cell's whole value (a 变更后内容). Whether the row
+    was referred.
+    """
+    value = row.values[column] if id_number is None else id_number
+    if not id_maybe_cut(value):
+        return False
+    row.issues.append(
+        Issue(
+            Code.COUNTER_ID_SUSPECT,
+            f"证件号码「{value}」以000结尾，可能是在数字格式的单元格中输入后被Excel截断了末几位（Excel只保留15位有效数字）；"
+            "请核对原件后到柜台办理：号码无误的，经办人携带该职工身份证原件及复印件到柜台办理；"
+            "号码被截断的，请把该列设为文本格式，重新输入完整的18位号码后再上传",
+            row.excel_row,
+            column,
+        )
+    )
     return True
 
 

@@ -18,7 +18,7 @@ from typing import NamedTuple, Protocol, TypeVar
 from pipeline.config import CentreConfig
 from pipeline.errors import Code, Issue
 from pipeline.model import RowResult, RowStatus
-from schemas.cells import id18
+from schemas.cells import MIDDLE_DOT, id18, id_maybe_cut
 
 
 @dataclass(frozen=True)
@@ -171,25 +171,37 @@ def same_id(recorded: str, written: str) -> bool:
 def check_identity(row: RowResult, member: MemberInfo | MemberIdentity) -> bool:
     """姓名 and 证件号码 must be the member's; changing them needs the centre's approval.
 
-    A 证件号码 in its other form (15 digits for 18, or the reverse) is the member's (:func:`same_id`).
+    Both are compared as cleaned (:func:`schemas.cells.clean_name`: spaces and look-alike dots
+    already made one). A 证件号码 in its other form (15 digits for 18, or the reverse) is the
+    member's (:func:`same_id`). Where the difference is what a spreadsheet does — a middle dot left
+    out or typed as a space, an ID whose last three digits Excel turned into 000 — the message says so
+    (the recorded number compared in its 18-digit form, so a member recorded by the legacy 15 digits
+    gets the hint too).
     """
     ok = True
     account = member.member_account
-    if member.name != row.values["姓名"]:
+    name, id_number = row.values["姓名"], row.values["证件号码"]
+    if member.name != name:
+        hint = ""
+        if member.name.replace(MIDDLE_DOT, "") == name.replace(MIDDLE_DOT, ""):
+            hint = "（两者只差间隔号「·」：请按身份证上的姓名填写，间隔号不要省略，也不要用空格代替）"
         row.issues.append(
             Issue(
                 Code.NAME_MISMATCH,
-                f"姓名「{row.values['姓名']}」与个人账号「{account}」登记的姓名不符；姓名变更须到中心审批，不能通过文件办理",
+                f"姓名「{name}」与个人账号「{account}」登记的姓名不符{hint}；姓名变更须到中心审批，不能通过文件办理",
                 row.excel_row,
                 "姓名",
             )
         )
         ok = False
-    if not same_id(member.id_number, row.values["证件号码"]):
+    if not same_id(member.id_number, id_number):
+        hint = ""
+        if id_maybe_cut(id_number) and id18(member.id_number)[:15] == id_number[:15]:
+            hint = "（号码末三位是000，可能是在数字格式的单元格中输入后被Excel截断了；请把该列设为文本格式后重新输入完整的18位号码）"
         row.issues.append(
             Issue(
                 Code.ID_MISMATCH,
-                f"证件号码与个人账号「{account}」登记的证件号码不符；证件号码变更须到中心审批，不能通过文件办理",
+                f"证件号码与个人账号「{account}」登记的证件号码不符{hint}；证件号码变更须到中心审批，不能通过文件办理",
                 row.excel_row,
                 "证件号码",
             )

@@ -16,7 +16,7 @@ from pipeline.errors import Code, Issue
 from pipeline.memory import paused_gc
 from pipeline.model import RowResult
 from pipeline.money import FEN, half_up, money_text
-from pipeline.rules.common import PERSONAL_MONTHLY, TOTAL_MONTHLY, UNIT_MONTHLY, monthly_amounts, parse_base
+from pipeline.rules.common import PERSONAL_MONTHLY, TOTAL_MONTHLY, UNIT_MONTHLY, monthly_amounts, parse_base, refer_cut_id
 from pipeline.rules.context import RuleContext, settle_statuses
 from schemas.cells import id18
 
@@ -83,7 +83,8 @@ def _legacy_ids(rows: list[RowResult]) -> list[RowResult]:
 
 def _check_ids(rows: list[RowResult], context: RuleContext) -> None:
     """DUPLICATE_ROW within the file, ALREADY_REGISTERED against every account of the centre; a person's
-    legacy 15-digit number and its 18-digit form are the same person (``registered_ids`` looks both up)."""
+    legacy 15-digit number and its 18-digit form are the same person (``registered_ids`` looks both up);
+    a new ID Excel may have cut goes to the counter (COUNTER_ID_SUSPECT)."""
     rows = _legacy_ids(rows)
     registered = context.data.registered_ids(row.values[ID_COLUMN] for row in rows)
     first_row: dict[str, int] = {}
@@ -102,6 +103,8 @@ def _check_ids(rows: list[RowResult], context: RuleContext) -> None:
             row.issues.append(
                 Issue(Code.DUPLICATE_ROW, f"与第{first_row[id_number]}行证件号码重复", row.excel_row, ID_COLUMN)
             )
+        else:
+            refer_cut_id(row, ID_COLUMN)
         first_row.setdefault(id_number, row.excel_row)
 
 

@@ -22,7 +22,8 @@ class FileOutcome:
 @dataclass(frozen=True)
 class FailedFile:
     """A file whose processing stopped on an unexpected error: nothing of it was applied (or its
-    batch is stored and only its outputs are missing); it stays in the inbox for the next run."""
+    batch is stored and only its outputs are missing); it stays in the inbox for the next run.
+    Also a file or a unit folder (``source`` empty) the processor may not read, ``error`` saying so."""
 
     unit_account: str
     source: str
@@ -30,6 +31,18 @@ class FailedFile:
 
     def to_dict(self) -> dict[str, str]:
         return {"unit": self.unit_account, "source_file": self.source, "error": self.error}
+
+
+@dataclass(frozen=True)
+class IgnoredFile:
+    """A file the processor does not take and leaves where it is (one in a unit folder's subfolder)."""
+
+    unit_account: str
+    source: str  # relative to the unit folder, e.g. ``sub/x.xlsx``
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"unit": self.unit_account, "source_file": self.source, "reason": self.reason}
 
 
 @dataclass
@@ -41,6 +54,7 @@ class RunSummary:
     staff_summary: Path | None = None
     helped: list[FileOutcome] = field(default_factory=list)
     failed: list[FailedFile] = field(default_factory=list)
+    ignored: list[IgnoredFile] = field(default_factory=list)
 
     def count(self, status: BatchStatus) -> int:
         return sum(1 for outcome in self.outcomes if outcome.result.status is status)

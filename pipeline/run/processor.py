@@ -10,6 +10,7 @@ stored is not applied again, its outputs are rendered and it is archived.
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from collections.abc import Callable
 from datetime import date, datetime
@@ -25,17 +26,18 @@ from pipeline.check.status import decide
 from pipeline.config import CentreConfig, Home
 from pipeline.errors import Code, HelperFailed, Issue, ReadFailure
 from pipeline.intake.archive import move_to, quarantine_unsafe
+from pipeline.intake.arrivals import REGISTER_NAME
 from pipeline.intake.locks import file_locks, lock_key
-from pipeline.intake.scan import Arrival, settled_files, sha256_of
+from pipeline.intake.scan import Arrival, Ignored, NoAccess, scan, settled_files, sha256_of
 from pipeline.logs import mask_ids
 from pipeline.memory import thaw_gc
 from pipeline.model import BatchResult, BatchStatus, Sheet
 from pipeline.outputs.result_files import write_result_json
 from pipeline.outputs.writer import OutputWriter, PendingOutputs, needs_report
-from pipeline.read.header import detect
+from pipeline.read.header import detect, holds_header
 from pipeline.read.workbook import read_raw
 from pipeline.rules.context import UnitInfo
-from pipeline.run.outcomes import FailedFile, FileOutcome, Helpers, RunSummary
+from pipeline.run.outcomes import FailedFile, FileOutcome, Helpers, IgnoredFile, RunSummary
 from pipeline.run.summary import write_run_summary
 from pipeline.store import batches, queries
 from pipeline.store.engine import session_factory
@@ -61,26 +63,33 @@ class Processor:
         self.locks = file_locks(engine, home.var)
         self._busy_units: set[str] = set()
         self.failed: list[FailedFile] = []
+        self.no_access: list[FailedFile] = []  # folders and files it may not read: reported, not failed
+        self.ignored: list[IgnoredFile] = []
 
     def close(self) -> None:
         self.locks.close()
 
     def run(self, progress: Callable[[Arrival], None] | None = None, helpers: Callable[[], Helpers] | None = None) -> RunSummary:
-        """One pass over the inbox: finish interrupted batches, then every complete file, oldest first.
+        """One pass over the inbox: finish interrupted batches, then every complete file, in arrival order.
 
         ``helpers`` starts other worker processes of this run (``gjj run --workers``) once the
-        interrupted batches and unsafe entries are dealt with; their files join the summary.
+        interrupted batches and unsafe entries are dealt with (and what cannot be read, or sits
+        in a subfolder, is reported: by this process only); their files join the summary.
         """
         summary = RunSummary(self.run_id, self.business_date)
         self.failed.clear()
+        self.no_access.clear()
+        self.ignored.clear()
         summary.outcomes.extend(self.recover_stored())
         summary.quarantined.extend(self.quarantine_unsafe())
+        found = scan(self.home.inbox)
+        self.report(found.no_access, found.ignored)
         started = helpers() if helpers is not None else None
         try:
             summary.outcomes.extend(self.process_waiting(progress))
         finally:
             failures = started.wait() if started is not None else []
-        summary.failed = list(self.failed)
+        summary.failed, summary.ignored = [*self.no_access, *self.failed], list(self.ignored)
         if started is not None:
             summary.helped = self.outcomes_of_others(summary)
             summary.outcomes.extend(summary.helped)
@@ -90,7 +99,7 @@ class Processor:
         return summary
 
     def process_waiting(self, progress: Callable[[Arrival], None] | None = None) -> list[FileOutcome]:
-        """Every complete file of the inbox, oldest first, except those of units another worker is on.
+        """Every complete file of the inbox, in arrival order, except those of units another worker is on.
 
         A file that fails on an unexpected error (a bug, a full disk) does not stop the night: it
         is logged and listed in :attr:`failed`, stays in the inbox for the next run, and the rest
@@ -98,7 +107,7 @@ class Processor:
         """
         self._busy_units.clear()
         outcomes = []
-        for arrival in settled_files(self.home.inbox, self.config.settle_seconds):
+        for arrival in settled_files(self.home.inbox, self.config.settle_seconds, register=self.home.var / REGISTER_NAME):
             outcome = self.take(arrival)
             if outcome is not None:
                 outcomes.append(outcome)
@@ -114,6 +123,15 @@ class Processor:
         except Exception as exc:
             self._failed(arrival.unit_account, arrival.name, exc)
             return None
+
+    def report(self, no_access: list[NoAccess], ignored: list[Ignored]) -> None:
+        """Folders and files it may not read, files it does not take: logged once, without a traceback."""
+        for item in no_access:
+            log.warning("%s/%s cannot be read; left where it is: %s", item.unit_account, item.name, item.reason)
+            self.no_access.append(FailedFile(item.unit_account, item.name, item.reason))
+        for entry in ignored:
+            log.warning("%s/%s is in a subfolder: not processed, left where it is", entry.unit_account, entry.name)
+            self.ignored.append(IgnoredFile(entry.unit_account, entry.name, entry.reason))
 
     def _failed(self, unit_account: str, source: str, error: Exception) -> None:
         log.exception("processing %s/%s failed; it stays for the next run", unit_account, source)
@@ -153,6 +171,9 @@ class Processor:
     def process(self, arrival: Arrival) -> FileOutcome | None:
         """Process one file unless another worker is on its unit or it is already gone."""
         if arrival.unit_account in self._busy_units:
+            return None
+        if not os.access(arrival.path, os.R_OK, effective_ids=True) and arrival.path.exists():
+            self._busy_units.add(arrival.unit_account)  # reported by the scan; the unit's later files wait
             return None
         key = lock_key(arrival.unit_account)
         if not self.locks.acquire(key):
@@ -334,7 +355,7 @@ class Processor:
         sheet = None
         if result.kind is not None and source is not None:
             try:
-                sheet = detect(read_raw(source, self.config.limits), self.headers).sheet
+                sheet = detect(read_raw(source, self.config.limits, holds_header(self.headers)), self.headers).sheet
             except ReadFailure:
                 sheet = None
         return result, sheet

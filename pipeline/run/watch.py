@@ -7,7 +7,11 @@ fires ``created`` before a copy has finished, and an observer thread can die sil
 - every ``rescan_seconds`` the inbox is scanned in full, whatever the observer said;
 - an event only wakes the loop early;
 - the observer is checked on every turn and started again if it died;
-- a file is taken only when the :class:`~pipeline.intake.scan.Settler` says it is complete;
+- a file is taken only when the :class:`~pipeline.intake.scan.Settler` says it is complete (and
+  not open for writing), a unit's files in the order they arrived: the Settler remembers when it
+  first saw each, whatever the file's modification time says;
+- a folder or file that cannot be read is reported like a failed file (its unit is held back the
+  same way); a file in a unit folder's subfolder is reported once, and never taken;
 - a file that fails on an unexpected error does not stop the watcher: its unit is held back
   (its later files wait with it) and tried again after a delay that doubles at each failure;
 - batches a killed worker stored but did not finish are finished on the first turn;
@@ -28,7 +32,7 @@ from typing import Any, Protocol
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from pipeline.intake.scan import Settler, scan
+from pipeline.intake.scan import Ignored, Settler, scan
 from pipeline.run.outcomes import FailedFile, FileOutcome, RunSummary
 from pipeline.run.processor import Processor
 from pipeline.run.summary import write_run_summary
@@ -78,10 +82,11 @@ class Watcher:
         observer_factory: Callable[[], ObserverLike] = Observer,
         on_run: Callable[[RunSummary], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        register: Path | None = None,
     ):
         self.processor_factory = processor_factory
         self.inbox = inbox
-        self.settler = Settler(settle_seconds)
+        self.settler = Settler(settle_seconds, register=register)  # register: when each waiting file was first seen
         self.rescan_seconds = rescan_seconds
         self.poll_seconds = min(rescan_seconds, max(settle_seconds / 2, 0.2))
         self.observer_factory = observer_factory
@@ -93,6 +98,7 @@ class Watcher:
         self._observer: ObserverLike | None = None
         self._recovered = False
         self._held: dict[str, tuple[int, float]] = {}  # unit → (failures in a row, when to try again)
+        self._ignored: set[Path] = set()  # files in subfolders already reported
 
     def stop(self, *_: object) -> None:
         self.stop_event.set()
@@ -120,9 +126,11 @@ class Watcher:
     def turn(self) -> RunSummary | None:
         """One rescan: process every complete file; a run summary when something was processed or failed."""
         self.stats.turns += 1
-        arrivals, unsafe = scan(self.inbox)
-        ready = [arrival for arrival in self.settler.ready(arrivals) if not self._held_back(arrival.unit_account)]
-        if not ready and not unsafe and self._recovered:
+        found = scan(self.inbox)
+        ready = [arrival for arrival in self.settler.ready(found.arrivals) if not self._held_back(arrival.unit_account)]
+        no_access = [item for item in found.no_access if not self._held_back(item.unit_account)]
+        ignored = self._new_ignored(found.ignored)
+        if not ready and not found.unsafe and not no_access and not ignored and self._recovered:
             return None
         processor = self.processor_factory()
         summary = RunSummary(processor.run_id, processor.business_date)
@@ -131,6 +139,7 @@ class Watcher:
                 summary.outcomes.extend(processor.recover_stored())
                 self._recovered = True
             summary.quarantined.extend(processor.quarantine_unsafe())
+            processor.report(no_access, ignored)
             for arrival in ready:
                 if self.stop_event.is_set():
                     break
@@ -138,16 +147,22 @@ class Watcher:
                 self.settler.forget(arrival)
                 if outcome is not None:
                     summary.outcomes.append(outcome)
-            summary.failed = list(processor.failed)
+            summary.failed, summary.ignored = [*processor.no_access, *processor.failed], list(processor.ignored)
         finally:
             processor.close()
         self.stats.outcomes.extend(summary.outcomes)
         self._hold_back(summary.failed, summary.outcomes)
-        if summary.outcomes or summary.quarantined or summary.failed:
+        if summary.outcomes or summary.quarantined or summary.failed or summary.ignored:
             summary.staff_summary = write_run_summary(summary, processor.home.outbox, centre_name=processor.config.centre_name)
             if self.on_run is not None:
                 self.on_run(summary)
         return summary
+
+    def _new_ignored(self, ignored: list[Ignored]) -> list[Ignored]:
+        """Files in subfolders not reported yet: each is reported once while it stays."""
+        new = [entry for entry in ignored if entry.path not in self._ignored]
+        self._ignored = {entry.path for entry in ignored}
+        return new
 
     def _held_back(self, unit_account: str) -> bool:
         held = self._held.get(unit_account)

@@ -1,7 +1,7 @@
 """``gjj load``: refresh the master data snapshot (units and members) from CSV or xlsx.
 
 The files go through the same reader, normalisation and schema as a unit's file; a member's
-证件号码 then gets the check that fits its 证件类型 (:func:`schemas.cells.id_type_problem`). Loading
+证件号码 then gets the check that fits its 证件类型 (:func:`schemas.id_types.id_type_problem`). Loading
 is an upsert. By default it is all-or-nothing: if any row of either file is bad, the issues are
 returned and nothing is written. With ``skip_invalid`` the good rows are loaded and the refused
 ones are returned (and written by :func:`write_refused`), so one person never blocks a night's
@@ -35,12 +35,13 @@ from pipeline.config import CentreConfig
 from pipeline.errors import Code, Issue, ReadFailure
 from pipeline.model import RowResult
 from pipeline.outputs.xlsx_text import neutralise_formula
-from pipeline.read.header import detect
+from pipeline.read.header import detect, holds_header
 from pipeline.read.workbook import read_raw
 from pipeline.store.effects.members import ensure_sealed_unit
 from pipeline.store.tables import OPEN_MEMBER, Member, Unit
-from schemas.cells import id18, id_forms, id_type_problems
-from schemas.fields import describe_id_of_type, field_map
+from schemas.cells import id18, id_forms
+from schemas.fields import field_map
+from schemas.id_types import describe_id_of_type, id_type_problems
 from schemas.masterdata import MEMBER_FIELDS, MEMBER_HEADER, UNIT_FIELDS, UNIT_HEADER, member_schema, unit_schema
 
 ID_TYPE, ID_NUMBER, ACCOUNT, UNIT = "证件类型", "证件号码", "个人账号", "单位账号"
@@ -75,7 +76,7 @@ class LoadReport:
 
 def _rows(path: Path, kind: str, header: tuple[str, ...], fields: Any, schema: Any, config: CentreConfig) -> tuple[list[RowResult], list[Issue]]:
     try:
-        raw = read_raw(path, config.limits)
+        raw = read_raw(path, config.limits, holds_header({kind: header}))
     except ReadFailure as failure:
         return [], [failure.issue]
     detected = detect(raw, {kind: header})

@@ -5,7 +5,7 @@ Revises: 0005
 Create Date: 2026-12-03 12:00:00
 
 Master data holds, beside the 居民身份证 (18 digits, or the legacy 15), 护照 numbers of up to 20
-characters and 其他 numbers of up to 30 (schemas/cells.py, ``id_type_problem``); ``String(18)``
+characters and 其他 numbers of up to 30 (schemas/id_types.py, ``id_type_problem``); ``String(18)``
 would refuse them on PostgreSQL. The partial unique index (one open account per 证件号码) is dropped
 and made again around the change, as SQLite's batch mode rebuilds the table.
 
