@@ -1,8 +1,9 @@
 """``gjj``: the command line. It parses options, calls the library and shows the result.
 
 This is the only module that imports Typer or prints with Rich. Exit codes: 0 when the command
-did its work (a run with rejected files included), 1 when the input given to the command was bad
-(e.g. master data with errors), 2 for a broken configuration or a usage error.
+did its work (a run with rejected files included, a ``load --skip-invalid`` that refused rows
+with a warning), 1 when the input given to the command was bad (e.g. master data with errors),
+2 for a broken configuration or a usage error.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from pipeline.run.workers import HelperProcesses
 from pipeline.services import demo as demo_data
 from pipeline.services.backpay_query import delete_unallocated, list_unallocated
 from pipeline.services.export import export_members
-from pipeline.services.load import load_master_data
+from pipeline.services.load import load_master_data, write_refused
 from schemas import TEMPLATES, template_for
 
 app = typer.Typer(help="住房公积金单位批量文件处理（gjj-exchange）", no_args_is_help=True, add_completion=False)
@@ -80,16 +81,29 @@ def _print_issues(title: str, issues: list[Issue]) -> None:
     err.print(table)
 
 
-def _load(app_: App, units: Path | None, members: Path | None) -> None:
+#: How many of the refused rows' issues ``gjj load --skip-invalid`` prints; the report lists them all.
+SHOWN_REFUSED = 20
+
+
+def _load(app_: App, units: Path | None, members: Path | None, skip_invalid: bool = False) -> None:
     with app_.sessions() as session, session.begin():
-        report = load_master_data(session, app_.config, units, members)
-        if not report.ok:
+        report = load_master_data(session, app_.config, units, members, skip_invalid=skip_invalid)
+        if not report.loaded:
+            if skip_invalid:
+                err.print("[red]文件本身有错误（无法读取或表头不符），--skip-invalid 只跳过有错误的行，不能跳过整个文件[/red]")
             for name, issues in report.issues.items():
                 if issues:
                     _print_issues(f"{name}：{len(issues)} 个错误，未导入任何数据", issues)
             session.rollback()
             raise typer.Exit(1)
+        refused = write_refused(report, app_.home.var / "load") if not report.ok else None  # before the commit: never loaded without it
     console.print(f"已导入 {report.units} 个单位、{report.members} 个缴存人", markup=False)
+    if refused is not None:
+        issues = [issue for found in report.issues.values() for issue in found]
+        counts = "，".join(f"{name} {count} 行" for name, count in report.refused_rows().items())
+        more = f"（前 {SHOWN_REFUSED} 个）" if len(issues) > SHOWN_REFUSED else ""
+        _print_issues(f"未导入的行{more}", issues[:SHOWN_REFUSED])
+        err.print(f"[yellow]警告：有错误的行未导入（{escape(counts)}，共 {len(issues)} 个错误）；清单见 {escape(str(refused))}[/yellow]")
 
 
 @app.command()
@@ -112,15 +126,18 @@ def init(
 def load(
     units: Annotated[Optional[Path], typer.Option("--units", exists=True, dir_okay=False, help="单位文件（csv/xlsx）")] = None,
     members: Annotated[Optional[Path], typer.Option("--members", exists=True, dir_okay=False, help="缴存人文件（csv/xlsx）")] = None,
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="导入没有错误的行，有错误的行写入 $GJJ_HOME/var/load/<时间>_refused.csv（退出码 0，并打印警告）")
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
-    """导入或刷新主数据（单位、缴存人）；有任何错误则全部不导入。"""
+    """导入或刷新主数据（单位、缴存人）；默认有任何错误则全部不导入（退出码 1）。"""
     if units is None and members is None:
         err.print("请至少指定 --units 或 --members")
         raise typer.Exit(2)
     app_ = _open(config)
     try:
-        _load(app_, units, members)
+        _load(app_, units, members, skip_invalid)
     finally:
         app_.close()
 

@@ -193,9 +193,15 @@ def parse_amount(value: str) -> Decimal | None:
 
 
 def id_problem(value: str) -> Code | None:
-    """The GB 11643 check of a cleaned 证件号码; ``None`` when it is a valid ID."""
+    """The GB 11643 check of a cleaned 证件号码; ``None`` when it is a valid ID.
+
+    A legacy 15-digit 居民身份证号码 (see :func:`legacy_id_problem`) is valid too: it names the same
+    person as its 18-digit form (:func:`id18`).
+    """
     if SCIENTIFIC.match(value):
         return Code.ID_NUMERIC_PRECISION
+    if len(value) == 15:
+        return legacy_id_problem(value)
     if not ID_SHAPE.match(value) or id_birth_date(value) is None:
         return Code.ID_FORMAT
     total = sum(int(digit) * weight for digit, weight in zip(value[:17], ID_WEIGHTS))
@@ -246,8 +252,8 @@ def id_problems(values: pd.Series) -> pd.Series:
     """:func:`id_problem` of every cell, the same answers, computed with numpy for the usual IDs.
 
     18-character ASCII cells are checked as the rows of a byte matrix (shape, birth date, then
-    the GB 11643 check digit); every other cell, and any cell not of 17 digits and a digit or X,
-    goes through :func:`id_problem` itself.
+    the GB 11643 check digit); every other cell (a legacy 15-digit ID among them), and any cell
+    not of 17 digits and a digit or X, goes through :func:`id_problem` itself.
     """
     cells = values.tolist()
     count = len(cells)
@@ -298,3 +304,49 @@ def id_birth_date(value: str) -> date | None:
 def id_check_char(first17: str) -> str:
     """The 18th character for 17 digits (used by the fake-data generators too)."""
     return ID_CHECK_CHARS[sum(int(d) * w for d, w in zip(first17, ID_WEIGHTS)) % 11]
+
+
+# --- legacy 15-digit IDs (the 证件类型 of master data: schemas/id_types.py) ----------------------
+
+#: A legacy (pre-1999) 15-digit 居民身份证号码: 6-digit region, yymmdd birth date (19yy), 3-digit sequence.
+LEGACY_ID_SHAPE = re.compile(r"^\d{15}$")
+
+
+def legacy_id_problem(value: str) -> Code | None:
+    """The check of a legacy 15-digit 居民身份证号码: 15 digits with a real birth date (19yy); it has no check digit."""
+    if not LEGACY_ID_SHAPE.match(value):
+        return Code.ID_FORMAT
+    try:
+        date(1900 + int(value[6:8]), int(value[8:10]), int(value[10:12]))
+    except ValueError:
+        return Code.ID_FORMAT
+    return None
+
+
+def id18(value: str) -> str:
+    """The form in which two 证件号码 are compared: a legacy 15-digit number as its 18-digit form
+    ("19" inserted before the yymmdd birth date, the GB 11643 check digit appended), any other value as it is.
+
+    One person may be named by either form (master data may hold the one, a unit's file the other).
+    Cheap for the usual 18-character value: one length test.
+    """
+    if len(value) != 15 or not value.isdigit() or not value.isascii():
+        return value
+    first17 = f"{value[:6]}19{value[6:]}"
+    return first17 + id_check_char(first17)
+
+
+def id_forms(value: str) -> tuple[str, ...]:
+    """Every spelling a stored 证件号码 of the same person may have: ``value``, its 18-digit form if it
+    is a legacy 15-digit number, its 15-digit form if it is an 18-digit number of someone born in 19xx.
+
+    For looking a person up by equality (``IN``) in the database; what is found is the same person
+    when its :func:`id18` is ``value``'s (an 18-digit ``value`` is taken as checked: no check digit
+    is computed here, so a whole master-data file's numbers cost a slice each).
+    """
+    if len(value) == 15:
+        full = id18(value)
+        return (value, full) if full != value else (value,)
+    if len(value) == 18 and value[6:8] == "19" and value[:17].isdigit() and value.isascii():
+        return value, value[:6] + value[8:17]
+    return (value,)

@@ -27,6 +27,7 @@ from schemas.cells import (
     AMOUNT,
     CJK,
     ID_SHAPE,
+    LEGACY_ID_SHAPE,
     MIDDLE_DOT,
     SCIENTIFIC,
     bank_card_cut,
@@ -67,6 +68,7 @@ class FieldKind(StrEnum):
     SEQ = "seq"
     NAME = "name"
     ID_NUMBER = "id_number"
+    ID_OF_TYPE = "id_of_type"  # master data's 证件号码: checked by its row's 证件类型 (see id_of_type)
     ACCOUNT = "account"
     MONTH = "month"
     AMOUNT = "amount"
@@ -82,6 +84,7 @@ class FieldKind(StrEnum):
 CLEANERS: dict[FieldKind, Callable[[str], str]] = {
     FieldKind.NAME: clean_name,
     FieldKind.ID_NUMBER: clean_id,
+    FieldKind.ID_OF_TYPE: clean_id,
     FieldKind.MONTH: clean_month,
     FieldKind.AMOUNT: clean_amount,
     FieldKind.RATIO: clean_ratio,
@@ -91,7 +94,7 @@ CLEANERS: dict[FieldKind, Callable[[str], str]] = {
 #: Kinds whose cells Excel would turn into numbers or dates (dropping an ID's last digits, a leading
 #: 0): the blank template formats their columns as text.
 TEXT_KINDS = frozenset(
-    {FieldKind.ACCOUNT, FieldKind.ID_NUMBER, FieldKind.MONTH, FieldKind.PHONE, FieldKind.FIXED_PHONE, FieldKind.POSTCODE, FieldKind.BANK_ACCOUNT}
+    {FieldKind.ACCOUNT, FieldKind.ID_NUMBER, FieldKind.ID_OF_TYPE, FieldKind.MONTH, FieldKind.PHONE, FieldKind.FIXED_PHONE, FieldKind.POSTCODE, FieldKind.BANK_ACCOUNT}
 )
 
 #: Allowed values the centre sets in its config, found from the config and the template's kind
@@ -181,7 +184,7 @@ _ID = "证件号码「{shown}」"
 MESSAGES: dict[Code, str] = {
     Code.CELL_EMPTY: "「{column}」不能为空；没有内容时请填 0",
     Code.ID_NUMERIC_PRECISION: _ID + "已被Excel转成数字，后几位已经丢失，无法还原；请把该列设为文本格式后重新输入完整的18位号码",
-    Code.ID_FORMAT: _ID + "应为18位：17位数字加1位数字或X",
+    Code.ID_FORMAT: _ID + "应为18位：17位数字加1位数字或X（旧的15位居民身份证号码为15位数字）",
     Code.ID_CHECKSUM: _ID + "校验位错误，请核对号码是否抄错",
     Code.MONTH_FORMAT: _VALUE + "不是有效的年月，请按 yyyy-mm 填写，例如 2023-11",
     Code.DATE_FORMAT: _VALUE + "不是有效的日期，请按 yyyy-mm-dd 填写",
@@ -207,7 +210,10 @@ _AMBIGUOUS = "无法确定月份：{shown} 可能是 {shown}0（在常规格式�
 #: Codes with other messages, each used instead of :data:`MESSAGES`' when the field and value call
 #: for it (the first that applies). ``{year}`` is the first four characters of the value.
 _SPECIAL_MESSAGES: dict[Code, tuple[tuple[Callable[[Field, str], bool], str], ...]] = {
-    Code.ID_FORMAT: ((lambda field, value: ID_SHAPE.match(value) is not None, _ID + "中的出生日期无效"),),
+    Code.ID_FORMAT: (
+        (lambda field, value: ID_SHAPE.match(value) is not None, _ID + "中的出生日期无效"),
+        (lambda field, value: LEGACY_ID_SHAPE.match(value) is not None, _ID + "中的出生日期无效"),  # a legacy 15-digit number
+    ),
     Code.ID_CHECKSUM: ((lambda field, value: id_maybe_cut(value), _ID + "校验位错误；号码以000结尾，" + _EXCEL_CUT + "；" + _RETYPE + "18位号码"),),
     Code.MONTH_FORMAT: ((lambda field, value: AMBIGUOUS_MONTH.match(value) is not None, _VALUE + _AMBIGUOUS),),
     Code.AMOUNT_OUT_OF_RANGE: ((lambda field, value: field.non_negative, "「{column}」不能为负数，实际为「{shown}」"),),

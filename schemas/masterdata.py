@@ -1,10 +1,15 @@
-"""Master data snapshots loaded with ``gjj load``: units and members, with their Chinese headers."""
+"""Master data snapshots loaded with ``gjj load``: units and members, with their Chinese headers.
+
+A member's 证件号码 is checked by the check that fits its 证件类型 (:func:`schemas.id_types.id_type_problem`),
+which needs both cells of the row: the schema checks its length, the loader the rest.
+"""
 
 from __future__ import annotations
 
 import pandera.pandas as pa
 
-from schemas.fields import Field, FieldKind, account, build_schema, enum, id_number, name, text
+from schemas.fields import Field, FieldKind, account, build_schema, enum, name, text
+from schemas.id_types import id_of_type, id_type
 
 UNIT_FIELDS: tuple[Field, ...] = (
     account("单位账号"),
@@ -22,8 +27,8 @@ MEMBER_FIELDS: tuple[Field, ...] = (
     account("个人账号"),
     account("单位账号"),
     name("姓名"),
-    enum("证件类型", ("身份证", "居民身份证")),
-    id_number("证件号码"),
+    id_type("证件类型"),
+    id_of_type("证件号码"),  # checked by its 证件类型 when loaded (pipeline/services/load.py)
     enum("个人账户状态", ("正常", "封存")),
     Field("个人缴存基数", FieldKind.AMOUNT, max_length=20),
     Field("个人账户余额", FieldKind.AMOUNT, max_length=20),

@@ -12,7 +12,7 @@ import xlsxwriter
 from pipeline.services.fakes import FakeMember, backpay_row, write_table
 from schemas import backpay
 
-__all__ = ["Formula", "aged", "backpay_file", "backpay_row", "formula_file", "identity", "kind_file", "row_for", "sheet_xml"]
+__all__ = ["Formula", "aged", "backpay_file", "backpay_row", "formula_file", "identity", "kind_file", "legacy_id", "record_legacy_id", "row_for", "sheet_xml"]
 
 
 def backpay_file(folder: Path, rows: list[list[Any]], name: str = "补缴.xlsx", *, title: str | None = "补缴清册", total: str | None = None) -> Path:
@@ -82,3 +82,25 @@ def aged(path: Path, seconds: float = 3600) -> Path:
     then = time.time() - seconds
     os.utime(path, (then, then))
     return path
+
+
+def legacy_id(id_number: str) -> str:
+    """The legacy 15-digit form of an 18-digit ID of someone born in 19xx (every fake member is)."""
+    assert id_number[6:8] == "19" and len(id_number) == 18
+    return id_number[:6] + id_number[8:17]
+
+
+def record_legacy_id(app: Any, member: FakeMember, folder: Path) -> str:
+    """Load ``member`` again as a core system still holding the legacy record sends it: its 证件号码 in
+    the 15-digit form (the member's own account may change the form). Returns that form."""
+    from pipeline.services.load import load_master_data
+    from schemas.masterdata import MEMBER_HEADER
+
+    legacy = legacy_id(member.id_number)
+    row = member.row()
+    row[MEMBER_HEADER.index("证件号码")] = legacy
+    path = write_table(folder / f"legacy_{member.member_account}.csv", MEMBER_HEADER, [row])
+    with app.sessions() as session, session.begin():
+        report = load_master_data(session, app.config, None, path)
+    assert report.ok, report.issues
+    return legacy

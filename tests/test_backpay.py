@@ -32,7 +32,7 @@ from pipeline.store.tables import BackPayRecord, Batch, BatchRowPart, Member
 from schemas import backpay
 from schemas.masterdata import MEMBER_HEADER
 from tests.conftest import BUSINESS_DATE, Centre, make_centre
-from tests.factories import Formula, backpay_file, formula_file, identity, kind_file, row_for, sheet_xml
+from tests.factories import Formula, backpay_file, formula_file, identity, kind_file, legacy_id, record_legacy_id, row_for, sheet_xml
 
 Mutation = Callable[[list[Any], Centre], None]
 
@@ -461,6 +461,8 @@ def _screened_and_checked_alike(centre: Centre, picks: list[tuple[int, int, int,
                 name = "王某某"
             elif identity_fault == 2:
                 id_number = members[(who + 1) % len(members)].id_number
+            elif identity_fault == 3:  # not a fault: the legacy 15-digit form of the member's number
+                id_number = legacy_id(id_number)
             values = {
                 "序号": str(index + 1),
                 "个人账号": member.member_account,
@@ -503,7 +505,7 @@ PICKS = st.lists(
     # Mostly right cells and a few members named often, so plain rows meet each other.
     st.tuples(
         st.sampled_from([0, 0, 1, 1, 2, 3, 10]),  # 10: another unit's member
-        st.sampled_from([0, 0, 0, 1, 2]),
+        st.sampled_from([0, 0, 0, 1, 2, 3]),
         st.sampled_from([0, 0, 0, 1, 1, 2, 3, 4, 5, 6]),
         st.sampled_from([1, 1, 1, 2, 2, 0, 3, 4, 5, 6]),
         st.sampled_from([0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9]),
@@ -707,6 +709,81 @@ def test_screening_sees_members_who_left(leaver_centre: Centre) -> None:
 def test_screened_rows_of_a_leaver_are_judged_as_row_by_row_checks_judge_them(leaver_centre: Centre, picks: list[tuple[int, int, int, int, int]]) -> None:
     """The same property with member 0 gone: its rows are never plain, and go the former-member way."""
     _screened_and_checked_alike(leaver_centre, picks)
+
+
+# --- a member named by the other form of the 证件号码 (legacy 15 digits / 18 digits) -----------------
+
+
+@pytest.mark.parametrize("recorded", ["legacy", "18"])
+def test_a_member_is_named_by_either_form_of_the_id_number(centre: Centre, recorded: str) -> None:
+    """Master data holds the legacy 15-digit 证件号码 and the file the 18-digit one, or the reverse: the same person."""
+    members = centre.members_of(0)
+    if recorded == "legacy":
+        record_legacy_id(centre.app, members[0], centre.app.home.root / "master")
+        written = members[0].id_number
+    else:
+        written = legacy_id(members[0].id_number)
+    named = row_for(members[0], 1)
+    named[3] = written
+    someone_else = row_for(members[1], 1, start="2023-01", end="2023-02")
+    someone_else[3] = legacy_id(members[2].id_number)  # the other form of another member's number is still not theirs
+    backpay_file(centre.inbox / centre.unit().unit_account, [named, row_for(members[1], 2)])
+    backpay_file(centre.inbox / centre.unit().unit_account, [someone_else], name="补缴_错.xlsx")
+
+    results = {outcome.result.source_name: outcome.result for outcome in centre.run().outcomes}
+
+    accepted, rejected = results["补缴.xlsx"], results["补缴_错.xlsx"]
+    assert accepted.status is BatchStatus.ACCEPTED and rejected.status is BatchStatus.REJECTED
+    assert [row.issues for row in accepted.rows] == [[], []]
+    with centre.app.sessions() as session:
+        recorded_ids = dict(session.execute(select(BackPayRecord.member_account, BackPayRecord.id_number)).all())
+        stored = session.get(Member, members[0].member_account)
+        assert stored is not None and stored.id_number == (legacy_id(members[0].id_number) if recorded == "legacy" else members[0].id_number)
+    assert recorded_ids[members[0].member_account] == written  # the record keeps what the file said
+    assert [[i.code for i in row.issues] for row in rejected.rows] == [[Code.ID_MISMATCH]]
+
+
+@pytest.mark.parametrize("recorded", ["legacy", "18"])
+def test_the_screen_takes_a_member_named_by_the_other_form_plainly(centre: Centre, recorded: str) -> None:
+    """The screen compares master data's identities in 18-digit form: such a row needs no row-by-row check."""
+    member = centre.members_of(0)[0]
+    if recorded == "legacy":
+        record_legacy_id(centre.app, member, centre.app.home.root / "master")
+        written = member.id_number
+    else:
+        written = legacy_id(member.id_number)
+    columns = {
+        "个人账号": [member.member_account, member.member_account],
+        "姓名": [member.name, member.name],
+        "证件号码": [written, legacy_id(centre.members_of(0)[1].id_number)],
+        "补缴开始年月": ["2024-03", "2024-06"],
+        "补缴结束年月": ["2024-05", "2024-06"],
+        "补缴金额": ["1000", "500"],
+    }
+    with centre.app.sessions() as session:
+        unit = queries.unit_info(session, centre.unit().unit_account)
+        assert unit is not None
+        context = queries.rule_context(session, centre.app.config, unit, BUSINESS_DATE)
+        found = rules.screen(columns, [3, 4], context)
+        assert context.legacy_identities == (frozenset({(member.member_account, member.name, member.id_number)}) if recorded == "legacy" else frozenset())
+
+    assert found.plain == {3: Decimal("1000")}  # row 4 names the member with someone else's number
+
+
+@pytest.fixture
+def legacy_centre(sqlite_centre: Centre) -> Centre:
+    """The second member of the first unit is recorded with the legacy 15-digit 证件号码."""
+    record_legacy_id(sqlite_centre.app, sqlite_centre.members_of(0)[1], sqlite_centre.app.home.root / "master")
+    return sqlite_centre
+
+
+@given(PICKS)
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_screened_rows_naming_members_by_either_form_are_judged_as_row_by_row_checks_judge_them(
+    legacy_centre: Centre, picks: list[tuple[int, int, int, int, int]]
+) -> None:
+    """The same property with member 1 recorded by its legacy number (named by it, or by the 18-digit form)."""
+    _screened_and_checked_alike(legacy_centre, picks)
 
 
 # --- cells as a clerk's spreadsheet leaves them ----------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -83,6 +84,53 @@ def test_load_with_errors_loads_nothing(tmp_path: Path) -> None:
     assert "ID_FORMAT" in result.output and "未导入任何数据" in result.output
     listing = runner.invoke(app, ["backpay", "list", "--unit", units[0].unit_account, "--json"], env=_env(home))
     assert json.loads(listing.output)["records"] == []
+
+
+def test_load_skip_invalid_loads_the_good_rows_and_writes_the_refused(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    units, members = fake_master_data(unit_count=1, members_per_unit=3)
+    units_file, members_file = write_master_files(tmp_path, units, members)
+    rows = [m.row() for m in members]
+    rows[1][4] = "123"  # row 3
+    rows[2][6] = "三千"  # row 4
+    write_table(members_file, MEMBER_HEADER, rows)
+    command = ["load", "--units", str(units_file), "--members", str(members_file)]
+
+    refused = runner.invoke(app, command, env=_env(home))  # by default one bad row loads nothing
+
+    assert refused.exit_code == 1 and "未导入任何数据" in refused.output
+    assert not (home / "var" / "load").exists()
+    exported = tmp_path / "none.csv"
+    assert runner.invoke(app, ["export", "members", "-o", str(exported)], env=_env(home)).exit_code == 0
+    assert len(exported.read_text(encoding="utf-8-sig").splitlines()) == 1  # the header alone
+
+    skipped = runner.invoke(app, [*command, "--skip-invalid"], env=_env(home))
+
+    assert skipped.exit_code == 0, skipped.output
+    assert "已导入 2 个单位、1 个缴存人" in skipped.output and "警告" in skipped.output
+    [report] = (home / "var" / "load").glob("*_refused.csv")
+    assert re.fullmatch(r"\d{8}-\d{6}_refused\.csv", report.name) and str(report) in skipped.output.replace("\n", "")
+    with report.open(encoding="utf-8-sig", newline="") as handle:
+        lines = list(csv.reader(handle))
+    assert lines[0] == ["文件", "行", "列", "代码", "说明"]
+    assert [line[:4] for line in lines[1:]] == [["members.csv", "3", "证件号码", "ID_FORMAT"], ["members.csv", "4", "个人缴存基数", "NUMBER_FORMAT"]]
+    assert "三千" in lines[2][4]
+    exported = tmp_path / "loaded.csv"
+    assert runner.invoke(app, ["export", "members", "-o", str(exported)], env=_env(home)).exit_code == 0
+    assert [line.split(",")[0] for line in exported.read_text(encoding="utf-8-sig").splitlines()[1:]] == [members[0].member_account]
+
+
+def test_load_skip_invalid_still_refuses_a_file_it_cannot_read(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    units, members = fake_master_data(unit_count=1, members_per_unit=2)
+    units_file, _ = write_master_files(tmp_path, units, members)
+    members_file = write_table(tmp_path / "members.csv", ["个人账号", "姓名"], [[m.member_account, m.name] for m in members])
+
+    result = runner.invoke(app, ["load", "--units", str(units_file), "--members", str(members_file), "--skip-invalid"], env=_env(home))
+
+    assert result.exit_code == 1
+    assert "不能跳过整个文件" in result.output and "未导入任何数据" in result.output
+    assert not (home / "var" / "load").exists()
 
 
 def test_run_list_and_delete_backpay(tmp_path: Path) -> None:

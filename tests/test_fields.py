@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -18,12 +20,30 @@ from schemas.cells import (
     clean_ratio,
     clean_text,
     column_is_clean,
+    id18,
+    id_check_char,
+    id_forms,
     id_maybe_cut,
     id_problem,
+    id_problems,
     luhn_ok,
     parse_month,
 )
-from schemas.fields import Field, FieldKind, account, amount, build_schema, describe, id_number, month, name, seq, shared_column_facts, text
+from schemas.fields import (
+    Field,
+    FieldKind,
+    account,
+    amount,
+    build_schema,
+    describe,
+    id_number,
+    month,
+    name,
+    seq,
+    shared_column_facts,
+    text,
+)
+from schemas.id_types import ID_TYPES, describe_id_of_type, id_of_type, id_type_problem, id_type_problems
 
 VALID_ID = "11010519491231002X"  # GB 11643's own example
 
@@ -167,6 +187,96 @@ def test_checks_sharing_column_facts_find_the_same_failures() -> None:
     assert found == failures(shared=False)
     assert ("证件号码", "ID_NUMERIC_PRECISION", 3) in found and ("证件号码", "ID_CHECKSUM", 1) in found
     assert ("证件号码", "ID_FORMAT", 4) in found and ("姓名", "TEXT_TOO_LONG", 3) in found and ("序号", "CELL_EMPTY", 2) in found
+
+
+# --- 证件类型: each type's 证件号码 check (master data), the legacy 15-digit 居民身份证号码 ---------------
+
+LEGACY_ID = "110105491231002"  # VALID_ID's person with the pre-1999 number: no "19", no check digit
+NEW_FOREIGN_ID = "91100084019900101" + id_check_char("91100084019900101")  # the 2023 永居证: 9…, MOD 11-2 check
+
+# (证件类型, cell as written, code): a valid and an invalid number of every type.
+ID_TYPE_CASES = [
+    ("居民身份证", VALID_ID, None),
+    ("居民身份证", LEGACY_ID, None),
+    ("居民身份证", VALID_ID[:17] + "1", Code.ID_CHECKSUM),
+    ("居民身份证", "110105491331002", Code.ID_FORMAT),  # legacy number, month 13
+    ("居民身份证", "11010549123100X", Code.ID_FORMAT),  # a legacy number has no check character
+    ("居民身份证", "E12345678", Code.ID_FORMAT),
+    ("身份证", " 11010519491231002x ", None),  # the alias existing data uses
+    ("身份证", LEGACY_ID, None),
+    ("身份证", "2.10102199001011E+17", Code.ID_NUMERIC_PRECISION),
+    ("护照", "E12345678", None),
+    ("护照", "ea1234567", None),  # cleaned to upper case
+    ("护照", "P" + "1" * 19, None),  # 20 characters
+    ("护照", "E123", Code.ID_FORMAT),
+    ("护照", "P" + "1" * 20, Code.ID_FORMAT),
+    ("护照", "E-1234567", Code.ID_FORMAT),
+    ("护照", "2.10102199001011E+17", Code.ID_NUMERIC_PRECISION),
+    ("港澳居民来往内地通行证", "H12345678", None),
+    ("港澳居民来往内地通行证", "M1234567890", None),
+    ("港澳居民来往内地通行证", "H123456789", Code.ID_FORMAT),  # 9 digits
+    ("港澳居民来往内地通行证", "A12345678", Code.ID_FORMAT),
+    ("台湾居民来往大陆通行证", "12345678", None),
+    ("台湾居民来往大陆通行证", "1234567801", None),
+    ("台湾居民来往大陆通行证", "12345678B1", None),
+    ("台湾居民来往大陆通行证", "1234567", Code.ID_FORMAT),
+    ("台湾居民来往大陆通行证", "A123456789", Code.ID_FORMAT),
+    ("外国人永久居留身份证", "USA123456789012", None),
+    ("外国人永久居留身份证", NEW_FOREIGN_ID, None),
+    ("外国人永久居留身份证", NEW_FOREIGN_ID[:17] + ("1" if NEW_FOREIGN_ID[17] != "1" else "2"), Code.ID_CHECKSUM),
+    ("外国人永久居留身份证", VALID_ID, Code.ID_FORMAT),  # a 居民身份证 number under the wrong type
+    ("外国人永久居留身份证", "US1234567890123", Code.ID_FORMAT),
+    ("其他", "军官证字第0123456号", None),
+    ("其他", "X" * 30, None),
+    ("其他", "X" * 31, Code.ID_FORMAT),
+    ("其他", "A\tB", Code.ID_FORMAT),  # not printable
+]
+
+
+@pytest.mark.parametrize(("id_type", "raw", "code"), ID_TYPE_CASES, ids=[f"{c[0]}-{c[1]}" for c in ID_TYPE_CASES])
+def test_id_type_problem(id_type: str, raw: str, code: Code | None) -> None:
+    assert id_type_problem(id_type, clean_id(raw)) == code
+
+
+def test_id_type_problems_of_a_column_are_each_cells() -> None:
+    """The 居民身份证 numbers are checked together (numpy), the others one by one: the same answers."""
+    types = [case[0] for case in ID_TYPE_CASES] * 2
+    values = [clean_id(case[1]) for case in ID_TYPE_CASES] * 2
+    assert id_type_problems(types, values) == [id_type_problem(t, v) for t, v in zip(types, values)]
+    assert id_type_problems(types, values)[: len(ID_TYPE_CASES)] == [case[2] for case in ID_TYPE_CASES]
+
+
+def test_every_id_type_of_master_data_is_allowed_and_has_its_message() -> None:
+    assert ID_TYPES == ("居民身份证", "身份证", "护照", "港澳居民来往内地通行证", "台湾居民来往大陆通行证", "外国人永久居留身份证", "其他")
+    field = id_of_type()
+    for id_type in ID_TYPES[2:]:
+        message = describe_id_of_type(Code.ID_FORMAT, field, id_type, "E1")
+        assert message.startswith(f"{id_type}号码「E1」应为")
+    assert "15位" in describe_id_of_type(Code.ID_FORMAT, field, "居民身份证", "123")
+    assert "出生日期无效" in describe_id_of_type(Code.ID_FORMAT, field, "身份证", "110105491331002")
+    assert "校验位错误" in describe_id_of_type(Code.ID_CHECKSUM, field, "外国人永久居留身份证", NEW_FOREIGN_ID)
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [(LEGACY_ID, None), ("110105491331002", Code.ID_FORMAT), ("110105490230002", Code.ID_FORMAT), ("11010549123100", Code.ID_FORMAT)],
+)
+def test_a_unit_file_may_name_a_member_by_the_legacy_15_digit_id(raw: str, code: Code | None) -> None:
+    """Where a unit's file names a member, the legacy number is a valid 证件号码 (registration refuses it in its rules)."""
+    import pandas as pd
+
+    assert id_problem(raw) == code
+    assert id_problems(pd.Series([raw, VALID_ID], dtype=object)).tolist() == [code, None]
+
+
+def test_a_legacy_id_and_its_18_digit_form_are_one_person() -> None:
+    assert id18(LEGACY_ID) == VALID_ID  # "19" before the birth date, the GB 11643 check digit appended
+    assert id18(fake_id(date(1975, 6, 30), 7)[:6] + fake_id(date(1975, 6, 30), 7)[8:17]) == fake_id(date(1975, 6, 30), 7)
+    assert id18(VALID_ID) == VALID_ID and id18("E12345678") == "E12345678" and id18("USA123456789012") == "USA123456789012"
+    assert id_forms(VALID_ID) == (VALID_ID, LEGACY_ID)
+    assert id_forms(LEGACY_ID) == (LEGACY_ID, VALID_ID)
+    assert id_forms(fake_id(date(2001, 1, 1), 1)) == (fake_id(date(2001, 1, 1), 1),)  # born in 2001: no 15-digit form
+    assert id_forms("E12345678") == ("E12345678",)
 
 
 # --- names -----------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from pipeline.store.tables import AccountCounter, Member, MemberChange
 from schemas import registration
 from schemas.cells import id_problem
 from tests.conftest import BUSINESS_DATE, Centre, PostgresServer, make_centre
-from tests.factories import Formula, formula_file, sheet_xml
+from tests.factories import Formula, formula_file, legacy_id, record_legacy_id, sheet_xml
 
 Rows = list[list[Any]]
 Mutation = Callable[[Rows, Centre], None]
@@ -122,6 +122,17 @@ def _own_units_member(rows: Rows, centre: Centre) -> None:
     rows[0][ID] = centre.members_of(0)[2].id_number
 
 
+def _legacy_form(rows: Rows, centre: Centre) -> None:
+    rows[0][ID] = legacy_id(rows[0][ID])
+
+
+def _member_recorded_by_the_legacy_number(rows: Rows, centre: Centre) -> None:
+    """The person has an account, recorded with the legacy 15-digit number; the file gives the 18-digit one."""
+    stranger = centre.members_of(1)[3]
+    record_legacy_id(centre.app, stranger, centre.app.home.root / "master")
+    rows[0][NAME : ID + 1] = [stranger.name, stranger.id_number]
+
+
 # (case, mutation, expected code, column, excel row) — every registration code of SPEC.md.
 ROW_CASES = [
     ("empty cell", _set("职务", ""), Code.CELL_EMPTY, "职务", 3),
@@ -148,6 +159,8 @@ ROW_CASES = [
     ("same ID twice in the file", _same_id_twice, Code.DUPLICATE_ROW, "证件号码", 4),
     ("ID of another unit's member", _other_units_member, Code.ALREADY_REGISTERED, "证件号码", 3),
     ("ID of this unit's member", _own_units_member, Code.ALREADY_REGISTERED, "证件号码", 3),
+    ("ID in the legacy 15-digit form", _legacy_form, Code.ID_FORMAT, "证件号码", 3),
+    ("ID of a member recorded by the legacy number", _member_recorded_by_the_legacy_number, Code.ALREADY_REGISTERED, "证件号码", 3),
 ]
 
 
@@ -179,6 +192,17 @@ def test_amount_mismatch_states_the_expected_value(sqlite_centre: Centre) -> Non
 
     assert issue.code is Code.AMOUNT_MISMATCH
     assert "应为 488.00（4070 × 12% 四舍五入），实际为 480.00" in issue.message
+
+
+def test_a_new_account_needs_the_18_digit_number_and_is_told_it(sqlite_centre: Centre) -> None:
+    """A legacy 15-digit number names a member who has an account; a new account is opened with the 18-digit one."""
+    _, id_number = person(0)
+    registration_file(sqlite_centre.inbox / sqlite_centre.unit().unit_account, [reg_row(1, 0, 证件号码=legacy_id(id_number))])
+
+    [issue] = sqlite_centre.run().outcomes[0].result.rows[0].issues
+
+    assert (issue.code, issue.column) == (Code.ID_FORMAT, "证件号码")
+    assert legacy_id(id_number) in issue.message and id_number in issue.message and "18位" in issue.message
 
 
 def test_already_registered_names_neither_unit_nor_account(centre: Centre) -> None:

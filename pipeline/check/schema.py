@@ -34,7 +34,7 @@ from schemas.template import Template
 TRIM_AFTER_ROWS = 10_000
 
 #: Columns whose cells are nearly all different: a cache of cleaned values would not pay.
-_MOSTLY_DISTINCT = frozenset({FieldKind.SEQ, FieldKind.NAME, FieldKind.ID_NUMBER, FieldKind.ACCOUNT, FieldKind.PHONE, FieldKind.BANK_ACCOUNT})
+_MOSTLY_DISTINCT = frozenset({FieldKind.SEQ, FieldKind.NAME, FieldKind.ID_NUMBER, FieldKind.ID_OF_TYPE, FieldKind.ACCOUNT, FieldKind.PHONE, FieldKind.BANK_ACCOUNT})
 
 
 def clean_column(field: Field, cells: list[str]) -> list[str]:

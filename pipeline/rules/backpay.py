@@ -18,12 +18,14 @@ import functools
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import compress
+from operator import not_
 
 from pipeline.errors import Code, Issue
 from pipeline.memory import paused_gc
 from pipeline.model import RowResult
 from pipeline.money import half_up, quantum_for
-from pipeline.rules.context import FormerMember, RecordedBackPay, RuleContext, find_member, not_found, settle_statuses
+from pipeline.rules.context import FormerMember, RecordedBackPay, RuleContext, find_member, not_found, same_id, settle_statuses
 
 KIND = "补缴"
 AMOUNT = "补缴金额"
@@ -95,7 +97,7 @@ def _find_former(row: RowResult, former: dict[str, FormerMember]) -> FormerMembe
     exactly as for an unknown account (nothing is said about which part did not match)."""
     account = row.values["个人账号"]
     member = former.get(account)
-    if member is None or member.name != row.values["姓名"] or member.id_number != row.values["证件号码"]:
+    if member is None or member.name != row.values["姓名"] or not same_id(member.id_number, row.values["证件号码"]):
         not_found(row, account)
         return None
     return member
@@ -225,7 +227,10 @@ def screen(columns: dict[str, list[str]], excel_rows: list[int], context: RuleCo
     """
     current = _current_month_key(context)
     accounts, names, id_numbers, starts, ends, texts = (columns[name] for name in SCREENED)
-    members_named = map(context.identity_set.__contains__, zip(accounts, names, id_numbers))
+    members_named = list(map(context.identity_set.__contains__, zip(accounts, names, id_numbers)))
+    if not all(members_named):  # not recorded as written: the 证件号码 may be in its other form (15 or 18 digits)
+        for index in list(compress(range(len(members_named)), map(not_, members_named))):
+            members_named[index] = context.names_member(accounts[index], names[index], id_numbers[index])
     keys = _month_keys({*starts, *ends})
     months_fine: dict[tuple[str, str], bool] = {}
     for start, end in set(zip(starts, ends)):

@@ -18,7 +18,7 @@ from typing import NamedTuple, Protocol, TypeVar
 from pipeline.config import CentreConfig
 from pipeline.errors import Code, Issue
 from pipeline.model import RowResult, RowStatus
-from schemas.cells import MIDDLE_DOT, id_maybe_cut
+from schemas.cells import MIDDLE_DOT, id18, id_maybe_cut
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,9 @@ class MasterData(Protocol):
 
     def members(self, accounts: Iterable[str]) -> dict[str, MemberInfo]: ...
 
-    def registered_ids(self, id_numbers: Iterable[str]) -> set[str]: ...
+    def registered_ids(self, id_numbers: Iterable[str]) -> set[str]:
+        """The ``id_numbers`` someone has an account with, open or not, recorded in either form (15 or 18 digits)."""
+        ...
 
     def unit(self, unit_account: str) -> UnitInfo | None: ...
 
@@ -126,8 +128,26 @@ class RuleContext:
 
     @cached_property
     def identity_set(self) -> frozenset[tuple[str, str, str]]:
-        """Who this unit's members are: a row names a member rightly when its (个人账号, 姓名, 证件号码) is in it."""
+        """Who this unit's members are, as recorded: a row names a member rightly when its (个人账号, 姓名,
+        证件号码) is in it, or (the other form of a 证件号码, see :meth:`names_member`) when it is not."""
         return self.data.unit_identities(self.unit.unit_account)
+
+    @cached_property
+    def legacy_identities(self) -> frozenset[tuple[str, str, str]]:
+        """The members recorded with a legacy 15-digit 证件号码, with its 18-digit form (:func:`schemas.cells.id18`).
+
+        Made when first asked (one pass over the members), which is only when a row's identity is
+        not in :attr:`identity_set` as written.
+        """
+        return frozenset((account, name, id18(id_number)) for account, name, id_number in self.identity_set if len(id_number) == 15)
+
+    def names_member(self, account: str, name: str, id_number: str) -> bool:
+        """Whether (个人账号, 姓名, 证件号码) names a member of this unit, the 证件号码 in either form:
+        both sides compared in their 18-digit form, as :func:`check_identity` compares them."""
+        if (account, name, id_number) in self.identity_set:
+            return True
+        full = (account, name, id18(id_number))
+        return full in self.identity_set or full in self.legacy_identities
 
     @cached_property
     def identities(self) -> dict[str, MemberIdentity]:
@@ -142,12 +162,21 @@ def not_found(row: RowResult, account: str) -> None:
 Member = TypeVar("Member", MemberInfo, MemberIdentity)
 
 
+def same_id(recorded: str, written: str) -> bool:
+    """Whether a file's 证件号码 is the recorded one: equal, or equal in 18-digit form (a legacy 15-digit
+    number names the same person as its 18-digit form; :func:`schemas.cells.id18`)."""
+    return recorded == written or id18(recorded) == id18(written)
+
+
 def check_identity(row: RowResult, member: MemberInfo | MemberIdentity) -> bool:
     """姓名 and 证件号码 must be the member's; changing them needs the centre's approval.
 
     Both are compared as cleaned (:func:`schemas.cells.clean_name`: spaces and look-alike dots
-    already made one). Where the difference is what a spreadsheet does — a middle dot left out or
-    typed as a space, an ID whose last three digits Excel turned into 000 — the message says so.
+    already made one). A 证件号码 in its other form (15 digits for 18, or the reverse) is the
+    member's (:func:`same_id`). Where the difference is what a spreadsheet does — a middle dot left
+    out or typed as a space, an ID whose last three digits Excel turned into 000 — the message says so
+    (the recorded number compared in its 18-digit form, so a member recorded by the legacy 15 digits
+    gets the hint too).
     """
     ok = True
     account = member.member_account
@@ -165,9 +194,9 @@ def check_identity(row: RowResult, member: MemberInfo | MemberIdentity) -> bool:
             )
         )
         ok = False
-    if member.id_number != id_number:
+    if not same_id(member.id_number, id_number):
         hint = ""
-        if id_maybe_cut(id_number) and member.id_number[:15] == id_number[:15]:
+        if id_maybe_cut(id_number) and id18(member.id_number)[:15] == id_number[:15]:
             hint = "（号码末三位是000，可能是在数字格式的单元格中输入后被Excel截断了；请把该列设为文本格式后重新输入完整的18位号码）"
         row.issues.append(
             Issue(

@@ -18,6 +18,7 @@ from pipeline.model import RowResult
 from pipeline.money import FEN, half_up, money_text
 from pipeline.rules.common import PERSONAL_MONTHLY, TOTAL_MONTHLY, UNIT_MONTHLY, monthly_amounts, parse_base, refer_cut_id
 from pipeline.rules.context import RuleContext, settle_statuses
+from schemas.cells import id18
 
 KIND = "缴存人登记"
 BASE_COLUMN = "个人缴存基数"
@@ -60,9 +61,31 @@ def _check_amounts(row: RowResult, context: RuleContext) -> None:
     row.amounts.update((name, expected[name]) for name in (UNIT_MONTHLY, PERSONAL_MONTHLY, TOTAL_MONTHLY))
 
 
+def _legacy_ids(rows: list[RowResult]) -> list[RowResult]:
+    """A new account is opened with an 18-digit 居民身份证号码: a legacy 15-digit one (valid for naming a
+    member who has an account) is ID_FORMAT here, its message giving the 18-digit form. The other rows."""
+    others = []
+    for row in rows:
+        id_number = row.values[ID_COLUMN]
+        if len(id_number) != 15:
+            others.append(row)
+            continue
+        row.issues.append(
+            Issue(
+                Code.ID_FORMAT,
+                f"证件号码「{id_number}」是15位旧号码；新开户须填写18位居民身份证号码（该号码的18位为 {id18(id_number)}，请与本人身份证核对）",
+                row.excel_row,
+                ID_COLUMN,
+            )
+        )
+    return others
+
+
 def _check_ids(rows: list[RowResult], context: RuleContext) -> None:
-    """DUPLICATE_ROW within the file, ALREADY_REGISTERED against every account of the centre; a new
-    ID Excel may have cut goes to the counter (COUNTER_ID_SUSPECT)."""
+    """DUPLICATE_ROW within the file, ALREADY_REGISTERED against every account of the centre; a person's
+    legacy 15-digit number and its 18-digit form are the same person (``registered_ids`` looks both up);
+    a new ID Excel may have cut goes to the counter (COUNTER_ID_SUSPECT)."""
+    rows = _legacy_ids(rows)
     registered = context.data.registered_ids(row.values[ID_COLUMN] for row in rows)
     first_row: dict[str, int] = {}
     for row in rows:

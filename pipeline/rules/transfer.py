@@ -13,7 +13,7 @@ from pipeline.errors import Code, Issue
 from pipeline.memory import paused_gc
 from pipeline.model import RowResult
 from pipeline.rules.common import duplicate_accounts
-from pipeline.rules.context import RuleContext, UnitInfo, check_identity, settle_statuses
+from pipeline.rules.context import RuleContext, UnitInfo, check_identity, same_id, settle_statuses
 
 KIND = "单位调整"
 AMOUNT = "转移金额"
@@ -35,7 +35,7 @@ def apply(rows: list[RowResult], context: RuleContext) -> list[Issue]:
             if check_identity(row, member):
                 row.issues.append(Issue(Code.TRANSFER_SOURCE_MISMATCH, "该缴存人已在本单位，不需要办理单位调整", row.excel_row, "个人账号"))
             continue
-        if member is None or member.name != row.values["姓名"] or member.id_number != row.values["证件号码"]:
+        if member is None or member.name != row.values["姓名"] or not same_id(member.id_number, row.values["证件号码"]):
             row.issues.append(
                 Issue(Code.MEMBER_NOT_FOUND, f"个人账号「{account}」与姓名、证件号码不符或不存在，请核对", row.excel_row, "个人账号")
             )

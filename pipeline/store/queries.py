@@ -22,6 +22,7 @@ from pipeline.rules.context import FormerMember, MemberInfo, RecordedBackPay, Ru
 from pipeline.rules.seal import KIND as SEAL_KIND
 from pipeline.store.bulk import driver_rows
 from pipeline.store.tables import BACKPAY_ENTERED, BackPayRecord, Batch, Member, MemberChange, Unit
+from schemas.cells import id18, id_forms
 
 
 def _unit_info(unit: Unit) -> UnitInfo:
@@ -117,10 +118,11 @@ class SqlMasterData:
         return found
 
     def registered_ids(self, id_numbers: Iterable[str]) -> set[str]:
-        found: set[str] = set()
-        for chunk in _chunks(id_numbers):
-            found.update(self.session.scalars(select(Member.id_number).where(Member.id_number.in_(chunk))))
-        return found
+        wanted = list(id_numbers)
+        held: set[str] = set()  # in 18-digit form
+        for chunk in _chunks(form for id_number in wanted for form in id_forms(id_number)):
+            held.update(map(id18, self.session.scalars(select(Member.id_number).where(Member.id_number.in_(chunk)))))
+        return {id_number for id_number in wanted if id18(id_number) in held}
 
     def recorded_backpay(self, unit_account: str) -> dict[str, list[RecordedBackPay]]:
         recorded: dict[str, list[RecordedBackPay]] = defaultdict(list)

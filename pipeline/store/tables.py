@@ -103,7 +103,7 @@ class Member(Base):
     unit_account: Mapped[str] = mapped_column(String(20), ForeignKey("units.unit_account"), index=True)
     name: Mapped[str] = mapped_column(String(50))
     id_type: Mapped[str] = mapped_column(String(20), default="身份证")
-    id_number: Mapped[str] = mapped_column(String(18), index=True)
+    id_number: Mapped[str] = mapped_column(String(30), index=True)  # 30: the longest 证件号码 of any 证件类型 (其他)
     status: Mapped[str] = mapped_column(String(10), default="正常")
     base: Mapped[Decimal] = mapped_column(Money())
     balance: Mapped[Decimal] = mapped_column(Money())
