@@ -49,7 +49,8 @@ def checkout() -> Iterator[Path]:
 
 def run(command: list[str], folder: Path, extra: str = MISSING) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "GJJ_EXTRA_PACKAGES": extra, "LC_ALL": "C.UTF-8"}
-    env.pop("MAKEFLAGS", None)
+    for name in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKE_TERMOUT", "MAKE_TERMERR"):  # run by `make test`: not a sub-make
+        env.pop(name, None)
     return subprocess.run(as_unprivileged(command), cwd=folder, env=env, capture_output=True, text=True, timeout=60)
 
 
