@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -18,7 +18,7 @@ from typing import Any
 
 import xlsxwriter
 
-from pipeline.services.fakes import FakeMember, FakeUnit, fake_member, fake_name, write_master_files
+from pipeline.services.fakes import FakeMember, FakeUnit, fake_id, fake_member, fake_name, write_master_files
 from schemas import backpay, base_adjust
 
 BUSINESS_DATE = date(2024, 8, 5)
@@ -87,6 +87,23 @@ class Dataset:
 def _members(rng: random.Random, unit: FakeUnit, count: int, first_number: int) -> list[FakeMember]:
     numbers = range(first_number, first_number + count)
     return [fake_member(rng, f"{number:09d}", unit.unit_account, number, born_from=1965, born_years=35) for number in numbers]
+
+
+def one_id_each(members: list[FakeMember]) -> list[FakeMember]:
+    """The members with every 证件号码 once (one open account per person): a generated ID that came up
+    before gets the next free sequence number of its birth date; every other member stays as made."""
+    taken = {member.id_number for member in members}
+    seen: set[str] = set()
+    unique = []
+    for member in members:
+        if member.id_number in seen:
+            birth = date.fromisoformat(f"{member.id_number[6:10]}-{member.id_number[10:12]}-{member.id_number[12:14]}")
+            fresh = next(candidate for sequence in range(1000) if (candidate := fake_id(birth, sequence)) not in taken)
+            taken.add(fresh)
+            member = replace(member, id_number=fresh)
+        seen.add(member.id_number)
+        unique.append(member)
+    return unique
 
 
 def _unit(rng: random.Random, account: str, name: str) -> FakeUnit:
@@ -180,16 +197,14 @@ def generate(root: Path, sizes: Sizes = FULL, seed: int = 20240805) -> Dataset:
     root.mkdir(parents=True, exist_ok=True)
 
     big_unit = _unit(rng, BIG_UNIT, "葫芦岛市基准测试大型集团有限公司")
-    big_members = _members(rng, big_unit, sizes.big_rows, 400_000_001)
+    big_members = one_id_each(_members(rng, big_unit, sizes.big_rows, 400_000_001))
     big_master = write_master_files(root / "master-big", [big_unit], big_members)
 
     night_units = [_unit(rng, f"01{index + 1:05d}", f"葫芦岛市基准测试单位{index + 1:04d}") for index in range(sizes.night_files)]
     per_unit = sizes.night_max_rows
-    night_members = [
-        member
-        for index, unit in enumerate(night_units)
-        for member in _members(rng, unit, per_unit, 300_000_001 + index * per_unit)
-    ]
+    night_members = one_id_each(
+        [member for index, unit in enumerate(night_units) for member in _members(rng, unit, per_unit, 300_000_001 + index * per_unit)]
+    )
     night_master = write_master_files(root / "master-night", night_units, night_members)
 
     rows = backpay_rows(rng, big_members)
