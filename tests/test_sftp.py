@@ -167,24 +167,7 @@ def site(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Site]:
     if os.geteuid() != 0:
         _unavailable("the SFTP test creates system accounts and a chroot: it must run as root")
 
-    # Everything sshd checks (chroots, authorised keys) must sit under root-owned directories
-    # that nobody else can write to: /tmp (1777) would be refused, so use /run.
-    root = Path(tempfile.mkdtemp(prefix="gjj-sftp-test-", dir="/run"))
-    root.chmod(0o755)
-    if layout == "bind" and not _bind_mount_allowed(root):
-        root.rmdir()
-        skip_even_in_ci("mount --bind is not permitted here (a CI runner in a container may not allow it); the 'home' layout covers SFTP")
-
-    tag = secrets.token_hex(3)
-    env = {
-        **os.environ,
-        "GJJ_SFTP_LAYOUT": layout,
-        "GJJ_SFTP_ROOT": str(root / "chroots"),
-        "GJJ_SFTP_GROUP": f"gjjt{tag}",
-        "GJJ_SFTP_USER_PREFIX": f"t{tag}u",
-        "GJJ_SFTP_KEYS_DIR": str(root / "authorized-keys"),
-        "GJJ_SFTP_FSTAB": "",  # never touch the machine's /etc/fstab
-    }
+    root, _, env = _sftp_site_root(layout)
     home = tmp_path / "home" if layout == "bind" else root / "home"
     centre = make_centre(home, f"sqlite:///{tmp_path / 'gjj.db'}", settle_seconds=SETTLE_SECONDS)
     units = [centre.unit(0).unit_account, centre.unit(1).unit_account]
@@ -523,6 +506,30 @@ def _gjj_as(user: str, home: Path) -> tuple[list[str], dict[str, str]]:
     raise AssertionError("unreachable")
 
 
+def _sftp_site_root(layout: str) -> tuple[Path, str, dict[str, str]]:
+    """A fresh root for one SFTP site, a tag naming its accounts, and the deploy scripts' environment.
+
+    Everything sshd checks (chroots, authorised keys) must sit under root-owned directories that
+    nobody else can write to: /tmp (1777) would be refused, so use /run.
+    """
+    root = Path(tempfile.mkdtemp(prefix="gjj-sftp-test-", dir="/run"))
+    root.chmod(0o755)
+    if layout == "bind" and not _bind_mount_allowed(root):
+        root.rmdir()
+        skip_even_in_ci("mount --bind is not permitted here (a CI runner in a container may not allow it); the 'home' layout covers SFTP")
+    tag = secrets.token_hex(3)
+    env = {
+        **os.environ,
+        "GJJ_SFTP_LAYOUT": layout,
+        "GJJ_SFTP_ROOT": str(root / "chroots"),
+        "GJJ_SFTP_GROUP": f"gjjt{tag}",
+        "GJJ_SFTP_USER_PREFIX": f"t{tag}u",
+        "GJJ_SFTP_KEYS_DIR": str(root / "authorized-keys"),
+        "GJJ_SFTP_FSTAB": "",  # never touch the machine's /etc/fstab
+    }
+    return root, tag, env
+
+
 def _start_sshd(root: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int, paramiko.PKey, Path]:
     """sshd on a free 127.0.0.1 port with the deployment's snippet (this test's group and keys folder)."""
     sshd_dir = root / "sshd"
@@ -619,22 +626,7 @@ def service_site(request: pytest.FixtureRequest) -> Iterator[ServiceSite]:
         _unavailable("the SFTP test creates system accounts and a chroot: it must run as root")
     if not shutil.which("setpriv"):
         _unavailable("setpriv (util-linux) is missing")
-    root = Path(tempfile.mkdtemp(prefix="gjj-sftp-test-", dir="/run"))
-    root.chmod(0o755)
-    if layout == "bind" and not _bind_mount_allowed(root):
-        root.rmdir()
-        skip_even_in_ci("mount --bind is not permitted here (a CI runner in a container may not allow it); the 'home' layout covers SFTP")
-
-    tag = secrets.token_hex(3)
-    env = {
-        **os.environ,
-        "GJJ_SFTP_LAYOUT": layout,
-        "GJJ_SFTP_ROOT": str(root / "chroots"),
-        "GJJ_SFTP_GROUP": f"gjjt{tag}",
-        "GJJ_SFTP_USER_PREFIX": f"t{tag}u",
-        "GJJ_SFTP_KEYS_DIR": str(root / "authorized-keys"),
-        "GJJ_SFTP_FSTAB": "",
-    }
+    root, tag, env = _sftp_site_root(layout)
     env.pop("GJJ_HOME", None)
     service_user = f"t{tag}svc"
     # Both layouts keep the home under root-owned folders the service user may pass (not /tmp/pytest-of-root, 0700).
