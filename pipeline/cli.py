@@ -1,6 +1,7 @@
 """``gjj``: the command line. It parses options, calls the library and shows the result.
 
-This is the only module that imports Typer or prints with Rich. Exit codes: 0 when the command
+This module and the subcommands it puts together from :mod:`pipeline.commands` are the only ones
+that import Typer or print with Rich. Exit codes: 0 when the command
 did its work (a run with rejected files included, a ``load --skip-invalid`` that refused rows
 with a warning), 1 when the input given to the command was bad (e.g. master data with errors),
 2 for a broken configuration or a usage error.
@@ -10,22 +11,21 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
-from rich.text import Text
 
-from pipeline import logs
-from pipeline.app import App, open_app
+from pipeline.app import App
+from pipeline.commands.backpay import backpay_app
+from pipeline.commands.common import ConfigOption, console, err, open_home, print_issues
+from pipeline.commands.remit import load_payments_command, remit_app, remit_template_command
 from pipeline.config import gjj_home, load_config
-from pipeline.errors import ConfigError, HelperFailed, Issue
+from pipeline.errors import ConfigError, HelperFailed
 from pipeline.intake.arrivals import REGISTER_NAME
 from pipeline.intake.scan import waiting_files
 from pipeline.model import BatchStatus, RowStatus
@@ -34,51 +34,16 @@ from pipeline.run.outcomes import FailedFile, RunSummary
 from pipeline.run.watch import Watcher
 from pipeline.run.workers import HelperProcesses
 from pipeline.services import demo as demo_data
-from pipeline.services.backpay_query import delete_unallocated, list_unallocated
 from pipeline.services.export import export_members
 from pipeline.services.load import load_master_data, write_refused
 from schemas import TEMPLATES, template_for
+from schemas.remit import TEMPLATE as REMIT_TEMPLATE
 
 app = typer.Typer(help="住房公积金单位批量文件处理（gjj-exchange）", no_args_is_help=True, add_completion=False)
-backpay_app = typer.Typer(help="补缴查询：列出、删除已录入未分配的补缴记录", no_args_is_help=True)
 app.add_typer(backpay_app, name="backpay")
+app.add_typer(remit_app, name="remit")
 export_app = typer.Typer(help="导出当前数据（供核心系统导入）", no_args_is_help=True)
 app.add_typer(export_app, name="export")
-#: Piped or redirected (cron, ``| tee``, a log file) there is no screen to fit: Rich's default of 80
-#: columns would wrap a path mid-word and cut an error table's 说明 with "…", hiding the allowed values.
-UNLIMITED_WIDTH = 100_000
-
-
-def _console(stderr: bool = False) -> Console:
-    """A terminal's width on a terminal; no width limit when the stream is not one."""
-    stream = sys.stderr if stderr else sys.stdout
-    return Console(stderr=stderr, width=None if stream.isatty() else UNLIMITED_WIDTH)
-
-
-console = _console()
-err = _console(stderr=True)
-
-ConfigOption = Annotated[Optional[Path], typer.Option("--config", help="配置文件（默认 $GJJ_HOME/config/centre.yaml 或内置默认配置）")]
-
-
-def _open(config: Path | None) -> App:
-    try:
-        app_ = open_app(gjj_home(), config)
-    except ConfigError as exc:
-        err.print(f"[red]配置错误：[/red]{escape(str(exc))}")
-        raise typer.Exit(2) from exc
-    logs.configure(app_.home.var / "log")
-    return app_
-
-
-def _print_issues(title: str, issues: list[Issue]) -> None:
-    table = Table(title=title)
-    for column in ("行", "列", "代码", "说明"):
-        table.add_column(column)
-    for issue in issues:
-        # Text, not markup: a message quotes the unit's cells, and "[...]" in a cell is not a style.
-        table.add_row(str(issue.row or ""), Text(issue.column or ""), str(issue.code), Text(issue.message))
-    err.print(table)
 
 
 #: How many of the refused rows' issues ``gjj load --skip-invalid`` prints; the report lists them all.
@@ -93,7 +58,7 @@ def _load(app_: App, units: Path | None, members: Path | None, skip_invalid: boo
                 err.print("[red]文件本身有错误（无法读取或表头不符），--skip-invalid 只跳过有错误的行，不能跳过整个文件[/red]")
             for name, issues in report.issues.items():
                 if issues:
-                    _print_issues(f"{name}：{len(issues)} 个错误，未导入任何数据", issues)
+                    print_issues(f"{name}：{len(issues)} 个错误，未导入任何数据", issues)
             session.rollback()
             raise typer.Exit(1)
         refused = write_refused(report, app_.home.var / "load") if not report.ok else None  # before the commit: never loaded without it
@@ -102,7 +67,7 @@ def _load(app_: App, units: Path | None, members: Path | None, skip_invalid: boo
         issues = [issue for found in report.issues.values() for issue in found]
         counts = "，".join(f"{name} {count} 行" for name, count in report.refused_rows().items())
         more = f"（前 {SHOWN_REFUSED} 个）" if len(issues) > SHOWN_REFUSED else ""
-        _print_issues(f"未导入的行{more}", issues[:SHOWN_REFUSED])
+        print_issues(f"未导入的行{more}", issues[:SHOWN_REFUSED])
         err.print(f"[yellow]警告：有错误的行未导入（{escape(counts)}，共 {len(issues)} 个错误）；清单见 {escape(str(refused))}[/yellow]")
 
 
@@ -112,7 +77,7 @@ def init(
     config: ConfigOption = None,
 ) -> None:
     """创建目录结构和数据库（GJJ_HOME，默认当前目录）。"""
-    app_ = _open(config)
+    app_ = open_home(config)
     console.print(f"已初始化：{app_.home.root}", markup=False)
     if demo:
         units, members, units_file, members_file = demo_data.demo_master_data(app_.home.var / "demo")
@@ -129,13 +94,22 @@ def load(
     skip_invalid: Annotated[
         bool, typer.Option("--skip-invalid", help="导入没有错误的行，有错误的行写入 $GJJ_HOME/var/load/<时间>_refused.csv（退出码 0，并打印警告）")
     ] = False,
+    payments: Annotated[
+        Optional[Path], typer.Option("--payments", exists=True, dir_okay=False, help="核心系统的到账文件（业务流水号、到账日期、到账金额；csv/xlsx）：汇缴核定入账")
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
-    """导入或刷新主数据（单位、缴存人）；默认有任何错误则全部不导入（退出码 1）。"""
+    """导入或刷新主数据（单位、缴存人）；默认有任何错误则全部不导入（退出码 1）。--payments：到账入账，有未入账的行时退出码 1。"""
+    if payments is not None:
+        if units is not None or members is not None or skip_invalid:
+            err.print("--payments 不能与 --units、--members、--skip-invalid 同时使用；请分开运行", markup=False)
+            raise typer.Exit(2)
+        load_payments_command(payments, config)
+        return
     if units is None and members is None:
-        err.print("请至少指定 --units 或 --members")
+        err.print("请至少指定 --units、--members 或 --payments")
         raise typer.Exit(2)
-    app_ = _open(config)
+    app_ = open_home(config)
     try:
         _load(app_, units, members, skip_invalid)
     finally:
@@ -172,7 +146,7 @@ def run(
     except ValueError as exc:
         err.print(f"业务日期「{business_date}」无效，请按 yyyy-mm-dd 填写", markup=False)
         raise typer.Exit(2) from exc
-    app_ = _open(config)
+    app_ = open_home(config)
     if helper_of is not None:
         _help_run(app_, day, helper_of)
         return
@@ -251,7 +225,7 @@ def watch(
     config: ConfigOption = None,
 ) -> None:
     """持续监视收件箱：文件上传完成（大小和修改时间稳定）后即处理；Ctrl-C 或 SIGTERM 处理完当前文件后退出。"""
-    app_ = _open(config)
+    app_ = open_home(config)
 
     def report(summary: RunSummary) -> None:
         for outcome in summary.outcomes:
@@ -272,9 +246,19 @@ def watch(
 def template(
     kind: Annotated[str, typer.Argument(help=f"模板类型：{'、'.join(TEMPLATES)}")],
     output: Annotated[Path, typer.Option("-o", "--output", help="输出的 xlsx 文件")],
+    unit: Annotated[Optional[str], typer.Option("--unit", help=f"单位账号：预填该单位正常缴存的职工和下一个汇缴年月（仅{REMIT_TEMPLATE.KIND}）")] = None,
     config: ConfigOption = None,
 ) -> None:
-    """生成空白模板（xlsx），表头与中心要求完全一致。只读配置（--config、$GJJ_HOME/config/centre.yaml 或内置默认配置），不建目录、不连数据库。"""
+    """生成空白模板（xlsx），表头与中心要求完全一致。只读配置（--config、$GJJ_HOME/config/centre.yaml 或内置默认配置），不建目录、不连数据库。
+
+    汇缴 --unit U：生成该单位预填好的汇缴清册（读取数据库）。
+    """
+    if unit is not None:
+        if kind != REMIT_TEMPLATE.KIND:
+            err.print(f"--unit 只用于{REMIT_TEMPLATE.KIND}模板（预填单位的正常缴存职工）", markup=False)
+            raise typer.Exit(2)
+        remit_template_command(unit, output, config)
+        return
     try:
         blank = template_for(kind)
     except KeyError as exc:
@@ -292,47 +276,6 @@ def template(
     console.print(f"已生成模板：{output}", markup=False)
 
 
-@backpay_app.command("list")
-def backpay_list(
-    unit: Annotated[str, typer.Option("--unit", help="单位账号")],
-    as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出")] = False,
-    config: ConfigOption = None,
-) -> None:
-    """列出单位已录入未分配的补缴记录和未分配金额。"""
-    app_ = _open(config)
-    with app_.sessions() as session:
-        listing = list_unallocated(session, unit)
-        data = listing.to_dict()
-    app_.close()
-    if as_json:
-        print(json.dumps(data, ensure_ascii=False, indent=2))
-        return
-    table = Table(title=f"单位 {unit} 已录入未分配补缴（未分配金额 {data['未分配金额']}）")
-    columns = ("业务流水号", "个人账号", "姓名", "补缴原因", "补缴开始年月", "补缴结束年月", "补缴金额", "录入日期")
-    for column in columns:
-        table.add_column(column, justify="right" if column == "补缴金额" else "left")
-    for record in data["records"]:  # type: ignore[union-attr]
-        table.add_row(*(record[column] for column in columns))
-    console.print(table)
-
-
-@backpay_app.command("delete")
-def backpay_delete(
-    unit: Annotated[str, typer.Option("--unit", help="单位账号")],
-    serial: Annotated[str, typer.Option("--serial", help="业务流水号")],
-    config: ConfigOption = None,
-) -> None:
-    """删除单位某业务流水号下已录入未分配的补缴记录。"""
-    app_ = _open(config)
-    with app_.sessions() as session, session.begin():
-        deleted = delete_unallocated(session, unit, serial)
-    app_.close()
-    if deleted == 0:
-        err.print(f"单位 {unit} 没有业务流水号为 {serial} 的未分配补缴记录", markup=False)
-        raise typer.Exit(1)
-    console.print(f"已删除 {deleted} 条补缴记录（业务流水号 {serial}）", markup=False)
-
-
 @export_app.command("members")
 def export_members_command(
     output: Annotated[Path, typer.Option("-o", "--output", help="输出文件（.csv 或 .xlsx），格式与 gjj load --members 相同")],
@@ -342,7 +285,7 @@ def export_members_command(
     if output.suffix.lower() not in (".csv", ".xlsx"):
         err.print(f"不支持的导出格式「{output.suffix}」，请用 .csv 或 .xlsx", markup=False)
         raise typer.Exit(2)
-    app_ = _open(config)
+    app_ = open_home(config)
     with app_.sessions() as session:
         count = export_members(session, output)
     app_.close()

@@ -163,6 +163,46 @@ class RowResult:
         return data
 
 
+@dataclass(frozen=True)
+class MonthAssessment:
+    """One month's 汇缴核定 of a unit (SPEC.md "汇缴"): 上期, 本期增加, 本期减少 and 本期, counts and amounts.
+
+    ``count = previous_count + increase_count - decrease_count`` and the same for the amounts, always.
+    An amount is a month's 单位 + 个人 月缴存额 summed over the members.
+    """
+
+    month: str  # yyyy-mm
+    previous_count: int
+    previous_amount: Decimal
+    increase_count: int
+    increase_amount: Decimal
+    decrease_count: int
+    decrease_amount: Decimal
+    count: int
+    amount: Decimal
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "month": self.month,
+            "previous": {"count": self.previous_count, "amount": money_text(self.previous_amount)},
+            "increase": {"count": self.increase_count, "amount": money_text(self.increase_amount)},
+            "decrease": {"count": self.decrease_count, "amount": money_text(self.decrease_amount)},
+            "current": {"count": self.count, "amount": money_text(self.amount)},
+        }
+
+
+@dataclass(frozen=True)
+class DepartedMember:
+    """A member of the previous 汇缴核定 who is not in this one (封存, moved out): listed as 减少 in the 清册."""
+
+    member_account: str
+    name: str
+    id_number: str
+    base: Decimal
+    unit_amount: Decimal
+    personal_amount: Decimal
+
+
 _status_of = attrgetter("status")
 _amounts_of = attrgetter("amounts")
 
@@ -193,6 +233,9 @@ class BatchResult:
     #: file is processed, so big stages can take a column at once; None once the values are
     #: forgotten, and for rows loaded from the database. See :meth:`column`.
     columns: dict[str, list[str]] | None = None
+    #: 汇缴 only: the 核定 of each month the file covers, and the members of the previous 核定 who left.
+    assessments: list[MonthAssessment] = field(default_factory=list)
+    departed: list[DepartedMember] = field(default_factory=list)
 
     def column(self, name: str) -> list[str]:
         """Every row's value of ``name`` (``""`` where a row has none), in row order; not to be changed."""
@@ -283,4 +326,6 @@ class BatchResult:
             "totals": self.totals(),
             "file_errors": [issue.to_dict() for issue in self.file_issues],
         }
+        if self.assessments:
+            head["assessments"] = [assessment.to_dict() for assessment in self.assessments]
         return {**head, "rows": [row.to_dict() for row in self.rows]} if rows else head

@@ -46,7 +46,7 @@ COMMANDS = _commands(get_command(app))
 
 
 def test_all_commands_found() -> None:
-    assert {"init", "load", "run", "template", "demo", "backpay list", "backpay delete"} <= set(COMMANDS)
+    assert {"init", "load", "run", "template", "demo", "backpay list", "backpay delete", "remit list", "remit delete"} <= set(COMMANDS)
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -1,7 +1,10 @@
-"""The empty templates units fill in (``gjj template``): note, header, formatted rows, dropdowns."""
+"""The templates units fill in (``gjj template``): note, header, formatted rows, dropdowns; the
+汇缴清册 of a unit comes with its rows filled in (``gjj template 汇缴 --unit``)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from decimal import Decimal
 from pathlib import Path
 
 import xlsxwriter
@@ -10,6 +13,7 @@ from xlsxwriter.utility import xl_col_to_name
 from xlsxwriter.worksheet import Worksheet
 
 from pipeline.config import CentreConfig
+from pipeline.money import money_text
 from pipeline.outputs.xlsx_text import DEFAULT_SHEET, TEXT_FORMAT, column_width, display_width
 from schemas.template import Template
 
@@ -23,12 +27,40 @@ TEMPLATE_ROWS = 500
 _LIST_SOURCE_MAX = 255
 
 
-def write_blank_template(template: Template, config: CentreConfig, path: Path) -> None:
-    """The blank template of a kind as ``gjj template`` writes it: its note, header, text columns and dropdowns."""
+#: A filled-in cell: text, a 序号, or an amount.
+CellValue = str | int | Decimal
+
+
+def write_blank_template(template: Template, config: CentreConfig, path: Path, rows: Sequence[Sequence[CellValue]] = ()) -> None:
+    """The template of a kind as ``gjj template`` writes it: its note, header, text columns and dropdowns;
+    ``rows`` (in header order) filled in below the header, for a unit to check and send back."""
     dropdowns = {field.name: list(field.choices) for field in template.fields(config) if field.choices}
     write_template_xlsx(
-        list(template.HEADER), path, note=template.note(config), text_columns=set(template.TEXT_COLUMNS), dropdowns=dropdowns, title=f"{template.KIND}清册"
+        list(template.HEADER),
+        path,
+        note=template.note(config),
+        text_columns=set(template.TEXT_COLUMNS),
+        dropdowns=dropdowns,
+        title=f"{template.KIND}清册",
+        rows=rows,
     )
+
+
+def _write_value(ws: Worksheet, row: int, col: int, value: CellValue, cell_format: Format | None) -> None:
+    """Text as a text cell (an ID or account stays as typed); a 序号 or whole amount as a number.
+
+    An amount with 角/分 (rounding to 分) is written as its text "291.55": a number cell would go
+    through a float, and the reader takes either form alike.
+    """
+    if isinstance(value, Decimal):
+        if value == value.to_integral_value():
+            ws.write_number(row, col, int(value), cell_format)
+        else:
+            ws.write_string(row, col, money_text(value), cell_format)
+    elif isinstance(value, int):
+        ws.write_number(row, col, value, cell_format)
+    else:
+        ws.write_string(row, col, value, cell_format)
 
 
 def write_template_xlsx(
@@ -39,8 +71,9 @@ def write_template_xlsx(
     text_columns: set[str],
     dropdowns: dict[str, list[str]] | None = None,
     title: str | None = None,
+    rows: Sequence[Sequence[CellValue]] = (),
 ) -> None:
-    """Write an empty template: [title], note, header, then formatted empty rows to fill in.
+    """Write a template: [title], note, header, ``rows`` if any, then formatted empty rows to fill in.
 
     Text columns carry the "@" format so Excel keeps 18-digit IDs and leading zeros as typed;
     dropdown columns get a list validation. The header sits on row 2 or 3, within the first 5
@@ -92,11 +125,15 @@ def write_template_xlsx(
         for col, name in enumerate(header):
             ws.write_string(header_row, col, name, header_format)
 
-        first, last = header_row + 1, header_row + TEMPLATE_ROWS
+        first, last = header_row + 1, header_row + len(rows) + TEMPLATE_ROWS
         for data_row in range(first, last + 1):
+            values = rows[data_row - first] if data_row - first < len(rows) else None
             for col, name in enumerate(header):
-                if name in text_columns:
-                    ws.write_blank(data_row, col, None, text_format)
+                cell_format = text_format if name in text_columns else None
+                if values is not None:
+                    _write_value(ws, data_row, col, values[col], cell_format)
+                elif cell_format is not None:
+                    ws.write_blank(data_row, col, None, cell_format)
         _add_dropdowns(workbook, ws, header, dropdowns, first, last)
 
         ws.freeze_panes(header_row + 1, 0)

@@ -30,6 +30,8 @@ class UnitInfo:
     status: str
     contact_name: str = ""
     contact_phone: str = ""
+    #: 缴至年月 (yyyy-mm): the last month the unit's 汇缴 is assessed to; empty when master data has none.
+    paid_to_month: str = ""
 
     @property
     def is_active(self) -> bool:

@@ -74,7 +74,8 @@ class LoadReport:
         return {name: len({issue.row for issue in issues}) for name, issues in self.issues.items() if issues}
 
 
-def _rows(path: Path, kind: str, header: tuple[str, ...], fields: Any, schema: Any, config: CentreConfig) -> tuple[list[RowResult], list[Issue]]:
+def read_rows(path: Path, kind: str, header: tuple[str, ...], fields: Any, schema: Any, config: CentreConfig) -> tuple[list[RowResult], list[Issue]]:
+    """The checked rows of a table the centre loads (master data, the payments feed) and its file-level issues."""
     try:
         raw = read_raw(path, config.limits, holds_header({kind: header}))
     except ReadFailure as failure:
@@ -90,7 +91,7 @@ def _has_issue_in(row: RowResult, *columns: str) -> bool:
     return bool(row.issues) and any(issue.column in columns for issue in row.issues)
 
 
-def _duplicates(rows: list[RowResult], column: str, key: Callable[[str], str] | None = None) -> None:
+def mark_duplicates(rows: list[RowResult], column: str, key: Callable[[str], str] | None = None) -> None:
     """DUPLICATE_ROW on every row whose ``column`` (compared as ``key`` of it) another row has too.
 
     Which of them is right is not the loader's to guess: all of them are refused, each naming the
@@ -263,16 +264,16 @@ def load_master_data(
     unit_rows: list[RowResult] = []
     member_rows: list[RowResult] = []
     if units is not None:
-        unit_rows, file_issues = _rows(units, "单位", UNIT_HEADER, UNIT_FIELDS, unit_schema(), config)
+        unit_rows, file_issues = read_rows(units, "单位", UNIT_HEADER, UNIT_FIELDS, unit_schema(), config)
         _unit_rules(unit_rows, config)
-        _duplicates(unit_rows, UNIT)
+        mark_duplicates(unit_rows, UNIT)
         report.issues[units.name] = file_issues + _issues(unit_rows)
     if members is not None:
-        member_rows, file_issues = _rows(members, "缴存人", MEMBER_HEADER, MEMBER_FIELDS, member_schema(), config)
+        member_rows, file_issues = read_rows(members, "缴存人", MEMBER_HEADER, MEMBER_FIELDS, member_schema(), config)
         _check_id_types(member_rows)
         _unknown_units(session, config, member_rows, unit_rows)
-        _duplicates(member_rows, ACCOUNT)
-        _duplicates(member_rows, ID_NUMBER, id18)  # one open account per person, in either form of the number
+        mark_duplicates(member_rows, ACCOUNT)
+        mark_duplicates(member_rows, ID_NUMBER, id18)  # one open account per person, in either form of the number
         _ids_in_use(session, member_rows)
         report.issues[members.name] = file_issues + _issues(member_rows)
     if not report.ok and (not skip_invalid or report.file_problems):

@@ -34,6 +34,7 @@ def _unit_info(unit: Unit) -> UnitInfo:
         unit.status,
         unit.contact_name,
         unit.contact_phone,
+        unit.paid_to_month,
     )
 
 

@@ -234,3 +234,67 @@ class SerialCounter(Base):
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     last_value: Mapped[int] = mapped_column(Integer)
+
+
+REMIT_UNPAID = "未入账"
+REMIT_PAID = "已入账"
+REMIT_DELETED = "已删除"
+
+#: 核定 that stand: a month of a unit is assessed at most once among them.
+REMIT_STANDING = "state <> '已删除'"
+
+
+class RemitAssessment(Base):
+    """汇缴核定: one month of a unit's accepted 汇缴清册 (SPEC.md "汇缴"); a file covering three months makes three.
+
+    ``state`` is 未入账 until the core system's feed (``gjj load --payments``) books the money
+    (已入账), or 已删除 when the unit deleted it (the latest, unpaid only). ``paid_to_before`` is the
+    unit's 缴至年月 before the file, put back on delete.
+    """
+
+    __tablename__ = "remit_assessments"
+    __table_args__ = (
+        Index("uq_remit_unit_month", "unit_account", "month", unique=True, sqlite_where=text(REMIT_STANDING), postgresql_where=text(REMIT_STANDING)),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    batch_pk: Mapped[int] = mapped_column(ForeignKey("batches.id"), index=True)
+    unit_account: Mapped[str] = mapped_column(String(20), index=True)
+    month: Mapped[str] = mapped_column(String(7))
+    serial_number: Mapped[str] = mapped_column(String(30), index=True)
+    previous_count: Mapped[int] = mapped_column(Integer)
+    previous_amount: Mapped[Decimal] = mapped_column(Money())
+    increase_count: Mapped[int] = mapped_column(Integer)
+    increase_amount: Mapped[Decimal] = mapped_column(Money())
+    decrease_count: Mapped[int] = mapped_column(Integer)
+    decrease_amount: Mapped[Decimal] = mapped_column(Money())
+    count: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[Decimal] = mapped_column(Money())
+    paid_to_before: Mapped[str] = mapped_column(String(7), default="")
+    state: Mapped[str] = mapped_column(String(10), default=REMIT_UNPAID)
+    assessed_on: Mapped[date] = mapped_column(Date)
+    paid_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    paid_amount: Mapped[Decimal | None] = mapped_column(Money(), nullable=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    #: The members of the previous 核定 who are not in this one (first month of a file only), as
+    #: ``[{"个人账号", "姓名", "证件号码", "个人缴存基数", "单位月缴存额", "个人月缴存额"}]`` texts.
+    departed: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+
+
+class RemitMember(Base):
+    """Who a 核定 counted, with their base and monthly amounts: the next 核定's 上期.
+
+    ``batch_pk`` NULL is a unit's baseline as ``gjj load`` last delivered its 正常 members, the 上期
+    of the unit's first 核定 here.
+    """
+
+    __tablename__ = "remit_members"
+    __table_args__ = (Index("ix_remit_members_unit_batch", "unit_account", "batch_pk"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    batch_pk: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), nullable=True)
+    unit_account: Mapped[str] = mapped_column(String(20))
+    member_account: Mapped[str] = mapped_column(String(20))
+    base: Mapped[Decimal] = mapped_column(Money())
+    unit_amount: Mapped[Decimal] = mapped_column(Money())
+    personal_amount: Mapped[Decimal] = mapped_column(Money())

@@ -7,14 +7,17 @@ and picklable, and sends them there. :class:`pipeline.outputs.pdf.render.PdfRend
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from pipeline.config import CentreConfig
-from pipeline.model import BatchResult, BatchStatus, RowResult
+from pipeline.model import BatchResult, BatchStatus, MonthAssessment, RowResult
 from pipeline.money import amount_in_words, money_text
 from schemas import TEMPLATES as TEMPLATES_BY_KIND
+from schemas.remit import TEMPLATE as REMIT_TEMPLATE
 
 COLUMN_WEIGHTS = {
     "证件号码": 3.1,
@@ -36,6 +39,7 @@ NUMBER_COLUMNS = frozenset({"证件号码", "个人存款账户号码", "手机�
 
 MONEY_KIND = "补缴"
 MONEY_COLUMN = "补缴金额"
+REMIT_KIND = REMIT_TEMPLATE.KIND
 SLIP_FULL_LIMIT = 200
 SLIP_PREVIEW_ROWS = 40
 #: report.pdf prints at most this many row issues (about 8 pages; every 100 cost WeasyPrint ≈0.3 s
@@ -53,6 +57,49 @@ def _months(row: RowResult) -> str:
     start = row.values.get("补缴开始年月", "").replace("-", "")
     end = row.values.get("补缴结束年月", "").replace("-", "")
     return f"{start}-{end}"
+
+
+def month_span(months: Iterable[str]) -> str:
+    """汇缴月度 of ``yyyy-mm`` months as the Huludao 汇缴凭条 and 核定 screen print it: ``202203 - 202203``, ``202610 - 202611``."""
+    ordered = sorted(months)
+    return f"{ordered[0].replace('-', '')} - {ordered[-1].replace('-', '')}"
+
+
+def remit_figures(assessments: list[MonthAssessment]) -> dict[str, Any]:
+    """The figures of a 汇缴凭条 (SPEC.md "汇缴") from the 核定 of the months one file covers.
+
+    单位缴存人数 and 月缴存金额 are the last month's 本期; for a range 上月 is the first month's 上期
+    and 增加/减少 are summed over the months, so 上月 + 增加 − 减少 = 本月 holds for the range as it
+    does for each month. 汇缴金额 is the sum of the months' 本期 amounts: the "monthly amount ×
+    months" of the Huludao slip when later months change nothing, and still the money owed when
+    they do. A range also lists its months, as the 汇缴核定 screen does.
+    """
+    months = sorted(assessments, key=lambda assessment: assessment.month)
+    first, last = months[0], months[-1]
+    total = sum((month.amount for month in months), Decimal(0))
+    return {
+        "months": month_span(month.month for month in months),
+        "count": last.count,
+        "amount": money_text(last.amount),
+        "previous_count": first.previous_count,
+        "previous_amount": money_text(first.previous_amount),
+        "increase_count": sum(month.increase_count for month in months),
+        "increase_amount": money_text(sum((month.increase_amount for month in months), Decimal(0))),
+        "decrease_count": sum(month.decrease_count for month in months),
+        "decrease_amount": money_text(sum((month.decrease_amount for month in months), Decimal(0))),
+        "total": money_text(total),
+        "total_words": amount_in_words(total),
+        "by_month": [
+            {
+                "month": month.month.replace("-", ""),
+                "counts": (month.previous_count, month.increase_count, month.decrease_count, month.count),
+                "amounts": tuple(money_text(value) for value in (month.previous_amount, month.increase_amount, month.decrease_amount, month.amount)),
+            }
+            for month in months
+        ]
+        if len(months) > 1
+        else [],
+    }
 
 
 @dataclass(frozen=True)
@@ -76,14 +123,16 @@ def _common(result: BatchResult, config: CentreConfig) -> dict[str, Any]:
 
 
 def slip_context(result: BatchResult, config: CentreConfig) -> dict[str, Any]:
-    """补缴凭条 for a 补缴 batch; a 确认单 with the same header for any other kind."""
+    """补缴凭条 for a 补缴 batch, 汇缴凭条 for a 汇缴 batch with its 核定; a 确认单 with the same header for any other kind."""
     accepted = result.accepted_rows
     more = len(accepted) > SLIP_FULL_LIMIT
     shown = accepted[:SLIP_PREVIEW_ROWS] if more else accepted
     money = result.kind == MONEY_KIND
+    remit = result.kind == REMIT_KIND and bool(result.assessments)
     context = {
         **_common(result, config),
         "money": money,
+        "remit": remit,
         "serial_number": result.serial_number or "",
         "contact_name": result.contact_name,
         "contact_phone": result.contact_phone,
@@ -92,6 +141,9 @@ def slip_context(result: BatchResult, config: CentreConfig) -> dict[str, Any]:
         "more": more,
         "wide": False,
     }
+    if remit:
+        # The Huludao 汇缴凭条 lists no members: the 汇缴清册 returned is detail.csv.
+        return {**context, "title": f"{config.centre_name}汇缴凭条", "account": config.collection_account, **remit_figures(result.assessments)}
     if money:
         total = result.accepted_total(MONEY_COLUMN)
         return {

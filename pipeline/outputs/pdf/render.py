@@ -1,4 +1,4 @@
-"""PDF outputs: the money slip (补缴凭条), the confirmation (确认单) and the printable rejection report.
+"""PDF outputs: the money slips (补缴凭条, 汇缴凭条), the confirmation (确认单) and the printable rejection report.
 
 :mod:`pipeline.outputs.pdf.context` says what each document shows; :class:`PdfRenderer` lays it out
 with WeasyPrint in the renderer's own font subsets (:mod:`pipeline.outputs.pdf.fonts` says why
@@ -92,7 +92,7 @@ class PdfRenderer:
         return self._fonts
 
     def slip(self, result: BatchResult, path: Path) -> None:
-        """补缴凭条 for a 补缴 batch; a 确认单 with the same header for any other kind."""
+        """补缴凭条 for a 补缴 batch, 汇缴凭条 for a 汇缴 batch; a 确认单 with the same header for any other kind."""
         self.render(slip_document(result, self.config), path)
 
     def report(self, result: BatchResult, path: Path) -> None:
@@ -116,7 +116,7 @@ class PdfRenderer:
         """The text of the PDFs' templates, base included: every document needs its characters."""
         loader = self._env.loader
         assert loader is not None
-        return "".join(loader.get_source(self._env, name)[0] for name in ("base.html", "slip.html", "report.html"))
+        return "".join(loader.get_source(self._env, name)[0] for name in ("base.html", "slip.html", "slip_remit.html", "report.html"))
 
     def _fonts_for(self, html: str) -> tuple[CSS, FontConfiguration]:
         """The stylesheet and font configuration of subsets that cover ``html``.

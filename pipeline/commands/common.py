@@ -1,0 +1,55 @@
+"""What every ``gjj`` command shares: the consoles, the --config option, opening the home, the issue table."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from pipeline import logs
+from pipeline.app import App, open_app
+from pipeline.config import gjj_home
+from pipeline.errors import ConfigError, Issue
+
+#: Piped or redirected (cron, ``| tee``, a log file) there is no screen to fit: Rich's default of 80
+#: columns would wrap a path mid-word and cut an error table's 说明 with "…", hiding the allowed values.
+UNLIMITED_WIDTH = 100_000
+
+
+def _console(stderr: bool = False) -> Console:
+    """A terminal's width on a terminal; no width limit when the stream is not one."""
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, width=None if stream.isatty() else UNLIMITED_WIDTH)
+
+
+console = _console()
+err = _console(stderr=True)
+
+ConfigOption = Annotated[Optional[Path], typer.Option("--config", help="配置文件（默认 $GJJ_HOME/config/centre.yaml 或内置默认配置）")]
+
+
+def open_home(config: Path | None) -> App:
+    """The home of ``GJJ_HOME`` opened, or exit 2 naming what is wrong with its configuration."""
+    try:
+        app_ = open_app(gjj_home(), config)
+    except ConfigError as exc:
+        err.print(f"[red]配置错误：[/red]{escape(str(exc))}")
+        raise typer.Exit(2) from exc
+    logs.configure(app_.home.var / "log")
+    return app_
+
+
+def print_issues(title: str, issues: list[Issue]) -> None:
+    table = Table(title=title)
+    for column in ("行", "列", "代码", "说明"):
+        table.add_column(column)
+    for issue in issues:
+        # Text, not markup: a message quotes the unit's cells, and "[...]" in a cell is not a style.
+        table.add_row(str(issue.row or ""), Text(issue.column or ""), str(issue.code), Text(issue.message))
+    err.print(table)
