@@ -76,6 +76,11 @@ class Code(StrEnum):
     TRANSFER_SOURCE_MISMATCH = "TRANSFER_SOURCE_MISMATCH"
     AMOUNT_OUT_OF_RANGE = "AMOUNT_OUT_OF_RANGE"
     ID_IN_USE = "ID_IN_USE"
+    BASE_MISMATCH = "BASE_MISMATCH"
+    MEMBER_MISSING = "MEMBER_MISSING"
+    REMIT_MONTH_MIXED = "REMIT_MONTH_MIXED"
+    REMIT_MONTH_GAP = "REMIT_MONTH_GAP"
+    REMIT_MONTH_DONE = "REMIT_MONTH_DONE"
     # Counter referrals: not errors, the row goes to the counter
     COUNTER_BASE_CHANGE = "COUNTER_BASE_CHANGE"
     COUNTER_CROSS_YEAR = "COUNTER_CROSS_YEAR"
@@ -131,11 +136,16 @@ TITLES: dict[Code, str] = {
     Code.BACKPAY_DUPLICATE: "补缴年月与已录入补缴重叠",
     Code.BASE_OUT_OF_RANGE: "缴存基数超出上下限",
     Code.AMOUNT_MISMATCH: "月缴存额计算不符",
-    Code.MONTH_RANGE: "补缴年月范围错误",
+    Code.MONTH_RANGE: "年月范围错误",
     Code.ADJUSTED_THIS_YEAR: "本年度已调整过基数",
     Code.TRANSFER_SOURCE_MISMATCH: "转出单位不符",
     Code.AMOUNT_OUT_OF_RANGE: "金额超出范围",
     Code.ID_IN_USE: "证件号码已属于另一个账户",
+    Code.BASE_MISMATCH: "缴存基数与中心登记的不符",
+    Code.MEMBER_MISSING: "正常缴存的职工未列入汇缴清册",
+    Code.REMIT_MONTH_MIXED: "汇缴年月各行不一致",
+    Code.REMIT_MONTH_GAP: "汇缴月份不连续",
+    Code.REMIT_MONTH_DONE: "该月份已汇缴核定",
     Code.COUNTER_BASE_CHANGE: "基数变动幅度超过规定比例，须到柜台办理",
     Code.COUNTER_CROSS_YEAR: "跨年补缴，须到柜台办理",
     Code.COUNTER_FORMER_MEMBER: "补缴已离职封存职工在本单位期间的月份，须到柜台办理",

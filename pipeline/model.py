@@ -202,6 +202,23 @@ class DepartedMember:
     unit_amount: Decimal
     personal_amount: Decimal
 
+    @property
+    def total(self) -> Decimal:
+        return self.unit_amount + self.personal_amount
+
+    def to_dict(self) -> dict[str, Any]:
+        """As result.json lists it: who (no 证件号码, as its rows carry none) and the amounts that left."""
+        return {
+            "个人账号": self.member_account,
+            "姓名": self.name,
+            "amounts": {
+                "个人缴存基数": money_text(self.base),
+                "单位月缴存额": money_text(self.unit_amount),
+                "个人月缴存额": money_text(self.personal_amount),
+                "月缴存额": money_text(self.total),
+            },
+        }
+
 
 _status_of = attrgetter("status")
 _amounts_of = attrgetter("amounts")
@@ -328,4 +345,5 @@ class BatchResult:
         }
         if self.assessments:
             head["assessments"] = [assessment.to_dict() for assessment in self.assessments]
+            head["departed"] = [member.to_dict() for member in self.departed]
         return {**head, "rows": [row.to_dict() for row in self.rows]} if rows else head

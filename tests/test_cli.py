@@ -200,7 +200,7 @@ def test_run_exits_1_and_names_a_file_that_failed_unexpectedly(tmp_path: Path, m
 
 
 def test_template_unknown_kind(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["template", "汇缴", "-o", str(tmp_path / "x.xlsx")], env=_env(tmp_path))
+    result = runner.invoke(app, ["template", "缴存", "-o", str(tmp_path / "x.xlsx")], env=_env(tmp_path))
     assert result.exit_code == 2 and "补缴" in result.output
 
 
@@ -245,11 +245,11 @@ def test_readme_result_json_is_the_demos_own(tmp_path: Path) -> None:
         units, members, units_file, members_file = demo.demo_master_data(app_.home.var / "demo")
         with app_.sessions() as session, session.begin():
             assert load_master_data(session, app_.config, units_file, members_file).ok
-        assert len(demo.drop_demo_files(app_.home.inbox, units, members, README_DATE)) == 13
+        assert len(demo.drop_demo_files(app_.home.inbox, units, members, README_DATE)) == 15
         summary = app_.run(README_DATE)
     finally:
         app_.close()
-    assert len(summary.outcomes) == 13 and not summary.failed
+    assert len(summary.outcomes) == 15 and not summary.failed
     (outcome,) = [o for o in summary.outcomes if (o.unit_account, o.source) == ("0100002", "补缴.csv")]
     real = (outcome.outputs / "result.json").read_text(encoding="utf-8").rstrip("\n")
     assert PROCESSED_AT.search(real), "result.json has no processed_at time"

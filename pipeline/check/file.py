@@ -61,6 +61,7 @@ def check_file(
         if getattr(rules, "CHANGES_MEMBERS", False):
             context().data.lock_members()  # before any member is read: no other file changes them until this one commits
         clean = [row for row in rows if not row.issues]
+        context().schema_failed = [row for row in rows if row.issues]
         file_issues = rules.apply(clean, context())
         for row in rows:
             if row.issues and row.errors:

@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 from pipeline.model import BatchResult, BatchStatus, RowStatus
+from pipeline.rules import RULES
+
+
+def keeps_valid_rows(kind: str | None, accept_valid_rows: bool) -> bool:
+    """Whether a file of ``kind`` with bad rows may keep its good ones: the configuration says so
+    (``row_errors: accept_valid``) and the kind is not all or nothing (``WHOLE_FILE``, e.g. 汇缴)."""
+    return accept_valid_rows and not getattr(RULES.get(kind or ""), "WHOLE_FILE", False)
 
 
 def decide(result: BatchResult, accept_valid_rows: bool) -> None:
@@ -10,7 +17,7 @@ def decide(result: BatchResult, accept_valid_rows: bool) -> None:
     if any(not issue.code.is_counter for issue in result.file_issues) or not result.rows:
         result.status = BatchStatus.REJECTED
     elif result.has_status(RowStatus.REJECTED):
-        if accept_valid_rows and result.has_accepted_rows():
+        if keeps_valid_rows(result.kind, accept_valid_rows) and result.has_accepted_rows():
             result.status = BatchStatus.PARTIALLY_ACCEPTED
             return
         result.status = BatchStatus.REJECTED

@@ -11,8 +11,12 @@ from typing import TextIO
 import orjson
 
 from pipeline.model import BatchResult, RowStatus
-from pipeline.money import money_texts
+from pipeline.money import money_text, money_texts
 from pipeline.outputs.xlsx_text import neutralise_column, neutralise_formula
+from pipeline.rules.common import PERSONAL_MONTHLY, UNIT_MONTHLY
+from pipeline.rules.remit import ACCOUNT, BASE, CHANGE, END, LEFT, NAME, PREVIOUS_TOTAL, START
+
+ID_NUMBER = "证件号码"
 
 #: Rows encoded per write: a 100k-row result is never one text in memory.
 _ROWS_PER_WRITE = 2000
@@ -63,8 +67,34 @@ def write_detail_csv(result: BatchResult, path: Path) -> None:
         columns.append(money_texts([row.amounts.get(name) for row in rows]))
     columns.append([neutralise_formula("；".join([issue.message for issue in row.issues])) if row.issues else "" for row in rows])
     header = ["行号", *result.header, "处理结果", *computed_names, *(f"核定{name}" for name in amount_names), "说明"]
+    if result.departed:
+        _add_departed(result, columns, header)
     with path.open("w", encoding="utf-8-sig", newline="") as handle:
         write_csv(handle, header, columns)
+
+
+def _add_departed(result: BatchResult, columns: list[list[str]], header: list[str]) -> None:
+    """汇缴: the previous 核定's members who are not in this one, after the rows, as 减少 (SPEC.md "汇缴"):
+    their base and monthly amounts of that 核定 in the template's columns, no 核定 amounts of their own."""
+    months = {column: result.column(column)[0] for column in (START, END)} if result.rows else {}
+    added: list[list[str]] = [[] for _ in header]
+    for member in result.departed:
+        shown = {
+            ACCOUNT: member.member_account,
+            NAME: member.name,
+            ID_NUMBER: member.id_number,
+            BASE: money_text(member.base),
+            UNIT_MONTHLY: money_text(member.unit_amount),
+            PERSONAL_MONTHLY: money_text(member.personal_amount),
+            **months,
+            CHANGE: LEFT,
+            PREVIOUS_TOTAL: money_text(member.total),
+            "说明": "上期汇缴核定的缴存人，本期未列入（已封存或已转出本单位）",
+        }
+        for column, name in zip(added, header):
+            column.append(neutralise_formula(shown.get(name, "")))
+    # New lists: a column of the rows may be the batch's own (result.column), never to be changed.
+    columns[:] = [column + more for column, more in zip(columns, added)]
 
 
 #: Characters that make the csv module quote a cell (the excel dialect: delimiter, quote, line ends).

@@ -14,6 +14,10 @@ A module whose accepted rows change member records sets ``CHANGES_MEMBERS = True
 takes the member lock (``context.data.lock_members()``) before ``apply`` reads any member, so no
 other worker's file changes them until this file commits.
 
+A module whose file is all or nothing sets ``WHOLE_FILE = True`` (汇缴: a 核定 of part of a unit's
+members makes no sense): one bad row rejects the file even with ``row_errors: accept_valid``
+(:func:`pipeline.check.status.decide`).
+
 A module may also have, for a big sheet whose schema check runs in another process meanwhile:
 
 - ``prepare(context)``, which reads master data ``apply`` will need. It only reads, and never what
@@ -28,6 +32,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from pipeline.rules import backpay, base_adjust, registration, seal, transfer, unseal
+from pipeline.rules import backpay, base_adjust, registration, remit, seal, transfer, unseal
 
-RULES: dict[str, ModuleType] = {module.KIND: module for module in (backpay, base_adjust, seal, unseal, transfer, registration)}
+RULES: dict[str, ModuleType] = {module.KIND: module for module in (backpay, base_adjust, seal, unseal, transfer, registration, remit)}

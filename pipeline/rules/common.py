@@ -9,7 +9,7 @@ from decimal import Decimal
 from pipeline.config import CentreConfig
 from pipeline.errors import Code, Issue
 from pipeline.model import RowResult
-from pipeline.money import YUAN, half_up, monthly_deposit, quantum_for
+from pipeline.money import FEN, YUAN, half_up, money_text, monthly_deposit, quantum_for
 from pipeline.rules.context import MemberInfo, RuleContext, UnitInfo, match_member
 from schemas.cells import id_maybe_cut
 
@@ -42,6 +42,16 @@ def monthly_amounts(base: Decimal, unit: UnitInfo, config: CentreConfig) -> dict
     return {UNIT_MONTHLY: unit_part, PERSONAL_MONTHLY: personal_part, TOTAL_MONTHLY: unit_part + personal_part}
 
 
+def percent_text(ratio: Decimal) -> str:
+    """0.12 → "12%", 0.1000 → "10%", 0.075 → "7.5%"."""
+    return f"{(ratio * 100).normalize():f}%"
+
+
+def amount_shown(value: Decimal) -> str:
+    """An amount as the unit wrote it, in the usual two decimals unless that would hide a digit."""
+    return money_text(value) if value == half_up(value, FEN) else f"{value:f}"
+
+
 def duplicate_accounts(rows: list[RowResult]) -> None:
     """A member named twice in one file: the later row is DUPLICATE_ROW."""
     seen: dict[str, int] = {}
@@ -62,6 +72,22 @@ def check_change_month(row: RowResult, column: str, business_date: date) -> bool
         )
         return False
     return True
+
+
+def next_month(month: str) -> str:
+    """The month after a ``yyyy-mm`` month: 2022-12 → 2023-01."""
+    year, number = int(month[:4]), int(month[5:7])
+    return f"{year + number // 12}-{number % 12 + 1:02d}"
+
+
+def months_from(start: str, end: str) -> list[str]:
+    """Every ``yyyy-mm`` month from ``start`` to ``end``, both included (none when start is after end)."""
+    months = []
+    month = start
+    while month <= end:
+        months.append(month)
+        month = next_month(month)
+    return months
 
 
 def refer_cut_id(row: RowResult, column: str = "证件号码", id_number: str | None = None) -> bool:

@@ -74,6 +74,20 @@ class FormerMember(NamedTuple):
     sealed_month: str
 
 
+class RemitLine(NamedTuple):
+    """One member of a 汇缴核定 (or of a unit's baseline as ``gjj load`` delivered it): base and monthly amounts."""
+
+    member_account: str
+    base: Decimal
+    unit_amount: Decimal
+    personal_amount: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        """月缴存额: 单位 + 个人, each already rounded on its own."""
+        return self.unit_amount + self.personal_amount
+
+
 @dataclass(frozen=True)
 class RecordedBackPay:
     member_account: str
@@ -109,6 +123,15 @@ class MasterData(Protocol):
 
     def applied_batches(self, unit_account: str, kind: str, since: date, until: date) -> list[str]: ...
 
+    def last_remit_month(self, unit_account: str) -> str:
+        """The latest month (yyyy-mm) of the unit's 汇缴核定 that stand (not deleted); ``""`` when none does."""
+        ...
+
+    def remit_previous(self, unit_account: str) -> dict[str, RemitLine]:
+        """Who the unit's latest standing 汇缴核定 counted, by 个人账号; without one, the unit's 正常
+        members as ``gjj load`` last delivered them (the 上期 of its first 核定 here)."""
+        ...
+
     def lock_members(self) -> None:
         """Wait until no other worker's file changes members, and keep them out until this file commits."""
 
@@ -122,6 +145,9 @@ class RuleContext:
     notes: dict[str, object] = field(default_factory=dict)
     #: What the template's ``screen`` found in a big sheet while its schema was checked (see :mod:`pipeline.rules`).
     screened: object = None
+    #: The rows the schema check already refused, which ``apply`` is not given: a rule about the file
+    #: as a whole (汇缴: every 正常 member listed) still sees whom they name.
+    schema_failed: list[RowResult] = field(default_factory=list)
 
     @cached_property
     def members(self) -> dict[str, MemberInfo]:

@@ -15,8 +15,17 @@ from decimal import Decimal
 from pipeline.errors import Code, Issue
 from pipeline.memory import paused_gc
 from pipeline.model import RowResult
-from pipeline.money import FEN, half_up, money_text
-from pipeline.rules.common import PERSONAL_MONTHLY, TOTAL_MONTHLY, UNIT_MONTHLY, monthly_amounts, parse_base, refer_cut_id
+from pipeline.money import money_text
+from pipeline.rules.common import (
+    PERSONAL_MONTHLY,
+    TOTAL_MONTHLY,
+    UNIT_MONTHLY,
+    amount_shown,
+    monthly_amounts,
+    parse_base,
+    percent_text,
+    refer_cut_id,
+)
 from pipeline.rules.context import RuleContext, settle_statuses
 from schemas.cells import id18
 
@@ -26,16 +35,6 @@ BASE = "缴存基数"
 ID_COLUMN = "证件号码"
 ACCOUNT = "个人账号"
 CHANGES_MEMBERS = True  # opens accounts: the check takes the member lock before these rules read
-
-
-def _percent(ratio: Decimal) -> str:
-    """0.12 → "12%", 0.1000 → "10%", 0.075 → "7.5%"."""
-    return f"{(ratio * 100).normalize():f}%"
-
-
-def _shown(value: Decimal) -> str:
-    """An amount as the unit wrote it, in the usual two decimals unless that would hide a digit."""
-    return money_text(value) if value == half_up(value, FEN) else f"{value:f}"
 
 
 def _check_amounts(row: RowResult, context: RuleContext) -> None:
@@ -50,9 +49,9 @@ def _check_amounts(row: RowResult, context: RuleContext) -> None:
             row.issues.append(
                 Issue(
                     Code.AMOUNT_MISMATCH,
-                    f"「{column}」应为 {money_text(expected[column])}（{base} × {_percent(ratio)} 四舍五入），"
-                    f"实际为 {_shown(stated)}；本单位只能按单位缴存比例 {_percent(context.unit.unit_ratio)}、"
-                    f"个人缴存比例 {_percent(context.unit.personal_ratio)} 登记",
+                    f"「{column}」应为 {money_text(expected[column])}（{base} × {percent_text(ratio)} 四舍五入），"
+                    f"实际为 {amount_shown(stated)}；本单位只能按单位缴存比例 {percent_text(context.unit.unit_ratio)}、"
+                    f"个人缴存比例 {percent_text(context.unit.personal_ratio)} 登记",
                     row.excel_row,
                     column,
                 )

@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from pipeline.money import monthly_deposit
 from pipeline.services.fakes import (
     SEALED_UNIT,
     FakeMember,
@@ -22,7 +23,7 @@ from pipeline.services.fakes import (
     write_master_files,
     write_table,
 )
-from schemas import backpay, base_adjust, registration, seal, transfer, unseal
+from schemas import backpay, base_adjust, registration, remit, seal, transfer, unseal
 
 
 def demo_master_data(folder: Path) -> tuple[list[FakeUnit], list[FakeMember], Path, Path]:
@@ -36,7 +37,8 @@ def drop_demo_files(inbox: Path, units: list[FakeUnit], members: list[FakeMember
     """Sample files for every template: each accepted once and rejected once, plus a counter case.
 
     They are given increasing modification times so they are processed in this order (a member is
-    sealed on leaving, taken over by the second unit, then unsealed there).
+    sealed on leaving, taken over by the second unit, then unsealed there; the second unit's 汇缴清册
+    for the business month then lists them with its own members).
     """
     first, second = units[0], units[1]
     own = [m for m in members if m.unit_account == first.unit_account]
@@ -73,6 +75,21 @@ def drop_demo_files(inbox: Path, units: list[FakeUnit], members: list[FakeMember
     def raised(member: FakeMember, factor: str) -> str:
         return str((member.base * Decimal(factor)).quantize(Decimal(1)))
 
+    def remitted(seq: int, member: FakeMember, base: Decimal, unit: FakeUnit) -> list[Any]:
+        """A 汇缴清册 row for the business month, its amounts base × the unit's ratios rounded half-up."""
+        amounts = [str(monthly_deposit(base, Decimal(ratio))) for ratio in (unit.unit_ratio, unit.personal_ratio)]
+        return [seq, *who(member), str(base), *amounts, month, month]
+
+    # The second unit's 正常 members once the files before have run: its own ten, and the member it
+    # took over from the 集中封存户 and unsealed at 4070.
+    second_remit = [remitted(index, member, member.base, second) for index, member in enumerate(other, start=1)]
+    second_remit.append(remitted(len(other) + 1, own[8], Decimal(4070), second))
+    wrong_amount = remitted(3, own[1], own[1].base, first)
+    wrong_amount[5] = str(Decimal(wrong_amount[5]) - 1)  # 单位月缴存额 one 元 short
+    # The first unit's, with mistakes: a base from before this night's adjustment, a member sealed on
+    # retiring by the 封存 file, an amount one 元 short; its other 正常 members are not listed.
+    first_bad_remit = [remitted(1, own[0], own[0].base, first), remitted(2, own[9], own[9].base, first), wrong_amount]
+
     files: list[tuple[Path, tuple[str, ...], list[list[Any]]]] = [
         (inbox / a / "补缴清册.xlsx", backpay.HEADER, good_backpay + [["合计", "", "", "", "", "", "", "2712.50"]]),
         (inbox / a / "补缴清册_第二批.xlsx", backpay.HEADER, bad_backpay),
@@ -94,6 +111,8 @@ def drop_demo_files(inbox: Path, units: list[FakeUnit], members: list[FakeMember
         (inbox / b / "单位调整_有错误.xlsx", transfer.HEADER, [[1, *who(own[6]), a, first.name, "工作调动"]]),
         (inbox / b / "启封.xlsx", unseal.HEADER, [[1, *who(own[8]), "正常上班启封", month, "4070"]]),
         (inbox / a / "启封_有错误.xlsx", unseal.HEADER, [[1, *who(own[0]), "正常上班启封", month, "4070"]]),
+        (inbox / b / "汇缴.xlsx", remit.HEADER, second_remit),
+        (inbox / a / "汇缴_有错误.xlsx", remit.HEADER, first_bad_remit),
     ]
     written = []
     now = time.time() - 600

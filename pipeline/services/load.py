@@ -13,6 +13,10 @@ file (DUPLICATE_ROW) and against the open accounts already loaded (ID_IN_USE). T
 is what the core system sent. A member whose unit is neither loaded nor being loaded is refused
 (UNIT_UNKNOWN), so a refused unit refuses its new members too; the 集中封存户 is created when a
 member file names it and it is missing, as the first 离职封存 would.
+
+Every unit the load names, or moves a member out of, gets its 汇缴 baseline rewritten from its 正常
+members as they stand after the load (:func:`pipeline.store.effects.remit.refresh_baselines`): the
+上期 of the unit's first 汇缴核定 here.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from pipeline.outputs.xlsx_text import neutralise_formula
 from pipeline.read.header import detect, holds_header
 from pipeline.read.workbook import read_raw
 from pipeline.store.effects.members import ensure_sealed_unit
+from pipeline.store.effects.remit import refresh_baselines, units_of
 from pipeline.store.tables import OPEN_MEMBER, Member, Unit
 from schemas.cells import id18, id_forms
 from schemas.fields import field_map
@@ -280,10 +285,14 @@ def load_master_data(
         return report
     good_units = [row for row in unit_rows if not row.issues]
     good_members = [row for row in member_rows if not row.issues]
+    # 汇缴 baselines to rewrite: the units named, and those a loaded member may be leaving (read before the upsert moves them).
+    baselines = {row.values[UNIT] for row in good_units} | {row.values[UNIT] for row in good_members}
+    baselines |= units_of(session, [row.values[ACCOUNT] for row in good_members])
     _upsert(session, Unit, [_unit_record(row.values) for row in good_units], "unit_account")
     if any(row.values[UNIT] == config.sealed_unit for row in good_members):
         ensure_sealed_unit(session, config.sealed_unit)
     _upsert(session, Member, [_member_record(row.values) for row in good_members], "member_account")
+    refresh_baselines(session, config, baselines)
     report.units, report.members, report.loaded = len(good_units), len(good_members), True
     return report
 

@@ -184,7 +184,7 @@ def load_result(session: Session, batch: Batch, unit: UnitInfo | None) -> BatchR
         )
         for excel_row, seq_no, status, values, amounts, computed in _stored_rows(session, batch)
     ]
-    return BatchResult(
+    result = BatchResult(
         batch_id=batch.batch_id or "",
         unit_account=batch.unit_account,
         unit_name=unit.name if unit else "",
@@ -203,3 +203,5 @@ def load_result(session: Session, batch: Batch, unit: UnitInfo | None) -> BatchR
         resubmission_of=batch.resubmission_of,
         processed_at=batch.processed_at,
     )
+    effects.restore(session, batch, result)
+    return result

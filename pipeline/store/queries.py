@@ -12,16 +12,33 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from pipeline.config import CentreConfig
 from pipeline.intake.locks import MEMBER_LOCK, lock_number
 from pipeline.memory import paused_gc
-from pipeline.rules.context import FormerMember, MemberInfo, RecordedBackPay, RuleContext, UnitInfo
+from pipeline.rules.context import (
+    FormerMember,
+    MemberInfo,
+    RecordedBackPay,
+    RemitLine,
+    RuleContext,
+    UnitInfo,
+)
 from pipeline.rules.seal import KIND as SEAL_KIND
 from pipeline.store.bulk import driver_rows
-from pipeline.store.tables import BACKPAY_ENTERED, BackPayRecord, Batch, Member, MemberChange, Unit
+from pipeline.store.tables import (
+    BACKPAY_ENTERED,
+    REMIT_DELETED,
+    BackPayRecord,
+    Batch,
+    Member,
+    MemberChange,
+    RemitAssessment,
+    RemitMember,
+    Unit,
+)
 from schemas.cells import id18, id_forms
 
 
@@ -170,6 +187,36 @@ class SqlMasterData:
             Batch.business_date <= until,
         )
         return [batch_id for batch_id in self.session.scalars(query) if batch_id]
+
+    def last_remit_month(self, unit_account: str) -> str:
+        query = select(func.max(RemitAssessment.month)).where(RemitAssessment.unit_account == unit_account, RemitAssessment.state != REMIT_DELETED)
+        return self.session.scalar(query) or ""
+
+    @paused_gc()
+    def remit_previous(self, unit_account: str) -> dict[str, RemitLine]:
+        """The members of the latest standing 核定 (its batch's ``remit_members``), else the unit's baseline
+        (``batch_pk`` NULL, written by ``gjj load``); read as driver rows, a 100k-member unit being usual."""
+        latest = (
+            select(RemitAssessment.batch_pk)
+            .where(RemitAssessment.unit_account == unit_account, RemitAssessment.state != REMIT_DELETED)
+            .order_by(RemitAssessment.month.desc(), RemitAssessment.id.desc())
+            .limit(1)
+        )
+        batch_pk = self.session.scalar(latest)
+        of_batch = RemitMember.batch_pk.is_(None) if batch_pk is None else RemitMember.batch_pk == batch_pk
+        query = select(RemitMember.member_account, RemitMember.base, RemitMember.unit_amount, RemitMember.personal_amount).where(
+            RemitMember.unit_account == unit_account, of_batch
+        )
+        shared: dict[Any, Decimal] = {}  # a few distinct bases and amounts among many members: one Decimal each
+
+        def amount(value: Any) -> Decimal:
+            found = shared.get(value)
+            return found if found is not None else shared.setdefault(value, _decimal(value))
+
+        return {
+            account: RemitLine(account, amount(base), amount(unit_part), amount(personal_part))
+            for account, base, unit_part, personal_part in driver_rows(self.session, query)
+        }
 
     def lock_members(self) -> None:
         hold_member_lock(self.session)

@@ -6,6 +6,10 @@ A module may also have ``assign(session, result)``, which gives out numbers the 
 new 个人账号 of a 缴存人登记) in the same transaction, before the outputs start: a big batch's
 outputs are written while its rows are stored.
 
+A module may also have ``restore(session, batch, result)``, which puts back on a result rebuilt
+from the database (:func:`pipeline.store.batches.load_result`) what the module keeps beside the
+rows (汇缴: the 核定 of each month and the members who left), so every output renders again.
+
 The rules (:mod:`pipeline.rules`) decide; these modules only write what was decided.
 """
 
@@ -16,10 +20,10 @@ from types import ModuleType
 from sqlalchemy.orm import Session
 
 from pipeline.model import BatchResult
-from pipeline.store.effects import backpay, base_adjust, registration, seal, transfer, unseal
+from pipeline.store.effects import backpay, base_adjust, registration, remit, seal, transfer, unseal
 from pipeline.store.tables import Batch
 
-EFFECTS: dict[str, ModuleType] = {module.KIND: module for module in (backpay, base_adjust, seal, unseal, transfer, registration)}
+EFFECTS: dict[str, ModuleType] = {module.KIND: module for module in (backpay, base_adjust, seal, unseal, transfer, registration, remit)}
 
 
 def assign(session: Session, result: BatchResult) -> None:
@@ -33,3 +37,10 @@ def record(session: Session, batch: Batch, result: BatchResult) -> None:
     """Write what the accepted rows of a numbered batch change."""
     if result.kind and result.serial_number:
         EFFECTS[result.kind].record(session, batch, result)
+
+
+def restore(session: Session, batch: Batch, result: BatchResult) -> None:
+    """Put back what a kind keeps beside the rows on a result rebuilt from the database (see the module's docstring)."""
+    effect = EFFECTS.get(result.kind or "")
+    if effect is not None and hasattr(effect, "restore"):
+        effect.restore(session, batch, result)

@@ -1,0 +1,256 @@
+"""汇缴 monthly remittance rules and the 汇缴核定 (SPEC.md "汇缴"; Huludao 汇缴核定 screen and 汇缴凭条).
+
+Every month a unit lists each of its members in 正常 status with the base the centre holds and the
+monthly amounts the centre computes from it, for one month or a range that starts the month after
+its 缴至年月. The file is all or nothing (``WHOLE_FILE``, see :func:`pipeline.check.status.decide`):
+a 核定 of part of a unit's members makes no sense, so one bad row rejects the file whatever
+``row_errors`` says.
+
+The 核定 itself (:func:`assess`) compares the file's members with the previous 核定's. It is pure:
+the store hands it the previous members once the file is accepted (:mod:`pipeline.store.effects.remit`),
+so a rejected file never reads them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import NamedTuple
+
+from pipeline.errors import Code, Issue
+from pipeline.memory import paused_gc
+from pipeline.model import MonthAssessment, RowResult
+from pipeline.money import money_text
+from pipeline.rules.common import (
+    PERSONAL_MONTHLY,
+    UNIT_MONTHLY,
+    amount_shown,
+    members_to_change,
+    monthly_amounts,
+    next_month,
+    percent_text,
+)
+from pipeline.rules.context import MemberInfo, RemitLine, RuleContext, settle_statuses
+
+KIND = "汇缴"
+#: One bad row rejects the whole file, even with ``row_errors: accept_valid``.
+WHOLE_FILE = True
+# No CHANGES_MEMBERS: a 汇缴 changes no member record. While it is checked and stored the unit
+# lock keeps this unit's other files (登记, 封存, 启封, 基数调整) out, and no other unit's file can
+# change this unit's 正常 members or their bases: 单位调整 takes sealed members only, and they
+# arrive sealed. So the member lock, which would serialise every unit's member files, is not taken.
+
+ACCOUNT, NAME = "个人账号", "姓名"
+BASE = "个人缴存基数"
+START, END = "汇缴开始年月", "汇缴结束年月"
+#: Computed per accepted row once the file is accepted: how the member changed since the previous 核定.
+CHANGE = "变动类型"
+#: Computed for members of the previous 核定: their 月缴存额 then.
+PREVIOUS_TOTAL = "上期月缴存额"
+NEW, ADJUSTED, SAME, LEFT = "新增", "基数调整", "不变", "减少"
+ACTIVE = "正常"
+#: MEMBER_MISSING names at most this many members, then says how many there are.
+MISSING_NAMED = 50
+
+
+def _plain(value: Decimal) -> str:
+    """A base as people write it: 6800, not 6800.00 (a base is a whole 元 when the centre sets it)."""
+    return f"{value.normalize():f}" if value == value.to_integral_value() else amount_shown(value)
+
+
+def _check_member(row: RowResult, member: MemberInfo, context: RuleContext) -> None:
+    """正常 status, the recorded base, and the monthly amounts computed from it."""
+    if member.status != ACTIVE:
+        reason = f"（封存原因：{member.seal_reason}）" if member.seal_reason else ""
+        row.issues.append(
+            Issue(Code.MEMBER_SEALED, f"该缴存人已封存{reason}，不能汇缴；如已复工请先办理启封，已离职的不要列入汇缴清册", row.excel_row, ACCOUNT)
+        )
+        return
+    stated = Decimal(row.values[BASE])
+    if stated != member.base:
+        row.issues.append(
+            Issue(
+                Code.BASE_MISMATCH,
+                f"「{BASE}」{amount_shown(stated)} 与中心登记的不符：登记的缴存基数为 {_plain(member.base)}，请先办理基数调整",
+                row.excel_row,
+                BASE,
+            )
+        )
+        return
+    unit, config = context.unit, context.config
+    expected = monthly_amounts(member.base, unit, config)
+    for column, ratio in ((UNIT_MONTHLY, unit.unit_ratio), (PERSONAL_MONTHLY, unit.personal_ratio)):
+        written = Decimal(row.values[column])
+        if written != expected[column]:
+            row.issues.append(
+                Issue(
+                    Code.AMOUNT_MISMATCH,
+                    f"「{column}」应为 {money_text(expected[column])}（缴存基数 {_plain(member.base)} × {percent_text(ratio)} 四舍五入），"
+                    f"实际为 {amount_shown(written)}",
+                    row.excel_row,
+                    column,
+                )
+            )
+    row.amounts = expected
+
+
+def _mixed_months(rows: list[RowResult]) -> tuple[str, str]:
+    """The first row's month range; a row with another is REMIT_MONTH_MIXED on the cell that differs."""
+    first = rows[0]
+    start, end = first.values[START], first.values[END]
+    for row in rows[1:]:
+        for column, expected in ((START, start), (END, end)):
+            written = row.values[column]
+            if written != expected:
+                row.issues.append(
+                    Issue(
+                        Code.REMIT_MONTH_MIXED,
+                        f"「{column}」{written} 与第{first.excel_row}行的 {expected} 不同；一个汇缴清册的所有行必须是同一个汇缴年月范围",
+                        row.excel_row,
+                        column,
+                    )
+                )
+    return start, end
+
+
+def _previous_month(month: str) -> str:
+    year, number = int(month[:4]), int(month[5:7])
+    return f"{year - 1}-12" if number == 1 else f"{year}-{number - 1:02d}"
+
+
+def _span(first: str, last: str) -> str:
+    return first if first == last else f"{first} 至 {last}"
+
+
+def _month_issues(start: str, end: str, context: RuleContext) -> list[Issue]:
+    """The range: start ≤ end ≤ the business month, and the first month right after the unit's 缴至年月.
+
+    The 缴至年月 is the later of master data's and the unit's latest standing 核定 here, so a master
+    data load that puts it back never lets a month be assessed twice. Without either, any start
+    month is taken (a unit new to the centre, or master data without 缴至年月).
+    """
+    business_month = f"{context.business_date:%Y-%m}"
+    issues = []
+    if start > end:
+        issues.append(Issue(Code.MONTH_RANGE, f"汇缴开始年月 {start} 晚于汇缴结束年月 {end}", None, START))
+    elif end > business_month:
+        issues.append(
+            Issue(Code.MONTH_RANGE, f"汇缴结束年月 {end} 是未来月份（业务日期 {business_month}），汇缴只能核定到当月", None, END)
+        )
+    paid_to = max(context.unit.paid_to_month, context.data.last_remit_month(context.unit.unit_account))
+    if not paid_to:
+        return issues
+    due = next_month(paid_to)
+    if start < due:
+        issues.append(
+            Issue(
+                Code.REMIT_MONTH_DONE,
+                f"{_span(start, min(end, paid_to))} 已汇缴核定（单位缴至年月 {paid_to}），不能重复核定；本次汇缴应从 {due} 开始",
+                None,
+                START,
+            )
+        )
+    elif start > due:
+        issues.append(
+            Issue(
+                Code.REMIT_MONTH_GAP,
+                f"单位缴至年月为 {paid_to}，本清册从 {start} 开始，{_span(due, _previous_month(start))} 未汇缴；"
+                f"汇缴不能跳过月份，请从 {due} 开始",
+                None,
+                START,
+            )
+        )
+    return issues
+
+
+def _missing(rows: Iterable[RowResult], context: RuleContext) -> Issue | None:
+    """MEMBER_MISSING naming the 正常 members no row lists (rows the schema refused count as listing theirs)."""
+    listed = {row.values.get(ACCOUNT, "") for row in rows}
+    missing = sorted(
+        (member for member in context.members.values() if member.status == ACTIVE and member.member_account not in listed),
+        key=lambda member: member.member_account,
+    )
+    if not missing:
+        return None
+    named = "、".join(f"{member.member_account} {member.name}" for member in missing[:MISSING_NAMED])
+    more = f" 等 {len(missing)} 人" if len(missing) > MISSING_NAMED else ""
+    return Issue(
+        Code.MEMBER_MISSING,
+        f"以下正常缴存的职工未列入汇缴清册（共 {len(missing)} 人）：{named}{more}；"
+        "每位正常缴存的职工都须列入，已离职的请先办理封存",
+    )
+
+
+@paused_gc()
+def apply(rows: list[RowResult], context: RuleContext) -> list[Issue]:
+    """Check every schema-valid row and the file as a whole; rows keep ACCEPTED or become REJECTED."""
+    for row, member in members_to_change(rows, context):
+        _check_member(row, member, context)
+    file_issues: list[Issue] = []
+    if rows:
+        start, end = _mixed_months(rows)
+        file_issues.extend(_month_issues(start, end, context))
+    missing = _missing([*rows, *context.schema_failed], context)
+    if missing is not None:
+        file_issues.append(missing)
+    settle_statuses(rows)
+    return file_issues
+
+
+# --- the 核定 ---------------------------------------------------------------------------------
+
+
+class Reckoning(NamedTuple):
+    """What an accepted 汇缴清册 comes to: one 核定 per month, and the previous 核定's members who left."""
+
+    assessments: list[MonthAssessment]
+    departed: list[RemitLine]
+
+
+def current_lines(accounts: list[str], bases: list[str], amounts: list[dict[str, Decimal]]) -> dict[str, RemitLine]:
+    """The members of an accepted file by 个人账号, from its columns and its rows' computed amounts."""
+    shared: dict[str, Decimal] = {}
+    return {
+        account: RemitLine(account, shared.get(base) or shared.setdefault(base, Decimal(base)), row[UNIT_MONTHLY], row[PERSONAL_MONTHLY])
+        for account, base, row in zip(accounts, bases, amounts)
+    }
+
+
+def change_of(before: RemitLine | None, now: RemitLine) -> str:
+    """变动类型 of a member listed now: 新增 (not in the previous 核定), 基数调整 (base or amounts changed), 不变."""
+    if before is None:
+        return NEW
+    if before.base != now.base or before.unit_amount != now.unit_amount or before.personal_amount != now.personal_amount:
+        return ADJUSTED
+    return SAME
+
+
+def assess(previous: Mapping[str, RemitLine], current: Mapping[str, RemitLine], months: list[str]) -> Reckoning:
+    """The 核定 of each month of an accepted file (SPEC.md "汇缴").
+
+    First month: 上期 = the previous 核定's members; 本期增加 = members not in it (count and their
+    amounts) plus the increases of members whose amount went up (amount only); 本期减少 = members
+    no longer listed (count and their previous amounts) plus the decreases; 本期 = the file's
+    members. Each later month of a range: 上期 = the month before's 本期, nothing added or removed.
+    本期 = 上期 + 增加 − 减少 holds by construction, for the counts and the amounts.
+    """
+    zero = Decimal(0)
+    increase_count, increase_amount, decrease_amount = 0, zero, zero
+    for account, now in current.items():
+        before = previous.get(account)
+        if before is None:
+            increase_count += 1
+            increase_amount += now.total
+        elif now.total > before.total:
+            increase_amount += now.total - before.total
+        elif now.total < before.total:
+            decrease_amount += before.total - now.total
+    departed = sorted((line for account, line in previous.items() if account not in current), key=lambda line: line.member_account)
+    decrease_amount += sum((line.total for line in departed), zero)
+    previous_amount = sum((line.total for line in previous.values()), zero)
+    count, amount = len(current), sum((line.total for line in current.values()), zero)
+    first = MonthAssessment(
+        months[0], len(previous), previous_amount, increase_count, increase_amount, len(departed), decrease_amount, count, amount
+    )
+    later = [MonthAssessment(month, count, amount, 0, zero, 0, zero, count, amount) for month in months[1:]]
+    return Reckoning([first, *later], departed)
