@@ -19,10 +19,13 @@ from typing import Any
 import xlsxwriter
 
 from pipeline.services.fakes import FakeMember, FakeUnit, fake_id, fake_member, fake_name, write_master_files
-from schemas import backpay, base_adjust
+from pipeline.money import monthly_deposit
+from schemas import backpay, base_adjust, remit
 
 BUSINESS_DATE = date(2024, 8, 5)
 BIG_UNIT = "0200001"
+#: The big unit's 缴至年月: its 汇缴清册 assesses the business month.
+BIG_UNIT_PAID_TO = "2024-07"
 REASONS = ("漏缴", "少缴", "补差")
 
 
@@ -58,6 +61,7 @@ class Dataset:
     backpay: Path
     backpay_rejected: Path
     base_adjust: Path
+    remit: Path
     night_inbox: Path
     big_rows: int
     bad_cells: int
@@ -76,6 +80,8 @@ class Dataset:
             "rejected_variant_bad_rows": self.bad_rows,
             "rejected_variant_cells": self.big_rows * len(backpay.HEADER),
             "base_adjust_rows": self.big_rows,
+            "remit_rows": self.big_rows,
+            "remit_file_bytes": self.remit.stat().st_size,
             "night_files": self.night_files,
             "night_rows": self.night_rows,
             "night_rejected_files": self.night_rejected_files,
@@ -106,8 +112,8 @@ def one_id_each(members: list[FakeMember]) -> list[FakeMember]:
     return unique
 
 
-def _unit(rng: random.Random, account: str, name: str) -> FakeUnit:
-    return FakeUnit(account, name, "0.12", "0.12", fake_name(rng), f"158{rng.randrange(10**8):08d}")
+def _unit(rng: random.Random, account: str, name: str, paid_to_month: str = "") -> FakeUnit:
+    return FakeUnit(account, name, "0.12", "0.12", fake_name(rng), f"158{rng.randrange(10**8):08d}", paid_to_month=paid_to_month)
 
 
 def _months(rng: random.Random) -> tuple[str, str]:
@@ -190,13 +196,22 @@ def base_adjust_rows(rng: random.Random, members: list[FakeMember]) -> list[list
     return rows
 
 
+def remit_rows(unit: FakeUnit, members: list[FakeMember], month: str) -> list[list[Any]]:
+    """The unit's 汇缴清册 for ``month``: every member (all 正常) with the base and amounts the centre computes."""
+    unit_ratio, personal_ratio = Decimal(unit.unit_ratio), Decimal(unit.personal_ratio)
+    return [
+        [seq, member.member_account, member.name, member.id_number, int(member.base), int(monthly_deposit(member.base, unit_ratio)), int(monthly_deposit(member.base, personal_ratio)), month, month]
+        for seq, member in enumerate(members, start=1)
+    ]
+
+
 def generate(root: Path, sizes: Sizes = FULL, seed: int = 20240805) -> Dataset:
     """Write every benchmark input under ``root`` (wiped first)."""
     started = time.perf_counter()
     rng = random.Random(seed)
     root.mkdir(parents=True, exist_ok=True)
 
-    big_unit = _unit(rng, BIG_UNIT, "葫芦岛市基准测试大型集团有限公司")
+    big_unit = _unit(rng, BIG_UNIT, "葫芦岛市基准测试大型集团有限公司", paid_to_month=BIG_UNIT_PAID_TO)
     big_members = one_id_each(_members(rng, big_unit, sizes.big_rows, 400_000_001))
     big_master = write_master_files(root / "master-big", [big_unit], big_members)
 
@@ -214,6 +229,10 @@ def generate(root: Path, sizes: Sizes = FULL, seed: int = 20240805) -> Dataset:
     rejected = write_unit_xlsx(root / "files" / "补缴_100k_有错误.xlsx", backpay.HEADER, spoiled, title)
     adjust = write_unit_xlsx(
         root / "files" / "基数调整_100k.xlsx", base_adjust.HEADER, base_adjust_rows(rng, big_members), f"{big_unit.name}基数调整"
+    )
+
+    remit_file = write_unit_xlsx(
+        root / "files" / "汇缴_100k.xlsx", remit.HEADER, remit_rows(big_unit, big_members, f"{BUSINESS_DATE:%Y-%m}"), f"{big_unit.name}汇缴清册"
     )
 
     inbox = root / "night-inbox"
@@ -239,6 +258,7 @@ def generate(root: Path, sizes: Sizes = FULL, seed: int = 20240805) -> Dataset:
         backpay=good,
         backpay_rejected=rejected,
         base_adjust=adjust,
+        remit=remit_file,
         night_inbox=inbox,
         big_rows=len(rows),
         bad_cells=bad_cells,

@@ -19,7 +19,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 COMMITTED = REPO / "benchmarks" / "results.json"
-BIG_FILES = ("backpay_100k_accepted", "backpay_100k_rejected", "base_adjust_100k")
+BIG_FILES = ("backpay_100k_accepted", "backpay_100k_rejected", "base_adjust_100k", "remit_100k")
 
 
 @pytest.fixture(scope="module")
@@ -77,12 +77,13 @@ def test_summary_has_every_figure_the_issue_asks_for(results: dict[str, Any]) ->
 
 
 def test_floors(results: dict[str, Any]) -> None:
-    for name in ("read_floor", "xlsxwriter_floor"):
+    for name in ("read_floor", "xlsxwriter_floor", "read_floor_remit"):
         floor = results["measurements"][name]
         assert positive(floor["seconds"])
         assert floor["runs"] and all(positive(run) for run in floor["runs"])
         assert positive(floor["peak_rss_mb"])
     assert results["measurements"]["read_floor"]["sheet_rows"] == results["data"]["backpay_rows"] + 2  # title and header
+    assert results["measurements"]["read_floor_remit"]["sheet_rows"] == results["data"]["remit_rows"] + 2
 
 
 @pytest.mark.parametrize("name", BIG_FILES)

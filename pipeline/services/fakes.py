@@ -45,9 +45,11 @@ class FakeUnit:
     contact_name: str
     contact_phone: str
     status: str = "正常"
+    paid_to_month: str = ""  # 缴至年月, yyyy-mm
 
     def row(self) -> list[str]:
-        return [self.unit_account, self.name, "91211400MA0" + self.unit_account[-7:] if self.contact_name else "0", self.unit_ratio, self.personal_ratio, self.status, "", self.contact_name, self.contact_phone]
+        credit_code = "91211400MA0" + self.unit_account[-7:] if self.contact_name else "0"
+        return [self.unit_account, self.name, credit_code, self.unit_ratio, self.personal_ratio, self.status, self.paid_to_month, self.contact_name, self.contact_phone]
 
 
 @dataclass(frozen=True)
