@@ -18,8 +18,8 @@ from typing import Any
 
 import xlsxwriter
 
-from pipeline.services.fakes import FakeMember, FakeUnit, fake_id, fake_member, fake_name, write_master_files
 from pipeline.money import monthly_deposit
+from pipeline.services.fakes import FakeMember, FakeUnit, fake_id, fake_member, fake_name, write_master_files
 from schemas import backpay, base_adjust, remit
 
 BUSINESS_DATE = date(2024, 8, 5)

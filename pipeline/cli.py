@@ -80,7 +80,7 @@ def init(
     app_ = open_home(config)
     console.print(f"已初始化：{app_.home.root}", markup=False)
     if demo:
-        units, members, units_file, members_file = demo_data.demo_master_data(app_.home.var / "demo")
+        units, members, units_file, members_file = demo_data.demo_master_data(app_.home.var / "demo", date.today())
         _load(app_, units_file, members_file)
         files = demo_data.drop_demo_files(app_.home.inbox, units, members, date.today())
         console.print(f"已放入 {len(files)} 个示例文件到 {app_.home.inbox}", markup=False)
@@ -301,6 +301,15 @@ def demo_command(config: ConfigOption = None) -> None:
             err.print(f"{home} 中已有数据（{folder}/ 不为空）；请在空目录中运行演示，例如 GJJ_HOME=demo gjj demo", markup=False)
             raise typer.Exit(2)
     init(demo=True, config=config)
+    run(business_date=None, as_json=False, config=config)
+    # Second step: the first unit's 汇缴清册, pre-filled from what the first step left (gjj template 汇缴 --unit).
+    app_ = open_home(config)
+    try:
+        with app_.sessions() as session:
+            files = demo_data.drop_remit_demo_files(session, app_.config, app_.home.inbox, demo_data.REMIT_UNIT, date.today())
+    finally:
+        app_.close()
+    console.print(f"\n第二步：单位 {demo_data.REMIT_UNIT} 按预填的汇缴清册办理两个月的汇缴：{'、'.join(path.name for path in files)}", markup=False)
     run(business_date=None, as_json=False, config=config)
     console.print(f"\n输出在 {home / 'outbox'}（每个单位一个目录，每个文件一个批次目录）；原文件已移到 {home / 'archive'}", markup=False)
     for path in sorted((home / "outbox").rglob("*")):

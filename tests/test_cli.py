@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from pipeline.app import open_app
 from pipeline.cli import app
 from pipeline.rules import backpay as backpay_rules
+from pipeline.rules.common import month_before
 from pipeline.services import demo
 from pipeline.services.fakes import fake_master_data, write_master_files, write_table
 from pipeline.services.load import load_master_data
@@ -221,6 +222,12 @@ def test_demo_from_the_console_script(tmp_path: Path) -> None:
     assert counter_codes == {"COUNTER_CROSS_YEAR", "COUNTER_BASE_CHANGE"}
     assert "slip.pdf" in completed.stdout and "report.xlsx" in completed.stdout
     assert not [p for p in (home / "inbox").rglob("*") if p.is_file()]
+    # The second step: the first unit's pre-filled 汇缴清册 for the month it owes, then the next month.
+    remits = sorted((r for r in results if r["kind"] == "汇缴" and r["unit"] == "0100001" and r["status"] == "accepted"), key=lambda r: r["batch_id"])
+    owed, following = (r["assessments"] for r in remits)
+    assert [owed[0]["month"], following[0]["month"]] == [month_before(f"{date.today():%Y-%m}"), f"{date.today():%Y-%m}"]
+    assert (owed[0]["increase"]["count"], owed[0]["decrease"]["count"]) == (2, 2)  # two registered, two sealed
+    assert following[0]["previous"] == owed[0]["current"] and following[0]["increase"]["count"] == following[0]["decrease"]["count"] == 0
 
     again = subprocess.run([str(gjj), "demo"], env={**os.environ, **_env(home)}, capture_output=True, text=True, timeout=120)
     assert again.returncode == 2 and re.search("已有数据", again.stderr)
@@ -242,7 +249,7 @@ def test_readme_result_json_is_the_demos_own(tmp_path: Path) -> None:
     home = tmp_path / "demo"
     app_ = open_app(home, db_url=f"sqlite:///{tmp_path / 'gjj.db'}")
     try:
-        units, members, units_file, members_file = demo.demo_master_data(app_.home.var / "demo")
+        units, members, units_file, members_file = demo.demo_master_data(app_.home.var / "demo", README_DATE)
         with app_.sessions() as session, session.begin():
             assert load_master_data(session, app_.config, units_file, members_file).ok
         assert len(demo.drop_demo_files(app_.home.inbox, units, members, README_DATE)) == 15

@@ -29,9 +29,9 @@ from pipeline.model import BatchResult, BatchStatus, MonthAssessment, RowResult
 from pipeline.outputs.pdf.render import PdfRenderer
 from pipeline.read.header import detect, holds_header
 from pipeline.read.workbook import read_raw
-from pipeline.rules.common import PERSONAL_MONTHLY, UNIT_MONTHLY, monthly_amounts
+from pipeline.rules.common import PERSONAL_MONTHLY, UNIT_MONTHLY, monthly_amounts, next_month
 from pipeline.services.payments import PaymentOutcome, load_payments
-from pipeline.services.remit import delete_assessment, next_month, prefill_remit
+from pipeline.services.remit import delete_assessment, prefill_remit
 from pipeline.store.queries import unit_info
 from pipeline.store.tables import REMIT_DELETED, REMIT_PAID, REMIT_UNPAID, Batch, Member, RemitAssessment, Unit
 from schemas import TEMPLATES

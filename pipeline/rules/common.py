@@ -80,6 +80,12 @@ def next_month(month: str) -> str:
     return f"{year + number // 12}-{number % 12 + 1:02d}"
 
 
+def month_before(month: str) -> str:
+    """The month before a ``yyyy-mm`` month: 2023-01 → 2022-12."""
+    year, number = int(month[:4]), int(month[5:7])
+    return f"{year - 1}-12" if number == 1 else f"{year}-{number - 1:02d}"
+
+
 def months_from(start: str, end: str) -> list[str]:
     """Every ``yyyy-mm`` month from ``start`` to ``end``, both included (none when start is after end)."""
     months = []

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.orm import Session
+
+from pipeline.config import CentreConfig
 from pipeline.money import monthly_deposit
+from pipeline.rules.common import month_before, next_month
 from pipeline.services.fakes import (
     SEALED_UNIT,
     FakeMember,
@@ -23,12 +28,22 @@ from pipeline.services.fakes import (
     write_master_files,
     write_table,
 )
+from pipeline.services.remit import prefill_remit
 from schemas import backpay, base_adjust, registration, remit, seal, transfer, unseal
 
+#: The unit whose 汇缴 the demo's second step sends (the first demo unit).
+REMIT_UNIT = "0100001"
 
-def demo_master_data(folder: Path) -> tuple[list[FakeUnit], list[FakeMember], Path, Path]:
-    """The demo's two units with ten members each (and 集中封存户), and the files ``gjj load`` reads them from."""
+
+def demo_master_data(folder: Path, business_date: date | None = None) -> tuple[list[FakeUnit], list[FakeMember], Path, Path]:
+    """The demo's two units with ten members each (and 集中封存户), and the files ``gjj load`` reads them from.
+
+    The first unit's 汇缴 is assessed to two months before the business month, so the demo's second
+    step (:func:`drop_remit_demo_files`) sends the month before and then the business month.
+    """
     units, members = fake_master_data(members_per_unit=10)
+    month = f"{business_date or date.today():%Y-%m}"
+    units[0] = replace(units[0], paid_to_month=month_before(month_before(month)))
     units_file, members_file = write_master_files(folder, units, members)
     return units, members, units_file, members_file
 
@@ -89,6 +104,8 @@ def drop_demo_files(inbox: Path, units: list[FakeUnit], members: list[FakeMember
     # The first unit's, with mistakes: a base from before this night's adjustment, a member sealed on
     # retiring by the 封存 file, an amount one 元 short; its other 正常 members are not listed.
     first_bad_remit = [remitted(1, own[0], own[0].base, first), remitted(2, own[9], own[9].base, first), wrong_amount]
+    for row in first_bad_remit:  # the month the first unit owes (its 缴至年月 is two months back)
+        row[-2:] = [month_before(month)] * 2
 
     files: list[tuple[Path, tuple[str, ...], list[list[Any]]]] = [
         (inbox / a / "补缴清册.xlsx", backpay.HEADER, good_backpay + [["合计", "", "", "", "", "", "", "2712.50"]]),
@@ -119,6 +136,26 @@ def drop_demo_files(inbox: Path, units: list[FakeUnit], members: list[FakeMember
     for index, (path, header, rows) in enumerate(files):
         title = None if path.suffix == ".csv" else f"{units[0 if path.parent.name == a else 1].name}{path.stem.split('_')[0]}"
         write_table(path, header, rows, title=title)
+        os.utime(path, (now + index, now + index))
+        written.append(path)
+    return written
+
+
+def drop_remit_demo_files(session: Session, config: CentreConfig, inbox: Path, unit_account: str, business_date: date) -> list[Path]:
+    """The demo's second step: the first unit's 汇缴清册 as ``gjj template 汇缴 --unit`` pre-fills it
+    once the first step's files are processed, for the month it owes, then the same list for the next.
+
+    The first 核定 counts the members the first step registered (本期增加) and the ones it sealed
+    (本期减少) and the raised base; the second, a month later, changes nothing.
+    """
+    prefill = prefill_remit(session, config, unit_account, business_date)
+    if prefill is None:
+        raise ValueError(f"demo unit {unit_account} is not loaded")
+    written = []
+    now = time.time() - 60
+    for index, month in enumerate((prefill.month, next_month(prefill.month))):
+        rows = [[*row[:-2], month, month] for row in prefill.rows]
+        path = write_table(inbox / unit_account / f"汇缴清册_{month.replace('-', '')}.xlsx", remit.HEADER, rows, title=f"{prefill.unit.name}汇缴清册")
         os.utime(path, (now + index, now + index))
         written.append(path)
     return written

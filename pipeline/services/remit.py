@@ -20,9 +20,9 @@ from pipeline.config import CentreConfig
 from pipeline.intake.locks import lock_key, lock_number
 from pipeline.money import money_text
 from pipeline.outputs.pdf.context import month_span
-from pipeline.rules.common import PERSONAL_MONTHLY, UNIT_MONTHLY, monthly_amounts
+from pipeline.rules.common import PERSONAL_MONTHLY, UNIT_MONTHLY, monthly_amounts, next_month
 from pipeline.rules.context import UnitInfo
-from pipeline.store.queries import unit_info
+from pipeline.store.queries import SqlMasterData, unit_info
 from pipeline.store.tables import REMIT_DELETED, REMIT_PAID, Member, RemitAssessment, Unit
 from schemas.remit import TEMPLATE as REMIT_TEMPLATE
 
@@ -156,12 +156,6 @@ def delete_assessment(session: Session, unit_account: str, serial_number: str, n
     return RemitDeletion(serial_number, tuple(record.month for record in standing), paid_to)
 
 
-def next_month(month: str) -> str:
-    """The month after ``yyyy-mm``."""
-    year, number = int(month[:4]), int(month[5:7])
-    return f"{year + number // 12}-{number % 12 + 1:02d}"
-
-
 @dataclass(frozen=True)
 class RemitPrefill:
     """A unit's 汇缴清册 ready to send: its 正常 members with the amounts the centre computes, for ``month``."""
@@ -175,15 +169,17 @@ class RemitPrefill:
 def prefill_remit(session: Session, config: CentreConfig, unit_account: str, business_date: date) -> RemitPrefill | None:
     """The rows of the unit's next 汇缴清册, or None for a unit not in the master data.
 
-    The month is the next one to assess: 缴至年月 + 1, or the business month when the unit has no
-    缴至年月 yet. Members are the unit's 正常 ones by 个人账号, with the base the centre holds and the
+    The month is the next one to assess: 缴至年月 (or the latest standing 核定's month, if later) + 1,
+    or the business month when the unit has neither. Members are the unit's 正常 ones by 个人账号, with the base the centre holds and the
     monthly amounts :func:`pipeline.rules.common.monthly_amounts` computes from it, so the file
     passes the 汇缴 checks as it is unless something changed since.
     """
     unit = unit_info(session, unit_account)
     if unit is None:
         return None
-    month = next_month(unit.paid_to_month) if unit.paid_to_month else f"{business_date:%Y-%m}"
+    # As the 汇缴 rules see it: the later of master data's 缴至年月 and the latest standing 核定 here.
+    paid_to = max(unit.paid_to_month, SqlMasterData(session).last_remit_month(unit_account))
+    month = next_month(paid_to) if paid_to else f"{business_date:%Y-%m}"
     members = session.execute(
         select(Member.member_account, Member.name, Member.id_number, Member.base)
         .where(Member.unit_account == unit_account, Member.status == "正常")
