@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -29,6 +30,7 @@ from pipeline.errors import ConfigError, HelperFailed
 from pipeline.intake.arrivals import REGISTER_NAME
 from pipeline.intake.scan import waiting_files
 from pipeline.model import BatchStatus, RowStatus
+from pipeline.money import money_text
 from pipeline.outputs.template_xlsx import write_blank_template
 from pipeline.run.outcomes import FailedFile, RunSummary
 from pipeline.run.watch import Watcher
@@ -200,6 +202,12 @@ def _print_run(summary: RunSummary, workers: int, outbox: Path) -> None:
     console.print(_summary_table(summary))
     counts = "，".join(f"{status.label} {summary.count(status)}" for status in BatchStatus)
     console.print(f"合计：{counts}" + (f"；隔离 {len(summary.quarantined)} 个不安全文件" if summary.quarantined else ""))
+    assessed = [outcome.result for outcome in summary.outcomes if outcome.result.assessments]
+    if assessed:
+        months = sum(len(result.assessments) for result in assessed)
+        amount = sum((assessment.amount for result in assessed for assessment in result.assessments), Decimal(0))
+        units = len({result.unit_account for result in assessed})
+        console.print(f"汇缴核定：{units} 个单位 {months} 个月，核定金额 {money_text(amount)} 元", markup=False)
     if workers > 1:
         console.print(f"{workers} 个进程并行处理，其中辅助进程处理 {len(summary.helped)} 个文件", markup=False)
     console.print(f"中心工作人员汇总：{summary.staff_summary}", markup=False)

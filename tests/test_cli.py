@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import openpyxl
@@ -228,6 +229,8 @@ def test_demo_from_the_console_script(tmp_path: Path) -> None:
     assert [owed[0]["month"], following[0]["month"]] == [month_before(f"{date.today():%Y-%m}"), f"{date.today():%Y-%m}"]
     assert (owed[0]["increase"]["count"], owed[0]["decrease"]["count"]) == (2, 2)  # two registered, two sealed
     assert following[0]["previous"] == owed[0]["current"] and following[0]["increase"]["count"] == following[0]["decrease"]["count"] == 0
+    total = sum(Decimal(r["assessments"][0]["current"]["amount"]) for r in remits)
+    assert f"汇缴核定：1 个单位 2 个月，核定金额 {total:.2f} 元" in completed.stdout
 
     again = subprocess.run([str(gjj), "demo"], env={**os.environ, **_env(home)}, capture_output=True, text=True, timeout=120)
     assert again.returncode == 2 and re.search("已有数据", again.stderr)
