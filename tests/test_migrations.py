@@ -150,5 +150,5 @@ def test_the_upgrade_lists_id_numbers_held_twice_and_changes_nothing(db_url: str
         connection.execute(sa.text("UPDATE members SET status = '销户' WHERE member_account = '010000100002'"))
     _migrate(engine, "upgrade", "head")
     with engine.connect() as connection:
-        assert connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0006"
+        assert connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0007"
     engine.dispose()
