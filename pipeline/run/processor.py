@@ -3,7 +3,8 @@
 Each file is one database transaction for its business effects. Outputs are put in place after
 the commit (a big batch's are written by other processes while its rows are stored, into a hidden
 folder that is removed if the commit fails) and the file is moved to ``archive/`` last, so a run
-killed at any point is finished by the next one: a file still in the inbox whose batch is already
+killed at any point is finished by the next one — or by another worker of the same night, before
+that one ends (:mod:`pipeline.run.recovery`): a file still in the inbox whose batch is already
 stored is not applied again, its outputs are rendered and it is archived.
 """
 
