@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.config import CentreConfig, Home, load_config
+from pipeline.run.day import write_day_summary
 from pipeline.run.outcomes import RunSummary
 from pipeline.run.processor import Processor
 from pipeline.store.engine import database_url, make_engine, migrate, session_factory
@@ -37,6 +38,10 @@ class App:
             return processor.run()
         finally:
             processor.close()
+
+    def write_summary(self, business_date: date) -> Path:
+        """Rebuild the business day's staff summary from the database alone; returns the page."""
+        return write_day_summary(self.sessions, self.home, business_date, centre_name=self.config.centre_name)
 
     def close(self) -> None:
         self.engine.dispose()

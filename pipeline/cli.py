@@ -142,12 +142,8 @@ def run(
     helper_of: Annotated[Optional[str], typer.Option("--helper-of", hidden=True, help="作为该运行编号的辅助进程处理文件")] = None,
     config: ConfigOption = None,
 ) -> None:
-    """处理收件箱中所有等待的文件（夜间批处理）。有文件被退回时也返回 0。"""
-    try:
-        day = date.fromisoformat(business_date) if business_date else date.today()
-    except ValueError as exc:
-        err.print(f"业务日期「{business_date}」无效，请按 yyyy-mm-dd 填写", markup=False)
-        raise typer.Exit(2) from exc
+    """处理收件箱中所有等待的文件（夜间批处理），并更新当日的中心工作人员汇总。有文件被退回时也返回 0。"""
+    day = _business_date(business_date)
     app_ = open_home(config)
     if helper_of is not None:
         _help_run(app_, day, helper_of)
@@ -193,6 +189,29 @@ def run(
         raise typer.Exit(1)
 
 
+def _business_date(text: str | None) -> date:
+    try:
+        return date.fromisoformat(text) if text else date.today()
+    except ValueError as exc:
+        err.print(f"业务日期「{text}」无效，请按 yyyy-mm-dd 填写", markup=False)
+        raise typer.Exit(2) from exc
+
+
+@app.command("summary")
+def summary_command(
+    business_date: Annotated[Optional[str], typer.Option("--business-date", help="业务日期 yyyy-mm-dd，默认今天")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """按数据库重新生成某业务日的中心工作人员汇总（当日所有运行、所有进程处理的文件和失败），并更新索引。"""
+    day = _business_date(business_date)
+    app_ = open_home(config)
+    try:
+        page = app_.write_summary(day)
+    finally:
+        app_.close()
+    console.print(f"中心工作人员汇总（业务日期 {day}）：{page}", markup=False)
+
+
 def _print_failed(failed: list[FailedFile], retry: str = "下次运行重试") -> None:
     for item in failed:
         err.print(f"[red]处理失败，文件留在收件箱，{retry}：{escape(f'{item.unit_account}/{item.source}：{item.error}')}[/red]")
@@ -211,7 +230,7 @@ def _print_run(summary: RunSummary, workers: int, outbox: Path) -> None:
     if workers > 1:
         console.print(f"{workers} 个进程并行处理，其中辅助进程处理 {len(summary.helped)} 个文件", markup=False)
     console.print(f"中心工作人员汇总：{summary.staff_summary}", markup=False)
-    console.print(f"历次运行索引：{outbox / '_centre' / 'index.html'}", markup=False)
+    console.print(f"各业务日索引：{outbox / '_centre' / 'index.html'}", markup=False)
 
 
 def _help_run(app_: App, day: date, run_id: str) -> None:

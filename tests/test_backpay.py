@@ -23,7 +23,6 @@ from pipeline.read.header import detect
 from pipeline.read.workbook import read_raw
 from pipeline.rules import backpay as rules
 from pipeline.rules.backpay import Screen
-from pipeline.run.summary import write_run_summary
 from pipeline.services.backpay_query import delete_unallocated, list_unallocated
 from pipeline.services.fakes import FakeMember, fake_id, write_table
 from pipeline.services.load import load_master_data
@@ -580,7 +579,7 @@ def test_back_pay_of_a_member_who_left_goes_to_the_counter(centre: Centre, monke
     data = json.loads((summary.outcomes[0].outputs / "result.json").read_text(encoding="utf-8"))
     assert data["totals"]["counter"] == 2 and data["rows"][0]["status"] == "counter"
     assert data["rows"][0]["errors"] == [{"code": "COUNTER_FORMER_MEMBER", "column": "个人账号", "message": message}]
-    page = write_run_summary(summary, centre.app.home.outbox)
+    page = summary.staff_summary
     referrals = json.loads((page.parent / "summary.json").read_text(encoding="utf-8"))["referrals"]
     assert [(r["code"], r["row"], r["member"]["account"]) for r in referrals] == [
         ("COUNTER_FORMER_MEMBER", 3, members[0].member_account),

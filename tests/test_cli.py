@@ -352,10 +352,10 @@ def test_piped_output_is_not_cut_at_80_columns(tmp_path: Path) -> None:
     ran = _gjj_piped(["run", "--business-date", "2024-08-05"], home)
 
     assert ran.returncode == 0, ran.stderr
-    summaries = list((home / "outbox" / "_centre" / "runs").glob("*/summary.html"))
+    summaries = list((home / "outbox" / "_centre" / "days").glob("*/summary.html"))
     assert len(summaries) == 1 and len(str(summaries[0])) > 200
     assert f"中心工作人员汇总：{summaries[0]}\n" in ran.stdout  # the whole path on one line
-    assert f"历次运行索引：{home / 'outbox' / '_centre' / 'index.html'}\n" in ran.stdout
+    assert f"各业务日索引：{home / 'outbox' / '_centre' / 'index.html'}\n" in ran.stdout
     assert "━" not in ran.stderr  # no progress bar in a log
 
 

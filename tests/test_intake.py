@@ -529,7 +529,9 @@ def test_files_in_a_subfolder_are_reported_once_and_never_taken(sqlite_centre: C
     assert nested.read_bytes() == content  # not moved, not touched
     assert summary.ignored == [IgnoredFile(unit, "2024/八月/补缴.xlsx", IN_SUBFOLDER)] and summary.failed == []
     staff = json.loads(summary.staff_summary.with_suffix(".json").read_text(encoding="utf-8"))
-    assert staff["ignored"] == [{"unit": unit, "source_file": "2024/八月/补缴.xlsx", "reason": "子目录中的文件不会被处理，请直接放在单位目录下"}]
+    assert [(item["unit"], item["source_file"], item["reason"], item["times"]) for item in staff["ignored"]] == [
+        (unit, "2024/八月/补缴.xlsx", "子目录中的文件不会被处理，请直接放在单位目录下", 1)
+    ]
     assert "子目录中的文件不会被处理，请直接放在单位目录下" in summary.staff_summary.read_text(encoding="utf-8")
     assert [record.levelname for record in caplog.records if "2024/八月/补缴.xlsx" in record.getMessage()] == ["WARNING"]
 
@@ -597,7 +599,8 @@ def test_a_folder_or_file_the_processor_cannot_read_is_reported_and_the_other_un
         assert sorted(path.name for path in (home / "inbox" / careless).iterdir()) == ["后.xlsx", "锁.xlsx"]  # 后 waits for 锁
         assert "Traceback" not in done.stderr
         staff = json.loads(Path(report["staff_summary"]).with_suffix(".json").read_text(encoding="utf-8"))
-        assert staff["failed"] == report["failed"] and staff["totals"]["failed"] == 2
+        assert [{key: item[key] for key in ("unit", "source_file", "error")} for item in staff["failed"]] == report["failed"]
+        assert staff["totals"]["failed"] == 2 and [item["times"] for item in staff["failed"]] == [1, 1]
         page = Path(report["staff_summary"]).read_text(encoding="utf-8")
         assert "（整个单位目录）" in page and folder_problem["error"] in page and file_problem["error"] in page
         log = (home / "var" / "log" / "gjj.log").read_text(encoding="utf-8")

@@ -740,7 +740,7 @@ def test_a_unit_added_while_gjj_watch_runs_is_served_without_a_restart(service_s
     assert [(f["source_file"], f["status"]) for f in report["files"]] == [("second.xlsx", "accepted")]
     staff_page = Path(report["staff_summary"])
     assert staff_page.is_file() and staff_page.owner() == service.service_user
-    assert report["run_id"] in (centre_folder / "index.html").read_text(encoding="utf-8")
+    assert f"days/{staff_page.parent.name}/summary.html" in (centre_folder / "index.html").read_text(encoding="utf-8")
 
 
 def test_a_removed_units_data_is_out_of_reach_of_the_account_that_gets_its_ids(service_site: ServiceSite, tmp_path: Path) -> None:

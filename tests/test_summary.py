@@ -1,6 +1,7 @@
-"""The staff summary of a run: summary.json, summary.html rendered in headless Chromium, index.html.
+"""The staff summary of a business day: summary.json, summary.html rendered in headless Chromium, index.html.
 
-One real run (module fixture) holds accepted, rejected, duplicate, counter and quarantined files.
+One real run (module fixture) holds accepted, rejected, duplicate, counter and quarantined files;
+its end writes the day's page from the database.
 Chromium renders the page three ways: to PDF (its text, as laid out, is what we assert on), to a
 PNG screenshot (kept under ``tests/artifacts/``; with ``GJJ_UPDATE_SCREENSHOT=1`` also copied to
 ``docs/staff-summary.png`` for the README), and a glyph probe proving Chinese is not tofu.
@@ -15,7 +16,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
@@ -29,9 +30,8 @@ from pipeline.errors import Code, Issue
 from pipeline.intake.scan import FILE_NO_ACCESS, FOLDER_NO_ACCESS, IN_SUBFOLDER
 from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus
 from pipeline.run.counter_documents import COUNTER_DOCUMENTS, GENERIC_DOCUMENTS, counter_documents
-from pipeline.run.outcomes import FailedFile, IgnoredFile
-from pipeline.run.processor import FileOutcome, RunSummary
-from pipeline.run.summary import FONT_STACK, mask_id, write_index, write_run_summary
+from pipeline.run.outcomes import DaySummary, FileOutcome, Reported, RunSummary
+from pipeline.run.summary import FONT_STACK, mask_id, write_index, write_summary
 from pipeline.services.fakes import fake_id, registration_row
 from tests.conftest import BUSINESS_DATE, Centre, make_centre
 from tests.factories import backpay_file, identity, kind_file, row_for
@@ -118,7 +118,8 @@ def staff_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StaffRun]:
     try:
         _drop_files(centre)
         summary = centre.run(BUSINESS_DATE)
-        page = write_run_summary(summary, centre.app.home.outbox, centre_name=centre.app.config.centre_name)
+        page = summary.staff_summary
+        assert page is not None
         data = json.loads((page.parent / "summary.json").read_text(encoding="utf-8"))
         yield StaffRun(centre, summary, page, data)
     finally:
@@ -129,10 +130,11 @@ def staff_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StaffRun]:
 
 
 def test_files_land_where_the_issue_says(staff_run: StaffRun) -> None:
-    folder = staff_run.outbox / "_centre" / "runs" / staff_run.summary.run_id
+    folder = staff_run.outbox / "_centre" / "days" / "2024-08-05"
     assert staff_run.page == folder / "summary.html"
     assert sorted(path.name for path in folder.iterdir()) == ["entry.json", "summary.html", "summary.json"]
     assert (staff_run.outbox / "_centre" / "index.html").is_file()
+    assert staff_run.data["business_date"] == "2024-08-05" and staff_run.data["runs"] == [staff_run.summary.run_id]
 
 
 def test_totals_by_status_and_by_template(staff_run: StaffRun) -> None:
@@ -266,8 +268,8 @@ def _parse(html: str) -> _Elements:
     return parser
 
 
-def _hostile_run(home: Path, run_id: str = "20240805-010203-abcdef") -> RunSummary:
-    """A run built in memory: a unit, a file, a member and a message that each carry markup."""
+def _hostile_day(home: Path, business_date: date = BUSINESS_DATE) -> DaySummary:
+    """A day built in memory: a unit, a file, a member and a message that each carry markup."""
     issue = Issue(Code.COUNTER_CROSS_YEAR, f"跨年补缴 {HOSTILE}", row=3, column="补缴结束年月")
     error = Issue(Code.NAME_MISMATCH, f"姓名「{HOSTILE}」与个人账号不符", row=4, column="姓名")
     rows = [
@@ -289,11 +291,11 @@ def _hostile_run(home: Path, run_id: str = "20240805-010203-abcdef") -> RunSumma
     outputs.mkdir(parents=True, exist_ok=True)
     (outputs / "result.json").write_text("{}", encoding="utf-8")
     outcome = FileOutcome(result.source_name, "0100001", result, outputs, home / "archive" / "x")
-    return RunSummary(run_id, BUSINESS_DATE, [outcome])
+    return DaySummary(business_date, [outcome], runs=["20240805-010203-abcdef"])
 
 
 def test_unit_text_is_escaped_never_markup(tmp_path: Path) -> None:
-    page = write_run_summary(_hostile_run(tmp_path), tmp_path / "outbox")
+    page = write_summary(_hostile_day(tmp_path), tmp_path / "outbox")
     html = page.read_text(encoding="utf-8")
     parsed = _parse(html)
     tags = {tag for tag, _ in parsed.tags}
@@ -306,7 +308,7 @@ def test_unit_text_is_escaped_never_markup(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["summary.html", "index.html"])
 def test_pages_are_self_contained(tmp_path: Path, name: str) -> None:
-    page = write_run_summary(_hostile_run(tmp_path), tmp_path / "outbox")
+    page = write_summary(_hostile_day(tmp_path), tmp_path / "outbox")
     html = (page if name == "summary.html" else tmp_path / "outbox" / "_centre" / "index.html").read_text(encoding="utf-8")
     parsed = _parse(html)
     assert not re.search(r"(?i)(https?:)?//[a-z0-9]", html.replace("http-equiv", ""))
@@ -317,31 +319,31 @@ def test_pages_are_self_contained(tmp_path: Path, name: str) -> None:
     assert "default-src 'none'" in html
 
 
-def test_index_lists_every_run_newest_first(tmp_path: Path) -> None:
+def test_index_lists_every_business_day_newest_first(tmp_path: Path) -> None:
     outbox = tmp_path / "outbox"
-    for run_id in ("run-b", "run-a", "run-c"):
-        write_run_summary(_hostile_run(tmp_path, run_id), outbox)
-    broken = outbox / "_centre" / "runs" / "run-broken"
+    for day in ("2024-08-04", "2024-08-03", "2024-08-05"):
+        write_summary(_hostile_day(tmp_path, date.fromisoformat(day)), outbox)
+    broken = outbox / "_centre" / "days" / "2024-07-01"
     broken.mkdir()
     (broken / "summary.json").write_text("{not json", encoding="utf-8")
     index = write_index(outbox)
 
     parsed = _parse(index.read_text(encoding="utf-8"))
     links = [attrs["href"] for tag, attrs in parsed.tags if tag == "a"]
-    assert links == [f"runs/{run_id}/summary.html" for run_id in ("run-c", "run-a", "run-b", "run-broken")]
+    assert links == [f"days/{day}/summary.html" for day in ("2024-08-05", "2024-08-04", "2024-08-03", "2024-07-01")]
     assert "摘要缺失或无法读取" in "".join(parsed.text)
 
 
 def test_summary_is_replaced_whole_and_leaves_no_temporary_file(tmp_path: Path) -> None:
     outbox = tmp_path / "outbox"
-    write_run_summary(_hostile_run(tmp_path, "same"), outbox)
-    write_run_summary(_hostile_run(tmp_path, "same"), outbox)
+    write_summary(_hostile_day(tmp_path), outbox)
+    write_summary(_hostile_day(tmp_path), outbox)
     leftovers = [path.name for path in (outbox / "_centre").rglob(".*")]
     assert leftovers == []
 
 
 def test_files_quarantined_unread_are_listed_with_their_reason(tmp_path: Path) -> None:
-    run = _hostile_run(tmp_path)
+    run = _hostile_day(tmp_path)
     moved = tmp_path / "quarantine" / "_inbox" / "20240805010203_链接.xlsx"
     moved.parent.mkdir(parents=True)
     moved.write_bytes(b"")
@@ -349,7 +351,7 @@ def test_files_quarantined_unread_are_listed_with_their_reason(tmp_path: Path) -
     moved.with_name(moved.name + ".reason.json").write_text(json.dumps(note, ensure_ascii=False), encoding="utf-8")
     run.quarantined.append(moved)
 
-    page = write_run_summary(run, tmp_path / "outbox")
+    page = write_summary(run, tmp_path / "outbox")
 
     data = json.loads((page.parent / "summary.json").read_text(encoding="utf-8"))
     assert data["totals"]["quarantined"] == 1
@@ -363,38 +365,36 @@ def test_files_quarantined_unread_are_listed_with_their_reason(tmp_path: Path) -
     assert note["message"] in "".join(_parse(page.read_text(encoding="utf-8")).text)
 
 
-def test_what_cannot_be_read_and_files_in_subfolders_are_listed_with_unit_and_reason(tmp_path: Path) -> None:
-    run = _hostile_run(tmp_path)
+def test_what_cannot_be_read_and_files_in_subfolders_are_listed_with_unit_reason_and_count(tmp_path: Path) -> None:
+    run = _hostile_day(tmp_path)
     folder_reason, file_reason = FOLDER_NO_ACCESS.format(why="没有读取权限"), FILE_NO_ACCESS.format(why="没有读取权限")
-    run.failed += [FailedFile("0100002", "", folder_reason), FailedFile("0100003", "锁.xlsx", file_reason)]
-    run.ignored.append(IgnoredFile("0100001", "2024/八月/补缴.xlsx", IN_SUBFOLDER))
+    seen = datetime(2024, 8, 5, 23, 30, 1)
+    run.failed += [Reported("0100002", "", folder_reason, 2, seen), Reported("0100003", "锁.xlsx", file_reason, 1, seen)]
+    run.ignored.append(Reported("0100001", "2024/八月/补缴.xlsx", IN_SUBFOLDER, 3, seen))
 
-    page = write_run_summary(run, tmp_path / "outbox")
+    page = write_summary(run, tmp_path / "outbox")
 
     data = json.loads((page.parent / "summary.json").read_text(encoding="utf-8"))
     assert (data["totals"]["failed"], data["totals"]["ignored"]) == (2, 1)
     assert data["failed"] == [
-        {"unit": "0100002", "source_file": "", "error": folder_reason},
-        {"unit": "0100003", "source_file": "锁.xlsx", "error": file_reason},
+        {"unit": "0100002", "source_file": "", "error": folder_reason, "times": 2, "last_seen": "2024-08-05T23:30:01"},
+        {"unit": "0100003", "source_file": "锁.xlsx", "error": file_reason, "times": 1, "last_seen": "2024-08-05T23:30:01"},
     ]
-    assert data["ignored"] == [{"unit": "0100001", "source_file": "2024/八月/补缴.xlsx", "reason": "子目录中的文件不会被处理，请直接放在单位目录下"}]
+    assert data["ignored"] == [
+        {"unit": "0100001", "source_file": "2024/八月/补缴.xlsx", "reason": "子目录中的文件不会被处理，请直接放在单位目录下", "times": 3, "last_seen": "2024-08-05T23:30:01"}
+    ]
     html = page.read_text(encoding="utf-8")
     failed = html[html.index('<section id="failed">') :].split("</section>")[0]
-    assert f"<tr><td>0100002</td><td>（整个单位目录）</td><td>{folder_reason}</td></tr>" in failed
-    assert f"<tr><td>0100003</td><td>锁.xlsx</td><td>{file_reason}</td></tr>" in failed
+    when = '<td class="nowrap">2024-08-05 23:30:01</td>'
+    assert f'<tr><td>0100002</td><td>（整个单位目录）</td><td>{folder_reason}</td><td class="num">2</td>{when}</tr>' in failed
+    assert f'<tr><td>0100003</td><td>锁.xlsx</td><td>{file_reason}</td><td class="num">1</td>{when}</tr>' in failed
     ignored = html[html.index('<section id="ignored">') :].split("</section>")[0]
-    assert f"<tr><td>0100001</td><td>2024/八月/补缴.xlsx</td><td>{IN_SUBFOLDER}</td></tr>" in ignored
+    assert f'<tr><td>0100001</td><td>2024/八月/补缴.xlsx</td><td>{IN_SUBFOLDER}</td><td class="num">3</td>{when}</tr>' in ignored
 
 
-def test_a_run_without_them_has_no_such_sections(tmp_path: Path) -> None:
-    html = write_run_summary(_hostile_run(tmp_path), tmp_path / "outbox").read_text(encoding="utf-8")
-    assert 'id="failed"' not in html and 'id="ignored"' not in html
-
-
-@pytest.mark.parametrize("run_id", ["", "..", "a/b"])
-def test_run_id_must_name_one_folder(tmp_path: Path, run_id: str) -> None:
-    with pytest.raises(ValueError):
-        write_run_summary(_hostile_run(tmp_path, run_id), tmp_path / "outbox")
+def test_a_day_without_them_has_no_such_sections(tmp_path: Path) -> None:
+    html = write_summary(_hostile_day(tmp_path), tmp_path / "outbox").read_text(encoding="utf-8")
+    assert 'id="failed"' not in html and 'id="ignored"' not in html and 'id="unfinished"' not in html
 
 
 # --- headless Chromium -------------------------------------------------------------------------
@@ -565,15 +565,15 @@ def test_the_tofu_check_sees_tofu_without_a_cjk_font(tmp_path: Path) -> None:
     assert probe.tofu_chars() == list(PROBE_CHARS)
 
 
-def test_the_index_lists_runs_from_their_entry_files_or_old_summaries(staff_run: StaffRun) -> None:
-    runs = staff_run.outbox / "_centre" / "runs"
-    entry = json.loads((runs / staff_run.summary.run_id / "entry.json").read_text(encoding="utf-8"))
-    assert entry["run_id"] == staff_run.summary.run_id and entry["totals"]["files"] == len(staff_run.summary.outcomes)
-    older = runs / "20200101-000000-aaaaaa"  # a run written before entry.json existed
+def test_the_index_lists_days_from_their_entry_files_or_old_summaries(staff_run: StaffRun) -> None:
+    days = staff_run.outbox / "_centre" / "days"
+    entry = json.loads((days / "2024-08-05" / "entry.json").read_text(encoding="utf-8"))
+    assert entry["business_date"] == "2024-08-05" and entry["runs"] == 1 and entry["totals"]["files"] == len(staff_run.summary.outcomes)
+    older = days / "2020-01-01"  # a day whose entry.json is missing
     older.mkdir()
-    (older / "summary.json").write_text(json.dumps({"run_id": older.name, "generated_at": "2020-01-01T00:00:00", "business_date": "2020-01-01", "totals": {"files": 7}}), encoding="utf-8")
+    (older / "summary.json").write_text(json.dumps({"runs": ["a", "b"], "generated_at": "2020-01-02T00:00:00", "business_date": "2020-01-01", "totals": {"files": 7}}), encoding="utf-8")
 
     index = write_index(staff_run.outbox).read_text(encoding="utf-8")
 
-    assert staff_run.summary.run_id in index and older.name in index
-    assert index.index(staff_run.summary.run_id) < index.index(older.name)  # newest first
+    assert "days/2024-08-05/summary.html" in index and "days/2020-01-01/summary.html" in index
+    assert index.index("2024-08-05") < index.index("2020-01-01")  # newest first

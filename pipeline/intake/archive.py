@@ -46,13 +46,13 @@ def move_to(arrival: Arrival, root: Path, prefix: str | None = None) -> Path:
     return target
 
 
-def quarantine_unsafe(inbox: Path, quarantine: Path) -> list[Path]:
-    """Links and stray files are moved away unread, with a ``.reason.json`` note saying why."""
+def quarantine_unsafe(inbox: Path, quarantine: Path) -> list[tuple[Path, str]]:
+    """Links and stray files are moved away unread, with a ``.reason.json`` note saying why; where each went, and why."""
     moved = []
     for entry in scan(inbox).unsafe:
         target = move_into(entry.path, quarantine / entry.unit_account)
         note = {"source_file": entry.path.name, "unit": entry.unit_account, "code": str(Code.FILE_UNREADABLE), "message": entry.reason}
         target.with_name(target.name + ".reason.json").write_text(json.dumps(note, ensure_ascii=False, indent=2), encoding="utf-8")
         log.warning("quarantined %s/%s: %s", entry.unit_account, entry.path.name, entry.reason)
-        moved.append(target)
+        moved.append((target, entry.reason))
     return moved

@@ -39,6 +39,11 @@ def _report_xlsx_due(result: BatchResult, sheet: Sheet | None) -> bool:
     return needs_report(result)
 
 
+def batch_folder(outbox: Path, unit_account: str, batch_id: str) -> Path:
+    """Where a batch's outputs are: ``outbox/<单位账号>/<batch_id>/``."""
+    return outbox / unit_account / batch_id
+
+
 class OutputWriter:
     """Writes every output of a batch; one PDF renderer (and its font subset) per run."""
 
@@ -61,7 +66,7 @@ class OutputWriter:
         return self._pdf
 
     def folder_for(self, result: BatchResult) -> Path:
-        return self.outbox / result.unit_account / result.batch_id
+        return batch_folder(self.outbox, result.unit_account, result.batch_id)
 
     def writes_aside(self, result: BatchResult) -> bool:
         """Whether ``result`` is big enough for its outputs to be written by other processes.

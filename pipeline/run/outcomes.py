@@ -1,11 +1,12 @@
-"""What a run did: each file's outcome, the files that failed, the run's summary."""
+"""What a run did: each file's outcome, the files that failed, the run's summary; and a whole
+business day's, as the staff summary shows it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from pipeline.model import BatchResult, BatchStatus
 
@@ -17,6 +18,12 @@ class FileOutcome:
     result: BatchResult
     outputs: Path
     moved_to: Path
+    #: The rows' totals as stored with the batch (counted once); what counts when ``result`` holds only the rows with issues.
+    stored_totals: dict[str, Any] | None = None
+
+    def totals(self) -> dict[str, Any]:
+        """Rows per status and the accepted amounts, as :meth:`BatchResult.totals` gives them."""
+        return self.stored_totals if self.stored_totals is not None else self.result.totals()
 
 
 @dataclass(frozen=True)
@@ -41,9 +48,6 @@ class IgnoredFile:
     source: str  # relative to the unit folder, e.g. ``sub/x.xlsx``
     reason: str
 
-    def to_dict(self) -> dict[str, str]:
-        return {"unit": self.unit_account, "source_file": self.source, "reason": self.reason}
-
 
 @dataclass
 class RunSummary:
@@ -51,13 +55,39 @@ class RunSummary:
     business_date: date
     outcomes: list[FileOutcome] = field(default_factory=list)
     quarantined: list[Path] = field(default_factory=list)
-    staff_summary: Path | None = None
+    staff_summary: Path | None = None  # the business day's page, every run's (pipeline.run.day)
     helped: list[FileOutcome] = field(default_factory=list)
     failed: list[FailedFile] = field(default_factory=list)
     ignored: list[IgnoredFile] = field(default_factory=list)
 
     def count(self, status: BatchStatus) -> int:
         return sum(1 for outcome in self.outcomes if outcome.result.status is status)
+
+
+@dataclass(frozen=True)
+class Reported:
+    """One thing the staff were told of on a business day (a failed file, a folder or file that cannot
+    be read, a file in a subfolder), once however many runs or workers reported it."""
+
+    unit_account: str
+    source: str
+    message: str  # the latest report's
+    times: int = 1
+    last_seen: datetime | None = None
+
+
+@dataclass
+class DaySummary:
+    """A business day as the staff summary shows it, built from the database (:mod:`pipeline.run.day`)."""
+
+    business_date: date
+    outcomes: list[FileOutcome] = field(default_factory=list)
+    #: Batches stored by a worker that stopped before their outputs and archive move were done.
+    unfinished: list[FileOutcome] = field(default_factory=list)
+    failed: list[Reported] = field(default_factory=list)
+    ignored: list[Reported] = field(default_factory=list)
+    quarantined: list[Path] = field(default_factory=list)
+    runs: list[str] = field(default_factory=list)
 
 
 class Helpers(Protocol):

@@ -3,7 +3,8 @@
 Each file is one database transaction for its business effects. Outputs are put in place after
 the commit (a big batch's are written by other processes while its rows are stored, into a hidden
 folder that is removed if the commit fails) and the file is moved to ``archive/`` last, so a run
-killed at any point is finished by the next one: a file still in the inbox whose batch is already
+killed at any point is finished by the next one — or by another worker of the same night, before
+that one ends (:mod:`pipeline.run.recovery`): a file still in the inbox whose batch is already
 stored is not applied again, its outputs are rendered and it is archived.
 """
 
@@ -12,19 +13,19 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from pipeline.check.file import check_file
 from pipeline.check.status import decide
 from pipeline.config import CentreConfig, Home
-from pipeline.errors import Code, HelperFailed, Issue, ReadFailure
+from pipeline.errors import Code, HelperFailed, Issue
 from pipeline.intake.archive import move_to, quarantine_unsafe
 from pipeline.intake.arrivals import REGISTER_NAME
 from pipeline.intake.locks import file_locks, lock_key
@@ -32,15 +33,14 @@ from pipeline.intake.scan import Arrival, Ignored, NoAccess, scan, settled_files
 from pipeline.logs import mask_ids
 from pipeline.memory import thaw_gc
 from pipeline.model import BatchResult, BatchStatus, Sheet
-from pipeline.outputs.result_files import write_result_json
 from pipeline.outputs.writer import OutputWriter, PendingOutputs, needs_report
-from pipeline.read.header import detect, holds_header
-from pipeline.read.workbook import read_raw
 from pipeline.rules.context import UnitInfo
+from pipeline.run.day import outcomes_of_run, write_day_summary
 from pipeline.run.outcomes import FailedFile, FileOutcome, Helpers, IgnoredFile, RunSummary
-from pipeline.run.summary import write_run_summary
-from pipeline.store import batches, queries
+from pipeline.run.recovery import Recovery
+from pipeline.store import batches, events, queries
 from pipeline.store.engine import session_factory
+from pipeline.store.events import EventKind
 from pipeline.store.tables import Batch
 from schemas import TEMPLATES
 
@@ -49,8 +49,12 @@ log = logging.getLogger(__name__)
 UNREADABLE = (Code.FILE_UNREADABLE, Code.FILE_TOO_LARGE)
 
 
-class Processor:
-    """Processes the files waiting in one home's inbox; several may run at once on PostgreSQL."""
+class Processor(Recovery):
+    """Processes the files waiting in one home's inbox; several may run at once on PostgreSQL.
+
+    What it reports besides batches (failures, what it may not read or take) is also kept in the
+    database as run events, for the day's staff summary (:mod:`pipeline.run.day`).
+    """
 
     def __init__(self, home: Home, config: CentreConfig, engine: Engine, business_date: date | None = None, run_id: str | None = None):
         self.home = home
@@ -62,6 +66,7 @@ class Processor:
         self.headers = {kind: module.HEADER for kind, module in TEMPLATES.items()}
         self.locks = file_locks(engine, home.var)
         self._busy_units: set[str] = set()
+        self._elsewhere: set[str] = set()
         self.failed: list[FailedFile] = []
         self.no_access: list[FailedFile] = []  # folders and files it may not read: reported, not failed
         self.ignored: list[IgnoredFile] = []
@@ -74,12 +79,12 @@ class Processor:
 
         ``helpers`` starts other worker processes of this run (``gjj run --workers``) once the
         interrupted batches and unsafe entries are dealt with (and what cannot be read, or sits
-        in a subfolder, is reported: by this process only); their files join the summary.
+        in a subfolder, is reported: by this process only); their files join the summary. At the
+        end the business day's staff summary is rebuilt from the database (after the helpers).
         """
         summary = RunSummary(self.run_id, self.business_date)
-        self.failed.clear()
-        self.no_access.clear()
-        self.ignored.clear()
+        for state in (self.failed, self.no_access, self.ignored, self._busy_units, self._elsewhere):
+            state.clear()
         summary.outcomes.extend(self.recover_stored())
         summary.quarantined.extend(self.quarantine_unsafe())
         found = scan(self.home.inbox)
@@ -91,15 +96,21 @@ class Processor:
             failures = started.wait() if started is not None else []
         summary.failed, summary.ignored = [*self.no_access, *self.failed], list(self.ignored)
         if started is not None:
-            summary.helped = self.outcomes_of_others(summary)
+            with self.sessions() as session:
+                summary.helped = outcomes_of_run(session, self.home, self.run_id, skip=(o.result.batch_id for o in summary.outcomes))
             summary.outcomes.extend(summary.helped)
-        summary.staff_summary = write_run_summary(summary, self.home.outbox, centre_name=self.config.centre_name)
+        summary.staff_summary = self.write_staff_summary(summary.outcomes)
         if failures:
             raise HelperFailed(failures)
         return summary
 
+    def write_staff_summary(self, known: Iterable[FileOutcome] = ()) -> Path:
+        """The business day's staff page, rebuilt from the database; ``known``: outcomes still in memory."""
+        return write_day_summary(self.sessions, self.home, self.business_date, centre_name=self.config.centre_name, known=known)
+
     def process_waiting(self, progress: Callable[[Arrival], None] | None = None) -> list[FileOutcome]:
-        """Every complete file of the inbox, in arrival order, except those of units another worker is on.
+        """Every complete file of the inbox, in arrival order, except those of units another worker is on
+        (looked at once more at the end: :meth:`~pipeline.run.recovery.Recovery.look_again`).
 
         A file that fails on an unexpected error (a bug, a full disk) does not stop the night: it
         is logged and listed in :attr:`failed`, stays in the inbox for the next run, and the rest
@@ -107,13 +118,14 @@ class Processor:
         """
         self._busy_units.clear()
         outcomes = []
-        for arrival in settled_files(self.home.inbox, self.config.settle_seconds, register=self.home.var / REGISTER_NAME):
+        arrivals = settled_files(self.home.inbox, self.config.settle_seconds, register=self.home.var / REGISTER_NAME)
+        for arrival in arrivals:
             outcome = self.take(arrival)
             if outcome is not None:
                 outcomes.append(outcome)
             if progress is not None:
                 progress(arrival)
-        return outcomes
+        return outcomes + self.look_again(arrivals)
 
     def take(self, arrival: Arrival) -> FileOutcome | None:
         """:meth:`process`, except that an unexpected error is logged and listed in :attr:`failed`
@@ -129,44 +141,35 @@ class Processor:
         for item in no_access:
             log.warning("%s/%s cannot be read; left where it is: %s", item.unit_account, item.name, item.reason)
             self.no_access.append(FailedFile(item.unit_account, item.name, item.reason))
+            self._note(EventKind.NO_ACCESS, item.unit_account, item.name, item.reason)
         for entry in ignored:
             log.warning("%s/%s is in a subfolder: not processed, left where it is", entry.unit_account, entry.name)
             self.ignored.append(IgnoredFile(entry.unit_account, entry.name, entry.reason))
+            self._note(EventKind.IGNORED, entry.unit_account, entry.name, entry.reason)
 
     def _failed(self, unit_account: str, source: str, error: Exception) -> None:
         log.exception("processing %s/%s failed; it stays for the next run", unit_account, source)
-        self.failed.append(FailedFile(unit_account, source, mask_ids(f"{type(error).__name__}: {error}")[:500]))
+        failed = FailedFile(unit_account, source, mask_ids(f"{type(error).__name__}: {error}")[:500])
+        self.failed.append(failed)
         self._busy_units.add(unit_account)
+        self._note(EventKind.FAILED, unit_account, source, failed.error)
 
-    def outcomes_of_others(self, summary: RunSummary) -> list[FileOutcome]:
-        """The files other processes of this run took, rebuilt from the database."""
-        own = {outcome.result.batch_id for outcome in summary.outcomes}
-        outcomes = []
-        with self.sessions() as session:
-            query = select(Batch).where(Batch.run_id == self.run_id, Batch.stage == "done").order_by(Batch.id)
-            for batch in session.scalars(query):
-                if batch.batch_id in own:
-                    continue
-                unit = queries.unit_info(session, batch.unit_account)
-                result = batches.load_result(session, batch, unit)
-                result.forget_clean_values()
-                moved = self._placed(batch.unit_account, f"{batch.batch_id}_{batch.source_name}")
-                outputs = (
-                    self.outputs.folder_for(result)
-                    if unit is not None
-                    else self.home.quarantine / batch.unit_account / f"{batch.batch_id}_result.json"
+    def _note(self, kind: EventKind, unit_account: str, source: str, message: str) -> None:
+        """Keep a report in the database for the day's summary; if the database fails too, the log has it."""
+        try:
+            with self.sessions() as session, session.begin():
+                events.record(
+                    session, run_id=self.run_id, business_date=self.business_date, kind=kind, unit_account=unit_account, source_name=source, message=message
                 )
-                outcomes.append(FileOutcome(batch.source_name, batch.unit_account, result, outputs, moved or Path()))
-        return outcomes
-
-    def _placed(self, unit_account: str, name: str) -> Path | None:
-        """Where a processed file went: ``archive/`` or ``quarantine/``."""
-        placed = [root / unit_account / name for root in (self.home.archive, self.home.quarantine)]
-        return next((path for path in placed if path.exists()), None)
+        except SQLAlchemyError:
+            log.exception("could not record that %s/%s %s", unit_account, source, kind)
 
     def quarantine_unsafe(self) -> list[Path]:
         """Links and stray files are moved away unread, with a note saying why."""
-        return quarantine_unsafe(self.home.inbox, self.home.quarantine)
+        moved = quarantine_unsafe(self.home.inbox, self.home.quarantine)
+        for path, reason in moved:
+            self._note(EventKind.QUARANTINED, path.parent.name, path.name, reason)
+        return [path for path, _ in moved]
 
     def process(self, arrival: Arrival) -> FileOutcome | None:
         """Process one file unless another worker is on its unit or it is already gone."""
@@ -178,8 +181,9 @@ class Processor:
         key = lock_key(arrival.unit_account)
         if not self.locks.acquire(key):
             # Another worker is on this unit: leave all of the unit's files of this pass to it, so
-            # a later file is never processed before an earlier one.
+            # a later file is never processed before an earlier one (and look again at the end).
             self._busy_units.add(arrival.unit_account)
+            self._elsewhere.add(arrival.unit_account)
             return None
         try:
             if arrival.path.is_symlink() or not arrival.path.is_file():
@@ -216,42 +220,6 @@ class Processor:
                     pending.discard()  # the batch was not stored: its outputs must never appear
                 raise
             return self._finish(session, arrival, result, sheet, unit, pending)
-
-    def recover_stored(self) -> list[FileOutcome]:
-        """Batches stored by a worker that died before finishing, whose file already left the inbox."""
-        with self.sessions() as session:
-            stale = session.execute(select(Batch.batch_id, Batch.unit_account, Batch.source_name).where(Batch.stage == "stored")).all()
-        outcomes = []
-        for batch_id, unit_account, source_name in stale:
-            if (self.home.inbox / unit_account / source_name).exists():
-                continue
-            key = lock_key(unit_account)
-            if not self.locks.acquire(key):
-                continue
-            try:
-                outcome = self._finish_stored(batch_id, unit_account, source_name)
-                if outcome is not None:
-                    outcomes.append(outcome)
-            except Exception as exc:
-                self._failed(unit_account, source_name, exc)
-            finally:
-                self.locks.release(key)
-                thaw_gc()
-        return outcomes
-
-    def _finish_stored(self, batch_id: str, unit_account: str, source_name: str) -> FileOutcome | None:
-        with self.sessions() as session, session.begin():
-            batch = session.scalars(select(Batch).where(Batch.batch_id == batch_id)).one()
-            if batch.stage == "done":
-                return None
-            unit = queries.unit_info(session, unit_account)
-            archived = self._placed(unit_account, f"{batch_id}_{source_name}")
-            result, sheet = self._recover(session, batch, unit, archived)
-            outputs = self._quarantine_result(result) if unit is None else self.outputs.write(result, sheet)
-            result.forget_clean_values()
-            batch.stage = "done"
-        log.info("finished interrupted batch %s (%s)", batch_id, result.status)
-        return FileOutcome(source_name, unit_account, result, outputs, archived or Path())
 
     def _base_result(self, batch: Batch, unit: UnitInfo | None, arrival: Arrival, sha256: str) -> BatchResult:
         return BatchResult(
@@ -349,17 +317,6 @@ class Processor:
         batches.record(session, batch, result)
         return result
 
-    def _recover(self, session: Session, batch: Batch, unit: UnitInfo | None, source: Path | None) -> tuple[BatchResult, Sheet | None]:
-        """A stored batch whose outputs may be missing: render again from the database, apply nothing."""
-        result = batches.load_result(session, batch, unit)
-        sheet = None
-        if result.kind is not None and source is not None:
-            try:
-                sheet = detect(read_raw(source, self.config.limits, holds_header(self.headers)), self.headers).sheet
-            except ReadFailure:
-                sheet = None
-        return result, sheet
-
     def _finish(
         self,
         session: Session,
@@ -383,12 +340,4 @@ class Processor:
             batch = session.scalars(select(Batch).where(Batch.batch_id == result.batch_id)).one()
             batch.stage = "done"
         log.info("processed %s/%s → %s (%s)", arrival.unit_account, arrival.name, result.batch_id, result.status)
-        return FileOutcome(arrival.name, arrival.unit_account, result, outputs, moved)
-
-    def _quarantine_result(self, result: BatchResult) -> Path:
-        """A file from an unknown unit folder: no outbox to write to, the result sits beside it."""
-        folder = self.home.quarantine / result.unit_account
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{result.batch_id}_result.json"
-        write_result_json(result, path)
-        return path
+        return FileOutcome(arrival.name, arrival.unit_account, result, outputs, moved, stored_totals=batch.totals)  # counted once, when stored

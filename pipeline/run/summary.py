@@ -1,9 +1,11 @@
-"""Staff view of one run: ``outbox/_centre/runs/<run_id>/summary.html`` and ``summary.json``.
+"""Staff view of one business day: ``outbox/_centre/days/<yyyy-mm-dd>/summary.html`` and ``summary.json``.
 
 Centre staff open it each morning: how many files came in and what became of them (by status and
 by template), every rejection grouped by error code, and every counter referral with the member,
 the reason and the documents the unit's clerk must bring (from the seeds: the Huludao online-hall
-manual's 注意 lines). ``outbox/_centre/index.html`` lists every run, newest first.
+manual's 注意 lines), then what failed or was not taken. ``outbox/_centre/index.html`` lists every
+business day, newest first. What the page shows is a :class:`DaySummary`, which
+:mod:`pipeline.run.day` builds from the database; this module only renders and writes it.
 
 The page is self-contained (inline CSS, no script, no external URL; a Content-Security-Policy
 forbids loading anything) so it opens from a shared folder on any desktop. Every text goes
@@ -20,7 +22,7 @@ import json
 import os
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -35,10 +37,10 @@ from pipeline.outputs.html import environment
 from pipeline.rules.backpay import AMOUNT as MONEY_COLUMN
 from pipeline.rules.backpay import KIND as MONEY_KIND
 from pipeline.run.counter_documents import counter_documents
-from pipeline.run.outcomes import FileOutcome, RunSummary
+from pipeline.run.outcomes import DaySummary, FileOutcome, Reported
 
 CENTRE_FOLDER = "_centre"
-RUNS_FOLDER = "runs"
+DAYS_FOLDER = "days"
 SUMMARY_JSON = "summary.json"
 SUMMARY_HTML = "summary.html"
 INDEX_ENTRY_JSON = "entry.json"
@@ -64,18 +66,20 @@ def centre_folder(outbox: Path) -> Path:
     return outbox / CENTRE_FOLDER
 
 
-def write_run_summary(run: RunSummary, outbox: Path, *, centre_name: str = "") -> Path:
-    """Write the run's summary.json and summary.html, then rewrite the index; returns the page."""
-    if not run.run_id or run.run_id in (".", "..") or "/" in run.run_id or "\\" in run.run_id:
-        raise ValueError(f"run id {run.run_id!r} cannot name a folder")
-    folder = centre_folder(outbox) / RUNS_FOLDER / run.run_id
+def day_folder(outbox: Path, business_date: date) -> Path:
+    return centre_folder(outbox) / DAYS_FOLDER / business_date.isoformat()
+
+
+def write_summary(day: DaySummary, outbox: Path, *, centre_name: str = "") -> Path:
+    """Write the day's summary.json and summary.html, then rewrite the index; returns the page."""
+    folder = day_folder(outbox, day.business_date)
     folder.mkdir(parents=True, exist_ok=True)
-    data = summary_data(run, outbox, centre_name=centre_name)
+    data = summary_data(day, outbox, centre_name=centre_name)
     _write_atomic(folder / SUMMARY_JSON, orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
     _write_atomic(folder / INDEX_ENTRY_JSON, json.dumps(_index_entry(folder, data), ensure_ascii=False))
     page = folder / SUMMARY_HTML
     html = environment().get_template(SUMMARY_HTML).render(
-        run=data, font_stack=FONT_STACK, href=_href, status_columns=_status_columns(), page_limit=PAGE_ISSUES_PER_CODE
+        day=data, font_stack=FONT_STACK, href=_href, status_columns=_status_columns(), page_limit=PAGE_ISSUES_PER_CODE
     )
     _write_atomic(page, html)
     write_index(outbox, centre_name=centre_name)
@@ -83,60 +87,73 @@ def write_run_summary(run: RunSummary, outbox: Path, *, centre_name: str = "") -
 
 
 def write_index(outbox: Path, *, centre_name: str = "") -> Path:
-    """Rewrite ``outbox/_centre/index.html`` from every run folder, newest first.
+    """Rewrite ``outbox/_centre/index.html`` from every day folder, newest business day first.
 
-    Each run folder has its line of the index in a small entry.json, so a year of watch turns
-    does not mean reading a year of summaries; a folder without one is read from its summary.json.
+    Each day folder has its line of the index in a small entry.json, so a year of days does not
+    mean reading a year of summaries; a folder without one is read from its summary.json.
     """
     root = centre_folder(outbox)
-    runs_dir = root / RUNS_FOLDER
-    runs = []
-    for folder in sorted(runs_dir.iterdir()) if runs_dir.is_dir() else []:
+    days_dir = root / DAYS_FOLDER
+    days = []
+    for folder in sorted(days_dir.iterdir()) if days_dir.is_dir() else []:
         if not folder.is_dir() or folder.name.startswith("."):
             continue
         entry = _read_json(folder / INDEX_ENTRY_JSON)
-        if isinstance(entry, dict) and "run_id" in entry:
-            runs.append({**entry, "link": f"{RUNS_FOLDER}/{folder.name}/{SUMMARY_HTML}"})
+        if isinstance(entry, dict) and "business_date" in entry:
+            days.append({**entry, "link": f"{DAYS_FOLDER}/{folder.name}/{SUMMARY_HTML}"})
         else:
-            runs.append(_index_entry(folder, _read_json(folder / SUMMARY_JSON)))
-    runs.sort(key=lambda entry: (entry["generated_at"], entry["run_id"]), reverse=True)
+            days.append(_index_entry(folder, _read_json(folder / SUMMARY_JSON)))
+    days.sort(key=lambda entry: (entry["business_date"], entry["generated_at"]), reverse=True)
     root.mkdir(parents=True, exist_ok=True)
     index = root / INDEX_HTML
     html = environment().get_template(INDEX_HTML).render(
-        runs=runs, centre_name=centre_name, font_stack=FONT_STACK, href=_href, status_columns=_status_columns()
+        days=days, centre_name=centre_name, font_stack=FONT_STACK, href=_href, status_columns=_status_columns()
     )
     _write_atomic(index, html)
     return index
 
 
-def summary_data(run: RunSummary, outbox: Path, *, centre_name: str = "") -> dict[str, Any]:
+def summary_data(day: DaySummary, outbox: Path, *, centre_name: str = "") -> dict[str, Any]:
     """Everything the page shows, as plain data (what summary.json holds).
 
-    Links are relative to the run's folder; the home's ``quarantine/`` is ``outbox``'s sibling.
+    Links are relative to the day's folder; the home's ``quarantine/`` is ``outbox``'s sibling.
     """
-    folder = centre_folder(outbox) / RUNS_FOLDER / run.run_id
+    folder = day_folder(outbox, day.business_date)
     quarantine = outbox.parent / "quarantine"
-    outcomes = list(run.outcomes)
+    outcomes = list(day.outcomes)
     files = [_file_entry(outcome, folder, quarantine) for outcome in outcomes]
+    unfinished = [_file_entry(outcome, folder, quarantine) for outcome in day.unfinished]
     rejections = _rejections(outcomes)
     referrals = [referral for outcome in outcomes for referral in _referrals(outcome)]
-    quarantined = [_quarantined_entry(path, folder) for path in run.quarantined]
-    failed = [item.to_dict() for item in run.failed]
-    ignored = [item.to_dict() for item in run.ignored]
+    quarantined = [_quarantined_entry(path, folder) for path in day.quarantined]
+    failed = [_reported_entry(item, "error") for item in day.failed]
+    ignored = [_reported_entry(item, "reason") for item in day.ignored]
     return {
-        "run_id": run.run_id,
-        "business_date": run.business_date.isoformat(),
+        "business_date": day.business_date.isoformat(),
+        "runs": list(day.runs),
         "generated_at": datetime.now().isoformat(timespec="microseconds"),
         "centre_name": centre_name,
-        "totals": {**_totals(outcomes, files, rejections, referrals, quarantined), "failed": len(failed), "ignored": len(ignored)},
+        "totals": {
+            **_totals(outcomes, files, rejections, referrals, quarantined),
+            "unfinished": len(unfinished),
+            "failed": len(failed),
+            "ignored": len(ignored),
+        },
         "by_template": _by_template(files),
         "files": files,
+        "unfinished": unfinished,
         "rejections": rejections,
         "referrals": referrals,
         "quarantined": quarantined,
         "failed": failed,
         "ignored": ignored,
     }
+
+
+def _reported_entry(item: Reported, says: str) -> dict[str, Any]:
+    """A failure (``says`` = "error") or an ignored file ("reason"), with how often it was reported."""
+    last_seen = item.last_seen.isoformat(timespec="seconds") if item.last_seen else ""
+    return {"unit": item.unit_account, "source_file": item.source, says: item.message, "times": item.times, "last_seen": last_seen}
 
 
 def _status_columns() -> list[dict[str, str]]:
@@ -209,7 +226,7 @@ def _outputs(outputs: Path, folder: Path) -> list[dict[str, str]]:
 
 def _file_entry(outcome: FileOutcome, folder: Path, quarantine: Path) -> dict[str, Any]:
     result = outcome.result
-    totals = result.totals()  # one pass over the rows: a file may have 100k
+    totals = outcome.totals()  # one pass over the rows: a file may have 100k
     moved = outcome.moved_to
     original = _relative(moved, folder) if moved.is_file() else None
     return {
@@ -249,7 +266,7 @@ def _issue_entry(outcome: FileOutcome, issue: Issue) -> dict[str, Any]:
 
 
 def _rejections(outcomes: Iterable[FileOutcome]) -> list[dict[str, Any]]:
-    """Every error of the run (not counter referrals), grouped by code, biggest group first."""
+    """Every error of the day (not counter referrals), grouped by code, biggest group first."""
     groups: dict[Code, list[dict[str, Any]]] = defaultdict(list)
     for outcome in outcomes:
         for issue in outcome.result.errors:
@@ -308,9 +325,9 @@ def _quarantined_entry(path: Path, folder: Path) -> dict[str, Any]:
 
 
 def _index_entry(folder: Path, data: dict[str, Any] | None) -> dict[str, Any]:
-    link = f"{RUNS_FOLDER}/{folder.name}/{SUMMARY_HTML}"
+    link = f"{DAYS_FOLDER}/{folder.name}/{SUMMARY_HTML}"
     if not isinstance(data, dict):
-        return {"run_id": folder.name, "generated_at": "", "business_date": "", "totals": None, "link": link}
+        return {"business_date": folder.name, "generated_at": "", "runs": 0, "totals": None, "link": link}
     totals = data.get("totals")
     if isinstance(totals, dict):
         by_status = totals.get("by_status")
@@ -320,11 +337,13 @@ def _index_entry(folder: Path, data: dict[str, Any] | None) -> dict[str, Any]:
             "by_status": {str(status): by_status.get(str(status), 0) for status in BatchStatus},
             "referrals": totals.get("referrals", 0),
             "errors": totals.get("errors", 0),
+            "failed": totals.get("failed", 0) + totals.get("ignored", 0) + totals.get("unfinished", 0),
         }
+    runs = data.get("runs")
     return {
-        "run_id": str(data.get("run_id", folder.name)),
+        "business_date": str(data.get("business_date", folder.name)),
         "generated_at": str(data.get("generated_at", "")),
-        "business_date": str(data.get("business_date", "")),
+        "runs": len(runs) if isinstance(runs, list) else 0,
         "totals": totals if isinstance(totals, dict) else None,
         "link": link,
     }

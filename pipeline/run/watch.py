@@ -15,6 +15,7 @@ fires ``created`` before a copy has finished, and an observer thread can die sil
 - a file that fails on an unexpected error does not stop the watcher: its unit is held back
   (its later files wait with it) and tried again after a delay that doubles at each failure;
 - batches a killed worker stored but did not finish are finished on the first turn;
+- a turn that did something rewrites the business day's staff summary from the database;
 - SIGINT/SIGTERM stop the loop after the file being processed is finished.
 """
 
@@ -35,7 +36,6 @@ from watchdog.observers import Observer
 from pipeline.intake.scan import Ignored, Settler, scan
 from pipeline.run.outcomes import FailedFile, FileOutcome, RunSummary
 from pipeline.run.processor import Processor
-from pipeline.run.summary import write_run_summary
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ class Watcher:
         self.stats.outcomes.extend(summary.outcomes)
         self._hold_back(summary.failed, summary.outcomes)
         if summary.outcomes or summary.quarantined or summary.failed or summary.ignored:
-            summary.staff_summary = write_run_summary(summary, processor.home.outbox, centre_name=processor.config.centre_name)
+            summary.staff_summary = processor.write_staff_summary(summary.outcomes)
             if self.on_run is not None:
                 self.on_run(summary)
         return summary

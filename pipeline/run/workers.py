@@ -3,7 +3,8 @@
 A helper is ``gjj run --helper-of <run_id>`` on this machine: it takes files the way any worker
 does (one unit at a time, see :mod:`pipeline.intake.locks`) and ends when its pass over the inbox is
 done. The run's own process then rebuilds the helpers' results from the database, the source of
-truth, and writes one staff summary for the whole run.
+truth, and rewrites the business day's staff summary, which has the helpers' failures too (they
+are run events in the database, :mod:`pipeline.run.day`).
 """
 
 from __future__ import annotations

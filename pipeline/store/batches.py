@@ -9,7 +9,7 @@ counter that is incremented in that same transaction, so they are unique and gap
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from itertools import chain, repeat
@@ -94,6 +94,7 @@ def record(session: Session, batch: Batch, result: BatchResult) -> None:
     batch.processed_at = result.processed_at
     batch.stage = "stored"
     effects.record(session, batch, result)
+    batch.totals = result.totals()  # once the effects have judged every row
     write_rows(session, batch, result.rows, result.columns)
     issues = ((batch.id, issue.row, issue.column, str(issue.code), issue.message) for issue in result.all_issues)
     insert_rows(session, BatchIssue.__table__, ("batch_pk", "excel_row", "column", "code", "message"), issues)
@@ -167,11 +168,19 @@ def _stored_rows(session: Session, batch: Batch) -> Iterator[tuple[Any, ...]]:
         yield from _part_rows(part)
 
 
-def load_result(session: Session, batch: Batch, unit: UnitInfo | None) -> BatchResult:
-    """Rebuild a batch's result from the database, so every output can be rendered again."""
+def load_result(session: Session, batch: Batch, unit: UnitInfo | None, *, rows_with_issues_only: bool = False) -> BatchResult:
+    """Rebuild a batch's result from the database, so every output can be rendered again.
+
+    ``rows_with_issues_only`` keeps only the rows that have an issue (what the staff summary shows;
+    their counts are in ``batch.totals``), and reads no row at all when no row has one.
+    """
     issues_by_row: dict[int | None, list[Issue]] = defaultdict(list)
     for issue in session.scalars(select(BatchIssue).where(BatchIssue.batch_pk == batch.id).order_by(BatchIssue.id)):
         issues_by_row[issue.excel_row].append(Issue(Code(issue.code), issue.message, issue.excel_row, issue.column))
+    stored: Iterable[tuple[Any, ...]] = _stored_rows(session, batch)  # nothing is read before it is iterated
+    if rows_with_issues_only:
+        with_issues = issues_by_row.keys() - {None}
+        stored = (row for row in stored if row[0] in with_issues) if with_issues else ()
     rows = [
         RowResult(
             excel_row,
@@ -182,7 +191,7 @@ def load_result(session: Session, batch: Batch, unit: UnitInfo | None) -> BatchR
             {name: Decimal(value) for name, value in amounts.items()},
             computed or {},
         )
-        for excel_row, seq_no, status, values, amounts, computed in _stored_rows(session, batch)
+        for excel_row, seq_no, status, values, amounts, computed in stored
     ]
     result = BatchResult(
         batch_id=batch.batch_id or "",

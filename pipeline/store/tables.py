@@ -138,7 +138,7 @@ class Batch(Base):
     status: Mapped[str] = mapped_column(String(20))
     stage: Mapped[str] = mapped_column(String(10), default="claimed")
     serial_number: Mapped[str | None] = mapped_column(String(30), unique=True, nullable=True)
-    business_date: Mapped[date] = mapped_column(Date)
+    business_date: Mapped[date] = mapped_column(Date, index=True)  # the day's staff summary reads a day's batches
     received_at: Mapped[datetime] = mapped_column(DateTime)
     processed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     duplicate_of: Mapped[str | None] = mapped_column(String(40), nullable=True)
@@ -146,6 +146,28 @@ class Batch(Base):
     header: Mapped[list[str]] = mapped_column(JSON, default=list)
     row_count: Mapped[int] = mapped_column(Integer, default=0)
     error_count: Mapped[int] = mapped_column(Integer, default=0)
+    #: Rows per status and the accepted rows' amounts (``BatchResult.totals()``), so the day's staff
+    #: summary never reads a batch's rows for them; null for batches stored before migration 0007.
+    totals: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class RunEvent(Base):
+    """Something a run reported that is not a batch: a file that failed, a folder or file it may not
+    read, a file in a subfolder, a file quarantined unread (``kind``, see :mod:`pipeline.store.events`).
+
+    Kept so that the day's staff summary holds every worker's reports, whoever made them.
+    """
+
+    __tablename__ = "run_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(String(40))
+    business_date: Mapped[date] = mapped_column(Date, index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    unit_account: Mapped[str] = mapped_column(String(255))  # a folder name: not always a unit's account
+    source_name: Mapped[str] = mapped_column(Text)  # empty for a whole unit folder; ``sub/x.xlsx`` for a file in a subfolder
+    message: Mapped[str] = mapped_column(Text)
+    happened_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class BatchRowPart(Base):
