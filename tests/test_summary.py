@@ -29,6 +29,7 @@ from PIL import Image, ImageChops
 from pipeline.errors import Code, Issue
 from pipeline.intake.scan import FILE_NO_ACCESS, FOLDER_NO_ACCESS, IN_SUBFOLDER
 from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus
+from pipeline.money import monthly_deposit
 from pipeline.run.counter_documents import COUNTER_DOCUMENTS, GENERIC_DOCUMENTS, counter_documents
 from pipeline.run.outcomes import DaySummary, FileOutcome, Reported, RunSummary
 from pipeline.run.summary import FONT_STACK, mask_id, write_index, write_summary
@@ -108,6 +109,13 @@ def _drop_files(centre: Centre) -> None:
         "缴存人登记_有错误.xlsx",
     )
     kind_file(centre.inbox / centre.unit(2).unit_account, "封存", [[1, *identity(third[0]), "退休封存", "2024-08"]])
+    # The third unit's 汇缴清册 after that 封存: its other members, base × ratio rounded half-up.
+    ratios = [Decimal(centre.unit(2).unit_ratio), Decimal(centre.unit(2).personal_ratio)]
+    remit_rows = [
+        [seq, *identity(member), str(member.base), *(str(monthly_deposit(member.base, ratio)) for ratio in ratios), "2024-08", "2024-08"]
+        for seq, member in enumerate(third[1:], start=1)
+    ]
+    kind_file(centre.inbox / centre.unit(2).unit_account, "汇缴", remit_rows)
     backpay_file(centre.inbox / UNKNOWN_UNIT, [row_for(own[8], 1)], "补缴.xlsx")
 
 
@@ -139,8 +147,8 @@ def test_files_land_where_the_issue_says(staff_run: StaffRun) -> None:
 
 def test_totals_by_status_and_by_template(staff_run: StaffRun) -> None:
     totals = staff_run.data["totals"]
-    assert totals["files"] == 8
-    assert totals["by_status"] == {"accepted": 4, "partially_accepted": 0, "rejected": 3, "duplicate": 1}
+    assert totals["files"] == 9
+    assert totals["by_status"] == {"accepted": 5, "partially_accepted": 0, "rejected": 3, "duplicate": 1}
     assert totals["referrals"] == 2
     assert totals["rows"]["counter"] == 2
     assert totals["accepted_backpay"] == "2213.00"  # 1000 + 213 (212.5 rounded) + unit 2's good row 1000
@@ -154,11 +162,12 @@ def test_totals_by_status_and_by_template(staff_run: StaffRun) -> None:
     assert by_template["基数调整"]["accepted"] == 1 and by_template["基数调整"]["counter"] == 1
     assert by_template["缴存人登记"]["rejected"] == 1
     assert by_template["封存"]["accepted"] == 1
+    assert by_template["汇缴"]["accepted"] == 1
 
 
 def test_each_file_has_unit_status_counts_and_relative_links(staff_run: StaffRun) -> None:
     files = {(entry["unit"], entry["source_file"]): entry for entry in staff_run.data["files"]}
-    assert len(files) == 8
+    assert len(files) == 9
     rejected = files[("0100001", "补缴清册_第二批.xlsx")]
     assert rejected["status"] == "rejected" and rejected["status_label"] == "已退回"
     assert rejected["unit_name"] == staff_run.centre.unit(0).name
@@ -435,14 +444,26 @@ def _pdf_lines(pdf: Path) -> list[str]:
     return [re.sub(r"\s+", " ", line).strip() for line in text.splitlines() if line.strip()]
 
 
+def test_the_days_remittance_assessments_are_listed_per_unit(staff_run: StaffRun) -> None:
+    """The night's 汇缴核定: the third unit's, after its 封存 (上月 as loaded, one 减少)."""
+    third, unit = staff_run.centre.members_of(2), staff_run.centre.unit(2)
+    ratios = [Decimal(unit.unit_ratio), Decimal(unit.personal_ratio)]
+    monthly = sum((monthly_deposit(member.base, ratio) for member in third[1:] for ratio in ratios), Decimal(0))
+    (entry,) = staff_run.data["remittances"]
+    assert (entry["unit"], entry["months"], entry["month_count"]) == (unit.unit_account, "2024-08", 1)
+    assert (entry["previous_count"], entry["increase_count"], entry["decrease_count"], entry["count"]) == (len(third), 0, 1, len(third) - 1)
+    assert entry["monthly_amount"] == entry["amount"] == f"{monthly:.2f}"
+    assert entry["serial_number"] and entry["batch_id"] in {file["batch_id"] for file in staff_run.data["files"]}
+
+
 def test_rendered_page_shows_counts_and_a_referral(staff_run: StaffRun, rendered: dict[str, Path]) -> None:
     lines = _pdf_lines(rendered["pdf"])
     text = "\n".join(lines)
     assert "葫芦岛市公积金管理中心 批量文件处理日报" in text
     cards = re.sub(r"\s+", "", text)
-    assert "8文件4已受理0部分受理3已退回1重复文件2转柜台8错误" in cards
+    assert "9文件5已受理0部分受理3已退回1重复文件2转柜台8错误" in cards
     assert any(re.fullmatch(r"补缴 4 2 0 1 1 9 1", line) for line in lines), lines
-    assert "转柜台（2）" in text
+    assert "转柜台（2）" in text and "汇缴核定（1）" in text
     member = staff_run.centre.members_of(0)[7]
     referral = next(index for index, line in enumerate(lines) if "COUNTER_BASE_CHANGE" in line)
     block = "".join(lines[referral - 3 : referral + 6]).replace(" ", "")

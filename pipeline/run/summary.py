@@ -140,6 +140,7 @@ def summary_data(day: DaySummary, outbox: Path, *, centre_name: str = "") -> dic
             "ignored": len(ignored),
         },
         "by_template": _by_template(files),
+        "remittances": _remittances(outcomes),
         "files": files,
         "unfinished": unfinished,
         "rejections": rejections,
@@ -148,6 +149,33 @@ def summary_data(day: DaySummary, outbox: Path, *, centre_name: str = "") -> dic
         "failed": failed,
         "ignored": ignored,
     }
+
+
+def _remittances(outcomes: list[FileOutcome]) -> list[dict[str, Any]]:
+    """The day's 汇缴核定, one line per accepted 汇缴清册: its months, 人数 and amounts (as on its 汇缴凭条)."""
+    entries = []
+    for outcome in outcomes:
+        result = outcome.result
+        if not result.assessments:
+            continue
+        first, last = result.assessments[0], result.assessments[-1]
+        entries.append(
+            {
+                "unit": outcome.unit_account,
+                "unit_name": result.unit_name,
+                "batch_id": result.batch_id,
+                "serial_number": result.serial_number,
+                "months": first.month if first is last else f"{first.month} 至 {last.month}",
+                "month_count": len(result.assessments),
+                "previous_count": first.previous_count,
+                "increase_count": sum(assessment.increase_count for assessment in result.assessments),
+                "decrease_count": sum(assessment.decrease_count for assessment in result.assessments),
+                "count": last.count,
+                "monthly_amount": money_text(last.amount),
+                "amount": money_text(sum((assessment.amount for assessment in result.assessments), Decimal(0))),
+            }
+        )
+    return entries
 
 
 def _reported_entry(item: Reported, says: str) -> dict[str, Any]:
