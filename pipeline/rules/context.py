@@ -107,6 +107,10 @@ class MasterData(Protocol):
 
     def members(self, accounts: Iterable[str]) -> dict[str, MemberInfo]: ...
 
+    def active_bases(self, unit_account: str) -> dict[str, Decimal | None]:
+        """The 缴存基数 of this unit's 正常 members by 个人账号 (汇缴's screen: a fraction of :meth:`unit_members`)."""
+        ...
+
     def registered_ids(self, id_numbers: Iterable[str]) -> set[str]:
         """The ``id_numbers`` someone has an account with, open or not, recorded in either form (15 or 18 digits)."""
         ...

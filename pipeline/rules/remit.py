@@ -13,7 +13,9 @@ so a rejected file never reads them.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -181,16 +183,114 @@ def _missing(rows: Iterable[RowResult], context: RuleContext) -> Issue | None:
     )
 
 
+def prepare(context: RuleContext) -> None:
+    """Read who the unit's members are before ``apply`` needs them (see :mod:`pipeline.rules`)."""
+    context.identity_set  # noqa: B018 - a cached property: read now, used by screen
+
+
+#: The columns :func:`screen` looks at.
+SCREENED = (ACCOUNT, NAME, "证件号码", BASE, UNIT_MONTHLY, PERSONAL_MONTHLY, START, END)
+
+
+@dataclass(frozen=True)
+class Screen:
+    """What :func:`screen` found in a whole sheet.
+
+    ``plain`` maps the Excel row of each row that raises no issue of its own (its member one of the
+    unit's 正常 members, named by their 姓名 and 证件号码, listed once, with the recorded base and the
+    amounts computed from it) to those amounts: one dict per base, shared by its rows (nothing
+    changes a 汇缴 row's amounts once the rules gave them). ``months`` is the month range when every
+    row of the sheet has the same one (no REMIT_MONTH_MIXED is possible), else None; ``all_listed``
+    whether the sheet lists every 正常 member (no MEMBER_MISSING).
+    """
+
+    plain: dict[int, dict[str, Decimal]]
+    months: tuple[str, str] | None
+    all_listed: bool
+
+
+def _decimals(texts: Iterable[str]) -> dict[str, Decimal | None]:
+    """Each distinct cell text as a Decimal; None where it is not a number (the schema reports it)."""
+    found: dict[str, Decimal | None] = {}
+    for text in texts:
+        try:
+            found[text] = Decimal(text)
+        except ArithmeticError:
+            found[text] = None
+    return found
+
+
+def _expected(
+    stated: Decimal | None, written: tuple[Decimal | None, Decimal | None], base: Decimal, context: RuleContext
+) -> dict[str, Decimal] | None:
+    """The amounts of a row stating ``stated`` and ``written`` for a 正常 member of base ``base``, if
+    :func:`_check_member` finds nothing wrong with them; None if it would."""
+    try:
+        if stated is None or stated != base:
+            return None
+        expected = monthly_amounts(base, context.unit, context.config)
+        if written != (expected[UNIT_MONTHLY], expected[PERSONAL_MONTHLY]):
+            return None
+    except ArithmeticError:  # a signalling NaN compared: not plain (the schema refuses it anyway)
+        return None
+    return expected
+
+
+@paused_gc()
+def screen(columns: dict[str, list[str]], excel_rows: list[int], context: RuleContext) -> Screen:
+    """The rows that need no row-by-row check, found by column (a big sheet's, while its schema runs).
+
+    Pure: nothing is decided here. :func:`apply` gives a plain row its amounts and checks only the
+    others one by one, so every message comes from the same code whichever way a row went. The
+    members' bases are read as (account, base) of the 正常 members only, and the amounts worked
+    out once per distinct (base, cells) combination: bases take few values in a unit.
+    """
+    accounts, names, id_numbers, bases, units, personals, starts, ends = (columns[name] for name in SCREENED)
+    active = context.data.active_bases(context.unit.unit_account)
+    listed = set(accounts)
+    named = list(map(context.identity_set.__contains__, zip(accounts, names, id_numbers)))
+    if not all(named):  # not recorded as written: the 证件号码 may be in its other form (15 or 18 digits)
+        named = [ok or context.names_member(*identity) for ok, identity in zip(named, zip(accounts, names, id_numbers))]
+    if len(listed) < len(accounts):  # a member listed twice: their rows are checked one by one (DUPLICATE_ROW)
+        repeated = {account for account, count in Counter(accounts).items() if count > 1}
+        named = [ok and account not in repeated for ok, account in zip(named, accounts)]
+    numbers = _decimals({*bases, *units, *personals})
+    verdicts: dict[tuple[Decimal | None, str, str, str], dict[str, Decimal] | None] = {}
+    for key in set(zip(map(active.get, accounts), bases, units, personals)):
+        base, stated, unit_text, personal_text = key
+        verdicts[key] = None if base is None else _expected(numbers[stated], (numbers[unit_text], numbers[personal_text]), base, context)
+    amounts = map(verdicts.__getitem__, zip(map(active.get, accounts), bases, units, personals))
+    plain = {excel_row: found for excel_row, ok, found in zip(excel_rows, named, amounts) if ok and found is not None}
+    ranges = set(zip(starts, ends))
+    return Screen(plain, next(iter(ranges)) if len(ranges) == 1 else None, active.keys() <= listed)
+
+
 @paused_gc()
 def apply(rows: list[RowResult], context: RuleContext) -> list[Issue]:
-    """Check every schema-valid row and the file as a whole; rows keep ACCEPTED or become REJECTED."""
-    for row, member in members_to_change(rows, context):
+    """Check every schema-valid row and the file as a whole; rows keep ACCEPTED or become REJECTED.
+
+    A big sheet was screened while its schema was checked (``context.screened``): its plain rows
+    only take their amounts and the others are checked one by one. A small sheet's rows are all
+    checked one by one.
+    """
+    found = context.screened if isinstance(context.screened, Screen) else None
+    checked = rows
+    if found is not None:
+        checked = []
+        plain = found.plain
+        for row in rows:
+            amounts = plain.get(row.excel_row)
+            if amounts is None:
+                checked.append(row)
+            else:
+                row.amounts = amounts
+    for row, member in members_to_change(checked, context):
         _check_member(row, member, context)
     file_issues: list[Issue] = []
     if rows:
-        start, end = _mixed_months(rows)
+        start, end = found.months if found is not None and found.months is not None else _mixed_months(rows)
         file_issues.extend(_month_issues(start, end, context))
-    missing = _missing([*rows, *context.schema_failed], context)
+    missing = None if found is not None and found.all_listed else _missing([*rows, *context.schema_failed], context)
     if missing is not None:
         file_issues.append(missing)
     settle_statuses(rows)

@@ -41,6 +41,8 @@ from pipeline.store.tables import (
 )
 from schemas.cells import id18, id_forms
 
+ACTIVE = "正常"
+
 
 def _unit_info(unit: Unit) -> UnitInfo:
     return UnitInfo(
@@ -126,6 +128,14 @@ class SqlMasterData:
     def unit_identities(self, unit_account: str) -> frozenset[tuple[str, str, str]]:
         query = select(Member.member_account, Member.name, Member.id_number).where(Member.unit_account == unit_account)
         return frozenset(driver_rows(self.session, query))  # the driver's own tuples: nothing made per member
+
+    @paused_gc()
+    def active_bases(self, unit_account: str) -> dict[str, Decimal | None]:
+        query = select(Member.member_account, Member.base).where(Member.unit_account == unit_account, Member.status == ACTIVE)
+        rows = list(driver_rows(self.session, query))
+        # a few bases among many members: one Decimal each (a member without one is never plain)
+        shared = {base: None if base is None else _decimal(base) for base in {base for _, base in rows}}
+        return dict(zip([account for account, _ in rows], map(shared.__getitem__, [base for _, base in rows])))
 
     @paused_gc()
     def members(self, accounts: Iterable[str]) -> dict[str, MemberInfo]:
