@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from functools import cached_property
+from functools import cached_property, partial
 from typing import NamedTuple, Protocol, TypeVar
 
 from pipeline.config import CentreConfig
@@ -86,6 +86,10 @@ class RemitLine(NamedTuple):
     def total(self) -> Decimal:
         """月缴存额: 单位 + 个人, each already rounded on its own."""
         return self.unit_amount + self.personal_amount
+
+
+#: A :class:`RemitLine` made from a tuple at C speed (``tuple.__new__``): no Python call per member.
+new_line = partial(tuple.__new__, RemitLine)
 
 
 @dataclass(frozen=True)

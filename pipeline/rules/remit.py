@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from operator import itemgetter
 from typing import NamedTuple
 
 from pipeline.errors import Code, Issue
@@ -32,7 +33,7 @@ from pipeline.rules.common import (
     next_month,
     percent_text,
 )
-from pipeline.rules.context import MemberInfo, RemitLine, RuleContext, settle_statuses
+from pipeline.rules.context import MemberInfo, RemitLine, RuleContext, new_line, settle_statuses
 
 KIND = "汇缴"
 #: One bad row rejects the whole file, even with ``row_errors: accept_valid``.
@@ -307,13 +308,16 @@ class Reckoning(NamedTuple):
     departed: list[RemitLine]
 
 
+#: A line's figures, (base, 单位, 个人): what a member's 变动类型 and the 核定's amounts depend on.
+_figures = itemgetter(slice(1, None))
+
+
 def current_lines(accounts: list[str], bases: list[str], amounts: list[dict[str, Decimal]]) -> dict[str, RemitLine]:
-    """The members of an accepted file by 个人账号, from its columns and its rows' computed amounts."""
-    shared: dict[str, Decimal] = {}
-    return {
-        account: RemitLine(account, shared.get(base) or shared.setdefault(base, Decimal(base)), row[UNIT_MONTHLY], row[PERSONAL_MONTHLY])
-        for account, base, row in zip(accounts, bases, amounts)
-    }
+    """The members of an accepted file by 个人账号, from its columns and its rows' computed amounts
+    (built at C speed: a 100k-member unit lists 100k; a base is one Decimal per distinct cell text)."""
+    decimals = {base: Decimal(base) for base in set(bases)}
+    units, personals = map(itemgetter(UNIT_MONTHLY), amounts), map(itemgetter(PERSONAL_MONTHLY), amounts)
+    return dict(zip(accounts, map(new_line, zip(accounts, map(decimals.__getitem__, bases), units, personals))))
 
 
 def change_of(before: RemitLine | None, now: RemitLine) -> str:
@@ -323,6 +327,12 @@ def change_of(before: RemitLine | None, now: RemitLine) -> str:
     if before.base != now.base or before.unit_amount != now.unit_amount or before.personal_amount != now.personal_amount:
         return ADJUSTED
     return SAME
+
+
+def _sum_totals(lines: Iterable[RemitLine]) -> Decimal:
+    """月缴存额 summed over ``lines``: once per distinct (单位, 个人), times its members."""
+    pairs = Counter(map(itemgetter(2, 3), lines))
+    return sum(((unit + personal) * members for (unit, personal), members in pairs.items()), Decimal(0))
 
 
 def assess(previous: Mapping[str, RemitLine], current: Mapping[str, RemitLine], months: list[str]) -> Reckoning:
@@ -336,19 +346,26 @@ def assess(previous: Mapping[str, RemitLine], current: Mapping[str, RemitLine], 
     """
     zero = Decimal(0)
     increase_count, increase_amount, decrease_amount = 0, zero, zero
-    for account, now in current.items():
-        before = previous.get(account)
+    # Members are counted by distinct (figures before, figures now): a unit's bases and amounts take
+    # few values, so a 100k-member unit is a few dozen steps (the pairs counted at C speed). A sum
+    # of n equal Decimals is their product by n, to the last digit and exponent (the amounts of one
+    # 核定 are all rounded to one quantum, so equal amounts have one exponent).
+    before_of = dict(zip(previous, map(_figures, previous.values())))
+    for (before, now), members in Counter(zip(map(before_of.get, current), map(_figures, current.values()))).items():
+        now_total = now[1] + now[2]
         if before is None:
-            increase_count += 1
-            increase_amount += now.total
-        elif now.total > before.total:
-            increase_amount += now.total - before.total
-        elif now.total < before.total:
-            decrease_amount += before.total - now.total
-    departed = sorted((line for account, line in previous.items() if account not in current), key=lambda line: line.member_account)
+            increase_count += members
+            increase_amount += now_total * members
+            continue
+        before_total = before[1] + before[2]
+        if now_total > before_total:
+            increase_amount += (now_total - before_total) * members
+        elif now_total < before_total:
+            decrease_amount += (before_total - now_total) * members
+    departed = [previous[account] for account in sorted(previous.keys() - current.keys())]
     decrease_amount += sum((line.total for line in departed), zero)
-    previous_amount = sum((line.total for line in previous.values()), zero)
-    count, amount = len(current), sum((line.total for line in current.values()), zero)
+    previous_amount = _sum_totals(previous.values())
+    count, amount = len(current), _sum_totals(current.values())
     first = MonthAssessment(
         months[0], len(previous), previous_amount, increase_count, increase_amount, len(departed), decrease_amount, count, amount
     )
