@@ -161,6 +161,10 @@ class _StageClock:
             self.wrap(module, "apply", "rules")
         for module in EFFECTS.values():
             self.wrap(module, "record", "effects.record")
+            self.wrap(module, "assign", "effects.assign")
+        for module in RULES.values():
+            self.wrap(module, "screen", "rules.screen")  # in this process while the schema runs in another
+        self.wrap(queries.SqlMasterData, "remit_previous", "remit_previous")
         self.wrap(batches, "record", "store.record")
         self.wrap(writer, "write_result_json", "result.json")
         self.wrap(writer, "write_detail_csv", "detail.csv")

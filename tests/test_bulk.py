@@ -117,3 +117,21 @@ def test_money_types_refuse_a_float_themselves(money_type: TypeDecorator[Decimal
         money_type.process_bind_param(0.1, None)
     assert money_type.process_bind_param(None, None) is None
     assert Decimal(money_type.process_bind_param(Decimal("0.10"), None)) == Decimal("0.10")
+
+
+def test_shared_and_equal_amounts_keep_each_their_own_text(tmp_path: Path) -> None:
+    """A column converts each distinct object once (a big batch shares a few Decimals): equal values
+    written differently (6800, 6800.00) stay as they were written."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'gjj.db'}")
+    migrate(engine)
+    shared_amount, plain, padded = Decimal("280.00"), Decimal("6800"), Decimal("6800.00")
+    amounts = [shared_amount, plain, padded, shared_amount, padded, plain] * (JSON_ROWS // 3)
+    records = [(f"{index:09d}", "张三", "110105194912310000", "漏缴", "2024-03", "2024-05", amount) for index, amount in enumerate(amounts)]
+    columns = ["member_account", "name", "id_number", "reason", "start_month", "end_month", "amount"]
+    with session_factory(engine)() as session, session.begin():
+        batch = _batch(session)
+        shared = {"batch_pk": batch.id, "unit_account": "0000123", "state": "entered", "serial_number": "1240801CC_0000000001", "entered_on": date(2024, 8, 1)}
+        insert_rows(session, BackPayRecord.__table__, columns, records, shared)
+    with engine.connect() as connection:
+        stored = [text for (text,) in connection.exec_driver_sql("SELECT amount FROM backpay_records ORDER BY member_account")]
+    assert stored == [str(amount) for amount in amounts]

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from functools import cached_property
+from functools import cached_property, partial
 from typing import NamedTuple, Protocol, TypeVar
 
 from pipeline.config import CentreConfig
@@ -88,6 +88,10 @@ class RemitLine(NamedTuple):
         return self.unit_amount + self.personal_amount
 
 
+#: A :class:`RemitLine` made from a tuple at C speed (``tuple.__new__``): no Python call per member.
+new_line = partial(tuple.__new__, RemitLine)
+
+
 @dataclass(frozen=True)
 class RecordedBackPay:
     member_account: str
@@ -106,6 +110,10 @@ class MasterData(Protocol):
         ...
 
     def members(self, accounts: Iterable[str]) -> dict[str, MemberInfo]: ...
+
+    def active_bases(self, unit_account: str) -> dict[str, Decimal | None]:
+        """The 缴存基数 of this unit's 正常 members by 个人账号 (汇缴's screen: a fraction of :meth:`unit_members`)."""
+        ...
 
     def registered_ids(self, id_numbers: Iterable[str]) -> set[str]:
         """The ``id_numbers`` someone has an account with, open or not, recorded in either form (15 or 18 digits)."""
