@@ -192,8 +192,10 @@ def test_the_seed_unit_of_eleven_members_assessed_for_202203(remit: Centre) -> N
     assert (stored.serial_number, stored.assessed_on, stored.departed) == (result.serial_number, SEED_DATE, [])
     assert paid_to(remit) == "2022-03"
     with remit.app.sessions() as session:
-        counted = session.scalar(select(func.count()).select_from(RemitMember).where(RemitMember.batch_pk == stored.batch_pk))
-    assert counted == 11
+        counted = queries.SqlMasterData(session).remit_previous(UNIT)  # the 核定's members: its batch's rows
+        written = session.scalar(select(func.count()).select_from(RemitMember).where(RemitMember.batch_pk == stored.batch_pk))
+    assert len(counted) == 11 and written == 0
+    assert counted == {cells[1]: RemitLine(cells[1], *map(Decimal, cells[4:7])) for cells in rows}  # 个人账号, base, 单位 and 个人 as listed
 
 
 # --- every new code, with its Excel row and column ------------------------------------------------

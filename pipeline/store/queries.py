@@ -7,17 +7,20 @@ fill the session's identity map.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from decimal import Decimal
+from itertools import repeat
 from typing import Any
 
+import orjson
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from pipeline.config import CentreConfig
 from pipeline.intake.locks import MEMBER_LOCK, lock_number
 from pipeline.memory import paused_gc
+from pipeline.rules.common import PERSONAL_MONTHLY, UNIT_MONTHLY
 from pipeline.rules.context import (
     FormerMember,
     MemberInfo,
@@ -27,6 +30,7 @@ from pipeline.rules.context import (
     UnitInfo,
     new_line,
 )
+from pipeline.rules.remit import ACCOUNT, BASE
 from pipeline.rules.seal import KIND as SEAL_KIND
 from pipeline.store.bulk import driver_rows
 from pipeline.store.tables import (
@@ -34,6 +38,7 @@ from pipeline.store.tables import (
     REMIT_DELETED,
     BackPayRecord,
     Batch,
+    BatchRowPart,
     Member,
     MemberChange,
     RemitAssessment,
@@ -205,8 +210,8 @@ class SqlMasterData:
 
     @paused_gc()
     def remit_previous(self, unit_account: str) -> dict[str, RemitLine]:
-        """The members of the latest standing 核定 (its batch's ``remit_members``), else the unit's baseline
-        (``batch_pk`` NULL, written by ``gjj load``); read as driver rows, a 100k-member unit being usual."""
+        """The members of the latest standing 核定 (its batch's stored rows), else the unit's baseline
+        (``remit_members`` with ``batch_pk`` NULL, written by ``gjj load``); a 100k-member unit being usual."""
         latest = (
             select(RemitAssessment.batch_pk)
             .where(RemitAssessment.unit_account == unit_account, RemitAssessment.state != REMIT_DELETED)
@@ -214,20 +219,50 @@ class SqlMasterData:
             .limit(1)
         )
         batch_pk = self.session.scalar(latest)
-        of_batch = RemitMember.batch_pk.is_(None) if batch_pk is None else RemitMember.batch_pk == batch_pk
-        query = select(RemitMember.member_account, RemitMember.base, RemitMember.unit_amount, RemitMember.personal_amount).where(
-            RemitMember.unit_account == unit_account, of_batch
-        )
-        rows = list(driver_rows(self.session, query))
-        if not rows:
-            return {}
-        # A few distinct bases and amounts among many members: one Decimal each, the lines made at C speed.
-        accounts, bases, units, personals = zip(*rows)
-        decimal = {value: _decimal(value) for value in {*bases, *units, *personals}}.__getitem__
-        return dict(zip(accounts, map(new_line, zip(accounts, map(decimal, bases), map(decimal, units), map(decimal, personals)))))
+        if batch_pk is not None:
+            return _batch_lines(self.session, batch_pk)
+        return _baseline_lines(self.session, unit_account)
 
     def lock_members(self) -> None:
         hold_member_lock(self.session)
+
+
+def _batch_lines(session: Session, batch_pk: int) -> dict[str, RemitLine]:
+    """The members a 核定 counted: its 汇缴 batch's stored rows, every one (a 汇缴清册 is accepted whole).
+
+    Only four columns of each part leave the database (个人账号, 个人缴存基数 and the two monthly
+    amounts, each a JSON array as text, decoded by orjson): no row is made, and the other cells and
+    the computed values are never decoded. Every part of a 汇缴 batch is by column (the kind came
+    after parts were).
+    """
+    paths = (("values", ACCOUNT), ("values", BASE), ("amounts", UNIT_MONTHLY), ("amounts", PERSONAL_MONTHLY))
+    query = select(*(BatchRowPart.rows[path].as_string() for path in paths)).where(BatchRowPart.batch_pk == batch_pk).order_by(BatchRowPart.part)
+    columns: tuple[list[Any], ...] = ([], [], [], [])
+    for part in session.execute(query):  # a part per 5,000 rows
+        for column, cells in zip(columns, part):
+            column += orjson.loads(cells)
+    return _remit_lines(*columns)
+
+
+def _baseline_lines(session: Session, unit_account: str) -> dict[str, RemitLine]:
+    """A unit's baseline, one row per distinct (base, 单位, 个人) with its members' 个人账号 as a JSON
+    array (a few rows for 100k members: no driver row, and one Decimal per figure, per member)."""
+    figures = (RemitMember.base, RemitMember.unit_amount, RemitMember.personal_amount)
+    accounts = func.json_agg if session.get_bind().dialect.name == "postgresql" else func.json_group_array
+    query = select(*figures, accounts(RemitMember.member_account)).where(RemitMember.unit_account == unit_account, RemitMember.batch_pk.is_(None))
+    lines: dict[str, RemitLine] = {}
+    for base, unit, personal, members in list(driver_rows(session, query.group_by(*figures))):
+        listed = orjson.loads(members) if isinstance(members, str | bytes) else members  # psycopg decodes json itself
+        figure = (_decimal(base), _decimal(unit), _decimal(personal))
+        lines.update(zip(listed, map(new_line, zip(listed, *map(repeat, figure)))))
+    return lines
+
+
+def _remit_lines(accounts: Sequence[str], bases: Sequence[Any], units: Sequence[Any], personals: Sequence[Any]) -> dict[str, RemitLine]:
+    """RemitLine by 个人账号 from columns of text (or ``Decimal``): a few distinct bases and amounts among
+    many members, so one Decimal each, the lines made at C speed."""
+    decimal = {value: _decimal(value) for value in {*bases, *units, *personals}}.__getitem__
+    return dict(zip(accounts, map(new_line, zip(accounts, map(decimal, bases), map(decimal, units), map(decimal, personals)))))
 
 
 def hold_member_lock(session: Session) -> None:

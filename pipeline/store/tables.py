@@ -304,10 +304,12 @@ class RemitAssessment(Base):
 
 
 class RemitMember(Base):
-    """Who a 核定 counted, with their base and monthly amounts: the next 核定's 上期.
+    """A unit's baseline: its 正常 members as ``gjj load`` last delivered them, with their base and
+    monthly amounts, the 上期 of the unit's first 核定 here (``batch_pk`` NULL).
 
-    ``batch_pk`` NULL is a unit's baseline as ``gjj load`` last delivered its 正常 members, the 上期
-    of the unit's first 核定 here.
+    The members a 核定 counted (the next one's 上期) are its batch's rows in ``batch_row_parts``
+    (a 汇缴清册 is accepted whole): batch rows are no longer written here, so ``batch_pk`` is
+    always NULL; the column stays (nullable) from migration 0007.
     """
 
     __tablename__ = "remit_members"

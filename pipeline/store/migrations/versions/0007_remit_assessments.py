@@ -1,4 +1,4 @@
-"""汇缴核定: remit_assessments (one per unit and month) and remit_members (who each 核定 counted)
+"""汇缴核定: remit_assessments (one per unit and month) and remit_members (a unit's baseline, the 上期 of its first 核定)
 
 Revision ID: 0007
 Revises: 0006
@@ -6,7 +6,8 @@ Create Date: 2026-12-04 12:00:00
 
 A month of a unit is assessed at most once among the 核定 that stand (a partial unique index
 leaves deleted ones out). remit_members rows without a batch are a unit's baseline as ``gjj load``
-delivered it: the 上期 of its first 核定 here.
+delivered it: the 上期 of its first 核定 here. Rows with a batch are no longer written: the members
+a 核定 counted are read from its batch's rows (batch_row_parts); batch_pk stays, nullable.
 """
 
 from __future__ import annotations
