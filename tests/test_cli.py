@@ -151,6 +151,7 @@ def test_run_list_and_delete_backpay(tmp_path: Path) -> None:
     listed = runner.invoke(app, ["backpay", "list", "--unit", units[0].unit_account, "--json"], env=_env(home))
     data = json.loads(listed.output)
     assert data["未分配金额"] == "1213.00" and len(data["records"]) == 2
+    assert listed.output.count("\n") == 1  # one line, as gjj remit list --json: appended listings stay JSON Lines
 
     table = runner.invoke(app, ["backpay", "list", "--unit", units[0].unit_account], env=_env(home))
     assert "1213.00" in table.output and members[0].name in table.output

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from pipeline.commands.common import ConfigOption, console, err, open_home
 from pipeline.services.backpay_query import delete_unallocated, list_unallocated
@@ -27,14 +28,14 @@ def backpay_list(
         data = listing.to_dict()
     app_.close()
     if as_json:
-        print(json.dumps(data, ensure_ascii=False, indent=2))
+        print(json.dumps(data, ensure_ascii=False, separators=(",", ":")))  # one line, as gjj remit list --json
         return
     table = Table(title=f"单位 {unit} 已录入未分配补缴（未分配金额 {data['未分配金额']}）")
     columns = ("业务流水号", "个人账号", "姓名", "补缴原因", "补缴开始年月", "补缴结束年月", "补缴金额", "录入日期")
     for column in columns:
         table.add_column(column, justify="right" if column == "补缴金额" else "left")
     for record in data["records"]:  # type: ignore[union-attr]
-        table.add_row(*(record[column] for column in columns))
+        table.add_row(*(Text(record[column]) for column in columns))  # unit-supplied text is never markup
     console.print(table)
 
 
