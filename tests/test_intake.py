@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import threading
 import time
@@ -37,6 +35,7 @@ from pipeline.store.queries import hold_member_lock
 from pipeline.store.tables import Batch, Member
 from tests.conftest import BUSINESS_DATE, Centre, PostgresServer, make_centre, wait_until
 from tests.factories import aged, backpay_file, identity, kind_file, row_for
+from tests.run_as import gjj_as
 
 REPO = Path(__file__).resolve().parent.parent
 SETTLE = 0.5
@@ -542,22 +541,6 @@ def test_files_in_a_subfolder_are_reported_once_and_never_taken(sqlite_centre: C
     assert nested.read_bytes() == content
 
 
-def _gjj_as(user: str) -> list[str]:
-    """``gjj`` for ``user``: this venv's packages and this tree, on an interpreter ``user`` may run.
-
-    The venv's own interpreter may sit where only root may go (pyenv's under /root): then the
-    system's Python of the same version runs the same packages (isolated: nothing else on its path)."""
-    packages = sysconfig.get_paths()["purelib"]
-    program = f"import site, sys; site.addsitedir({packages!r}); sys.path.insert(0, {str(REPO)!r}); from pipeline.cli import main; main()"
-    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    for interpreter in (sys.executable, shutil.which(version), f"/usr/bin/{version}"):
-        if interpreter and subprocess.run(["runuser", "-u", user, "--", interpreter, "-c", ""], capture_output=True, check=False).returncode == 0:
-            return [interpreter, "-I", "-S", "-c", program]
-    if os.environ.get("CI"):
-        pytest.fail(f"no {version} that {user} may run")
-    pytest.skip(f"no {version} that {user} may run")
-
-
 @pytest.mark.skipif(os.geteuid() != 0, reason="runs the processor as the user nobody: needs root")
 def test_a_folder_or_file_the_processor_cannot_read_is_reported_and_the_other_units_go_on(tmp_path: Path) -> None:
     # As root nothing is unreadable, so the processor runs as nobody, in a home nobody may use.
@@ -583,11 +566,10 @@ def test_a_folder_or_file_the_processor_cannot_read_is_reported_and_the_other_un
         _next_tick(locked)
         backpay_file(home / "inbox" / careless, [row_for(members[2])], name="后.xlsx")
         backpay_file(home / "inbox" / fine, [row_for(centre.members_of(2)[0])])
-        environment = [f"{name}={value}" for name, value in {"GJJ_HOME": home, "GJJ_DB": db_url, "HOME": home, "PATH": os.environ["PATH"]}.items()]
-        gjj_run = [*_gjj_as("nobody"), "run", "--business-date", BUSINESS_DATE.isoformat(), "--json"]
-        command = ["runuser", "-u", "nobody", "--", "env", "-i", *environment, *gjj_run]
+        gjj, environment = gjj_as("nobody", home)
+        command = [*gjj, "run", "--business-date", BUSINESS_DATE.isoformat(), "--json"]
 
-        done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+        done = subprocess.run(command, env={**environment, "GJJ_DB": db_url, "HOME": str(home)}, capture_output=True, text=True, timeout=600, check=False)
 
         assert done.returncode == 1, done.stderr[-3000:]  # something waits for a person: as for a failed file
         report = json.loads(done.stdout)

@@ -21,8 +21,6 @@ mounts) and sshd: without them it is skipped locally and fails in CI.
 
 from __future__ import annotations
 
-import atexit
-import functools
 import grp
 import json
 import math
@@ -34,14 +32,12 @@ import shutil
 import socket
 import stat
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from site import getsitepackages
 
 import paramiko
 import pytest
@@ -56,6 +52,7 @@ from pipeline.store.tables import Batch, Member
 from tests.ci_skips import skip_even_in_ci
 from tests.conftest import BUSINESS_DATE, Centre, make_centre, wait_until
 from tests.factories import backpay_file, identity, kind_file, row_for
+from tests.run_as import gjj_as
 
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy" / "sftp"
@@ -445,67 +442,6 @@ def test_uploads_with_preserved_timestamps_are_taken_in_the_order_they_arrived(s
 # added later is served only if add-unit.sh needs no new membership of it.
 
 
-def _setpriv(user: str) -> list[str]:
-    """Run as ``user`` with its groups from /etc/group as they are now (what starting a service does)."""
-    return ["setpriv", f"--reuid={user}", f"--regid={pwd.getpwnam(user).pw_gid}", "--init-groups", "--"]
-
-
-@functools.cache
-def _code_for_everyone() -> list[str]:
-    """This checkout's packages and the tests' site-packages, hard-linked (or copied) under a folder any
-    user may pass: for a checkout or virtualenv in a folder only root may enter. Removed at exit."""
-    mirror = Path(tempfile.mkdtemp(prefix="gjj-test-code-", dir="/var/tmp"))
-    mirror.chmod(0o755)
-    atexit.register(shutil.rmtree, mirror, True)
-
-    def link(source: str, target: str) -> None:
-        try:
-            os.link(source, target)
-        except OSError:  # another file system
-            shutil.copy2(source, target)
-
-    for name in ("pipeline", "schemas"):
-        shutil.copytree(REPO / name, mirror / "src" / name, copy_function=link, ignore=shutil.ignore_patterns("__pycache__"))
-    path = [str(mirror / "src")]
-    for index, packages in enumerate(path for path in getsitepackages() if Path(path).is_dir()):
-        shutil.copytree(packages, mirror / f"packages-{index}", copy_function=link, symlinks=True)
-        path.append(str(mirror / f"packages-{index}"))
-    return path
-
-
-def _gjj_as(user: str, home: Path) -> tuple[list[str], dict[str, str]]:
-    """The command line that starts ``gjj`` (this checkout's) as ``user`` with umask 027, and its environment.
-
-    The tests' own interpreter where ``user`` may run it; where that lives in a folder only root may
-    enter (a pyenv under /root), the system's python3 of the same version with the tests' packages;
-    where those are closed to ``user`` too, with copies of them that are not.
-    """
-    packages = [path for path in getsitepackages() if Path(path).is_dir()]
-    system_python = str(Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}"))
-    candidates: list[tuple[str, Callable[[], list[str]]]] = [
-        (sys.executable, lambda: [str(REPO)]),
-        (system_python, lambda: [str(REPO), *packages]),
-        (system_python, _code_for_everyone),
-    ]
-    for python, python_path in candidates:
-        if not Path(python).exists():
-            continue
-        path = python_path()
-        env = {
-            "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-            "LANG": "C.UTF-8",
-            "PYTHONPATH": os.pathsep.join(path),
-            "GJJ_HOME": str(home),
-            "XDG_CACHE_HOME": str(home / "var" / "cache"),  # fontconfig's cache: the service's own
-        }
-        start = [*_setpriv(user), "sh", "-c", 'umask 027 && exec "$@"', "sh", python]
-        probe = subprocess.run([*start, "-c", "import pipeline.cli"], env=env, capture_output=True, check=False, cwd="/")
-        if probe.returncode == 0:
-            return [*start, "-m", "pipeline"], env
-    _unavailable(f"no Python that the service user {user} may run with this checkout ({sys.executable} is not reachable for it)")
-    raise AssertionError("unreachable")
-
-
 def _sftp_site_root(layout: str) -> tuple[Path, str, dict[str, str]]:
     """A fresh root for one SFTP site, a tag naming its accounts, and the deploy scripts' environment.
 
@@ -645,7 +581,7 @@ def service_site(request: pytest.FixtureRequest) -> Iterator[ServiceSite]:
         (home / "config" / "centre.yaml").write_text(configured, encoding="utf-8")
         subprocess.run(["chown", "-R", f"{service_user}:{service_user}", str(home)], check=True)
         subprocess.run(["chmod", "-R", "o-rwx", str(home)], check=True)
-        gjj, gjj_env = _gjj_as(service_user, home)
+        gjj, gjj_env = gjj_as(service_user, home)
         process, port, host_key, log = _start_sshd(root, env)
         service = ServiceSite(Site(centre, layout, port, host_key, {}, {}, log), root, env, service_user, gjj, gjj_env)
         yield service
