@@ -8,18 +8,23 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
 from sqlalchemy import select
+from typer.testing import CliRunner
 
+from pipeline.cli import app
 from pipeline.errors import Code
 from pipeline.model import BatchStatus, RowStatus
 from pipeline.services.fakes import FakeMember, fake_id
 from pipeline.services.review import list_requests, review, show_request
 from pipeline.store.tables import Member, MemberChange, ReviewDecision, ReviewRequest
+from schemas import TEMPLATES
 from tests.conftest import Centre
-from tests.factories import identity, kind_file
+from tests.factories import identity, kind_file, sheet_xml
 
 KIND = "缴存人信息变更"
+runner = CliRunner()
 NEW_ID = fake_id(date(1990, 3, 7), 777)
 
 
@@ -260,3 +265,44 @@ def test_row_checks_name_row_and_column(sqlite_centre: Centre, rows: list[list[A
     filled = [[cell.format(account=member.member_account, name=member.name, id=member.id_number) if isinstance(cell, str) else cell for cell in row] for row in rows]
     outcome = process(sqlite_centre, filled)
     assert [(i.code, i.row, i.column) for i in outcome.result.all_issues] == expected
+
+
+def test_gjj_template_has_the_header_and_a_dropdown_for_the_item(tmp_path: Path) -> None:
+    path = tmp_path / "变更.xlsx"
+    result = runner.invoke(app, ["template", KIND, "-o", str(path)])
+    assert result.exit_code == 0, result.output
+    sheet = sheet_xml(path)
+    assert 'type="list"' in sheet and "姓名,证件号码,手机号码,婚姻状况,家庭住址,个人存款账户号码" in sheet
+    rows = [[cell for cell in row if cell is not None] for row in openpyxl.load_workbook(path).worksheets[0].iter_rows(max_row=5, values_only=True)]
+    assert list(TEMPLATES[KIND].HEADER) in rows
+
+
+def gjj(centre: Centre, *args: str):
+    env = {"GJJ_HOME": str(centre.app.home.root), "GJJ_DB": centre.app.engine.url.render_as_string(hide_password=False), "COLUMNS": "200", "USER": "clerk"}
+    return runner.invoke(app, list(args), env=env)
+
+
+def test_review_commands(sqlite_centre: Centre) -> None:
+    member = sqlite_centre.members_of()[0]
+    outcome = process(sqlite_centre, [change_row(1, member, "姓名", "王小明", "身份证姓名变更"), change_row(2, sqlite_centre.members_of()[1], "证件号码", NEW_ID)])
+    listed = gjj(sqlite_centre, "review", "list", "--unit", sqlite_centre.unit().unit_account, "--json")
+    assert listed.exit_code == 0, listed.output
+    first, second = json.loads(listed.output)
+    assert (first["id"], first["个人账号"], first["变更项目"], first["变更后"], first["state"]) == (1, member.member_account, "姓名", "王小明", "待审核")
+    assert "王小明" in gjj(sqlite_centre, "review", "list").output
+
+    approved = gjj(sqlite_centre, "review", "approve", "1", "--by", "张审核")
+    refused = gjj(sqlite_centre, "review", "refuse", "2", "--reason", "缺少证明材料")
+    no_reason = gjj(sqlite_centre, "review", "return", "2")
+    again = gjj(sqlite_centre, "review", "approve", "2")
+    unknown = gjj(sqlite_centre, "review", "show", "9")
+    shown = gjj(sqlite_centre, "review", "show", "2")
+
+    assert approved.exit_code == 0 and "申请 1：审核通过" in approved.output
+    assert refused.exit_code == 0 and "申请 2：不通过" in refused.output
+    assert no_reason.exit_code == 2  # --reason is required
+    assert again.exit_code == 1 and "已是「不通过」" in again.output
+    assert unknown.exit_code == 1 and "没有编号为 9 的审核申请" in unknown.output
+    assert shown.exit_code == 0 and "不通过（缺少证明材料）" in shown.output
+    assert [row["status"] for row in json.loads((outcome.outputs / "result.json").read_text(encoding="utf-8"))["rows"]] == ["accepted", "refused"]
+    assert gjj(sqlite_centre, "review", "list", "--json").output.strip() == "[]"
