@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from pipeline.cli import app
 from pipeline.errors import Code
 from pipeline.model import BatchStatus, RowStatus
+from pipeline.run.outcomes import FileOutcome
 from pipeline.services.fakes import FakeMember, fake_id
 from pipeline.services.review import list_requests, review, show_request
 from pipeline.store.tables import Member, MemberChange, ReviewDecision, ReviewRequest
@@ -306,3 +307,9 @@ def test_review_commands(sqlite_centre: Centre) -> None:
     assert shown.exit_code == 0 and "不通过（缺少证明材料）" in shown.output
     assert [row["status"] for row in json.loads((outcome.outputs / "result.json").read_text(encoding="utf-8"))["rows"]] == ["accepted", "refused"]
     assert gjj(sqlite_centre, "review", "list", "--json").output.strip() == "[]"
+
+
+def test_totals_stored_before_the_review_statuses_count_none_of_them() -> None:
+    old = {"rows": 2, "accepted": 2, "rejected": 0, "counter": 0, "unchanged": 0, "not_applied": 0, "amounts": {}}
+    outcome = FileOutcome("a.xlsx", "0100001", None, Path(), Path(), stored_totals=old)  # type: ignore[arg-type]
+    assert outcome.totals() == {**old, "pending_review": 0, "returned": 0, "refused": 0}
