@@ -212,6 +212,12 @@ def test_an_id_taken_by_another_account_before_approval_is_refused_at_approval(c
     assert decide(centre, request_id, "不通过", reason="该证件号码已属于另一账户").refused is None
 
 
+def test_one_new_id_for_two_members_of_a_file(sqlite_centre: Centre) -> None:
+    first, second = sqlite_centre.members_of()[:2]
+    outcome = process(sqlite_centre, [change_row(1, first, "证件号码", NEW_ID), change_row(2, second, "证件号码", NEW_ID)])
+    assert [(i.code, i.row, i.column) for i in outcome.result.all_issues] == [(Code.DUPLICATE_ROW, 4, "变更后内容")]
+
+
 def test_an_id_in_use_at_submission_is_rejected(sqlite_centre: Centre) -> None:
     member, other = sqlite_centre.members_of()[:2]
     outcome = process(sqlite_centre, [change_row(1, member, "证件号码", other.id_number)])

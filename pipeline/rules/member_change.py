@@ -97,6 +97,7 @@ def apply(rows: list[RowResult], context: RuleContext) -> list[Issue]:
     holders = context.data.ids_in_use(new_value(row) for row, _ in reviewed if row.values[ITEM] == ID_NUMBER)
     waiting = context.data.open_reviews(account for _, account in reviewed)
     first_request: dict[str, int] = {}
+    first_id: dict[str, int] = {}
     for row, account in reviewed:
         if account in waiting:
             row.issues.append(Issue(Code.REVIEW_PENDING, "该缴存人已有姓名或证件号码变更在审核中，请待审核结果出来后再提交", row.excel_row, ITEM))
@@ -107,6 +108,11 @@ def apply(rows: list[RowResult], context: RuleContext) -> list[Issue]:
             )
             continue
         if row.values[ITEM] == ID_NUMBER:
+            new_id = id18(new_value(row)) if len(new_value(row)) == 15 else new_value(row)
+            if new_id in first_id:
+                _issue(row, Code.DUPLICATE_ROW, f"与第{first_id[new_id]}行变更后的证件号码相同：一个证件号码只能属于一个账户")
+                continue
+            first_id[new_id] = row.excel_row
             _check_new_id(row, account, holders)
         if not row.issues:
             first_request[account] = row.excel_row
