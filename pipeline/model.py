@@ -39,6 +39,10 @@ class RowStatus(StrEnum):
     COUNTER = "counter"
     UNCHANGED = "unchanged"
     NOT_APPLIED = "not_applied"
+    #: 缴存人信息变更 of 姓名 or 证件号码: waits for a reviewer; then ACCEPTED, RETURNED or REFUSED.
+    PENDING_REVIEW = "pending_review"
+    RETURNED = "returned"
+    REFUSED = "refused"
 
     @property
     def label(self) -> str:
@@ -48,6 +52,9 @@ class RowStatus(StrEnum):
             "counter": "转柜台",
             "unchanged": "未变化",
             "not_applied": "未办理",
+            "pending_review": "待审核",
+            "returned": "审核退回",
+            "refused": "审核不通过",
         }[self.value]
 
 

@@ -8,10 +8,10 @@ module answers for its template too: ``backpay.HEADER`` is ``backpay.TEMPLATE.HE
 
 from __future__ import annotations
 
-from schemas import backpay, base_adjust, registration, remit, seal, transfer, unseal
+from schemas import backpay, base_adjust, member_change, registration, remit, seal, transfer, unseal
 from schemas.template import Template
 
-TEMPLATES: dict[str, Template] = {module.TEMPLATE.KIND: module.TEMPLATE for module in (backpay, base_adjust, seal, unseal, transfer, registration, remit)}
+TEMPLATES: dict[str, Template] = {module.TEMPLATE.KIND: module.TEMPLATE for module in (backpay, base_adjust, seal, unseal, transfer, registration, remit, member_change)}
 
 
 def template_for(kind: str) -> Template:

@@ -256,11 +256,11 @@ def test_readme_result_json_is_the_demos_own(tmp_path: Path) -> None:
         units, members, units_file, members_file = demo.demo_master_data(app_.home.var / "demo", README_DATE)
         with app_.sessions() as session, session.begin():
             assert load_master_data(session, app_.config, units_file, members_file).ok
-        assert len(demo.drop_demo_files(app_.home.inbox, units, members, README_DATE)) == 15
+        assert len(demo.drop_demo_files(app_.home.inbox, units, members, README_DATE)) == 17
         summary = app_.run(README_DATE)
     finally:
         app_.close()
-    assert len(summary.outcomes) == 15 and not summary.failed
+    assert len(summary.outcomes) == 17 and not summary.failed
     (outcome,) = [o for o in summary.outcomes if (o.unit_account, o.source) == ("0100002", "补缴.csv")]
     real = (outcome.outputs / "result.json").read_text(encoding="utf-8").rstrip("\n")
     assert PROCESSED_AT.search(real), "result.json has no processed_at time"

@@ -433,7 +433,14 @@ def test_totals_count_every_status_and_sum_only_accepted_amounts() -> None:
         "counter": 1,
         "unchanged": 0,
         "not_applied": 1,
+        "pending_review": 0,
+        "returned": 0,
+        "refused": 0,
         "amounts": {"个人月缴存额": "0.00", "新缴存基数": "3000.00", "补缴金额": "1410.00"},
     }
     assert result.accepted_total("补缴金额") == Decimal("1410.0")
-    assert result.status_counts() == {RowStatus.ACCEPTED: 2, RowStatus.REJECTED: 1, RowStatus.COUNTER: 1, RowStatus.UNCHANGED: 0, RowStatus.NOT_APPLIED: 1}
+    assert result.status_counts() == {RowStatus.ACCEPTED: 2, RowStatus.REJECTED: 1, RowStatus.COUNTER: 1, RowStatus.UNCHANGED: 0, RowStatus.NOT_APPLIED: 1} | {
+        RowStatus.PENDING_REVIEW: 0,
+        RowStatus.RETURNED: 0,
+        RowStatus.REFUSED: 0,
+    }

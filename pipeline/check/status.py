@@ -17,7 +17,7 @@ def decide(result: BatchResult, accept_valid_rows: bool) -> None:
     if any(not issue.code.is_counter for issue in result.file_issues) or not result.rows:
         result.status = BatchStatus.REJECTED
     elif result.has_status(RowStatus.REJECTED):
-        if keeps_valid_rows(result.kind, accept_valid_rows) and result.has_accepted_rows():
+        if keeps_valid_rows(result.kind, accept_valid_rows) and result.has_status(RowStatus.ACCEPTED, RowStatus.PENDING_REVIEW):
             result.status = BatchStatus.PARTIALLY_ACCEPTED
             return
         result.status = BatchStatus.REJECTED
@@ -25,5 +25,5 @@ def decide(result: BatchResult, accept_valid_rows: bool) -> None:
         result.status = BatchStatus.ACCEPTED
         return
     for row in result.rows:
-        if row.status is RowStatus.ACCEPTED:
+        if row.status in (RowStatus.ACCEPTED, RowStatus.PENDING_REVIEW):
             row.status = RowStatus.NOT_APPLIED

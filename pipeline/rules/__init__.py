@@ -32,6 +32,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from pipeline.rules import backpay, base_adjust, registration, remit, seal, transfer, unseal
+from pipeline.rules import backpay, base_adjust, member_change, registration, remit, seal, transfer, unseal
 
-RULES: dict[str, ModuleType] = {module.KIND: module for module in (backpay, base_adjust, seal, unseal, transfer, registration, remit)}
+RULES: dict[str, ModuleType] = {module.KIND: module for module in (backpay, base_adjust, seal, unseal, transfer, registration, remit, member_change)}

@@ -140,6 +140,14 @@ class MasterData(Protocol):
         members as ``gjj load`` last delivered them (the 上期 of its first 核定 here)."""
         ...
 
+    def ids_in_use(self, id_numbers: Iterable[str]) -> dict[str, str]:
+        """Of ``id_numbers``, those an open account holds (in either form), each with that 个人账号."""
+        ...
+
+    def open_reviews(self, accounts: Iterable[str]) -> set[str]:
+        """Of ``accounts``, the members with a review request still 待审核."""
+        ...
+
     def lock_members(self) -> None:
         """Wait until no other worker's file changes members, and keep them out until this file commits."""
 

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from pipeline.model import BatchResult, BatchStatus
+from pipeline.model import BatchResult, BatchStatus, RowStatus
 
 
 @dataclass
@@ -22,8 +22,14 @@ class FileOutcome:
     stored_totals: dict[str, Any] | None = None
 
     def totals(self) -> dict[str, Any]:
-        """Rows per status and the accepted amounts, as :meth:`BatchResult.totals` gives them."""
-        return self.stored_totals if self.stored_totals is not None else self.result.totals()
+        """Rows per status and the accepted amounts, as :meth:`BatchResult.totals` gives them.
+
+        Totals stored before a row status existed (pending_review, returned and refused came with
+        issue #19) count 0 rows of it.
+        """
+        if self.stored_totals is None:
+            return self.result.totals()
+        return {str(status): 0 for status in RowStatus} | self.stored_totals
 
 
 @dataclass(frozen=True)

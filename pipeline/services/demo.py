@@ -29,7 +29,7 @@ from pipeline.services.fakes import (
     write_table,
 )
 from pipeline.services.remit import prefill_remit
-from schemas import backpay, base_adjust, registration, remit, seal, transfer, unseal
+from schemas import backpay, base_adjust, member_change, registration, remit, seal, transfer, unseal
 
 #: The unit whose 汇缴 the demo's second step sends (the first demo unit).
 REMIT_UNIT = "0100001"
@@ -130,6 +130,14 @@ def drop_demo_files(inbox: Path, units: list[FakeUnit], members: list[FakeMember
         (inbox / a / "启封_有错误.xlsx", unseal.HEADER, [[1, *who(own[0]), "正常上班启封", month, "4070"]]),
         (inbox / b / "汇缴.xlsx", remit.HEADER, second_remit),
         (inbox / a / "汇缴_有错误.xlsx", remit.HEADER, first_bad_remit),
+        (inbox / a / "缴存人信息变更.xlsx", member_change.HEADER, [
+            [1, *who(own[4]), "手机号码", "13912345678", "更换手机号码"],
+            [2, *who(own[5]), "姓名", "王小明", "身份证姓名变更"],
+        ]),
+        (inbox / b / "缴存人信息变更_有错误.xlsx", member_change.HEADER, [
+            [1, *who(other[5]), "手机号码", "1391234567", "更换手机号码"],
+            [2, *who(other[6]), "证件号码", other[7].id_number, "证件号码登记错误"],
+        ]),
     ]
     written = []
     now = time.time() - 600

@@ -75,7 +75,7 @@ def next_serial(session: Session, business_date: date, channel: str) -> str:
 def number(session: Session, result: BatchResult, serial_channel: str) -> None:
     """Give a batch that applies rows its 业务流水号, and its rows the numbers they get (a 缴存人登记's
     new 个人账号): before :func:`record`, so the outputs, which show them, can start."""
-    if result.status in (BatchStatus.ACCEPTED, BatchStatus.PARTIALLY_ACCEPTED) and result.has_accepted_rows():
+    if result.status in (BatchStatus.ACCEPTED, BatchStatus.PARTIALLY_ACCEPTED) and result.has_status(RowStatus.ACCEPTED, RowStatus.PENDING_REVIEW):
         result.serial_number = next_serial(session, result.business_date, serial_channel)
         effects.assign(session, result)
 

@@ -36,6 +36,7 @@ from pipeline.store.bulk import driver_rows
 from pipeline.store.tables import (
     BACKPAY_ENTERED,
     REMIT_DELETED,
+    REVIEW_PENDING,
     BackPayRecord,
     Batch,
     BatchRowPart,
@@ -43,8 +44,12 @@ from pipeline.store.tables import (
     MemberChange,
     RemitAssessment,
     RemitMember,
+    ReviewRequest,
     Unit,
 )
+
+#: The status of a closed account (销户): its 证件号码 is free again (see ``OPEN_MEMBER``).
+CLOSED = "销户"
 from schemas.cells import id18, id_forms
 
 ACTIVE = "正常"
@@ -116,6 +121,16 @@ def _chunks(values: Iterable[str], size: int = 5000) -> Iterator[list[str]]:
         yield items[start : start + size]
 
 
+def open_id_holders(session: Session, id_numbers: Iterable[str]) -> dict[str, str]:
+    """Of ``id_numbers``, those an open account holds (recorded in either form), each with its 个人账号."""
+    wanted = list(id_numbers)
+    held: dict[str, str] = {}  # 18-digit form → account
+    for chunk in _chunks(form for id_number in wanted for form in id_forms(id_number)):
+        query = select(Member.id_number, Member.member_account).where(Member.id_number.in_(chunk), Member.status != CLOSED)
+        held.update((id18(id_number), account) for id_number, account in session.execute(query))
+    return {id_number: held[id18(id_number)] for id_number in wanted if id18(id_number) in held}
+
+
 class SqlMasterData:
     """The :class:`~pipeline.rules.context.MasterData` questions, answered in the file's transaction."""
 
@@ -157,6 +172,16 @@ class SqlMasterData:
         for chunk in _chunks(form for id_number in wanted for form in id_forms(id_number)):
             held.update(map(id18, self.session.scalars(select(Member.id_number).where(Member.id_number.in_(chunk)))))
         return {id_number for id_number in wanted if id18(id_number) in held}
+
+    def ids_in_use(self, id_numbers: Iterable[str]) -> dict[str, str]:
+        return open_id_holders(self.session, id_numbers)
+
+    def open_reviews(self, accounts: Iterable[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(accounts):
+            query = select(ReviewRequest.member_account).where(ReviewRequest.member_account.in_(chunk), ReviewRequest.state == REVIEW_PENDING)
+            found.update(self.session.scalars(query))
+        return found
 
     def recorded_backpay(self, unit_account: str) -> dict[str, list[RecordedBackPay]]:
         recorded: dict[str, list[RecordedBackPay]] = defaultdict(list)

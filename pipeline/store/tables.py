@@ -322,3 +322,45 @@ class RemitMember(Base):
     base: Mapped[Decimal] = mapped_column(Money())
     unit_amount: Mapped[Decimal] = mapped_column(Money())
     personal_amount: Mapped[Decimal] = mapped_column(Money())
+
+
+#: The states of a review request (SPEC.md "Member details change and review"); only 待审核 is open.
+REVIEW_PENDING = "待审核"
+REVIEW_APPROVED = "审核通过"
+REVIEW_RETURNED = "退回"
+REVIEW_REFUSED = "不通过"
+
+
+class ReviewRequest(Base):
+    """A 缴存人信息变更 row that waits for a reviewer (姓名, 证件号码): what it would change, and the decision."""
+
+    __tablename__ = "review_requests"
+    __table_args__ = (Index("ix_review_requests_member_state", "member_account", "state"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    batch_pk: Mapped[int] = mapped_column(ForeignKey("batches.id"), index=True)
+    excel_row: Mapped[int] = mapped_column(Integer)
+    unit_account: Mapped[str] = mapped_column(String(20), index=True)
+    member_account: Mapped[str] = mapped_column(String(20))
+    item: Mapped[str] = mapped_column(String(20))
+    old_value: Mapped[str] = mapped_column(String(100))
+    new_value: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(10), default=REVIEW_PENDING)
+    submitted_at: Mapped[datetime] = mapped_column(DateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    decision_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class ReviewDecision(Base):
+    """Every decision on a review request, kept: who, when, what and why."""
+
+    __tablename__ = "review_decisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("review_requests.id"), index=True)
+    state: Mapped[str] = mapped_column(String(10))
+    decided_by: Mapped[str] = mapped_column(String(50))
+    decided_at: Mapped[datetime] = mapped_column(DateTime)
+    reason: Mapped[str] = mapped_column(Text, default="")

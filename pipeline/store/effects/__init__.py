@@ -20,10 +20,10 @@ from types import ModuleType
 from sqlalchemy.orm import Session
 
 from pipeline.model import BatchResult
-from pipeline.store.effects import backpay, base_adjust, registration, remit, seal, transfer, unseal
+from pipeline.store.effects import backpay, base_adjust, member_change, registration, remit, seal, transfer, unseal
 from pipeline.store.tables import Batch
 
-EFFECTS: dict[str, ModuleType] = {module.KIND: module for module in (backpay, base_adjust, seal, unseal, transfer, registration, remit)}
+EFFECTS: dict[str, ModuleType] = {module.KIND: module for module in (backpay, base_adjust, seal, unseal, transfer, registration, remit, member_change)}
 
 
 def assign(session: Session, result: BatchResult) -> None:

@@ -1,0 +1,124 @@
+"""``gjj review list/show/approve/return/refuse``: the review queue of 姓名 and 证件号码 changes.
+
+Exit codes as everywhere: 0 when the command did its work, 1 when what it was given cannot be used
+(an unknown request, one decided already, a return or refusal without a reason, an approval that
+no longer applies: the reason is printed and nothing changes), 2 for a usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from pipeline.commands.common import ConfigOption, console, err, open_home
+from pipeline.services.review import ReviewView, list_requests, review, show_request
+from pipeline.store.tables import REVIEW_APPROVED, REVIEW_REFUSED, REVIEW_RETURNED
+
+review_app = typer.Typer(help="缴存人信息变更审核：列出、查看待审核的姓名和证件号码变更，审核通过、退回或不通过", no_args_is_help=True)
+
+ByOption = Annotated[Optional[str], typer.Option("--by", help="审核人（默认为当前操作系统用户）")]
+ReasonOption = Annotated[str, typer.Option("--reason", help="原因（告知单位）")]
+LIST_COLUMNS = ("编号", "单位账号", "批次", "行", "个人账号", "姓名", "变更项目", "变更前", "变更后", "状态", "提交时间")
+
+
+def _row(view: ReviewView) -> list[str]:
+    return [
+        str(view.id),
+        view.unit_account,
+        view.batch_id,
+        str(view.excel_row),
+        view.member_account,
+        view.member_name,
+        view.item,
+        view.old_value,
+        view.new_value,
+        view.state,
+        f"{view.submitted_at:%Y-%m-%d %H:%M}",
+    ]
+
+
+@review_app.command("list")
+def review_list(
+    unit: Annotated[Optional[str], typer.Option("--unit", help="只列出该单位的申请")] = None,
+    show_all: Annotated[bool, typer.Option("--all", help="也列出已审核的申请")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出（一行）")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """列出待审核的姓名、证件号码变更申请（最早提交的在前）。"""
+    app_ = open_home(config)
+    try:
+        with app_.sessions() as session:
+            views = list_requests(session, unit, include_decided=show_all)
+    finally:
+        app_.close()
+    if as_json:
+        print(json.dumps([view.to_dict() for view in views], ensure_ascii=False, separators=(",", ":")))
+        return
+    table = Table(title="审核申请（全部）" if show_all else "待审核的变更申请")
+    for column in LIST_COLUMNS:
+        table.add_column(column)
+    for view in views:
+        table.add_row(*(Text(cell) for cell in _row(view)))
+    console.print(table)
+    if not views:
+        console.print("没有待审核的申请", markup=False)
+
+
+@review_app.command("show")
+def review_show(request_id: Annotated[int, typer.Argument(help="申请编号")], config: ConfigOption = None) -> None:
+    """显示一条申请：变更内容、原因、状态和每一次审核（审核人、时间、原因）。"""
+    app_ = open_home(config)
+    try:
+        with app_.sessions() as session:
+            view = show_request(session, request_id)
+    finally:
+        app_.close()
+    if view is None:
+        err.print(f"没有编号为 {request_id} 的审核申请", markup=False)
+        raise typer.Exit(1)
+    lines = [
+        f"申请 {view.id}（{view.state}）",
+        f"单位账号 {view.unit_account}，批次 {view.batch_id} 第 {view.excel_row} 行，提交于 {view.submitted_at:%Y-%m-%d %H:%M:%S}",
+        f"缴存人 {view.member_account} {view.member_name}",
+        f"变更项目 {view.item}：「{view.old_value}」→「{view.new_value}」",
+        f"变更原因 {view.reason}",
+    ]
+    lines += [f"{d.decided_at:%Y-%m-%d %H:%M:%S} {d.decided_by}：{d.state}" + (f"（{d.reason}）" if d.reason else "") for d in view.decisions]
+    console.print("\n".join(lines), markup=False)
+
+
+def _decide(request_id: int, state: str, by: str | None, reason: str, config: ConfigOption) -> None:
+    app_ = open_home(config)
+    try:
+        outcome = review(app_.sessions, app_.home.outbox, request_id, state, by or getpass.getuser(), reason)
+    finally:
+        app_.close()
+    if outcome.refused is not None:
+        err.print(f"未审核：{outcome.refused}", markup=False)
+        raise typer.Exit(1)
+    view = outcome.request
+    assert view is not None
+    console.print(f"申请 {view.id}：{state}（{view.member_account} {view.item}「{view.old_value}」→「{view.new_value}」）；已更新批次 {view.batch_id} 的 result.json", markup=False)
+
+
+@review_app.command("approve")
+def review_approve(request_id: Annotated[int, typer.Argument(help="申请编号")], by: ByOption = None, config: ConfigOption = None) -> None:
+    """审核通过：变更当即生效（记入缴存人变更记录）；证件号码已被其他账户使用等情况下不予通过并说明原因。"""
+    _decide(request_id, REVIEW_APPROVED, by, "", config)
+
+
+@review_app.command("return")
+def review_return(request_id: Annotated[int, typer.Argument(help="申请编号")], reason: ReasonOption, by: ByOption = None, config: ConfigOption = None) -> None:
+    """退回：单位按原因更正后重新提交。"""
+    _decide(request_id, REVIEW_RETURNED, by, reason, config)
+
+
+@review_app.command("refuse")
+def review_refuse(request_id: Annotated[int, typer.Argument(help="申请编号")], reason: ReasonOption, by: ByOption = None, config: ConfigOption = None) -> None:
+    """不通过：申请结束，缴存人信息不变。"""
+    _decide(request_id, REVIEW_REFUSED, by, reason, config)
