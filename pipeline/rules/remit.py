@@ -29,6 +29,7 @@ from pipeline.rules.common import (
     UNIT_MONTHLY,
     amount_shown,
     members_to_change,
+    month_before,
     monthly_amounts,
     next_month,
     percent_text,
@@ -116,11 +117,6 @@ def _mixed_months(rows: list[RowResult]) -> tuple[str, str]:
     return start, end
 
 
-def _previous_month(month: str) -> str:
-    year, number = int(month[:4]), int(month[5:7])
-    return f"{year - 1}-12" if number == 1 else f"{year}-{number - 1:02d}"
-
-
 def _span(first: str, last: str) -> str:
     return first if first == last else f"{first} 至 {last}"
 
@@ -157,7 +153,7 @@ def _month_issues(start: str, end: str, context: RuleContext) -> list[Issue]:
         issues.append(
             Issue(
                 Code.REMIT_MONTH_GAP,
-                f"单位缴至年月为 {paid_to}，本清册从 {start} 开始，{_span(due, _previous_month(start))} 未汇缴；"
+                f"单位缴至年月为 {paid_to}，本清册从 {start} 开始，{_span(due, month_before(start))} 未汇缴；"
                 f"汇缴不能跳过月份，请从 {due} 开始",
                 None,
                 START,
