@@ -141,10 +141,11 @@ class Centre:
             return {name: connection.execute(sqlalchemy.text(query)).scalar_one() for name, query in queries.items()}
 
 
-def make_centre(home: Path, db_url: str, **overrides: object) -> Centre:
-    """A home with master data; files count as complete at once (settle time 0) unless overridden."""
+def make_centre(home: Path, db_url: str, master: tuple[list[FakeUnit], list[FakeMember]] | None = None, **overrides: object) -> Centre:
+    """A home with master data (three fake units of ten members unless ``master`` is given); files
+    count as complete at once (settle time 0) unless overridden."""
     app = open_app(home, db_url=db_url, **{"settle_seconds": 0, **overrides})
-    units, members = fake_master_data(unit_count=3, members_per_unit=10)
+    units, members = master or fake_master_data(unit_count=3, members_per_unit=10)
     units_file, members_file = write_master_files(home / "master", units, members)
     with app.sessions() as session, session.begin():
         report = load_master_data(session, app.config, units_file, members_file)

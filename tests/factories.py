@@ -90,6 +90,19 @@ def legacy_id(id_number: str) -> str:
     return id_number[:6] + id_number[8:17]
 
 
+def faulty_identity(member: FakeMember, fault: int, other: FakeMember) -> tuple[str, str]:
+    """The 姓名 and 证件号码 a row for ``member`` carries under identity fault ``fault`` of the
+    screen-versus-cell-check property tests: 0 none, 1 a wrong name, 2 ``other``'s ID number,
+    3 (not a fault) the legacy 15-digit form of the member's own number."""
+    if fault == 1:
+        return "王某某", member.id_number
+    if fault == 2:
+        return member.name, other.id_number
+    if fault == 3:
+        return member.name, legacy_id(member.id_number)
+    return member.name, member.id_number
+
+
 def record_legacy_id(app: Any, member: FakeMember, folder: Path) -> str:
     """Load ``member`` again as a core system still holding the legacy record sends it: its 证件号码 in
     the 15-digit form (the member's own account may change the form). Returns that form."""

@@ -31,7 +31,7 @@ from pipeline.store.tables import BackPayRecord, Batch, BatchRowPart, Member
 from schemas import backpay
 from schemas.masterdata import MEMBER_HEADER
 from tests.conftest import BUSINESS_DATE, Centre, make_centre
-from tests.factories import Formula, backpay_file, formula_file, identity, kind_file, legacy_id, record_legacy_id, row_for, sheet_xml
+from tests.factories import Formula, backpay_file, faulty_identity, formula_file, identity, kind_file, legacy_id, record_legacy_id, row_for, sheet_xml
 
 Mutation = Callable[[list[Any], Centre], None]
 
@@ -455,13 +455,7 @@ def _screened_and_checked_alike(centre: Centre, picks: list[tuple[int, int, int,
         made = []
         for index, (who, identity_fault, start, end, amount) in enumerate(picks):
             member = stranger if who == len(members) else members[who]
-            name, id_number = member.name, member.id_number
-            if identity_fault == 1:
-                name = "王某某"
-            elif identity_fault == 2:
-                id_number = members[(who + 1) % len(members)].id_number
-            elif identity_fault == 3:  # not a fault: the legacy 15-digit form of the member's number
-                id_number = legacy_id(id_number)
+            name, id_number = faulty_identity(member, identity_fault, members[(who + 1) % len(members)])
             values = {
                 "序号": str(index + 1),
                 "个人账号": member.member_account,

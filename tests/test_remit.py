@@ -25,7 +25,6 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, update
 
-from pipeline.app import open_app
 from pipeline.config import load_config
 from pipeline.errors import Code
 from pipeline.model import BatchResult, BatchStatus, MonthAssessment, RowStatus
@@ -40,7 +39,7 @@ from pipeline.store import batches, queries
 from pipeline.store.tables import REMIT_DELETED, REMIT_UNPAID, Batch, Member, RemitAssessment, RemitMember, Unit
 from schemas import remit as template
 from schemas.masterdata import MEMBER_HEADER, UNIT_HEADER
-from tests.conftest import Centre
+from tests.conftest import Centre, make_centre
 from tests.factories import identity, kind_file
 
 UNIT, OTHER = "0100001", "0100002"
@@ -51,11 +50,11 @@ SEED_DATE = date(2022, 4, 1)  # the seed slip's 业务日期; it assesses 202203
 # --- the centre: the seed's unit, a second unit to take members from, the 集中封存户 -------------------
 
 
-def _master(paid_to: str) -> tuple[list[FakeUnit], list[FakeMember], list[list[str]]]:
+def _master(paid_to: str) -> tuple[list[FakeUnit], list[FakeMember]]:
     rng = random.Random(18)
     units = [
-        FakeUnit(UNIT, "葫芦岛市示例科技有限公司", "0.10", "0.10", "韩某某", "15800000001"),
-        FakeUnit(OTHER, "葫芦岛市演示商贸有限公司", "0.12", "0.12", "李某某", "15800000002"),
+        FakeUnit(UNIT, "葫芦岛市示例科技有限公司", "0.10", "0.10", "韩某某", "15800000001", paid_to_month=paid_to),
+        FakeUnit(OTHER, "葫芦岛市演示商贸有限公司", "0.12", "0.12", "李某某", "15800000002", paid_to_month=paid_to),
         FakeUnit(SEALED_UNIT, "集中封存户", "0", "0", "", ""),
     ]
     members = [
@@ -63,15 +62,12 @@ def _master(paid_to: str) -> tuple[list[FakeUnit], list[FakeMember], list[list[s
         for number in range(11)
     ]
     members += [fake_member(rng, f"3{number + 1:08d}", OTHER, number, born_from=1970, born_years=30) for number in range(11, 16)]
-    unit_rows = [unit.row() for unit in units]
-    for row in unit_rows[:2]:
-        row[UNIT_HEADER.index("缴至年月")] = paid_to
-    return units, members, unit_rows
+    return units, members
 
 
-def load(centre: Centre, unit_rows: list[list[str]] | None = None, members: list[FakeMember] | None = None) -> None:
+def load(centre: Centre, units: list[FakeUnit] | None = None, members: list[FakeMember] | None = None) -> None:
     folder = centre.app.home.root / "master"
-    units_file = write_table(folder / "units.csv", UNIT_HEADER, unit_rows) if unit_rows else None
+    units_file = write_table(folder / "units.csv", UNIT_HEADER, [unit.row() for unit in units]) if units else None
     members_file = write_table(folder / "members.csv", MEMBER_HEADER, [member.row() for member in members]) if members else None
     with centre.app.sessions() as session, session.begin():
         report = load_master_data(session, centre.app.config, units_file, members_file)
@@ -79,11 +75,8 @@ def load(centre: Centre, unit_rows: list[list[str]] | None = None, members: list
 
 
 def build_centre(home: Path, db_url: str, paid_to: str = PAID_TO, **overrides: object) -> Centre:
-    app = open_app(home, db_url=db_url, **{"settle_seconds": 0, **overrides})
-    units, members, unit_rows = _master(paid_to)
-    centre = Centre(app, units, members)
-    load(centre, unit_rows, members)
-    return centre
+    """The seed's centre (see the module docstring) instead of conftest's three fake units."""
+    return make_centre(home, db_url, master=_master(paid_to), **overrides)
 
 
 @pytest.fixture
@@ -436,7 +429,7 @@ def test_after_a_delete_the_same_month_is_assessed_again(remit: Centre) -> None:
 def test_a_month_that_stands_is_never_assessed_twice_even_when_master_data_puts_the_month_back(remit: Centre) -> None:
     kind_file(folder(remit), "汇缴", remit_rows(remit, "2022-03", "2022-03"))
     assert run_one(remit, SEED_DATE).status is BatchStatus.ACCEPTED
-    load(remit, _master(PAID_TO)[2])  # the core system sends 缴至年月 2022-02 again
+    load(remit, _master(PAID_TO)[0])  # the core system sends 缴至年月 2022-02 again
     write_table(folder(remit) / "汇缴_again.xlsx", template.HEADER, remit_rows(remit, "2022-03", "2022-03"), title="又一份")
 
     result = run_one(remit, SEED_DATE)

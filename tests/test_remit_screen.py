@@ -19,7 +19,7 @@ from pipeline.money import monthly_deposit
 from pipeline.rules import remit as rules
 from pipeline.store import queries
 from tests.conftest import Centre
-from tests.factories import kind_file, legacy_id
+from tests.factories import faulty_identity, kind_file
 from tests.test_remit import (
     CODE_CASES,
     OTHER,
@@ -70,13 +70,7 @@ def _screened_and_checked_alike(centre: Centre, picks: list[tuple[int, int, int,
         made = []
         for index, (who, identity_fault, base_pick, unit_pick, personal_pick, month_pick) in enumerate(picks):
             member = stranger if who == len(members) else members[who]
-            name, id_number = member.name, member.id_number
-            if identity_fault == 1:
-                name = "王某某"
-            elif identity_fault == 2:
-                id_number = members[(who + 1) % len(members)].id_number
-            elif identity_fault == 3:  # not a fault: the legacy 15-digit form of the member's number
-                id_number = legacy_id(id_number)
+            name, id_number = faulty_identity(member, identity_fault, members[(who + 1) % len(members)])
             base = Decimal(2800 if who < 10 else 2500)
             ratio = Decimal("0.10")
             right = {"base": str(base), "unit": str(monthly_deposit(base, ratio)), "personal": str(monthly_deposit(base, ratio))}
