@@ -182,7 +182,7 @@ def _missing(rows: Iterable[RowResult], context: RuleContext) -> Issue | None:
 
 def prepare(context: RuleContext) -> None:
     """Read who the unit's members are before ``apply`` needs them (see :mod:`pipeline.rules`)."""
-    context.identity_set  # noqa: B018 - a cached property: read now, used by screen
+    context.active_bases  # noqa: B018 - a cached property (with identity_set, in one query): read now, used by screen
 
 
 #: The columns :func:`screen` looks at.
@@ -239,11 +239,12 @@ def screen(columns: dict[str, list[str]], excel_rows: list[int], context: RuleCo
 
     Pure: nothing is decided here. :func:`apply` gives a plain row its amounts and checks only the
     others one by one, so every message comes from the same code whichever way a row went. The
-    members' bases are read as (account, base) of the 正常 members only, and the amounts worked
-    out once per distinct (base, cells) combination: bases take few values in a unit.
+    bases of the 正常 members come with the members' identities (one query, in :func:`prepare`), and
+    the amounts are worked out once per distinct (base, cells) combination: bases take few values
+    in a unit.
     """
     accounts, names, id_numbers, bases, units, personals, starts, ends = (columns[name] for name in SCREENED)
-    active = context.data.active_bases(context.unit.unit_account)
+    active = context.active_bases
     listed = set(accounts)
     named = list(map(context.identity_set.__contains__, zip(accounts, names, id_numbers)))
     if not all(named):  # not recorded as written: the 证件号码 may be in its other form (15 or 18 digits)
