@@ -157,6 +157,7 @@ class _StageClock:
         self.wrap(checked_file, "finish_validation", "schema")
         self.wrap(queries.SqlMasterData, "unit_members", "master_data")
         self.wrap(queries.SqlMasterData, "unit_identities", "master_data")
+        self.wrap(queries.SqlMasterData, "unit_identities_and_bases", "master_data")
         for module in RULES.values():
             self.wrap(module, "apply", "rules")
         for module in EFFECTS.values():

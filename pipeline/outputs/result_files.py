@@ -37,8 +37,9 @@ def write_result_json(result: BatchResult, path: Path) -> None:
         handle.write(b',\n  "rows": [\n')
         rows = result.rows
         for start in range(0, len(rows), _ROWS_PER_WRITE):
+            shown: dict[int, dict[str, str]] = {}  # amount texts per amounts dict, for this chunk's rows (see RowResult.to_dict)
             chunk = orjson.dumps(
-                [row.to_dict() for row in rows[start : start + _ROWS_PER_WRITE]], option=orjson.OPT_INDENT_2
+                [row.to_dict(shown) for row in rows[start : start + _ROWS_PER_WRITE]], option=orjson.OPT_INDENT_2
             )
             if start:
                 handle.write(b",\n")

@@ -111,8 +111,9 @@ class MasterData(Protocol):
 
     def members(self, accounts: Iterable[str]) -> dict[str, MemberInfo]: ...
 
-    def active_bases(self, unit_account: str) -> dict[str, Decimal | None]:
-        """The 缴存基数 of this unit's 正常 members by 个人账号 (汇缴's screen: a fraction of :meth:`unit_members`)."""
+    def unit_identities_and_bases(self, unit_account: str) -> tuple[frozenset[tuple[str, str, str]], dict[str, Decimal | None]]:
+        """:meth:`unit_identities`, and the 缴存基数 of this unit's 正常 members by 个人账号, from one look at
+        the members (汇缴's screen: a fraction of :meth:`unit_members`)."""
         ...
 
     def registered_ids(self, id_numbers: Iterable[str]) -> set[str]:
@@ -175,6 +176,14 @@ class RuleContext:
         """Who this unit's members are, as recorded: a row names a member rightly when its (个人账号, 姓名,
         证件号码) is in it, or (the other form of a 证件号码, see :meth:`names_member`) when it is not."""
         return self.data.unit_identities(self.unit.unit_account)
+
+    @cached_property
+    def active_bases(self) -> dict[str, Decimal | None]:
+        """The 缴存基数 of this unit's 正常 members by 个人账号 (汇缴). Read with :attr:`identity_set`, in one
+        look at the members, which gives :attr:`identity_set` its value when it has none yet."""
+        identities, bases = self.data.unit_identities_and_bases(self.unit.unit_account)
+        self.__dict__.setdefault("identity_set", identities)  # where the cached property keeps its value
+        return bases
 
     @cached_property
     def legacy_identities(self) -> frozenset[tuple[str, str, str]]:

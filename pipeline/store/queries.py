@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from decimal import Decimal
-from itertools import repeat
+from itertools import compress, repeat
 from typing import Any
 
 import orjson
@@ -151,12 +151,17 @@ class SqlMasterData:
         return frozenset(driver_rows(self.session, query))  # the driver's own tuples: nothing made per member
 
     @paused_gc()
-    def active_bases(self, unit_account: str) -> dict[str, Decimal | None]:
-        query = select(Member.member_account, Member.base).where(Member.unit_account == unit_account, Member.status == ACTIVE)
+    def unit_identities_and_bases(self, unit_account: str) -> tuple[frozenset[tuple[str, str, str]], dict[str, Decimal | None]]:
+        query = select(Member.member_account, Member.name, Member.id_number, Member.status, Member.base).where(Member.unit_account == unit_account)
         rows = list(driver_rows(self.session, query))
+        if not rows:
+            return frozenset(), {}
+        accounts, names, id_numbers, statuses, bases = zip(*rows)  # by column, at C speed
+        del rows
+        active = list(map(ACTIVE.__eq__, statuses))
         # a few bases among many members: one Decimal each (a member without one is never plain)
-        shared = {base: None if base is None else _decimal(base) for base in {base for _, base in rows}}
-        return dict(zip([account for account, _ in rows], map(shared.__getitem__, [base for _, base in rows])))
+        shared = {base: None if base is None else _decimal(base) for base in set(compress(bases, active))}
+        return frozenset(zip(accounts, names, id_numbers)), dict(zip(compress(accounts, active), map(shared.__getitem__, compress(bases, active))))
 
     @paused_gc()
     def members(self, accounts: Iterable[str]) -> dict[str, MemberInfo]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
-from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -32,9 +31,11 @@ from pipeline.rules.remit import (
     NAME,
     PREVIOUS_TOTAL,
     START,
+    Pair,
     assess,
-    change_of,
+    change_of_figures,
     current_lines,
+    member_pairs,
 )
 from pipeline.store.bulk import driver_rows, insert_rows
 from pipeline.store.queries import SqlMasterData
@@ -66,19 +67,17 @@ def assign(session: Session, result: BatchResult) -> None:
     collections otherwise."""
     previous = SqlMasterData(session).remit_previous(result.unit_account)
     current = _lines(result)
-    reckoning = assess(previous, current, months_from(result.column(START)[0], result.column(END)[0]))
-    # One computed dict per distinct (line before, line now) figures, shared by its rows: nothing
+    assert len(current) == len(result.rows), "an accepted 汇缴清册 lists each member once: its lines are in the rows' order"
+    pairs = member_pairs(previous, current)
+    reckoning = assess(previous, current, months_from(result.column(START)[0], result.column(END)[0]), pairs)
+    # One computed dict per distinct (figures before, figures now), shared by its rows: nothing
     # changes a 汇缴 row's computed values once given, and 100k rows need only a few dozen.
-    computed: dict[tuple[Any, ...], dict[str, str]] = {}
-    figures = itemgetter(slice(1, None))
-    accounts = result.column(ACCOUNT)
-    for row, before, now in zip(result.rows, map(previous.get, accounts), map(current.__getitem__, accounts)):
-        key = (None if before is None else figures(before), figures(now))
-        given = computed.get(key)
-        if given is None:
-            given = computed[key] = {CHANGE: change_of(before, now)}
-            if before is not None:
-                given[PREVIOUS_TOTAL] = money_text(before.total)
+    computed: dict[Pair, dict[str, str]] = {}
+    for before, now in set(pairs):
+        given = computed[(before, now)] = {CHANGE: change_of_figures(before, now)}
+        if before is not None:
+            given[PREVIOUS_TOTAL] = money_text(before[1] + before[2])
+    for row, given in zip(result.rows, map(computed.__getitem__, pairs)):
         row.computed = given
     result.assessments = reckoning.assessments
     result.departed = _departed(session, reckoning.departed)
