@@ -54,10 +54,11 @@ def write_document(root: Path, sha256: str, data: bytes) -> Path:
     target = document_path(root, sha256)
     if target.is_file() and target.stat().st_size == len(data):
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
     temporary = target.with_name(f".{sha256}.tmp-{os.getpid()}")
     try:
-        with temporary.open("wb") as handle:
+        # Identity scans: readable by the service's group at most, whatever the umask lets through.
+        with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640), "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
