@@ -26,7 +26,7 @@ class CollectionAccount:
 
 @dataclass(frozen=True)
 class Limits:
-    """What a unit's file may be. The last five have defaults so an older ``centre.yaml`` still loads."""
+    """What a unit's file may be. The zip limits have defaults, so an older ``centre.yaml`` still loads."""
 
     max_file_bytes: int
     max_rows: int

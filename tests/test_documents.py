@@ -20,8 +20,10 @@ import sqlalchemy
 from typer.testing import CliRunner
 
 from pipeline.cli import app
+from pipeline.config import load_config
 from pipeline.errors import Code
 from pipeline.model import BatchStatus, RowStatus
+from pipeline.read.bundle import read_bundle
 from pipeline.services.documents import document_file, request_documents
 from pipeline.services.fakes import FakeMember, fake_id, fake_scan, write_table
 from pipeline.services.review import list_requests
@@ -334,3 +336,18 @@ def test_review_show_lists_and_exports_the_scans(sqlite_centre: Centre, tmp_path
     with sqlite_centre.app.engine.begin() as connection:
         connection.execute(sqlalchemy.text("DELETE FROM review_request_documents"))
     assert "材料 无" in gjj(sqlite_centre, "review", "show", "1").output
+
+
+def test_names_written_by_windows_in_the_local_code_page_are_read(tmp_path: Path) -> None:
+    """Windows' 压缩(zipped)文件夹 writes Chinese names in GBK without the UTF-8 flag."""
+    path = tmp_path / "变更.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("template.csv", "序号\n1\n".encode())
+        archive.writestr("300000001_XXXXXX.jpg", fake_scan("jpg"))
+    path.write_bytes(path.read_bytes().replace(b"XXXXXX", "身份证".encode("gbk")))  # same length: 6 bytes
+    (tmp_path / "out").mkdir()
+
+    template, bundle = read_bundle(path, load_config().limits, tmp_path / "out")
+
+    assert template.read_bytes() == "序号\n1\n".encode() and bundle.issues == []
+    assert [(d.entry, d.member_account, d.kind) for d in bundle.documents] == [("300000001_身份证.jpg", "300000001", "身份证")]
