@@ -246,6 +246,11 @@ def hostile(case: str, zip_path: Path, template: bytes, account: str) -> None:
             with zipfile.ZipFile(zip_path, "w") as archive:
                 for name, data in good:
                     archive.writestr(name, data)
+        case "1001 entries":
+            with zipfile.ZipFile(zip_path, "w") as archive:
+                archive.writestr("变更.xlsx", template)
+                for n in range(1000):
+                    archive.writestr(f"{n}.txt", b"")
         case "not a zip":
             zip_path.write_bytes(b"PK\x03\x04 this is not a zip")
 
@@ -262,6 +267,7 @@ HOSTILE = [
     ("zip bomb", [Code.FILE_UNREADABLE], True),
     ("two templates", [Code.FILE_UNREADABLE], True),
     ("no template", [Code.FILE_UNREADABLE], True),
+    ("1001 entries", [Code.FILE_UNREADABLE], True),
     ("not a zip", [Code.FILE_UNREADABLE], True),
     ("html as jpg", [Code.DOCUMENT_INVALID, Code.DOCUMENT_MISSING], False),
     ("png as pdf", [Code.DOCUMENT_INVALID, Code.DOCUMENT_MISSING], False),

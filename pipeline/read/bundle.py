@@ -8,6 +8,7 @@ until proven otherwise:
   ``:``), is ``.`` or ``..``, or has control characters; when an entry is a symbolic link, is
   encrypted, inflates more than ``max_zip_ratio`` : 1 (above 1 MB), or the entries together
   exceed ``max_bundle_bytes``; when a name comes twice; when there is no template or more than one;
+  when the zip's end record counts more than ``MAX_ENTRIES`` entries (checked before the directory is parsed);
 * a scan is DOCUMENT_INVALID (a file issue naming the entry) when its name does not follow the
   pattern, it is empty or above ``max_scan_bytes``, or its bytes are not what its suffix says
   (``%PDF-``, ``FF D8 FF``, the PNG signature); more than ``max_scans`` scans is one DOCUMENT_INVALID.
@@ -50,6 +51,11 @@ RATIO_FLOOR = 1_000_000
 CHUNK = 1 << 16
 UTF8_FLAG = 0x800
 ENCRYPTED_FLAG = 0x1
+#: More entries than this is FILE_UNREADABLE before the zip's directory is parsed: a 100 MB zip of
+#: empty entries would otherwise become millions of ZipInfo objects (about 500 bytes each).
+MAX_ENTRIES = 1000
+END_RECORD = b"PK\x05\x06"
+END_RECORD_SIZE = 22
 
 
 @dataclass
@@ -121,9 +127,25 @@ def _entries(archive: zipfile.ZipFile, limits: Limits) -> dict[str, zipfile.ZipI
     return entries
 
 
+def entry_count(path: Path) -> int | None:
+    """How many entries the zip's end record says it has (None when there is no end record: not a zip)."""
+    with path.open("rb") as handle:
+        handle.seek(0, 2)
+        size = handle.tell()
+        handle.seek(max(0, size - END_RECORD_SIZE - 0xFFFF))  # the record, after at most a 64 KB comment
+        tail = handle.read()
+    at = tail.rfind(END_RECORD)
+    if at < 0 or len(tail) < at + END_RECORD_SIZE:
+        return None
+    return int.from_bytes(tail[at + 10 : at + 12], "little")
+
+
 @contextmanager
 def open_zip(path: Path, limits: Limits) -> Iterator[tuple[zipfile.ZipFile, dict[str, zipfile.ZipInfo]]]:
     """The zip and its entries by name, all found safe (else FILE_UNREADABLE)."""
+    count = entry_count(path)
+    if count is not None and count > MAX_ENTRIES:
+        raise _unreadable(f"压缩包中有 {count} 个条目，超过上限 {MAX_ENTRIES} 个，拒绝处理")
     try:
         with zipfile.ZipFile(path) as archive:
             yield archive, _entries(archive, limits)
