@@ -221,6 +221,8 @@ def hostile(case: str, zip_path: Path, template: bytes, account: str) -> None:
             _entries(zip_path, template, [("..\\x.jpg", fake_scan("jpg")), *good])
         case "path":
             _entries(zip_path, template, [("a/b.jpg", fake_scan("jpg")), *good])
+        case "long path":
+            _entries(zip_path, template, [("a" * 100 + "/b.jpg", fake_scan("jpg")), *good])
         case "absolute":
             _entries(zip_path, template, [("/tmp/abs.jpg", fake_scan("jpg")), *good])
         case "symlink":
@@ -261,6 +263,7 @@ HOSTILE = [
     ("traversal", [Code.FILE_UNREADABLE], True),
     ("backslash traversal", [Code.FILE_UNREADABLE], True),
     ("path", [Code.FILE_UNREADABLE], True),
+    ("long path", [Code.FILE_UNREADABLE], True),
     ("absolute", [Code.FILE_UNREADABLE], True),
     ("symlink", [Code.FILE_UNREADABLE], True),
     ("encrypted", [Code.FILE_UNREADABLE], True),

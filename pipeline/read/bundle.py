@@ -92,16 +92,21 @@ def entry_name(info: zipfile.ZipInfo) -> str:
     return info.orig_filename
 
 
+def shown(name: str) -> str:
+    """An entry's name as a message quotes it: a hostile name may be 64 KB long."""
+    return name if len(name) <= 80 else name[:80] + "…"
+
+
 def _unsafe(name: str, info: zipfile.ZipInfo) -> str | None:
     """Why the entry makes the whole zip unsafe, or None."""
-    if not name or name in (".", "..") or any(mark in name for mark in ("/", "\\", ":")) or ".." in Path(name).parts:
-        return f"压缩包中的「{name}」带有路径（或是 .. 、绝对路径）；材料和模板须直接放在压缩包的最外层"
+    if not name or name in (".", "..") or any(mark in name for mark in ("/", "\\", ":")):
+        return f"压缩包中的「{shown(name)}」带有路径（或是 .. 、绝对路径）；材料和模板须直接放在压缩包的最外层"
     if any(ord(char) < 32 for char in name):
-        return f"压缩包中的「{name!r}」文件名含有控制字符"
+        return f"压缩包中的「{shown(name)!r}」文件名含有控制字符"
     if stat.S_ISLNK(info.external_attr >> 16):
-        return f"压缩包中的「{name}」是符号链接，不是文件"
+        return f"压缩包中的「{shown(name)}」是符号链接，不是文件"
     if info.flag_bits & ENCRYPTED_FLAG:
-        return f"压缩包中的「{name}」设置了密码（已加密），请不加密重新压缩"
+        return f"压缩包中的「{shown(name)}」设置了密码（已加密），请不加密重新压缩"
     return None
 
 
@@ -116,9 +121,9 @@ def _entries(archive: zipfile.ZipFile, limits: Limits) -> dict[str, zipfile.ZipI
         if problem is not None:
             raise _unreadable(problem)
         if info.file_size > RATIO_FLOOR and info.file_size > limits.max_zip_ratio * max(info.compress_size, 1):
-            raise _unreadable(f"压缩包中的「{name}」压缩比异常（疑似压缩炸弹），拒绝处理")
+            raise _unreadable(f"压缩包中的「{shown(name)}」压缩比异常（疑似压缩炸弹），拒绝处理")
         if name.casefold() in seen:
-            raise _unreadable(f"压缩包中有两个名为「{name}」的文件")
+            raise _unreadable(f"压缩包中有两个名为「{shown(name)}」的文件")
         seen.add(name.casefold())
         total += info.file_size
         entries[name] = info
@@ -185,7 +190,7 @@ def _scan(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, limits: Li
     """A checked scan, or why it is DOCUMENT_INVALID."""
     match = SCAN_NAME.match(name)
     if match is None:
-        return _invalid(f"压缩包中的「{name}」不是模板，名称也不符合材料的命名：应为「个人账号_身份证.jpg」或「个人账号_证明.pdf」（pdf、jpg、png）")
+        return _invalid(f"压缩包中的「{shown(name)}」不是模板，名称也不符合材料的命名：应为「个人账号_身份证.jpg」或「个人账号_证明.pdf」（pdf、jpg、png）")
     account, kind, suffix = match.group(1), match.group(2), match.group(3).lower()
     content_type = CONTENT_TYPES[suffix]
     limit = limits.max_scan_bytes
@@ -213,7 +218,7 @@ def read_bundle(path: Path, limits: Limits, folder: Path) -> tuple[Path, Bundle]
         if not templates:
             raise _unreadable("压缩包中没有模板文件（xlsx、xls 或 csv）")
         if len(templates) > 1:
-            raise _unreadable(f"压缩包中只能有一个模板文件，实际有 {len(templates)} 个：{'、'.join(templates)}")
+            raise _unreadable(f"压缩包中只能有一个模板文件，实际有 {len(templates)} 个：{'、'.join(map(shown, templates))}")
         (name,) = templates
         bundle = Bundle(name)
         target = folder / f"template{Path(name).suffix.lower()}"
