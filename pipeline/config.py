@@ -26,9 +26,18 @@ class CollectionAccount:
 
 @dataclass(frozen=True)
 class Limits:
+    """What a unit's file may be. The zip limits have defaults, so an older ``centre.yaml`` still loads."""
+
     max_file_bytes: int
     max_rows: int
     max_cell_chars: int
+    #: A zip entry (an xlsx part, a zip drop's template or scan) above 1 MB may not inflate more than this.
+    max_zip_ratio: int = 100
+    #: A zip drop (template + scans): the zip's own size, and the sum of its entries' sizes.
+    max_bundle_bytes: int = 104857600
+    #: One scan of a zip drop, and the scans in one zip (SPEC.md: ≤ 10 MB each, ≤ 50 per zip).
+    max_scan_bytes: int = 10485760
+    max_scans: int = 50
 
 
 @dataclass(frozen=True)
@@ -151,6 +160,11 @@ class Home:
     @property
     def var(self) -> Path:
         return self.root / "var"
+
+    @property
+    def documents(self) -> Path:
+        """Scans of review requests, content-addressed (``<aa>/<sha256>``); never in any outbox."""
+        return self.var / "documents"
 
     def create(self) -> None:
         for folder in (self.inbox, self.outbox, self.archive, self.quarantine, self.var):

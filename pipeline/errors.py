@@ -81,6 +81,8 @@ class Code(StrEnum):
     REMIT_MONTH_MIXED = "REMIT_MONTH_MIXED"
     REMIT_MONTH_GAP = "REMIT_MONTH_GAP"
     REMIT_MONTH_DONE = "REMIT_MONTH_DONE"
+    DOCUMENT_MISSING = "DOCUMENT_MISSING"
+    DOCUMENT_INVALID = "DOCUMENT_INVALID"
     REVIEW_PENDING = "REVIEW_PENDING"
     # Counter referrals: not errors, the row goes to the counter
     COUNTER_BASE_CHANGE = "COUNTER_BASE_CHANGE"
@@ -147,6 +149,8 @@ TITLES: dict[Code, str] = {
     Code.REMIT_MONTH_MIXED: "汇缴年月各行不一致",
     Code.REMIT_MONTH_GAP: "汇缴月份不连续",
     Code.REMIT_MONTH_DONE: "该月份已汇缴核定",
+    Code.DOCUMENT_MISSING: "缺少须随附的材料",
+    Code.DOCUMENT_INVALID: "材料不符合要求",
     Code.REVIEW_PENDING: "该缴存人已有待审核的变更申请",
     Code.COUNTER_BASE_CHANGE: "基数变动幅度超过规定比例，须到柜台办理",
     Code.COUNTER_CROSS_YEAR: "跨年补缴，须到柜台办理",

@@ -240,6 +240,27 @@ class DepartedMember:
         }
 
 
+#: The suffix a stored scan is exported with, by its content type.
+DOCUMENT_SUFFIXES = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}
+
+
+@dataclass(frozen=True)
+class Document:
+    """A scan that came in a zip drop, checked by its bytes (:mod:`pipeline.read.bundle`); the bytes
+    stay in the zip until the store keeps them (content-addressed by ``sha256``)."""
+
+    entry: str
+    member_account: str
+    kind: str
+    content_type: str
+    size: int
+    sha256: str
+
+    @property
+    def suffix(self) -> str:
+        return DOCUMENT_SUFFIXES[self.content_type]
+
+
 _status_of = attrgetter("status")
 _amounts_of = attrgetter("amounts")
 
@@ -273,6 +294,8 @@ class BatchResult:
     #: 汇缴 only: the 核定 of each month the file covers, and the members of the previous 核定 who left.
     assessments: list[MonthAssessment] = field(default_factory=list)
     departed: list[DepartedMember] = field(default_factory=list)
+    #: The scans of a zip drop, as checked; kept by the store with the review requests they belong to.
+    documents: list[Document] = field(default_factory=list)
 
     def column(self, name: str) -> list[str]:
         """Every row's value of ``name`` (``""`` where a row has none), in row order; not to be changed."""

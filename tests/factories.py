@@ -9,10 +9,24 @@ from typing import Any
 
 import xlsxwriter
 
-from pipeline.services.fakes import FakeMember, backpay_row, write_table
+from pipeline.services.fakes import FakeMember, backpay_row, fake_scan, write_bundle, write_table
 from schemas import backpay
 
-__all__ = ["Formula", "aged", "backpay_file", "backpay_row", "formula_file", "identity", "kind_file", "legacy_id", "record_legacy_id", "row_for", "sheet_xml"]
+__all__ = [
+    "Formula",
+    "aged",
+    "backpay_file",
+    "backpay_row",
+    "bundle_file",
+    "formula_file",
+    "identity",
+    "kind_file",
+    "legacy_id",
+    "record_legacy_id",
+    "row_for",
+    "scans_for",
+    "sheet_xml",
+]
 
 
 def backpay_file(folder: Path, rows: list[list[Any]], name: str = "补缴.xlsx", *, title: str | None = "补缴清册", total: str | None = None) -> Path:
@@ -65,6 +79,19 @@ def kind_file(folder: Path, kind: str, rows: list[list[Any]], name: str | None =
     from schemas import TEMPLATES
 
     return write_table(folder / (name or f"{kind}.xlsx"), TEMPLATES[kind].HEADER, rows, title=f"{kind}清册")
+
+
+def scans_for(*accounts: str, kinds: tuple[str, ...] = ("身份证", "证明")) -> dict[str, bytes]:
+    """Good scans named as a unit must name them: a JPEG 身份证 and a PDF 证明 for each account."""
+    suffix = {"身份证": "jpg", "证明": "pdf"}
+    return {f"{account}_{kind}.{suffix[kind]}": fake_scan(suffix[kind]) for account in accounts for kind in kinds}
+
+
+def bundle_file(folder: Path, kind: str, rows: list[list[Any]], scans: dict[str, bytes], name: str | None = None) -> Path:
+    """A zip drop of ``kind`` in ``folder``: the template (titled as :func:`kind_file`'s) and ``scans``."""
+    from schemas import TEMPLATES
+
+    return write_bundle(folder / (name or f"{kind}.zip"), TEMPLATES[kind].HEADER, rows, scans, title=f"{kind}清册")
 
 
 def identity(member: FakeMember) -> list[str]:

@@ -22,7 +22,7 @@ from pipeline.services.review import list_requests, review, show_request
 from pipeline.store.tables import Member, MemberChange, ReviewDecision, ReviewRequest
 from schemas import TEMPLATES
 from tests.conftest import Centre
-from tests.factories import identity, kind_file, sheet_xml
+from tests.factories import bundle_file, identity, kind_file, scans_for, sheet_xml
 
 KIND = "缴存人信息变更"
 runner = CliRunner()
@@ -34,7 +34,12 @@ def change_row(seq: Any, member: FakeMember, item: str, value: str, reason: str 
 
 
 def drop(centre: Centre, rows: list[list[Any]], name: str | None = None, unit: int = 0) -> Path:
-    return kind_file(centre.inbox / centre.unit(unit).unit_account, KIND, rows, name)
+    """The rows as an xlsx; as a zip drop with both scans of each member of a 姓名 or 证件号码 row, when there is one."""
+    folder = centre.inbox / centre.unit(unit).unit_account
+    reviewed = [str(row[1]) for row in rows if row[4] in ("姓名", "证件号码")]
+    if not reviewed:
+        return kind_file(folder, KIND, rows, name)
+    return bundle_file(folder, KIND, rows, scans_for(*dict.fromkeys(reviewed)), Path(name or KIND).stem + ".zip")
 
 
 def process(centre: Centre, rows: list[list[Any]], name: str | None = None):

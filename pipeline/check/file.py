@@ -2,6 +2,10 @@
 
 Nothing is written here: the master data comes through the rules' context, made when first
 needed, and the caller stores what :func:`check_file` found.
+
+A zip drop's scans (:mod:`pipeline.read.bundle`) reach the rules of a kind that takes documents
+(``DOCUMENTS = True``: 缴存人信息变更) through the context; its bad scans are file issues; a kind
+that takes none refuses scans (DOCUMENT_INVALID), so no unit believes it sent what nobody keeps.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ from typing import NamedTuple
 
 from pipeline.check.schema import Columns, finish_validation, start_validation
 from pipeline.config import CentreConfig
-from pipeline.errors import Issue, ReadFailure
+from pipeline.errors import Code, Issue, ReadFailure
 from pipeline.memory import paused_gc
-from pipeline.model import RowResult, RowStatus, Sheet
+from pipeline.model import Document, RowResult, RowStatus, Sheet
+from pipeline.read.bundle import Bundle
 from pipeline.read.header import detect, holds_header
 from pipeline.read.workbook import read_raw
 from pipeline.rules import RULES
@@ -25,13 +30,15 @@ from schemas import TEMPLATES
 
 class CheckedFile(NamedTuple):
     """What :func:`check_file` found: the template kind, the sheet, file-level issues, the rows with
-    their issues and the rows' values by column (empty when no row was checked)."""
+    their issues, the rows' values by column (empty when no row was checked) and the good scans
+    of a zip drop, for the store."""
 
     kind: str | None
     sheet: Sheet | None
     file_issues: list[Issue]
     rows: list[RowResult]
     columns: Columns
+    documents: tuple[Document, ...] = ()
 
 
 def check_file(
@@ -43,8 +50,9 @@ def check_file(
     except ReadFailure as failure:
         return CheckedFile(None, None, [failure.issue], [], {})
     detected = detect(raw, kind_headers)
+    bundle_issues, documents = _documents(raw.bundle, detected.kind)
     if detected.kind is None or detected.sheet is None or detected.issues:
-        return CheckedFile(detected.kind, detected.sheet, detected.issues, [], {})
+        return CheckedFile(detected.kind, detected.sheet, detected.issues + bundle_issues, [], {})
     template, rules = TEMPLATES[detected.kind], RULES[detected.kind]
     context = functools.cache(context_loader)  # one context, made when first needed
     with paused_gc():
@@ -62,11 +70,25 @@ def check_file(
             context().data.lock_members()  # before any member is read: no other file changes them until this one commits
         clean = [row for row in rows if not row.issues]
         context().schema_failed = [row for row in rows if row.issues]
+        context().documents = documents
         file_issues = rules.apply(clean, context())
         for row in rows:
             if row.issues and row.errors:
                 row.status = RowStatus.REJECTED
-    return CheckedFile(detected.kind, detected.sheet, file_issues, rows, columns)
+    return CheckedFile(detected.kind, detected.sheet, file_issues + bundle_issues, rows, columns, documents)
+
+
+def _documents(bundle: Bundle | None, kind: str | None) -> tuple[list[Issue], tuple[Document, ...]]:
+    """The file issues of a zip drop's scans and the good scans a ``kind`` takes (see the module's docstring)."""
+    if bundle is None:
+        return [], ()
+    if kind is None or getattr(RULES[kind], "DOCUMENTS", False):
+        return list(bundle.issues), tuple(bundle.documents)
+    refused = [
+        Issue(Code.DOCUMENT_INVALID, f"「{kind}」业务不收材料，压缩包中的「{document.entry}」无法受理；请只上传模板文件")
+        for document in bundle.documents
+    ]
+    return list(bundle.issues) + refused, ()
 
 
 def _before_rules(rules: object, columns: Columns, excel_rows: list[int], context: Callable[[], RuleContext]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import json
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -16,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pipeline.commands.common import ConfigOption, console, err, open_home
+from pipeline.services.documents import export_documents, request_documents
 from pipeline.services.review import ReviewView, list_requests, review, show_request
 from pipeline.store.tables import REVIEW_APPROVED, REVIEW_REFUSED, REVIEW_RETURNED
 
@@ -70,17 +72,34 @@ def review_list(
 
 
 @review_app.command("show")
-def review_show(request_id: Annotated[int, typer.Argument(help="申请编号")], config: ConfigOption = None) -> None:
-    """显示一条申请：变更内容、原因、状态和每一次审核（审核人、时间、原因）。"""
+def review_show(
+    request_id: Annotated[int, typer.Argument(help="申请编号")],
+    export: Annotated[Optional[Path], typer.Option("--export", help="把材料复制到该文件夹（<申请编号>_<材料>.<扩展名>）")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出（一行）")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """显示一条申请：变更内容、原因、状态、每一次审核（审核人、时间、原因）和随附的材料（身份证、证明）。"""
     app_ = open_home(config)
     try:
         with app_.sessions() as session:
             view = show_request(session, request_id)
+            documents = request_documents(session, app_.home.documents, request_id)
     finally:
         app_.close()
     if view is None:
         err.print(f"没有编号为 {request_id} 的审核申请", markup=False)
         raise typer.Exit(1)
+    copies = []
+    if export is not None:
+        try:
+            copies = export_documents(request_id, documents, export)
+        except OSError as exc:
+            err.print(f"材料未能导出：{exc}", markup=False)
+            raise typer.Exit(1) from exc
+    if as_json:
+        data = view.to_dict() | {"documents": [document.to_dict() for document in documents]}
+        print(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+        return
     lines = [
         f"申请 {view.id}（{view.state}）",
         f"单位账号 {view.unit_account}，批次 {view.batch_id} 第 {view.excel_row} 行，提交于 {view.submitted_at:%Y-%m-%d %H:%M:%S}",
@@ -89,7 +108,12 @@ def review_show(request_id: Annotated[int, typer.Argument(help="申请编号")],
         f"变更原因 {view.reason}",
     ]
     lines += [f"{d.decided_at:%Y-%m-%d %H:%M:%S} {d.decided_by}：{d.state}" + (f"（{d.reason}）" if d.reason else "") for d in view.decisions]
-    console.print("\n".join(lines), markup=False)
+    lines += [
+        f"材料 {d.kind}：{d.entry_name}，{d.content_type}，{d.size} 字节，sha256 {d.sha256}，{d.path}" + ("" if d.present else "（文件缺失）")
+        for d in documents
+    ] or ["材料 无"]
+    lines += [f"已导出 {copy}" for copy in copies]
+    console.print("\n".join(lines), markup=False, soft_wrap=True)
 
 
 def _decide(request_id: int, state: str, by: str | None, reason: str, config: ConfigOption) -> None:

@@ -13,6 +13,10 @@ with 17 (``=1.005*100`` as ``100.49999999999999``), and its binary noise must no
 Of a workbook the first visible worksheet whose first rows hold a template's header is read (the
 header test comes from :mod:`pipeline.read.header`); sheets after it are not parsed, hidden and
 very hidden sheets never are: what the unit cannot see on screen is not what it sends.
+
+A zip drop (the template with the scans of its rows, :mod:`pipeline.read.bundle`) is checked
+entry by entry; its template is read from a private temporary folder, removed at once, and the
+table carries the zip's :class:`~pipeline.read.bundle.Bundle`.
 """
 
 from __future__ import annotations
@@ -32,10 +36,10 @@ from python_calamine import CalamineError, CalamineWorkbook, SheetTypeEnum, Shee
 from pipeline.config import Limits
 from pipeline.errors import Code, Issue, ReadFailure
 from pipeline.memory import paused_gc, trim_heap
+from pipeline.read.bundle import TEMPLATE_SUFFIXES, ZIP_SUFFIX, Bundle, private_folder, read_bundle
 
-SUFFIXES = (".xlsx", ".xls", ".csv")
+SUFFIXES = (*TEMPLATE_SUFFIXES, ZIP_SUFFIX)
 OLE_SIGNATURE = bytes.fromhex("d0cf11e0a1b11ae1")
-MAX_XLSX_RATIO = 100  # Apache POI's ZipSecureFile default: a part may not inflate more than 100:1
 
 
 @dataclass
@@ -51,6 +55,8 @@ class RawTable:
     rows: list[list[Any]]
     looked_at: tuple[str, ...] = ()
     hidden: tuple[str, ...] = ()
+    #: The zip drop's scans and their problems, when the template came in a zip.
+    bundle: Bundle | None = None
 
 
 #: Whether a sheet's rows hold a template's header (:func:`pipeline.read.header.holds_header`).
@@ -99,7 +105,8 @@ def cell_text(value: Any) -> str:
 
 
 def check_zip_limits(path: Path, limits: Limits) -> None:
-    """Refuse xlsx decompression bombs before a parser inflates them."""
+    """Refuse xlsx decompression bombs before a parser inflates them (a part may not inflate more
+    than ``limits.max_zip_ratio`` : 1, Apache POI's ZipSecureFile default being 100)."""
     with path.open("rb") as handle:
         if handle.read(len(OLE_SIGNATURE)) == OLE_SIGNATURE:
             # An encrypted xlsx is an OLE compound file holding the encrypted package.
@@ -110,10 +117,10 @@ def check_zip_limits(path: Path, limits: Limits) -> None:
     except zipfile.BadZipFile as exc:
         raise _fail(Code.FILE_UNREADABLE, "文件不是有效的xlsx文件（可能已损坏），请用Excel重新保存后上传") from exc
     total = sum(info.file_size for info in infos)
-    if total > limits.max_file_bytes * MAX_XLSX_RATIO:
+    if total > limits.max_file_bytes * limits.max_zip_ratio:
         raise _fail(Code.FILE_TOO_LARGE, "xlsx文件解压后过大，拒绝处理")
     for info in infos:
-        if info.compress_size and info.file_size / info.compress_size > MAX_XLSX_RATIO and info.file_size > 1_000_000:
+        if info.compress_size and info.file_size / info.compress_size > limits.max_zip_ratio and info.file_size > 1_000_000:
             raise _fail(Code.FILE_UNREADABLE, f"xlsx文件中的 {info.filename} 压缩比异常（疑似压缩炸弹），拒绝处理")
 
 
@@ -123,17 +130,31 @@ def read_raw(path: Path, limits: Limits, holds_header: HeaderTest | None = None)
     when none does, the first visible one); raise :class:`ReadFailure` when it cannot be read."""
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
-        raise _fail(Code.FILE_UNREADABLE, f"不支持的文件类型「{path.suffix}」，请上传 xlsx、xls 或 csv 文件")
+        raise _fail(Code.FILE_UNREADABLE, f"不支持的文件类型「{path.suffix}」，请上传 xlsx、xls 或 csv 文件（随附材料时与材料一起压缩为 zip）")
     size = path.stat().st_size
-    if size > limits.max_file_bytes:
-        raise _fail(Code.FILE_TOO_LARGE, f"文件大小 {size} 字节，超过上限 {limits.max_file_bytes} 字节")
+    most = limits.max_bundle_bytes if suffix == ZIP_SUFFIX else limits.max_file_bytes
+    if size > most:
+        raise _fail(Code.FILE_TOO_LARGE, f"文件大小 {size} 字节，超过上限 {most} 字节")
     if size == 0:
         raise _fail(Code.EMPTY_FILE, "文件是空的")
+    if suffix == ZIP_SUFFIX:
+        return _read_bundle(path, limits, holds_header)
     if suffix == ".csv":
         return RawTable(path.stem, _read_csv(path.read_bytes()))
     if suffix == ".xlsx":
         check_zip_limits(path, limits)
     return _read_workbook(path, holds_header)
+
+
+def _read_bundle(path: Path, limits: Limits, holds_header: HeaderTest | None) -> RawTable:
+    """The template of a zip drop, read from a private folder removed right after; with the zip's scans."""
+    with private_folder() as folder:
+        template, bundle = read_bundle(path, limits, folder)
+        table = read_raw(template, limits, holds_header)
+    if template.suffix == ".csv":
+        table.sheet_name = Path(bundle.template).stem
+    table.bundle = bundle
+    return table
 
 
 #: Files above this size hand the memory their parse freed back to the OS after reading.

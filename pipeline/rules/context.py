@@ -17,7 +17,7 @@ from typing import NamedTuple, Protocol, TypeVar
 
 from pipeline.config import CentreConfig
 from pipeline.errors import Code, Issue
-from pipeline.model import RowResult, RowStatus
+from pipeline.model import Document, RowResult, RowStatus
 from schemas.cells import MIDDLE_DOT, id18, id_maybe_cut
 
 
@@ -165,6 +165,8 @@ class RuleContext:
     #: The rows the schema check already refused, which ``apply`` is not given: a rule about the file
     #: as a whole (汇缴: every 正常 member listed) still sees whom they name.
     schema_failed: list[RowResult] = field(default_factory=list)
+    #: The good scans of a zip drop, for a kind that takes documents (``DOCUMENTS = True``); none for a plain file.
+    documents: tuple[Document, ...] = ()
 
     @cached_property
     def members(self) -> dict[str, MemberInfo]:

@@ -2,7 +2,8 @@
 
 Each file is one database transaction for its business effects. Outputs are put in place after
 the commit (a big batch's are written by other processes while its rows are stored, into a hidden
-folder that is removed if the commit fails) and the file is moved to ``archive/`` last, so a run
+folder that is removed if the commit fails; the scans of a zip drop's review requests go to
+``var/documents`` before it) and the file is moved to ``archive/`` last, so a run
 killed at any point is finished by the next one — or by another worker of the same night, before
 that one ends (:mod:`pipeline.run.recovery`): a file still in the inbox whose batch is already
 stored is not applied again, its outputs are rendered and it is archived.
@@ -38,7 +39,7 @@ from pipeline.rules.context import UnitInfo
 from pipeline.run.day import outcomes_of_run, write_day_summary
 from pipeline.run.outcomes import FailedFile, FileOutcome, Helpers, IgnoredFile, RunSummary
 from pipeline.run.recovery import Recovery
-from pipeline.store import batches, events, queries
+from pipeline.store import batches, documents, events, queries
 from pipeline.store.engine import session_factory
 from pipeline.store.events import EventKind
 from pipeline.store.tables import Batch
@@ -262,6 +263,8 @@ class Processor(Recovery):
                 pdfs.cancel()
         try:
             batches.record(session, batch, result)
+            if result.documents:  # the scans its review requests keep, in place before the commit
+                documents.keep_files(session, self.home.documents, arrival.path, batch.id, self.config.limits)
         except BaseException:
             if pending is not None:
                 pending.discard()
@@ -280,18 +283,19 @@ class Processor(Recovery):
                 Issue(Code.UNIT_INACTIVE, f"单位账户状态为「{unit.status}」，不能办理业务，请联系公积金中心")
             )
             return None
-        kind, sheet, file_issues, rows, columns = check_file(
+        checked = check_file(
             arrival.path,
             self.headers,
             self.config,
             lambda: queries.rule_context(session, self.config, unit, self.business_date),
         )
-        result.kind = kind
-        result.header = list(TEMPLATES[kind].HEADER) if kind else []
-        result.file_issues.extend(file_issues)
-        result.rows = rows
-        result.columns = columns or None
-        return sheet
+        result.kind = checked.kind
+        result.header = list(TEMPLATES[checked.kind].HEADER) if checked.kind else []
+        result.file_issues.extend(checked.file_issues)
+        result.rows = checked.rows
+        result.columns = checked.columns or None
+        result.documents = list(checked.documents)
+        return checked.sheet
 
     def _duplicate(self, session: Session, earlier: Batch, unit: UnitInfo | None, arrival: Arrival, sha256: str) -> BatchResult:
         batch = batches.new_batch(

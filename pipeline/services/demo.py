@@ -23,8 +23,10 @@ from pipeline.services.fakes import (
     backpay_row,
     fake_id,
     fake_master_data,
+    fake_scan,
     recent_months,
     registration_row,
+    write_bundle,
     write_master_files,
     write_table,
 )
@@ -49,7 +51,8 @@ def demo_master_data(folder: Path, business_date: date | None = None) -> tuple[l
 
 
 def drop_demo_files(inbox: Path, units: list[FakeUnit], members: list[FakeMember], business_date: date) -> list[Path]:
-    """Sample files for every template: each accepted once and rejected once, plus a counter case.
+    """Sample files for every template: each accepted once and rejected once, plus a counter case
+    (the accepted 缴存人信息变更 is a zip drop: its 姓名 change comes with a PNG 身份证 and a PDF 证明).
 
     They are given increasing modification times so they are processed in this order (a member is
     sealed on leaving, taken over by the second unit, then unsealed there; the second unit's 汇缴清册
@@ -130,7 +133,7 @@ def drop_demo_files(inbox: Path, units: list[FakeUnit], members: list[FakeMember
         (inbox / a / "启封_有错误.xlsx", unseal.HEADER, [[1, *who(own[0]), "正常上班启封", month, "4070"]]),
         (inbox / b / "汇缴.xlsx", remit.HEADER, second_remit),
         (inbox / a / "汇缴_有错误.xlsx", remit.HEADER, first_bad_remit),
-        (inbox / a / "缴存人信息变更.xlsx", member_change.HEADER, [
+        (inbox / a / "缴存人信息变更.zip", member_change.HEADER, [
             [1, *who(own[4]), "手机号码", "13912345678", "更换手机号码"],
             [2, *who(own[5]), "姓名", "王小明", "身份证姓名变更"],
         ]),
@@ -143,7 +146,10 @@ def drop_demo_files(inbox: Path, units: list[FakeUnit], members: list[FakeMember
     now = time.time() - 600
     for index, (path, header, rows) in enumerate(files):
         title = None if path.suffix == ".csv" else f"{units[0 if path.parent.name == a else 1].name}{path.stem.split('_')[0]}"
-        write_table(path, header, rows, title=title)
+        if path.suffix == ".zip":  # the 姓名 change comes with its member's scans
+            write_bundle(path, header, rows, {f"{own[5].member_account}_身份证.png": fake_scan("png"), f"{own[5].member_account}_证明.pdf": fake_scan("pdf")}, title=title)
+        else:
+            write_table(path, header, rows, title=title)
         os.utime(path, (now + index, now + index))
         written.append(path)
     return written

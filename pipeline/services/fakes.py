@@ -8,7 +8,12 @@ openpyxl, a real spreadsheet writer.
 from __future__ import annotations
 
 import csv
+import io
 import random
+import struct
+import tempfile
+import zipfile
+import zlib
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -121,6 +126,73 @@ def write_table(path: Path, header: tuple[str, ...] | list[str], rows: list[list
     for row in rows:
         sheet.append(row)
     workbook.save(path)
+    return path
+
+
+def fake_scan(suffix: str) -> bytes:
+    """A small scan of the right format, made here (no binary fixture): a one-page PDF, a 1×1 PNG,
+    a tiny JPEG (Pillow's, when installed, else a JFIF header and end marker)."""
+    suffix = suffix.lower().lstrip(".")
+    if suffix == "pdf":
+        return _fake_pdf()
+    if suffix == "png":
+        return _fake_png()
+    if suffix in ("jpg", "jpeg"):
+        return _fake_jpeg()
+    raise ValueError(f"no fake scan for {suffix!r}")
+
+
+def _fake_pdf() -> bytes:
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _fake_png() -> bytes:
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)  # 1×1, 8-bit RGB
+    pixels = zlib.compress(b"\x00\xff\xff\xff")  # filter byte, one white pixel
+    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", pixels) + _png_chunk(b"IEND", b"")
+
+
+def _fake_jpeg() -> bytes:
+    try:
+        from PIL import Image
+    except ImportError:
+        return b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9"
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), "white").save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def write_bundle(
+    path: Path, header: tuple[str, ...] | list[str], rows: list[list[Any]], scans: dict[str, bytes], title: str | None = None, template: str | None = None
+) -> Path:
+    """A zip drop: the template (``template``, else the zip's name as .xlsx) written by
+    :func:`write_table`, and ``scans`` by entry name, all at the zip's top level."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    name = template or f"{path.stem}.xlsx"
+    with tempfile.TemporaryDirectory() as folder:
+        written = write_table(Path(folder) / name, header, rows, title=title)
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.write(written, name)
+            for entry, data in scans.items():
+                archive.writestr(entry, data)
     return path
 
 

@@ -364,3 +364,28 @@ class ReviewDecision(Base):
     decided_by: Mapped[str] = mapped_column(String(50))
     decided_at: Mapped[datetime] = mapped_column(DateTime)
     reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class StoredDocument(Base):
+    """A scan kept by its content (:mod:`pipeline.store.documents`): the bytes are the file
+    ``var/documents/<aa>/<sha256>``, never in any outbox; one row however many requests use it."""
+
+    __tablename__ = "documents"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content_type: Mapped[str] = mapped_column(String(50))
+    size: Mapped[int] = mapped_column(Integer)
+    first_seen: Mapped[datetime] = mapped_column(DateTime)
+
+
+class RequestDocument(Base):
+    """A scan that came with a review request: its kind (身份证, 证明) and its name in the unit's zip."""
+
+    __tablename__ = "review_request_documents"
+    __table_args__ = (UniqueConstraint("request_id", "kind", name="uq_review_request_documents_request_kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("review_requests.id"), index=True)
+    sha256: Mapped[str] = mapped_column(ForeignKey("documents.sha256"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    entry_name: Mapped[str] = mapped_column(String(255))

@@ -4,6 +4,7 @@
 columns, as registration keeps them); the trail row of each change holds the item's old and new
 values. A row waiting for review becomes a ``review_requests`` row, 待审核; the member is not
 touched until a reviewer approves (:mod:`pipeline.services.review`, which calls :func:`change_member`).
+The request keeps the scans of its member that came with the zip drop (:func:`pipeline.store.documents.link`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.model import BatchResult, RowStatus
 from pipeline.rules.member_change import ACCOUNT, KIND, new_value
+from pipeline.store import documents
 from pipeline.store.tables import REVIEW_PENDING, Batch, Member, MemberChange, ReviewRequest
 from schemas.member_change import BANK, BANK_NAME, ID_NUMBER, ITEM, NAME, REASON, split_bank
 
@@ -63,18 +65,19 @@ def record(session: Session, batch: Batch, result: BatchResult) -> None:
         if row.status is RowStatus.ACCEPTED:
             change_member(session, batch.id, member, item, value, month)
             continue
-        session.add(
-            ReviewRequest(
-                batch_pk=batch.id,
-                excel_row=row.excel_row,
-                unit_account=result.unit_account,
-                member_account=member.member_account,
-                item=item,
-                old_value=current_values(member, item)[item],
-                new_value=value,
-                reason=row.values[REASON],
-                state=REVIEW_PENDING,
-                submitted_at=submitted_at,
-            )
+        request = ReviewRequest(
+            batch_pk=batch.id,
+            excel_row=row.excel_row,
+            unit_account=result.unit_account,
+            member_account=member.member_account,
+            item=item,
+            old_value=current_values(member, item)[item],
+            new_value=value,
+            reason=row.values[REASON],
+            state=REVIEW_PENDING,
+            submitted_at=submitted_at,
         )
+        session.add(request)
+        session.flush()
+        documents.link(session, request.id, (d for d in result.documents if d.member_account == member.member_account), submitted_at)
     session.flush()
