@@ -31,6 +31,7 @@ from urllib.parse import quote
 import orjson
 
 from pipeline.errors import Code, Issue
+from pipeline.logs import mask_id
 from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus
 from pipeline.money import money_text
 from pipeline.outputs.html import environment
@@ -54,13 +55,6 @@ UNKNOWN_KIND = "未识别"
 #: Rejections listed per code on the page; summary.json always has all of them.
 PAGE_ISSUES_PER_CODE = 200
 OUTPUT_ORDER = ("report.pdf", "report.xlsx", "slip.pdf", "detail.csv", "result.json")
-
-def mask_id(id_number: str) -> str:
-    """证件号码 with only the first 6 and last 4 characters shown."""
-    if len(id_number) <= 10:
-        return id_number
-    return id_number[:6] + "*" * (len(id_number) - 10) + id_number[-4:]
-
 
 def centre_folder(outbox: Path) -> Path:
     return outbox / CENTRE_FOLDER
