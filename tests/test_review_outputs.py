@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +16,8 @@ from sqlalchemy import select
 from pipeline.logs import mask_id
 from pipeline.services.review import list_requests, review
 from pipeline.store.tables import Batch
-from tests.conftest import Centre
-from tests.test_member_change import NEW_ID, change_row, process
+from tests.conftest import BUSINESS_DATE, Centre
+from tests.test_member_change import NEW_ID, change_row, drop, gjj, process
 from tests.test_pdf import compact, pdf_text
 
 DECIDED = datetime(2024, 8, 6, 9, 30)
@@ -159,3 +159,55 @@ def test_recovery_renders_the_receipt_and_the_notices_again_from_the_database(sq
     assert "待审核2行" in compact(pdf_text(outcome.outputs / "receipt.pdf"))
     assert "审核意见请补交证明" in compact(pdf_text(outcome.outputs / f"notice_{waiting[first.member_account]}.pdf"))
     assert [row["status"] for row in rows_of(outcome.outputs).values()] == ["returned", "pending_review"]
+
+
+def day_data(centre: Centre, day: date) -> dict[str, Any]:
+    page = centre.app.write_summary(day)
+    return json.loads(page.with_name("summary.json").read_text(encoding="utf-8")) | {"html": page.read_text(encoding="utf-8")}
+
+
+def test_the_staff_summary_lists_the_queue_and_the_days_decisions(centre: Centre) -> None:
+    first, second, third = centre.members_of()[:3]
+    other = centre.members_of(1)[0]
+    outcome = process(centre, [change_row(1, first, "姓名", "王小明"), change_row(2, second, "证件号码", NEW_ID), change_row(3, third, "姓名", "李四")])
+    drop(centre, [change_row(1, other, "姓名", "赵六")], unit=1)
+    centre.run()
+    waiting = requests(centre)
+    decide(centre, waiting[first.member_account], "审核通过")
+    decide(centre, waiting[second.member_account], "退回", "请补交证明<script>")
+
+    night, next_day = day_data(centre, BUSINESS_DATE), day_data(centre, DECIDED.date())
+
+    unit, unit2 = centre.unit().unit_account, centre.unit(1).unit_account
+    for data in (night, next_day):  # the queue is what waits when the page is built
+        assert data["totals"]["review_queue"] == 2
+        assert [(entry["unit"], entry["open"]) for entry in data["reviews"]["queue"]["by_unit"]] == [(unit, 1), (unit2, 1)]
+    assert night["reviews"]["decisions"] == [] and night["totals"]["review_decisions"] == 0
+    decisions = next_day["reviews"]["decisions"]
+    assert next_day["totals"]["review_decisions"] == 2
+    assert [
+        (d["request_id"], d["decided_at"], d["decided_by"], d["unit"], d["batch_id"], d["member_account"], d["member_name"], d["item"], d["state"], d["reason"])
+        for d in decisions
+    ] == [
+        (waiting[first.member_account], "2024-08-06T09:30:00", "审核员甲", unit, outcome.result.batch_id, first.member_account, "王小明", "姓名", "审核通过", ""),
+        (waiting[second.member_account], "2024-08-06T09:30:00", "审核员甲", unit, outcome.result.batch_id, second.member_account, second.name, "证件号码", "退回", "请补交证明<script>"),
+    ]
+    assert decisions[0]["notice"] == f"../../../{unit}/{outcome.result.batch_id}/notice_{waiting[first.member_account]}.pdf"
+    html = next_day["html"]
+    assert "缴存人信息变更审核（待审核 2，当日审核 2）" in html and "请补交证明&lt;script&gt;" in html and "<script>" not in html
+    assert f'href="{decisions[0]["notice"]}"' in html
+
+
+def test_gjj_review_rebuilds_the_day_page_of_the_decision(sqlite_centre: Centre) -> None:
+    member = sqlite_centre.members_of()[0]
+    process(sqlite_centre, [change_row(1, member, "姓名", "王小明")])
+    request_id = requests(sqlite_centre)[member.member_account]
+
+    done = gjj(sqlite_centre, "review", "refuse", str(request_id), "--reason", "与身份证不符", "--by", "张审核")
+
+    assert done.exit_code == 0, done.output
+    assert f"result.json、notice_{request_id}.pdf" in done.output
+    page = sqlite_centre.app.home.outbox / "_centre" / "days" / date.today().isoformat() / "summary.json"
+    data = json.loads(page.read_text(encoding="utf-8"))
+    assert [(d["request_id"], d["decided_by"], d["state"], d["reason"]) for d in data["reviews"]["decisions"]] == [(request_id, "张审核", "不通过", "与身份证不符")]
+    assert data["totals"]["review_queue"] == 0
