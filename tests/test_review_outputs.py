@@ -141,8 +141,22 @@ def test_an_approval_refused_by_the_recheck_writes_no_notice(sqlite_centre: Cent
     assert (outcome.outputs / "result.json").read_bytes() == before
 
 
+def test_a_request_of_a_batch_not_done_waits(sqlite_centre: Centre) -> None:
+    """Its outputs (from the result before any decision) are not in place yet: they would overwrite the notice."""
+    member = sqlite_centre.members_of()[0]
+    outcome = process(sqlite_centre, [change_row(1, member, "姓名", "王小明")])
+    request_id = requests(sqlite_centre)[member.member_account]
+    with sqlite_centre.app.sessions() as session, session.begin():
+        session.scalars(select(Batch)).one().stage = "stored"
+
+    decision = decide(sqlite_centre, request_id, "审核通过")
+
+    assert decision.refused == f"批次 {outcome.result.batch_id} 的回执尚未生成完毕（正在处理，或处理中断、待下一次运行补齐），请稍后再审核"
+    assert requests(sqlite_centre) == {member.member_account: request_id} and decision.published == []
+
+
 def test_recovery_renders_the_receipt_and_the_notices_again_from_the_database(sqlite_centre: Centre) -> None:
-    """A worker died after storing the batch (stage ``stored``, outputs gone) and a reviewer decided meanwhile."""
+    """The batch's outputs rendered again from the database (its stage put back to ``stored``, its folder gone) after a decision."""
     first, second = sqlite_centre.members_of()[:2]
     outcome = process(sqlite_centre, [change_row(1, first, "姓名", "王小明"), change_row(2, second, "证件号码", NEW_ID)])
     waiting = requests(sqlite_centre)

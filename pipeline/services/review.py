@@ -8,7 +8,9 @@ kept in ``review_decisions`` (who, when, why), and the batch's stored row takes 
 values), from which :func:`publish` writes the batch's result.json again and adds the decision's
 审批结果通知单 (``notice_<申请编号>.pdf``) to the batch's folder, each atomically.
 
-Approval checks again what may have changed since the file came: the member still holds the old
+A request is decided only once its batch is done (its outputs in place): the outputs a run writes
+just after the batch's commit come from the result before any decision, and would overwrite a
+notice or result.json written in between. Approval checks again what may have changed since the file came: the member still holds the old
 value, and a new 证件号码 is not held by another open account (ID_IN_USE then): such an approval is
 refused with the reason, nothing changed, and the request stays 待审核 for the reviewer to refuse.
 """
@@ -200,6 +202,10 @@ def decide(session: Session, request_id: int, state: str, by: str, reason: str =
     if request.state != REVIEW_PENDING:
         when = f"（{request.decided_by}，{request.decided_at:%Y-%m-%d %H:%M:%S}）" if request.decided_at else ""
         return DecisionOutcome(request_id, refused=f"审核申请 {request_id} 已是「{request.state}」{when}，不能再审核")
+    batch = session.get(Batch, request.batch_pk)
+    assert batch is not None
+    if batch.stage != "done":  # its outputs, rendered from the result before any decision, are not in place yet
+        return DecisionOutcome(request_id, refused=f"批次 {batch.batch_id} 的回执尚未生成完毕（正在处理，或处理中断、待下一次运行补齐），请稍后再审核")
     reason = reason.strip()
     if state != REVIEW_APPROVED and not reason:
         return DecisionOutcome(request_id, refused=f"{state}须写明原因（--reason）")
@@ -215,8 +221,6 @@ def decide(session: Session, request_id: int, state: str, by: str, reason: str =
     computed = {REVIEW_REQUEST: str(request.id), RESULT: state, DECIDED_ON: f"{now:%Y-%m-%d}"} | ({OPINION: reason} if reason else {})
     _mark_row(session, request, ROW_STATUS[state], computed)
     session.flush()
-    batch = session.get(Batch, request.batch_pk)
-    assert batch is not None
     result = load_result(session, batch, unit_info(session, batch.unit_account))
     batch.totals = result.totals()
     return DecisionOutcome(request_id, request=_view(session, request, with_decisions=True), result=result, decided_at=now)
