@@ -10,7 +10,9 @@ values), from which :func:`publish` writes the batch's result.json again and add
 
 A request is decided only once its batch is done (its outputs in place): the outputs a run writes
 just after the batch's commit come from the result before any decision, and would overwrite a
-notice or result.json written in between. Approval checks again what may have changed since the file came: the member still holds the old
+notice or result.json written in between.
+
+Approval checks again what may have changed since the file came: the member still holds the old
 value, and a new 证件号码 is not held by another open account (ID_IN_USE then): such an approval is
 refused with the reason, nothing changed, and the request stays 待审核 for the reviewer to refuse.
 """
