@@ -173,6 +173,7 @@ def test_recovery_renders_the_receipt_and_the_notices_again_from_the_database(sq
     assert "待审核2行" in compact(pdf_text(outcome.outputs / "receipt.pdf"))
     assert "审核意见请补交证明" in compact(pdf_text(outcome.outputs / f"notice_{waiting[first.member_account]}.pdf"))
     assert [row["status"] for row in rows_of(outcome.outputs).values()] == ["returned", "pending_review"]
+    assert "审核结果" not in pdf_text(outcome.outputs / "slip.pdf")  # the 确认单 keeps its columns; the notice says it
 
 
 def day_data(centre: Centre, day: date) -> dict[str, Any]:
