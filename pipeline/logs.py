@@ -14,6 +14,13 @@ from pathlib import Path
 ID_NUMBER = re.compile(r"(?<![0-9])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9A-Za-z])")
 
 
+def mask_id(id_number: str) -> str:
+    """One 证件号码 with only the first 6 and last 4 characters shown (outputs, the staff summary)."""
+    if len(id_number) <= 10:
+        return id_number
+    return id_number[:6] + "*" * (len(id_number) - 10) + id_number[-4:]
+
+
 def mask_ids(text: str) -> str:
     return ID_NUMBER.sub(lambda m: f"{m.group(1)}********{m.group(2)}", text)
 

@@ -127,7 +127,7 @@ def test_a_name_change_waits_then_is_approved_and_later_files_use_the_new_name(c
     assert stored(centre, member.member_account).name == "王小明"
     row = result_row(outcome, 3)
     assert row["status"] == "accepted"
-    assert row["computed"] == {"审核结果": "审核通过", "审核日期": "2024-08-06"}
+    assert row["computed"] == {"审核申请编号": str(waiting.id), "审核结果": "审核通过", "审核日期": "2024-08-06"}
     with centre.app.sessions() as session:
         shown = show_request(session, waiting.id)
         trail = session.scalars(select(MemberChange).where(MemberChange.member_account == member.member_account)).all()
@@ -155,7 +155,7 @@ def test_a_returned_or_refused_request_changes_nothing_and_says_why(centre: Cent
     assert stored(centre, member.member_account).id_number == member.id_number
     row = result_row(outcome, 3)
     assert row["status"] == status
-    assert row["computed"] == {"审核结果": state, "审核日期": "2024-08-06", "审核意见": "缺少户籍部门证明"}
+    assert row["computed"] == {"审核申请编号": str(request_id), "审核结果": state, "审核日期": "2024-08-06", "审核意见": "缺少户籍部门证明"}
     with centre.app.sessions() as session:
         request = session.get(ReviewRequest, request_id)
         assert request is not None

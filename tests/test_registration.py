@@ -256,9 +256,10 @@ def test_accepted_file_opens_accounts_and_writes_outputs(centre: Centre) -> None
     assert first.profile is not None
     assert first.profile["婚姻状况"] == "已婚" and first.profile["个人存款账户号码"] == "6216600000001234566"
     assert set(first.profile) == set(registration.PROFILE_COLUMNS)
+    opened = {"单位账号": unit.unit_account, "证件类型": "身份证", "个人账户状态": "正常", "开户日期": BUSINESS_DATE.isoformat()}
     assert [(c.member_account, c.kind, c.before, c.after) for c in trail] == [
-        ("010000100001", "缴存人登记", {}, {"个人账号": "010000100001", "姓名": person(0)[0], "缴存基数": "4070"}),
-        ("010000100002", "缴存人登记", {}, {"个人账号": "010000100002", "姓名": person(1)[0], "缴存基数": "5000"}),
+        ("010000100001", "缴存人登记", {}, {"个人账号": "010000100001", "姓名": person(0)[0], "证件号码": person(0)[1], "缴存基数": "4070", **opened, **created[0].profile}),
+        ("010000100002", "缴存人登记", {}, {"个人账号": "010000100002", "姓名": person(1)[0], "证件号码": person(1)[1], "缴存基数": "5000", **opened, **created[1].profile}),
     ]
     assert counts(centre)["members"] == 32
 

@@ -119,7 +119,9 @@ def review_show(
 def _decide(request_id: int, state: str, by: str | None, reason: str, config: ConfigOption) -> None:
     app_ = open_home(config)
     try:
-        outcome = review(app_.sessions, app_.home.outbox, request_id, state, by or getpass.getuser(), reason)
+        outcome = review(app_.sessions, app_.home.outbox, request_id, state, by or getpass.getuser(), reason, config=app_.config)
+        if outcome.decided_at is not None:
+            app_.write_summary(outcome.decided_at.date())  # the day's staff page lists the decision
     finally:
         app_.close()
     if outcome.refused is not None:
@@ -127,7 +129,8 @@ def _decide(request_id: int, state: str, by: str | None, reason: str, config: Co
         raise typer.Exit(1)
     view = outcome.request
     assert view is not None
-    console.print(f"申请 {view.id}：{state}（{view.member_account} {view.item}「{view.old_value}」→「{view.new_value}」）；已更新批次 {view.batch_id} 的 result.json", markup=False)
+    written = "、".join(path.name for path in outcome.published)
+    console.print(f"申请 {view.id}：{state}（{view.member_account} {view.item}「{view.old_value}」→「{view.new_value}」）；已写入批次 {view.batch_id} 的 {written}", markup=False)
 
 
 @review_app.command("approve")

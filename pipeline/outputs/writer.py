@@ -20,6 +20,7 @@ from pipeline.errors import OutputFailed
 from pipeline.memory import paused_gc
 from pipeline.model import BatchResult, BatchStatus, RowStatus, Sheet
 from pipeline.outputs.pdf.context import PdfDocument, report_document, slip_document
+from pipeline.outputs.pdf.review import review_documents
 from pipeline.outputs.report_xlsx import write_report_xlsx
 from pipeline.outputs.result_files import write_detail_csv, write_result_json
 
@@ -64,6 +65,12 @@ class OutputWriter:
 
             self._pdf = PdfRenderer(self.config, font_cache=FontFileCache.default(self.font_cache))
         return self._pdf
+
+    def close(self) -> None:
+        """Remove the PDF renderer's temporary font files, if it was made."""
+        if self._pdf is not None:
+            self._pdf.close()
+            self._pdf = None
 
     def folder_for(self, result: BatchResult) -> Path:
         return batch_folder(self.outbox, result.unit_account, result.batch_id)
@@ -156,7 +163,8 @@ class OutputWriter:
             write_report_xlsx(result, sheet, staging / "report.xlsx")
 
     def _pdf_documents(self, result: BatchResult, folder: Path) -> list[tuple[Path, PdfDocument]]:
-        """slip.pdf when rows were applied, report.pdf when the unit must act; none for a duplicate."""
+        """slip.pdf when rows were applied, report.pdf when the unit must act, receipt.pdf when rows went
+        to review and a notice per decision taken (:mod:`pipeline.outputs.pdf.review`); none for a duplicate."""
         if result.status is BatchStatus.DUPLICATE:
             return []
         documents = []
@@ -164,6 +172,7 @@ class OutputWriter:
             documents.append((folder / "slip.pdf", slip_document(result, self.config)))
         if needs_report(result):
             documents.append((folder / "report.pdf", report_document(result, self.config)))
+        documents += [(folder / name, document) for name, document in review_documents(result, self.config)]
         return documents
 
     @paused_gc()

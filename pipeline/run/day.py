@@ -31,7 +31,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from pipeline.config import Home
 from pipeline.outputs.writer import batch_folder
 from pipeline.run.outcomes import DaySummary, FileOutcome, Reported
-from pipeline.run.summary import centre_folder, write_summary
+from pipeline.run.reviews import review_day
+from pipeline.run.summary import centre_folder, day_folder, write_summary
 from pipeline.store import batches, events, queries
 from pipeline.store.events import EventKind
 from pipeline.store.tables import Batch
@@ -63,7 +64,7 @@ def _exclusive(path: Path) -> Iterator[None]:
 
 
 def build_day(session: Session, home: Home, business_date: date, known: Iterable[FileOutcome] = ()) -> DaySummary:
-    """Every batch and every report of ``business_date``, each once."""
+    """Every batch and every report of ``business_date``, each once; the review queue and the day's decisions."""
     by_id = {outcome.result.batch_id: outcome for outcome in known}
     day = DaySummary(business_date)
     runs: set[str] = set()
@@ -87,6 +88,7 @@ def build_day(session: Session, home: Home, business_date: date, known: Iterable
     for (kind, _, _), item in reported.items():
         (day.ignored if kind == EventKind.IGNORED else day.failed).append(item)
     day.runs = sorted(runs)  # run ids begin with their start time
+    day.reviews = review_day(session, business_date, home.outbox, day_folder(home.outbox, business_date))
     return day
 
 

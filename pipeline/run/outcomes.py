@@ -94,6 +94,8 @@ class DaySummary:
     ignored: list[Reported] = field(default_factory=list)
     quarantined: list[Path] = field(default_factory=list)
     runs: list[str] = field(default_factory=list)
+    #: The review queue and the day's decisions, as summary.json holds them (:mod:`pipeline.run.reviews`).
+    reviews: dict[str, Any] = field(default_factory=dict)
 
 
 class Helpers(Protocol):

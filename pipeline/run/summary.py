@@ -3,7 +3,8 @@
 Centre staff open it each morning: how many files came in and what became of them (by status and
 by template), every rejection grouped by error code, and every counter referral with the member,
 the reason and the documents the unit's clerk must bring (from the seeds: the Huludao online-hall
-manual's 注意 lines), then what failed or was not taken. ``outbox/_centre/index.html`` lists every
+manual's 注意 lines), the review queue and the day's review decisions, then what failed or was not
+taken. ``outbox/_centre/index.html`` lists every
 business day, newest first. What the page shows is a :class:`DaySummary`, which
 :mod:`pipeline.run.day` builds from the database; this module only renders and writes it.
 
@@ -31,6 +32,7 @@ from urllib.parse import quote
 import orjson
 
 from pipeline.errors import Code, Issue
+from pipeline.logs import mask_id
 from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus
 from pipeline.money import money_text
 from pipeline.outputs.html import environment
@@ -38,6 +40,7 @@ from pipeline.rules.backpay import AMOUNT as MONEY_COLUMN
 from pipeline.rules.backpay import KIND as MONEY_KIND
 from pipeline.run.counter_documents import counter_documents
 from pipeline.run.outcomes import DaySummary, FileOutcome, Reported
+from pipeline.run.reviews import empty_reviews
 
 CENTRE_FOLDER = "_centre"
 DAYS_FOLDER = "days"
@@ -53,14 +56,7 @@ FONT_STACK = '"Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", "Ping
 UNKNOWN_KIND = "未识别"
 #: Rejections listed per code on the page; summary.json always has all of them.
 PAGE_ISSUES_PER_CODE = 200
-OUTPUT_ORDER = ("report.pdf", "report.xlsx", "slip.pdf", "detail.csv", "result.json")
-
-def mask_id(id_number: str) -> str:
-    """证件号码 with only the first 6 and last 4 characters shown."""
-    if len(id_number) <= 10:
-        return id_number
-    return id_number[:6] + "*" * (len(id_number) - 10) + id_number[-4:]
-
+OUTPUT_ORDER = ("report.pdf", "report.xlsx", "slip.pdf", "receipt.pdf", "detail.csv", "result.json")
 
 def centre_folder(outbox: Path) -> Path:
     return outbox / CENTRE_FOLDER
@@ -128,6 +124,7 @@ def summary_data(day: DaySummary, outbox: Path, *, centre_name: str = "") -> dic
     quarantined = [_quarantined_entry(path, folder) for path in day.quarantined]
     failed = [_reported_entry(item, "error") for item in day.failed]
     ignored = [_reported_entry(item, "reason") for item in day.ignored]
+    reviews = day.reviews or empty_reviews()
     return {
         "business_date": day.business_date.isoformat(),
         "runs": list(day.runs),
@@ -138,9 +135,12 @@ def summary_data(day: DaySummary, outbox: Path, *, centre_name: str = "") -> dic
             "unfinished": len(unfinished),
             "failed": len(failed),
             "ignored": len(ignored),
+            "review_queue": reviews["queue"]["open"],
+            "review_decisions": len(reviews["decisions"]),
         },
         "by_template": _by_template(files),
         "remittances": _remittances(outcomes),
+        "reviews": reviews,
         "files": files,
         "unfinished": unfinished,
         "rejections": rejections,

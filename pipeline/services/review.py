@@ -4,8 +4,13 @@ A 姓名 or 证件号码 change waits as a ``review_requests`` row, 待审核. A
 the change is applied in the same transaction with the member-change trail), returns it (退回, with a
 reason: the unit corrects and sends again) or refuses it (不通过, with a reason). Every decision is
 kept in ``review_decisions`` (who, when, why), and the batch's stored row takes the decision (status
-``accepted``, ``returned`` or ``refused``, and 审核结果/审核意见 among its computed values), from which
-:func:`publish` writes the batch's result.json again, atomically.
+``accepted``, ``returned`` or ``refused``, and 审核申请编号/审核结果/审核日期/审核意见 among its computed
+values), from which :func:`publish` writes the batch's result.json again and adds the decision's
+审批结果通知单 (``notice_<申请编号>.pdf``) to the batch's folder, each atomically.
+
+A request is decided only once its batch is done (its outputs in place): the outputs a run writes
+just after the batch's commit come from the result before any decision, and would overwrite a
+notice or result.json written in between.
 
 Approval checks again what may have changed since the file came: the member still holds the old
 value, and a new 证件号码 is not held by another open account (ID_IN_USE then): such an approval is
@@ -24,9 +29,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline.model import BatchResult, RowStatus
+from pipeline.config import CentreConfig
+from pipeline.model import REVIEW_DATE, REVIEW_OPINION, REVIEW_REQUEST, REVIEW_RESULT, BatchResult, RowStatus
+from pipeline.outputs.pdf.review import notice_for
 from pipeline.outputs.result_files import write_result_json
-from pipeline.outputs.writer import batch_folder
+from pipeline.outputs.writer import OutputWriter, batch_folder
 from pipeline.store.batches import load_result
 from pipeline.store.effects.member_change import change_member, current_values
 from pipeline.store.queries import hold_member_lock, open_id_holders, unit_info
@@ -45,8 +52,8 @@ from schemas.member_change import ID_NUMBER
 
 #: The row status result.json shows after each decision.
 ROW_STATUS = {REVIEW_APPROVED: RowStatus.ACCEPTED, REVIEW_RETURNED: RowStatus.RETURNED, REVIEW_REFUSED: RowStatus.REFUSED}
-#: The computed values a decided row gets in result.json.
-RESULT, OPINION, DECIDED_ON = "审核结果", "审核意见", "审核日期"
+#: The computed values a decided row gets in result.json (its notice is built from them).
+RESULT, OPINION, DECIDED_ON = REVIEW_RESULT, REVIEW_OPINION, REVIEW_DATE
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,9 @@ class DecisionOutcome:
     request: ReviewView | None = None
     #: The batch's result as the database has it after the decision, for :func:`publish`.
     result: BatchResult | None = None
+    decided_at: datetime | None = None
+    #: What :func:`publish` wrote: result.json and the 审批结果通知单.
+    published: list[Path] = field(default_factory=list)
 
 
 def _view(session: Session, request: ReviewRequest, *, with_decisions: bool = False) -> ReviewView:
@@ -194,6 +204,10 @@ def decide(session: Session, request_id: int, state: str, by: str, reason: str =
     if request.state != REVIEW_PENDING:
         when = f"（{request.decided_by}，{request.decided_at:%Y-%m-%d %H:%M:%S}）" if request.decided_at else ""
         return DecisionOutcome(request_id, refused=f"审核申请 {request_id} 已是「{request.state}」{when}，不能再审核")
+    batch = session.get(Batch, request.batch_pk)
+    assert batch is not None
+    if batch.stage != "done":  # its outputs, rendered from the result before any decision, are not in place yet
+        return DecisionOutcome(request_id, refused=f"批次 {batch.batch_id} 的回执尚未生成完毕（正在处理，或处理中断、待下一次运行补齐），请稍后再审核")
     reason = reason.strip()
     if state != REVIEW_APPROVED and not reason:
         return DecisionOutcome(request_id, refused=f"{state}须写明原因（--reason）")
@@ -206,37 +220,59 @@ def decide(session: Session, request_id: int, state: str, by: str, reason: str =
         change_member(session, request.batch_pk, member, request.item, request.new_value, f"{now:%Y-%m}")
     request.state, request.decided_by, request.decided_at, request.decision_reason = state, by, now, reason
     session.add(ReviewDecision(request_id=request.id, state=state, decided_by=by, decided_at=now, reason=reason))
-    computed = {RESULT: state, DECIDED_ON: f"{now:%Y-%m-%d}"} | ({OPINION: reason} if reason else {})
+    computed = {REVIEW_REQUEST: str(request.id), RESULT: state, DECIDED_ON: f"{now:%Y-%m-%d}"} | ({OPINION: reason} if reason else {})
     _mark_row(session, request, ROW_STATUS[state], computed)
     session.flush()
-    batch = session.get(Batch, request.batch_pk)
-    assert batch is not None
     result = load_result(session, batch, unit_info(session, batch.unit_account))
     batch.totals = result.totals()
-    return DecisionOutcome(request_id, request=_view(session, request, with_decisions=True), result=result)
+    return DecisionOutcome(request_id, request=_view(session, request, with_decisions=True), result=result, decided_at=now)
 
 
-def publish(outbox: Path, result: BatchResult) -> Path:
-    """Write the batch's result.json again (after the decision is committed), atomically: a temporary
-    file beside it, then renamed over it. Its path."""
-    folder = batch_folder(outbox, result.unit_account, result.batch_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / "result.json"
-    temporary = folder / f".result.json.tmp-{os.getpid()}"
+def _replace(target: Path, write: Callable[[Path], None]) -> Path:
+    """Write ``target`` atomically: into a temporary file beside it, then renamed over it."""
+    temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     try:
-        write_result_json(result, temporary)
+        write(temporary)
         os.replace(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)
     return target
 
 
-def review(sessions: Callable[[], Session], outbox: Path, request_id: int, state: str, by: str, reason: str = "", now: datetime | None = None) -> DecisionOutcome:
-    """:func:`decide` in a transaction of its own, committed unless refused; then :func:`publish`."""
+def publish(outbox: Path, result: BatchResult, config: CentreConfig | None = None, request_id: int | None = None) -> list[Path]:
+    """After the decision is committed: the batch's result.json written again and, with ``config``
+    and ``request_id``, the request's 审批结果通知单 added to the batch's folder; each atomically.
+    The paths written."""
+    folder = batch_folder(outbox, result.unit_account, result.batch_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = [_replace(folder / "result.json", lambda path: write_result_json(result, path))]
+    if config is not None and request_id is not None and (notice := notice_for(result, request_id, config)) is not None:
+        name, document = notice
+        writer = OutputWriter(outbox, config)  # the installation's font cache, as a run's outputs use
+        try:
+            written.append(_replace(folder / name, lambda path: writer.pdf.render(document, path)))
+        finally:
+            writer.close()
+    return written
+
+
+def review(
+    sessions: Callable[[], Session],
+    outbox: Path,
+    request_id: int,
+    state: str,
+    by: str,
+    reason: str = "",
+    now: datetime | None = None,
+    *,
+    config: CentreConfig | None = None,
+) -> DecisionOutcome:
+    """:func:`decide` in a transaction of its own, committed unless refused; then :func:`publish`
+    (the 审批结果通知单 too, given the centre's ``config``)."""
     with sessions() as session, session.begin():
         outcome = decide(session, request_id, state, by, reason, now)
         if outcome.refused is not None:
             session.rollback()
     if outcome.result is not None:
-        publish(outbox, outcome.result)
+        outcome.published = publish(outbox, outcome.result, config, request_id)
     return outcome

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from pipeline.config import CentreConfig
-from pipeline.model import BatchResult, BatchStatus, MonthAssessment, RowResult
+from pipeline.model import REVIEW_KEYS, BatchResult, BatchStatus, MonthAssessment, RowResult
 from pipeline.money import amount_in_words, money_text
 from schemas import TEMPLATES as TEMPLATES_BY_KIND
 from schemas.remit import TEMPLATE as REMIT_TEMPLATE
@@ -112,7 +112,7 @@ class Cell:
     number: bool = False
 
 
-def _common(result: BatchResult, config: CentreConfig) -> dict[str, Any]:
+def common_context(result: BatchResult, config: CentreConfig) -> dict[str, Any]:
     return {
         "centre_name": config.centre_name,
         "unit_name": result.unit_name,
@@ -130,7 +130,7 @@ def slip_context(result: BatchResult, config: CentreConfig) -> dict[str, Any]:
     money = result.kind == MONEY_KIND
     remit = result.kind == REMIT_KIND and bool(result.assessments)
     context = {
-        **_common(result, config),
+        **common_context(result, config),
         "money": money,
         "remit": remit,
         "serial_number": result.serial_number or "",
@@ -185,9 +185,9 @@ def slip_context(result: BatchResult, config: CentreConfig) -> dict[str, Any]:
 
 
 def _confirmation_columns(result: BatchResult) -> list[Cell]:
-    """Computed values (a new 个人账号), the template's confirmation columns, then computed amounts."""
+    """Computed values (a new 个人账号; not a review's decision: its notice says it), the template's confirmation columns, then computed amounts."""
     amounts = list(dict.fromkeys(name for row in result.rows for name in row.amounts))
-    computed = list(dict.fromkeys(name for row in result.rows for name in row.computed))
+    computed = list(dict.fromkeys(name for row in result.rows for name in row.computed if name not in REVIEW_KEYS))
     template = TEMPLATES_BY_KIND.get(result.kind or "")
     shown = getattr(template, "CONFIRMATION_COLUMNS", None) or [name for name in result.header if name != "序号"]
     columns = [Cell(name, number=name in NUMBER_COLUMNS) for name in computed] + [
@@ -210,7 +210,7 @@ def report_context(result: BatchResult, config: CentreConfig) -> dict[str, Any]:
     else:
         title = "错误报告"
     return {
-        **_common(result, config),
+        **common_context(result, config),
         "title": f"{config.centre_name}{title}",
         "source_name": result.source_name,
         "batch_id": result.batch_id,

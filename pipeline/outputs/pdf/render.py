@@ -1,4 +1,5 @@
-"""PDF outputs: the money slips (补缴凭条, 汇缴凭条), the confirmation (确认单) and the printable rejection report.
+"""PDF outputs: the money slips (补缴凭条, 汇缴凭条), the confirmation (确认单), the printable rejection report,
+and the review's 受理回执 and 审批结果通知单.
 
 :mod:`pipeline.outputs.pdf.context` says what each document shows; :class:`PdfRenderer` lays it out
 with WeasyPrint in the renderer's own font subsets (:mod:`pipeline.outputs.pdf.fonts` says why
@@ -116,7 +117,7 @@ class PdfRenderer:
         """The text of the PDFs' templates, base included: every document needs its characters."""
         loader = self._env.loader
         assert loader is not None
-        return "".join(loader.get_source(self._env, name)[0] for name in ("base.html", "slip.html", "slip_remit.html", "report.html"))
+        return "".join(loader.get_source(self._env, name)[0] for name in ("base.html", "slip.html", "slip_remit.html", "report.html", "receipt.html", "notice.html"))
 
     def _fonts_for(self, html: str) -> tuple[CSS, FontConfiguration]:
         """The stylesheet and font configuration of subsets that cover ``html``.

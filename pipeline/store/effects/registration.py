@@ -89,7 +89,8 @@ def assign(session: Session, result: BatchResult) -> None:
 
 
 def record(session: Session, batch: Batch, result: BatchResult) -> None:
-    """Every accepted row opens its account (正常, balance 0) and leaves a 缴存人登记 trail row."""
+    """Every accepted row opens its account (正常, balance 0) and leaves a 缴存人登记 trail row holding
+    every field the account is opened with (nothing before it)."""
     members = []
     trail = []
     for row in result.accepted_rows:
@@ -99,7 +100,17 @@ def record(session: Session, batch: Batch, result: BatchResult) -> None:
         members.append(
             (account, result.unit_account, row.values["姓名"], ID_TYPE, row.values[ID_COLUMN], OPEN_STATUS, base, Decimal(0), result.business_date, "", None, profile)
         )
-        after = {ACCOUNT: account, "姓名": row.values["姓名"], BASE: str(base)}
+        after = {
+            ACCOUNT: account,
+            "单位账号": result.unit_account,
+            "姓名": row.values["姓名"],
+            "证件类型": ID_TYPE,
+            ID_COLUMN: row.values[ID_COLUMN],
+            "个人账户状态": OPEN_STATUS,
+            BASE: str(base),
+            "开户日期": result.business_date.isoformat(),
+            **profile,
+        }
         trail.append((batch.id, account, KIND, f"{result.business_date:%Y-%m}", {}, after))
     insert_rows(session, Member.__table__, MEMBER_COLUMNS, members)
     insert_rows(session, MemberChange.__table__, TRAIL_COLUMNS, trail)
