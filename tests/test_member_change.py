@@ -18,9 +18,11 @@ from pipeline.errors import Code
 from pipeline.model import BatchStatus, RowStatus
 from pipeline.run.outcomes import FileOutcome
 from pipeline.services.fakes import FakeMember, fake_id
+from pipeline.services.members import RECORD_LABELS
 from pipeline.services.review import list_requests, review, show_request
 from pipeline.store.tables import Member, MemberChange, ReviewDecision, ReviewRequest
 from schemas import TEMPLATES
+from schemas.masterdata import MEMBER_HEADER
 from tests.conftest import Centre
 from tests.factories import bundle_file, identity, kind_file, scans_for, sheet_xml
 
@@ -316,6 +318,11 @@ def test_review_commands(sqlite_centre: Centre) -> None:
     assert again.exit_code == 1 and "已是「不通过」" in again.output
     assert unknown.exit_code == 1 and "没有编号为 9 的审核申请" in unknown.output
     assert shown.exit_code == 0 and "不通过（缺少证明材料）" in shown.output
+    second_member = sqlite_centre.members_of()[1]
+    assert f"当前记录 个人账号 {second_member.member_account}，单位账号 {sqlite_centre.unit().unit_account}" in shown.output
+    assert f"证件号码 {second_member.id_number}，个人账户状态 正常" in shown.output  # the refused change left the ID as it was
+    record = json.loads(gjj(sqlite_centre, "review", "show", "1", "--json").output)["current_record"]
+    assert (record["个人账号"], record["姓名"], record["证件号码"]) == (member.member_account, "王小明", member.id_number)  # approved: the new name
     assert [row["status"] for row in json.loads((outcome.outputs / "result.json").read_text(encoding="utf-8"))["rows"]] == ["accepted", "refused"]
     assert gjj(sqlite_centre, "review", "list", "--json").output.strip() == "[]"
 
@@ -324,3 +331,7 @@ def test_totals_stored_before_the_review_statuses_count_none_of_them() -> None:
     old = {"rows": 2, "accepted": 2, "rejected": 0, "counter": 0, "unchanged": 0, "not_applied": 0, "amounts": {}}
     outcome = FileOutcome("a.xlsx", "0100001", None, Path(), Path(), stored_totals=old)  # type: ignore[arg-type]
     assert outcome.totals() == {**old, "pending_review": 0, "returned": 0, "refused": 0}
+
+
+def test_the_current_record_speaks_the_master_datas_words() -> None:
+    assert RECORD_LABELS == MEMBER_HEADER  # what review show calls a field is what gjj load and export call it

@@ -78,7 +78,7 @@ def review_show(
     as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出（一行）")] = False,
     config: ConfigOption = None,
 ) -> None:
-    """显示一条申请：变更内容、原因、状态、每一次审核（审核人、时间、原因）和随附的材料（身份证、证明）。"""
+    """显示一条申请：变更内容、原因、状态、缴存人的当前记录、每一次审核（审核人、时间、原因）和随附的材料（身份证、证明）。"""
     app_ = open_home(config)
     try:
         with app_.sessions() as session:
@@ -104,6 +104,7 @@ def review_show(
         f"申请 {view.id}（{view.state}）",
         f"单位账号 {view.unit_account}，批次 {view.batch_id} 第 {view.excel_row} 行，提交于 {view.submitted_at:%Y-%m-%d %H:%M:%S}",
         f"缴存人 {view.member_account} {view.member_name}",
+        "当前记录 " + ("，".join(f"{label} {value}" for label, value in view.current_record.items() if value) or "无（账户已不存在）"),
         f"变更项目 {view.item}：「{view.old_value}」→「{view.new_value}」",
         f"变更原因 {view.reason}",
     ]

@@ -13,8 +13,8 @@ import xlsxwriter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline.money import money_text
 from pipeline.outputs.xlsx_text import neutralise_formula
+from pipeline.services.members import member_record
 from pipeline.store.tables import Member
 from schemas.masterdata import MEMBER_HEADER
 
@@ -22,24 +22,7 @@ TEXT_COLUMNS = {"个人账号", "单位账号", "证件号码", "开户日期"}
 
 
 def member_rows(session: Session) -> list[list[str]]:
-    rows = []
-    for member in session.scalars(select(Member).order_by(Member.unit_account, Member.member_account)):
-        rows.append(
-            [
-                member.member_account,
-                member.unit_account,
-                member.name,
-                member.id_type,
-                member.id_number,
-                member.status,
-                money_text(member.base),
-                money_text(member.balance),
-                member.opened_on.isoformat() if member.opened_on else "",
-                member.seal_reason,
-                str(member.last_base_adjust_year) if member.last_base_adjust_year else "",
-            ]
-        )
-    return rows
+    return [member_record(member) for member in session.scalars(select(Member).order_by(Member.unit_account, Member.member_account))]
 
 
 def export_members(session: Session, path: Path) -> int:

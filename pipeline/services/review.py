@@ -34,6 +34,7 @@ from pipeline.model import REVIEW_DATE, REVIEW_OPINION, REVIEW_REQUEST, REVIEW_R
 from pipeline.outputs.pdf.review import notice_for
 from pipeline.outputs.result_files import write_result_json
 from pipeline.outputs.writer import OutputWriter, batch_folder
+from pipeline.services.members import member_details
 from pipeline.store.batches import load_result
 from pipeline.store.effects.member_change import change_member, current_values
 from pipeline.store.queries import hold_member_lock, open_id_holders, unit_info
@@ -84,6 +85,8 @@ class ReviewView:
     state: str
     submitted_at: datetime
     decisions: list[DecisionView] = field(default_factory=list)
+    #: The member's record as the centre holds it now (only for one request shown: ``show_request``).
+    current_record: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -100,6 +103,7 @@ class ReviewView:
             "state": self.state,
             "submitted_at": self.submitted_at.isoformat(timespec="seconds"),
             "decisions": [decision.to_dict() for decision in self.decisions],
+            "current_record": self.current_record,
         }
 
 
@@ -124,6 +128,7 @@ def _view(session: Session, request: ReviewRequest, *, with_decisions: bool = Fa
     if with_decisions:
         query = select(ReviewDecision).where(ReviewDecision.request_id == request.id).order_by(ReviewDecision.id)
         decisions = [DecisionView(d.state, d.decided_by, d.decided_at, d.reason) for d in session.scalars(query)]
+    record = member_details(member) if with_decisions and member is not None else {}
     return ReviewView(
         request.id,
         request.unit_account,
@@ -138,6 +143,7 @@ def _view(session: Session, request: ReviewRequest, *, with_decisions: bool = Fa
         request.state,
         request.submitted_at,
         decisions,
+        record,
     )
 
 
