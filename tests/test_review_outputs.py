@@ -14,6 +14,8 @@ import pytest
 from sqlalchemy import select
 
 from pipeline.logs import mask_id
+from pipeline.model import BatchStatus
+from pipeline.run.summary import write_index
 from pipeline.services.review import list_requests, review
 from pipeline.store.tables import Batch
 from tests.conftest import BUSINESS_DATE, Centre
@@ -226,3 +228,20 @@ def test_gjj_review_rebuilds_the_day_page_of_the_decision(sqlite_centre: Centre)
     data = json.loads(page.read_text(encoding="utf-8"))
     assert [(d["request_id"], d["decided_by"], d["state"], d["reason"]) for d in data["reviews"]["decisions"]] == [(request_id, "张审核", "不通过", "与身份证不符")]
     assert data["totals"]["review_queue"] == 0
+    index = (sqlite_centre.app.home.outbox / "_centre" / "index.html").read_text(encoding="utf-8")
+    assert "<th class=\"num\">待审核</th><th class=\"num\">审核决定</th>" in index
+    today = next(row for row in index.split("<tr>") if date.today().isoformat() in row)
+    assert '<td class="num">0</td>\n      <td class="num">1</td>' in today  # the queue emptied, one decision
+
+
+def test_an_index_entry_written_before_the_review_columns_still_renders(sqlite_centre: Centre) -> None:
+    outbox = sqlite_centre.app.home.outbox
+    day = outbox / "_centre" / "days" / "2024-01-02"
+    day.mkdir(parents=True)
+    old_totals = {"files": 1, "by_status": {str(status): 0 for status in BatchStatus}, "referrals": 0, "errors": 0, "failed": 0}
+    (day / "entry.json").write_text(json.dumps({"business_date": "2024-01-02", "generated_at": "2024-01-02T08:00:00", "runs": 1, "totals": old_totals}), encoding="utf-8")
+
+    write_index(outbox)
+
+    row = next(row for row in (outbox / "_centre" / "index.html").read_text(encoding="utf-8").split("<tr>") if "2024-01-02" in row)
+    assert row.count('<td class="num">0</td>') >= 3  # 转柜台, 待审核 and 审核决定 all shown as 0

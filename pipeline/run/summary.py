@@ -36,6 +36,7 @@ from pipeline.logs import mask_id
 from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus
 from pipeline.money import money_text
 from pipeline.outputs.html import environment
+from pipeline.outputs.pdf.context import remit_figures
 from pipeline.rules.backpay import AMOUNT as MONEY_COLUMN
 from pipeline.rules.backpay import KIND as MONEY_KIND
 from pipeline.run.counter_documents import counter_documents
@@ -152,27 +153,25 @@ def summary_data(day: DaySummary, outbox: Path, *, centre_name: str = "") -> dic
 
 
 def _remittances(outcomes: list[FileOutcome]) -> list[dict[str, Any]]:
-    """The day's 汇缴核定, one line per accepted 汇缴清册: its months, 人数 and amounts (as on its 汇缴凭条)."""
+    """The day's 汇缴核定, one line per accepted 汇缴清册: its months, 人数 and amounts (those of its 汇缴凭条)."""
     entries = []
     for outcome in outcomes:
         result = outcome.result
         if not result.assessments:
             continue
-        first, last = result.assessments[0], result.assessments[-1]
+        figures = remit_figures(result.assessments)
+        months = sorted(assessment.month for assessment in result.assessments)
         entries.append(
             {
                 "unit": outcome.unit_account,
                 "unit_name": result.unit_name,
                 "batch_id": result.batch_id,
                 "serial_number": result.serial_number,
-                "months": first.month if first is last else f"{first.month} 至 {last.month}",
+                "months": months[0] if len(months) == 1 else f"{months[0]} 至 {months[-1]}",
                 "month_count": len(result.assessments),
-                "previous_count": first.previous_count,
-                "increase_count": sum(assessment.increase_count for assessment in result.assessments),
-                "decrease_count": sum(assessment.decrease_count for assessment in result.assessments),
-                "count": last.count,
-                "monthly_amount": money_text(last.amount),
-                "amount": money_text(sum((assessment.amount for assessment in result.assessments), Decimal(0))),
+                **{key: figures[key] for key in ("previous_count", "increase_count", "decrease_count", "count")},
+                "monthly_amount": figures["amount"],
+                "amount": figures["total"],
             }
         )
     return entries
@@ -366,6 +365,8 @@ def _index_entry(folder: Path, data: dict[str, Any] | None) -> dict[str, Any]:
             "referrals": totals.get("referrals", 0),
             "errors": totals.get("errors", 0),
             "failed": totals.get("failed", 0) + totals.get("ignored", 0) + totals.get("unfinished", 0),
+            "review_queue": totals.get("review_queue", 0),
+            "review_decisions": totals.get("review_decisions", 0),
         }
     runs = data.get("runs")
     return {
