@@ -90,6 +90,27 @@ class PostgresServer:
         return self.url(name)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_font_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One font cache for the whole session, as one installation's runs share theirs.
+
+    Each test's home is new, so each would make the GB 2312 font subset again (about 5 s, see
+    README "Benchmark") the first time its run renders a third document with new characters; with
+    the cache the subset is made once (per xdist worker group) and loaded after. Tests of the cache
+    itself pass their own (``PdfRenderer(font_cache=…)`` or ``GJJ_FONT_CACHE`` in a subprocess).
+    """
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "font-cache"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    before = os.environ.get("GJJ_FONT_CACHE")
+    os.environ["GJJ_FONT_CACHE"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("GJJ_FONT_CACHE", None)
+    else:
+        os.environ["GJJ_FONT_CACHE"] = before
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     bin_dir = _pg_bin()

@@ -76,7 +76,7 @@ def test_a_good_zip_keeps_both_scans_content_addressed_and_none_in_the_outbox(ce
     result = outcome.result
     assert result.status is BatchStatus.ACCEPTED, result.all_issues
     assert [row.status for row in result.rows] == [RowStatus.PENDING_REVIEW, RowStatus.PENDING_REVIEW, RowStatus.ACCEPTED]
-    assert {path.name for path in outcome.outputs.iterdir()} == {"result.json", "slip.pdf", "detail.csv"}
+    assert {path.name for path in outcome.outputs.iterdir()} == {"result.json", "slip.pdf", "detail.csv", "receipt.pdf"}  # no scan among them
     assert outcome.moved_to.parent == centre.app.home.archive / centre.unit().unit_account
     root = centre.app.home.documents
     with centre.app.sessions() as session:

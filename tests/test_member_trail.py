@@ -18,7 +18,7 @@ from pipeline.services.fakes import FakeMember
 from pipeline.services.review import list_requests, review
 from pipeline.store.tables import Member, MemberChange
 from tests.conftest import BUSINESS_DATE, Centre
-from tests.factories import identity, kind_file
+from tests.factories import bundle_file, identity, kind_file, scans_for
 from tests.test_member_change import NEW_ID, gjj
 from tests.test_member_templates import set_member
 from tests.test_registration import person, reg_row, registration_file
@@ -27,7 +27,12 @@ SEALED_UNIT = "0000010"
 
 
 def one_file(centre: Centre, kind: str, rows: list[list[Any]], unit: int = 0) -> None:
-    kind_file(centre.inbox / centre.unit(unit).unit_account, kind, rows)
+    folder = centre.inbox / centre.unit(unit).unit_account
+    needs_scans = [row[1] for row in rows if kind == "缴存人信息变更" and row[4] in ("姓名", "证件号码")]
+    if needs_scans:  # a change that waits for review comes as a zip drop with its scans
+        bundle_file(folder, kind, rows, scans_for(*needs_scans))
+    else:
+        kind_file(folder, kind, rows)
     (outcome,) = centre.run().outcomes
     assert outcome.result.status.value == "accepted", outcome.result.all_issues
 
