@@ -148,6 +148,7 @@ def run(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from pipeline.intake.scan import waiting_files
+    from pipeline.run.faults import DatabaseUnavailable
     from pipeline.run.workers import HelperProcesses
 
     day = _business_date(business_date)
@@ -172,6 +173,10 @@ def run(
             )
         except HelperFailed as exc:
             err.print(f"[red]{escape(str(exc))}[/red]")
+            raise typer.Exit(1) from exc
+        except DatabaseUnavailable as exc:  # the run stopped; what it did is committed
+            _print_failed(exc.summary.failed)
+            err.print(f"[red]运行已停止：{escape(str(exc))}[/red]")
             raise typer.Exit(1) from exc
         finally:
             processor.close()

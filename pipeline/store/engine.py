@@ -23,16 +23,20 @@ def database_url(home: Path) -> str:
     return os.environ.get("GJJ_DB") or f"sqlite:///{home / 'var' / 'gjj.db'}"
 
 
-def make_engine(url: str) -> Engine:
+#: How long a SQLite writer waits for another one's lock before the file in hand fails (and is retried next run).
+SQLITE_BUSY_SECONDS = 30.0
+
+
+def make_engine(url: str, busy_seconds: float = SQLITE_BUSY_SECONDS) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": busy_seconds})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_seconds * 1000)}")
             cursor.close()
 
         return engine

@@ -1,0 +1,181 @@
+"""Faults other than a killed process (issue #21, README "Faults"), each with real machinery: a full
+tmpfs or a read-only bind mount over the outbox or the archive, another SQLite writer holding the
+lock, a PostgreSQL server stopped and started again, folders and files that go away mid-run.
+
+Every test ends the same way: the fault is gone, a second run finishes the work, and nothing is
+lost (every file has its batch, its outputs and its archived copy; the inbox is empty) and nothing
+is applied twice (one batch per file, each back-pay row recorded once).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+
+from pipeline.model import BatchStatus
+from pipeline.run.faults import DISK_ERRORS
+from tests.ci_skips import skip_even_in_ci
+from tests.conftest import Centre
+from tests.factories import aged, backpay_file, row_for
+
+MOUNT_NEEDS = "mounting needs root with CAP_SYS_ADMIN (a container may not allow it)"
+
+
+def _mount(*args: str) -> None:
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        skip_even_in_ci(f"cannot mount here: {MOUNT_NEEDS}")
+    done = subprocess.run(["mount", *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        skip_even_in_ci(f"mount {' '.join(args)} refused ({done.stderr.strip()}): {MOUNT_NEEDS}")
+
+
+def _umount(folder: Path) -> None:
+    subprocess.run(["umount", str(folder)], check=True, capture_output=True)
+
+
+@contextmanager
+def full_disk(folder: Path) -> Iterator[Path]:
+    """A 64 kB tmpfs over ``folder``, filled to the last byte: every write there fails with ENOSPC."""
+    folder.mkdir(parents=True, exist_ok=True)
+    _mount("-t", "tmpfs", "-o", "size=64k", "gjj-full", str(folder))
+    try:
+        descriptor = os.open(folder / ".filler", os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while os.write(descriptor, b"\0" * 4096):
+                pass
+        except OSError:
+            pass  # full
+        finally:
+            os.close(descriptor)
+        with pytest.raises(OSError):
+            (folder / ".probe").write_bytes(b"\0" * 8192)
+        (folder / ".probe").unlink()
+        yield folder
+    finally:
+        _umount(folder)
+
+
+@contextmanager
+def read_only(folder: Path) -> Iterator[Path]:
+    """``folder`` bind-mounted read-only over itself: every write there fails with EROFS, root's too."""
+    folder.mkdir(parents=True, exist_ok=True)
+    _mount("--bind", str(folder), str(folder))
+    try:
+        _mount("-o", "remount,ro,bind", str(folder))
+        with pytest.raises(OSError):
+            (folder / ".probe").write_bytes(b"x")
+        yield folder
+    finally:
+        _umount(folder)
+
+
+def night(centre: Centre) -> dict[str, Path]:
+    """Two back-pay files of unit 0 (先 before 后) and one of unit 1, all complete."""
+    unit0, unit1 = (centre.inbox / centre.unit(index).unit_account for index in (0, 1))
+    member0, member1 = centre.members_of(0)[0], centre.members_of(1)[0]
+    return {
+        "先": aged(backpay_file(unit0, [row_for(member0, start="2024-03", end="2024-05")], name="先.xlsx"), 7200),
+        "后": aged(backpay_file(unit0, [row_for(member0, start="2024-06", end="2024-06")], name="后.xlsx"), 3600),
+        "other": aged(backpay_file(unit1, [row_for(member1)], name="补缴.xlsx"), 5400),
+    }
+
+
+def visible(folder: Path) -> list[str]:
+    """What a unit sees in its outbox folder (hidden names are the processor's own)."""
+    return sorted(path.name for path in folder.iterdir() if not path.name.startswith(".")) if folder.exists() else []
+
+
+def stages(centre: Centre) -> dict[str, str]:
+    with centre.app.engine.connect() as connection:
+        return dict(connection.execute(sqlalchemy.text("SELECT source_name, stage FROM batches")).all())
+
+
+def assert_all_done(centre: Centre, files: dict[str, Path]) -> None:
+    """Nothing lost, nothing twice: a done batch per file with its outputs and archived copy, an empty inbox."""
+    counts = centre.table_counts()
+    assert counts["batches"] == len(files)
+    assert counts["backpay_records"] == 3  # one row in each file
+    assert set(stages(centre).values()) == {"done"}
+    assert not [path for path in centre.inbox.rglob("*") if path.is_file()]
+    for path in files.values():
+        unit = path.parent.name
+        folders = visible(centre.app.home.outbox / unit)
+        assert all({"result.json", "slip.pdf"} <= set(visible(centre.app.home.outbox / unit / name)) for name in folders)
+        assert [archived.name.endswith(path.name) for archived in (centre.app.home.archive / unit).iterdir()].count(True) == 1
+    assert len(visible(centre.app.home.outbox / files["先"].parent.name)) == 2
+
+
+@pytest.mark.parametrize("fault", ["full", "read-only"])
+def test_an_outbox_that_cannot_be_written_keeps_the_batch_and_the_next_run_writes_its_outputs(centre: Centre, fault: str) -> None:
+    files = night(centre)
+    unit0 = centre.unit(0).unit_account
+    outbox = centre.app.home.outbox / unit0
+    broken = full_disk(outbox) if fault == "full" else read_only(outbox)
+
+    with broken:
+        summary = centre.run()
+        assert visible(outbox) == []  # no batch folder, whole or half: the staging folder went with the failure
+        assert not list(outbox.glob(".*.tmp-*"))
+
+    assert [outcome.source for outcome in summary.outcomes] == ["补缴.xlsx"]  # the other unit went on
+    assert [(item.unit_account, item.source) for item in summary.failed] == [(unit0, "先.xlsx")]
+    what = DISK_ERRORS[28] if fault == "full" else DISK_ERRORS[30]  # ENOSPC, EROFS
+    assert summary.failed[0].error.startswith(what) and "下次运行重试" in summary.failed[0].error
+    assert stages(centre) == {"先.xlsx": "stored", "补缴.xlsx": "done"}  # 先 is recorded; 后 waits for it
+    assert centre.table_counts()["backpay_records"] == 2  # 先 and the other unit's
+    assert sorted(path.name for path in files["先"].parent.iterdir()) == ["先.xlsx", "后.xlsx"]
+    staff = json.loads(summary.staff_summary.with_suffix(".json").read_text(encoding="utf-8"))
+    assert [entry["source_file"] for entry in staff["unfinished"]] == ["先.xlsx"]
+    assert staff["failed"][0]["error"].startswith(what)
+    page = summary.staff_summary.read_text(encoding="utf-8")
+    assert "已入库、未完成" in page and what in page
+
+    again = centre.run()
+    assert {outcome.source: outcome.result.status for outcome in again.outcomes} == {"先.xlsx": BatchStatus.ACCEPTED, "后.xlsx": BatchStatus.ACCEPTED}
+    assert again.failed == []
+    assert_all_done(centre, files)
+
+
+def test_an_archive_that_cannot_be_written_leaves_the_file_for_the_next_run(sqlite_centre: Centre) -> None:
+    centre = sqlite_centre
+    files = night(centre)
+    unit0 = centre.unit(0).unit_account
+    archive = centre.app.home.archive / unit0
+
+    with read_only(archive):
+        summary = centre.run()
+        assert list(archive.iterdir()) == []
+
+    assert [(item.unit_account, item.source) for item in summary.failed] == [(unit0, "先.xlsx")]
+    assert summary.failed[0].error.startswith(DISK_ERRORS[30])
+    assert stages(centre)["先.xlsx"] == "stored"
+    assert files["先"].exists() and files["后"].exists()
+
+    again = centre.run()
+    assert {outcome.source for outcome in again.outcomes} == {"先.xlsx", "后.xlsx"}
+    assert_all_done(centre, files)
+
+
+def test_a_full_archive_on_another_file_system_leaves_no_partial_copy(sqlite_centre: Centre) -> None:
+    centre = sqlite_centre
+    files = night(centre)
+    unit0 = centre.unit(0).unit_account
+    archive = centre.app.home.archive / unit0
+
+    with full_disk(archive):  # a rename cannot cross file systems: the file is copied, and the copy fails
+        summary = centre.run()
+        assert [path.name for path in archive.iterdir() if path.name != ".filler"] == []
+
+    assert [(item.unit_account, item.source) for item in summary.failed] == [(unit0, "先.xlsx")]
+    assert summary.failed[0].error.startswith(DISK_ERRORS[28])
+    assert files["先"].exists()
+    assert centre.run().failed == []
+    assert_all_done(centre, files)
