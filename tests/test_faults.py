@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,10 +21,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
+from pipeline.app import App
+from pipeline.intake.scan import Arrival
 from pipeline.model import BatchStatus
-from pipeline.run.faults import DISK_ERRORS
+from pipeline.run.faults import DATABASE_LOCKED, DISK_ERRORS
+from pipeline.store.engine import make_engine
 from tests.ci_skips import skip_even_in_ci
-from tests.conftest import Centre
+from tests.conftest import BUSINESS_DATE, Centre
 from tests.factories import aged, backpay_file, row_for
 
 MOUNT_NEEDS = "mounting needs root with CAP_SYS_ADMIN (a container may not allow it)"
@@ -179,3 +183,70 @@ def test_a_full_archive_on_another_file_system_leaves_no_partial_copy(sqlite_cen
     assert files["先"].exists()
     assert centre.run().failed == []
     assert_all_done(centre, files)
+
+
+def test_a_sqlite_database_locked_by_another_writer_fails_the_file_cleanly_and_the_next_run_takes_it(sqlite_centre: Centre) -> None:
+    centre = sqlite_centre
+    files = night(centre)
+    impatient = App(centre.app.home, centre.app.config, make_engine(str(centre.app.engine.url), busy_seconds=0.5))
+    other_writer = sqlite3.connect(centre.app.engine.url.database, isolation_level=None)
+    other_writer.execute("BEGIN IMMEDIATE")  # holds the write lock, as a long `gjj load` would
+    try:
+        summary = impatient.run(BUSINESS_DATE)
+    finally:
+        other_writer.execute("ROLLBACK")
+        other_writer.close()
+
+    assert summary.outcomes == []
+    assert [(item.unit_account, item.source) for item in summary.failed] == [(centre.unit(0).unit_account, "先.xlsx")]  # the pass stopped there
+    assert summary.failed[0].error.startswith(DATABASE_LOCKED) and "下次运行重试" in summary.failed[0].error
+    assert centre.table_counts()["batches"] == 0
+    assert all(path.exists() for path in files.values())
+    staff = json.loads(summary.staff_summary.with_suffix(".json").read_text(encoding="utf-8"))
+    assert [entry["source_file"] for entry in staff["failed"]] == ["先.xlsx"]  # kept in memory: the database refused it
+    impatient.close()
+
+    again = centre.run()
+    assert {outcome.source for outcome in again.outcomes} == {"先.xlsx", "后.xlsx", "补缴.xlsx"}
+    assert again.failed == []
+    assert_all_done(centre, files)
+
+
+def test_folders_and_files_that_go_away_during_a_run_crash_nothing_and_lose_nothing(sqlite_centre: Centre, tmp_path: Path) -> None:
+    centre = sqlite_centre
+    files = night(centre)
+    unit2 = centre.inbox / centre.unit(2).unit_account
+    files["third"] = aged(backpay_file(unit2, [row_for(centre.members_of(2)[0])], name="补缴.xlsx"), 1800)
+    unit1 = files["other"].parent
+    renamed, aside = unit1.with_name(unit1.name + "-改名"), tmp_path / "aside"
+    aside.mkdir()
+
+    def meanwhile(arrival: Arrival) -> None:
+        """After the first file, with the scan done: a unit folder renamed, one removed, a file gone."""
+        if arrival.name == "先.xlsx":
+            unit1.rename(renamed)
+            shutil.move(unit2, aside / unit2.name)
+            files["后"].rename(aside / "后.xlsx")
+
+    processor = centre.app.processor(BUSINESS_DATE)
+    try:
+        summary = processor.run(progress=meanwhile)
+    finally:
+        processor.close()
+
+    assert [outcome.source for outcome in summary.outcomes] == ["先.xlsx"]
+    assert summary.failed == []  # what went away was not there to fail
+    assert stages(centre) == {"先.xlsx": "done"}
+
+    renamed.rename(unit1)
+    shutil.move(aside / unit2.name, unit2)
+    (aside / "后.xlsx").rename(files["后"])
+    again = centre.run()
+    assert {(outcome.unit_account, outcome.source) for outcome in again.outcomes} == {
+        (path.parent.name, path.name) for name, path in files.items() if name != "先"
+    }
+    assert again.failed == []
+    counts = centre.table_counts()
+    assert counts["batches"] == 4 and counts["backpay_records"] == 4
+    assert set(stages(centre).values()) == {"done"}
+    assert not [path for path in centre.inbox.rglob("*") if path.is_file()]

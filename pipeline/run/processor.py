@@ -38,7 +38,7 @@ from pipeline.outputs.writer import OutputWriter, PendingOutputs, needs_report
 from pipeline.rules.context import UnitInfo
 from pipeline.run.day import outcomes_of_run, write_day_summary
 from pipeline.run.faults import DatabaseUnavailable, database_unavailable, describe
-from pipeline.run.outcomes import FailedFile, FileOutcome, Helpers, IgnoredFile, RunSummary
+from pipeline.run.outcomes import FailedFile, FileOutcome, Helpers, IgnoredFile, Reported, RunSummary
 from pipeline.run.recovery import Recovery
 from pipeline.store import batches, documents, events, queries
 from pipeline.store.engine import session_factory
@@ -122,7 +122,8 @@ class Processor(Recovery):
         unnoted, self._unnoted = self._unnoted, []
         for report in unnoted:
             self._note(*report)
-        return write_day_summary(self.sessions, self.home, self.business_date, centre_name=self.config.centre_name, known=known)
+        unrecorded = [Reported(unit, source, message) for kind, unit, source, message in self._unnoted if kind != EventKind.IGNORED]
+        return write_day_summary(self.sessions, self.home, self.business_date, centre_name=self.config.centre_name, known=known, unrecorded=unrecorded)
 
     def process_waiting(self, progress: Callable[[Arrival], None] | None = None) -> list[FileOutcome]:
         """Every complete file of the inbox, in arrival order, except those of units another worker is on
