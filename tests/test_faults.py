@@ -14,6 +14,8 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,12 +26,16 @@ import sqlalchemy
 from pipeline.app import App
 from pipeline.intake.scan import Arrival
 from pipeline.model import BatchStatus
-from pipeline.run.faults import DATABASE_LOCKED, DISK_ERRORS
+from pipeline.run.faults import DATABASE_LOCKED, DATABASE_LOST, DISK_ERRORS, DatabaseUnavailable
+from pipeline.run.outcomes import RunSummary
+from pipeline.run.processor import Processor
+from pipeline.run.watch import Watcher
 from pipeline.store.engine import make_engine
 from tests.ci_skips import skip_even_in_ci
-from tests.conftest import BUSINESS_DATE, Centre
+from tests.conftest import BUSINESS_DATE, Centre, PostgresServer, _pg_bin, make_centre, wait_until
 from tests.factories import aged, backpay_file, row_for
 
+REPO = Path(__file__).resolve().parent.parent
 MOUNT_NEEDS = "mounting needs root with CAP_SYS_ADMIN (a container may not allow it)"
 
 
@@ -250,3 +256,159 @@ def test_folders_and_files_that_go_away_during_a_run_crash_nothing_and_lose_noth
     assert counts["batches"] == 4 and counts["backpay_records"] == 4
     assert set(stages(centre).values()) == {"done"}
     assert not [path for path in centre.inbox.rglob("*") if path.is_file()]
+
+
+# --- PostgreSQL stopped and started again: a server of this module's own, not the session's -------
+
+
+@pytest.fixture(scope="module")
+def own_postgres() -> Iterator[PostgresServer]:
+    bin_dir = _pg_bin()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL binaries (initdb) not installed")
+    server = PostgresServer(bin_dir)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_centre(tmp_path: Path, own_postgres: PostgresServer) -> Iterator[Centre]:
+    centre = make_centre(tmp_path / "home", own_postgres.new_database())
+    yield centre
+    centre.app.close()
+
+
+def test_postgresql_stopped_mid_night_fails_the_file_in_hand_and_stops_the_run(pg_centre: Centre, own_postgres: PostgresServer) -> None:
+    centre = pg_centre
+    files = night(centre)
+
+    def meanwhile(arrival: Arrival) -> None:
+        if arrival.name == "先.xlsx":
+            own_postgres.pause()
+
+    processor = centre.app.processor(BUSINESS_DATE)
+    try:
+        with pytest.raises(DatabaseUnavailable) as stopped:
+            processor.run(progress=meanwhile)
+    finally:
+        processor.close()
+        own_postgres.resume()
+
+    assert str(stopped.value).startswith(DATABASE_LOST) and "中心工作人员汇总未能更新" in str(stopped.value)
+    summary = stopped.value.summary
+    assert [outcome.source for outcome in summary.outcomes] == ["先.xlsx"]
+    assert [(item.unit_account, item.source) for item in summary.failed] == [(centre.unit(0).unit_account, "后.xlsx")]  # then it stopped
+    assert summary.failed[0].error.startswith(DATABASE_LOST)
+    assert files["other"].exists() and files["后"].exists()
+    assert centre.table_counts()["batches"] == 1
+
+    again = centre.run()
+    assert {outcome.source for outcome in again.outcomes} == {"后.xlsx", "补缴.xlsx"}
+    assert again.failed == []
+    assert_all_done(centre, files)
+
+
+def test_postgresql_restarted_between_two_files_is_not_noticed(pg_centre: Centre, own_postgres: PostgresServer) -> None:
+    centre = pg_centre
+    files = night(centre)
+
+    def meanwhile(arrival: Arrival) -> None:
+        if arrival.name == "先.xlsx":
+            own_postgres.pause()
+            own_postgres.resume()
+
+    processor = centre.app.processor(BUSINESS_DATE)
+    try:
+        summary = processor.run(progress=meanwhile)
+    finally:
+        processor.close()
+    assert summary.failed == []
+    assert len(summary.outcomes) == 3
+    assert_all_done(centre, files)
+
+
+def _waiting_on_a_lock(url: str) -> bool:
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE '%serial_counters%'"
+            return bool(connection.execute(sqlalchemy.text(query)).scalar())
+    finally:
+        engine.dispose()
+
+
+def test_postgresql_restarted_while_a_file_is_in_its_transaction(pg_centre: Centre, own_postgres: PostgresServer) -> None:
+    centre = pg_centre
+    files = night(centre)
+    url = centre.app.engine.url.render_as_string(hide_password=False)
+    blocker = sqlalchemy.create_engine(url).connect()
+    blocker.begin()
+    blocker.execute(sqlalchemy.text("LOCK TABLE serial_counters IN ACCESS EXCLUSIVE MODE"))  # the first file waits for its 业务流水号
+    ended: list[object] = []
+    processor = centre.app.processor(BUSINESS_DATE)
+    worker = threading.Thread(target=lambda: ended.append(_run_or_error(processor)))
+    worker.start()
+    try:
+        wait_until(lambda: _waiting_on_a_lock(url), "the first file to wait inside its transaction")
+        own_postgres.pause()  # its batch row is written, its transaction is not committed
+        own_postgres.resume()
+    finally:
+        worker.join(timeout=120)
+        processor.close()
+        blocker.invalidate()
+        blocker.close()
+
+    # The run stops after the file in hand; whether the server is back in time for the staff summary
+    # is a race with its start-up: either way the run says what happened.
+    summary = ended[0] if isinstance(ended[0], RunSummary) else ended[0].summary  # type: ignore[attr-defined]
+    assert isinstance(ended[0], RunSummary | DatabaseUnavailable), ended[0]
+    assert summary.outcomes == []
+    assert [(item.unit_account, item.source) for item in summary.failed] == [(centre.unit(0).unit_account, "先.xlsx")]
+    assert summary.failed[0].error.startswith(DATABASE_LOST)
+    assert centre.table_counts()["batches"] == 0  # rolled back with the connection
+    if isinstance(ended[0], RunSummary):
+        staff = json.loads(summary.staff_summary.with_suffix(".json").read_text(encoding="utf-8"))
+        assert [entry["source_file"] for entry in staff["failed"]] == ["先.xlsx"]
+
+    again = centre.run()
+    assert {outcome.source for outcome in again.outcomes} == {"先.xlsx", "后.xlsx", "补缴.xlsx"}
+    assert_all_done(centre, files)
+
+
+def _run_or_error(processor: Processor) -> object:
+    try:
+        return processor.run()
+    except Exception as exc:
+        return exc
+
+
+def test_gjj_watch_waits_out_a_postgresql_outage(pg_centre: Centre, own_postgres: PostgresServer) -> None:
+    centre = pg_centre
+    files = night(centre)
+    watcher = Watcher(lambda: centre.app.processor(BUSINESS_DATE), centre.inbox, 0, rescan_seconds=30)
+    own_postgres.pause()
+    try:
+        assert watcher.turn() is None  # the turn ends, the watcher does not
+        assert watcher.turn() is None
+    finally:
+        own_postgres.resume()
+    resumed = watcher.turn()
+    assert resumed is not None and {outcome.source for outcome in resumed.outcomes} == {"先.xlsx", "后.xlsx", "补缴.xlsx"}
+    assert_all_done(centre, files)
+
+
+def test_gjj_run_with_postgresql_down_says_so_and_leaves_the_inbox(pg_centre: Centre, own_postgres: PostgresServer) -> None:
+    centre = pg_centre
+    files = night(centre)
+    url = centre.app.engine.url.render_as_string(hide_password=False)
+    environment = {**os.environ, "GJJ_HOME": str(centre.app.home.root), "GJJ_DB": url, "PYTHONPATH": str(REPO)}
+    own_postgres.pause()
+    try:
+        done = subprocess.run([sys.executable, "-m", "pipeline", "run", "--business-date", str(BUSINESS_DATE)], env=environment, capture_output=True, text=True, timeout=120)
+    finally:
+        own_postgres.resume()
+    assert done.returncode == 1
+    assert "无法打开数据库" in done.stderr and DATABASE_LOST in done.stderr
+    assert "Traceback" not in done.stderr
+    assert all(path.exists() for path in files.values())

@@ -43,12 +43,18 @@ ConfigOption = Annotated[Optional[Path], typer.Option("--config", help="配置�
 def open_home(config: Path | None) -> App:
     """The home of ``GJJ_HOME`` opened, or exit 2 naming what is wrong with its configuration."""
     from pipeline.app import open_app  # SQLAlchemy: not for ``--help``
+    from pipeline.run.faults import database_problem, database_unavailable
 
     try:
         app_ = open_app(gjj_home(), config)
     except ConfigError as exc:
         err.print(f"[red]配置错误：[/red]{escape(str(exc))}")
         raise typer.Exit(2) from exc
+    except Exception as exc:
+        if not database_unavailable(exc):
+            raise
+        err.print(f"[red]无法打开数据库：[/red]{escape(database_problem(exc))}")
+        raise typer.Exit(1) from exc
     logs.configure(app_.home.var / "log")
     return app_
 

@@ -76,6 +76,13 @@ class AdvisoryLocks:
             self._connection = None
 
     def acquire(self, key: str) -> bool:
+        """Between two files nothing is held: a connection the server dropped (a restart) is made again once."""
+        try:
+            return bool(self.connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": lock_number(key)}).scalar())
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            self._drop()
         return bool(self.connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": lock_number(key)}).scalar())
 
     def release(self, key: str) -> None:

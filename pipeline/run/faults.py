@@ -52,12 +52,18 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+def database_problem(error: BaseException) -> str:
+    """An unavailable database's error in Chinese, then the driver's first line."""
+    detail = _first_line(error)
+    what = DATABASE_LOCKED if "locked" in detail else DATABASE_LOST
+    return f"{what}（{type(error).__name__}: {detail}）"
+
+
 def describe(error: BaseException) -> str:
     """What a failure means, in Chinese, then the system's message: e.g. "磁盘空间已满：… (OSError: …)"."""
     if database_unavailable(error):
-        detail = _first_line(error)
-        what = DATABASE_LOCKED if "locked" in detail else DATABASE_LOST
-        return f"{what}，{RETRIED}（{type(error).__name__}: {detail}）"
+        what, detail = database_problem(error).split("（", 1)
+        return f"{what}，{RETRIED}（{detail}"
     if isinstance(error, OSError) and error.errno in DISK_ERRORS:
         where = f"：{error.filename}" if error.filename else ""
         return f"{DISK_ERRORS[error.errno]}{where}，{RETRIED}（{type(error).__name__}: {error.strerror}）"
