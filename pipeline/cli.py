@@ -148,7 +148,7 @@ def run(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from pipeline.intake.scan import waiting_files
-    from pipeline.run.faults import DatabaseUnavailable
+    from pipeline.run.faults import SummaryNotWritten
     from pipeline.run.workers import HelperProcesses
 
     day = _business_date(business_date)
@@ -174,9 +174,9 @@ def run(
         except HelperFailed as exc:
             err.print(f"[red]{escape(str(exc))}[/red]")
             raise typer.Exit(1) from exc
-        except DatabaseUnavailable as exc:  # the run stopped; what it did is committed
+        except SummaryNotWritten as exc:  # what the run did is committed; only the staff page is missing
             _print_failed(exc.summary.failed)
-            err.print(f"[red]运行已停止：{escape(str(exc))}[/red]")
+            err.print(f"[red]{escape(str(exc))}[/red]")
             raise typer.Exit(1) from exc
         finally:
             processor.close()

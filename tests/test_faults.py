@@ -26,7 +26,7 @@ import sqlalchemy
 from pipeline.app import App
 from pipeline.intake.scan import Arrival
 from pipeline.model import BatchStatus
-from pipeline.run.faults import DATABASE_LOCKED, DATABASE_LOST, DISK_ERRORS, DatabaseUnavailable
+from pipeline.run.faults import DATABASE_LOCKED, DATABASE_LOST, DISK_ERRORS, SummaryNotWritten
 from pipeline.run.outcomes import RunSummary
 from pipeline.run.processor import Processor
 from pipeline.run.watch import Watcher
@@ -191,6 +191,24 @@ def test_a_full_archive_on_another_file_system_leaves_no_partial_copy(sqlite_cen
     assert_all_done(centre, files)
 
 
+def test_a_full_staff_summary_folder_ends_the_run_with_a_message_and_gjj_summary_writes_it_later(sqlite_centre: Centre) -> None:
+    centre = sqlite_centre
+    files = night(centre)
+    centre_folder = centre.app.home.outbox / "_centre"
+
+    with full_disk(centre_folder):
+        with pytest.raises(SummaryNotWritten) as stopped:
+            centre.run()
+        assert not list(centre_folder.rglob("*.html"))  # written atomically: no half page either
+
+    assert str(stopped.value).startswith(DISK_ERRORS[28]) and "gjj summary" in str(stopped.value)
+    assert len(stopped.value.summary.outcomes) == 3 and stopped.value.summary.failed == []
+    assert_all_done(centre, files)  # the files themselves are done
+    page = centre.app.write_summary(BUSINESS_DATE)
+    staff = json.loads(page.with_suffix(".json").read_text(encoding="utf-8"))
+    assert staff["totals"]["files"] == 3
+
+
 def test_a_sqlite_database_locked_by_another_writer_fails_the_file_cleanly_and_the_next_run_takes_it(sqlite_centre: Centre) -> None:
     centre = sqlite_centre
     files = night(centre)
@@ -289,13 +307,13 @@ def test_postgresql_stopped_mid_night_fails_the_file_in_hand_and_stops_the_run(p
 
     processor = centre.app.processor(BUSINESS_DATE)
     try:
-        with pytest.raises(DatabaseUnavailable) as stopped:
+        with pytest.raises(SummaryNotWritten) as stopped:
             processor.run(progress=meanwhile)
     finally:
         processor.close()
         own_postgres.resume()
 
-    assert str(stopped.value).startswith(DATABASE_LOST) and "中心工作人员汇总未能更新" in str(stopped.value)
+    assert str(stopped.value).startswith(DATABASE_LOST) and "中心工作人员汇总未能更新" in str(stopped.value) and "gjj summary" in str(stopped.value)
     summary = stopped.value.summary
     assert [outcome.source for outcome in summary.outcomes] == ["先.xlsx"]
     assert [(item.unit_account, item.source) for item in summary.failed] == [(centre.unit(0).unit_account, "后.xlsx")]  # then it stopped
@@ -362,7 +380,7 @@ def test_postgresql_restarted_while_a_file_is_in_its_transaction(pg_centre: Cent
     # The run stops after the file in hand; whether the server is back in time for the staff summary
     # is a race with its start-up: either way the run says what happened.
     summary = ended[0] if isinstance(ended[0], RunSummary) else ended[0].summary  # type: ignore[attr-defined]
-    assert isinstance(ended[0], RunSummary | DatabaseUnavailable), ended[0]
+    assert isinstance(ended[0], RunSummary | SummaryNotWritten), ended[0]
     assert summary.outcomes == []
     assert [(item.unit_account, item.source) for item in summary.failed] == [(centre.unit(0).unit_account, "先.xlsx")]
     assert summary.failed[0].error.startswith(DATABASE_LOST)

@@ -31,9 +31,10 @@ DATABASE_LOST = "数据库无法连接或连接中断"
 RETRIED = "文件留在收件箱，下次运行重试"
 
 
-class DatabaseUnavailable(Fault):
-    """The database stayed locked or unreachable to the end of a run: the run stopped, and its staff
-    summary could not be written; ``summary`` holds what it did (committed) and what failed."""
+class SummaryNotWritten(Fault):
+    """The end of a run: its files are done or failed, but the staff summary could not be written (the
+    database stayed locked or unreachable, the outbox is full or read-only); ``summary`` holds what
+    the run did (committed) and what failed. ``gjj summary`` writes the page once the fault is gone."""
 
     def __init__(self, message: str, summary: RunSummary):
         super().__init__(message)
@@ -52,19 +53,25 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+def machine_fault(error: BaseException) -> bool:
+    """A database or a disk that failed, not a bug: what :func:`describe` puts in words."""
+    return database_unavailable(error) or (isinstance(error, OSError) and error.errno in DISK_ERRORS)
+
+
 def database_problem(error: BaseException) -> str:
     """An unavailable database's error in Chinese, then the driver's first line."""
-    detail = _first_line(error)
-    what = DATABASE_LOCKED if "locked" in detail else DATABASE_LOST
-    return f"{what}（{type(error).__name__}: {detail}）"
+    return describe(error, then="")
 
 
-def describe(error: BaseException) -> str:
-    """What a failure means, in Chinese, then the system's message: e.g. "磁盘空间已满：… (OSError: …)"."""
+def describe(error: BaseException, then: str = RETRIED) -> str:
+    """What a failure means, in Chinese, ``then`` what happens next, then the system's message:
+    e.g. "磁盘空间已满：…，文件留在收件箱，下次运行重试（OSError: No space left on device）"."""
+    next_step = f"，{then}" if then else ""
     if database_unavailable(error):
-        what, detail = database_problem(error).split("（", 1)
-        return f"{what}，{RETRIED}（{detail}"
+        detail = _first_line(error)
+        what = DATABASE_LOCKED if "locked" in detail else DATABASE_LOST
+        return f"{what}{next_step}（{type(error).__name__}: {detail}）"
     if isinstance(error, OSError) and error.errno in DISK_ERRORS:
         where = f"：{error.filename}" if error.filename else ""
-        return f"{DISK_ERRORS[error.errno]}{where}，{RETRIED}（{type(error).__name__}: {error.strerror}）"
+        return f"{DISK_ERRORS[error.errno]}{where}{next_step}（{type(error).__name__}: {error.strerror}）"
     return f"{type(error).__name__}: {error}"

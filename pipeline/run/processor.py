@@ -37,7 +37,7 @@ from pipeline.model import BatchResult, BatchStatus, Sheet
 from pipeline.outputs.writer import OutputWriter, PendingOutputs, needs_report
 from pipeline.rules.context import UnitInfo
 from pipeline.run.day import outcomes_of_run, write_day_summary
-from pipeline.run.faults import DatabaseUnavailable, database_unavailable, describe
+from pipeline.run.faults import SummaryNotWritten, database_unavailable, describe, machine_fault
 from pipeline.run.outcomes import FailedFile, FileOutcome, Helpers, IgnoredFile, Reported, RunSummary
 from pipeline.run.recovery import Recovery
 from pipeline.store import batches, documents, events, queries
@@ -107,9 +107,9 @@ class Processor(Recovery):
         try:
             summary.staff_summary = self.write_staff_summary(summary.outcomes)
         except Exception as exc:
-            if not database_unavailable(exc):
+            if not machine_fault(exc):
                 raise
-            raise DatabaseUnavailable(f"{describe(exc)}；中心工作人员汇总未能更新", summary) from exc
+            raise SummaryNotWritten(f"{describe(exc, then='中心工作人员汇总未能更新，故障排除后运行 gjj summary 重新生成')}", summary) from exc
         if failures:
             raise HelperFailed(failures)
         return summary
