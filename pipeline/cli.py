@@ -276,7 +276,10 @@ def watch(
 
     register = app_.home.var / REGISTER_NAME  # when each waiting file was first seen, kept across restarts
     settle = app_.config.settle_seconds
-    watcher = Watcher(lambda: app_.processor(date.today()), app_.home.inbox, settle, rescan_seconds, on_run=report, register=register)
+    def fault(message: str) -> None:
+        err.print(f"[yellow]{escape(message)}[/yellow]")
+
+    watcher = Watcher(lambda: app_.processor(date.today()), app_.home.inbox, settle, rescan_seconds, on_run=report, register=register, on_fault=fault)
     watcher.install_signal_handlers()
     console.print(f"正在监视 {app_.home.inbox}（稳定 {app_.config.settle_seconds:g} 秒后处理，每 {rescan_seconds:g} 秒完整扫描一次）", markup=False)
     stats = watcher.run()

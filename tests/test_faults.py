@@ -404,13 +404,15 @@ def _run_or_error(processor: Processor) -> object:
 def test_gjj_watch_waits_out_a_postgresql_outage(pg_centre: Centre, own_postgres: PostgresServer) -> None:
     centre = pg_centre
     files = night(centre)
-    watcher = Watcher(lambda: centre.app.processor(BUSINESS_DATE), centre.inbox, 0, rescan_seconds=30)
+    told: list[str] = []
+    watcher = Watcher(lambda: centre.app.processor(BUSINESS_DATE), centre.inbox, 0, rescan_seconds=30, on_fault=told.append)
     own_postgres.pause()
     try:
         assert watcher.turn() is None  # the turn ends, the watcher does not
         assert watcher.turn() is None
     finally:
         own_postgres.resume()
+    assert len(told) == 2 and all(message.startswith(DATABASE_LOST) and "30 秒后重试" in message for message in told)
     resumed = watcher.turn()
     assert resumed is not None and {outcome.source for outcome in resumed.outcomes} == {"先.xlsx", "后.xlsx", "补缴.xlsx"}
     assert_all_done(centre, files)

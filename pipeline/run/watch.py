@@ -86,6 +86,7 @@ class Watcher:
         on_run: Callable[[RunSummary], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         register: Path | None = None,
+        on_fault: Callable[[str], None] | None = None,
     ):
         self.processor_factory = processor_factory
         self.inbox = inbox
@@ -94,6 +95,7 @@ class Watcher:
         self.poll_seconds = min(rescan_seconds, max(settle_seconds / 2, 0.2))
         self.observer_factory = observer_factory
         self.on_run = on_run
+        self.on_fault = on_fault  # told, in Chinese, why a turn ended early (the database is unavailable)
         self.stop_event = threading.Event()
         self.wake = threading.Event()
         self.stats = WatchStats()
@@ -137,7 +139,10 @@ class Watcher:
         except Exception as exc:
             if not database_unavailable(exc):
                 raise
-            log.warning("database unavailable; trying again at the next rescan: %s", describe(exc))
+            message = describe(exc, then=f"{self.rescan_seconds:g} 秒后重试")
+            log.warning("database unavailable; trying again at the next rescan: %s", message)
+            if self.on_fault is not None:
+                self.on_fault(message)
             return None
 
     def _turn(self) -> RunSummary | None:
