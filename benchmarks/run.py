@@ -13,7 +13,9 @@ process) and its caches never leak into another:
 - ``night``: 1,000 small back-pay files of 1,000 units, on SQLite and on PostgreSQL, with one
   worker and with two (``gjj run`` twice at once: the machine has two cores, and workers share
   an inbox without taking a file twice);
-- ``slip_pdf``: seconds per 补缴凭条 after the renderer's warm-up.
+- ``slip_pdf``: seconds per 补缴凭条 after the renderer's warm-up;
+- ``startup``: the whole ``gjj --help``, ``gjj review list`` … processes (:mod:`benchmarks.startup`,
+  which also measures them alone).
 
 Times are wall-clock seconds measured in the same run on the same machine; the targets are
 ratios between them (SPEC.md, Performance targets). Floors and 100k files are the median of
@@ -43,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.data import BIG_UNIT, BUSINESS_DATE, FULL, SMALL, Dataset, Sizes, generate
+from benchmarks.startup import measure_startup
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.json"
@@ -616,6 +619,9 @@ def run_benchmark(sizes: Sizes, workdir: Path, *, postgres: bool = True, log: An
     log("slip PDFs …")
     measured["slip_pdf"] = run_child("slips", {"sizes": vars(sizes), "workdir": str(workdir)}, workdir)
 
+    log("start-up of the light commands …")
+    startup = measure_startup(workdir, repeats=5 if sizes == FULL else 1)
+
     floor = measured["read_floor"]["seconds"]
     accepted = measured["backpay_100k_accepted"]
     rejected = measured["backpay_100k_rejected"]
@@ -704,6 +710,7 @@ def run_benchmark(sizes: Sizes, workdir: Path, *, postgres: bool = True, log: An
         "targets": targets,
         "measurements": measured,
         "setup": setup,
+        "startup": {"command": "python -m benchmarks.run" + ("" if sizes == FULL else " --small"), **startup},
         "total_seconds": round(time.perf_counter() - started, 1),
     }
 

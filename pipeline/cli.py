@@ -14,33 +14,29 @@ import os
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from pipeline.app import App
 from pipeline.commands.backpay import backpay_app
 from pipeline.commands.common import ConfigOption, console, err, open_home, print_issues
 from pipeline.commands.remit import load_payments_command, remit_app, remit_template_command
 from pipeline.commands.review import review_app
 from pipeline.config import gjj_home, load_config
 from pipeline.errors import ConfigError, HelperFailed
-from pipeline.intake.arrivals import REGISTER_NAME
-from pipeline.intake.scan import waiting_files
 from pipeline.model import BatchStatus, RowStatus
 from pipeline.money import money_text
-from pipeline.outputs.template_xlsx import write_blank_template
-from pipeline.run.outcomes import FailedFile, RunSummary
-from pipeline.run.watch import Watcher
-from pipeline.run.workers import HelperProcesses
-from pipeline.services import demo as demo_data
-from pipeline.services.export import export_members
-from pipeline.services.load import load_master_data, write_refused
-from schemas import TEMPLATES, template_for
-from schemas.remit import TEMPLATE as REMIT_TEMPLATE
+from schemas import KINDS, REMIT_KIND
+
+if TYPE_CHECKING:
+    from pipeline.app import App
+    from pipeline.run.outcomes import FailedFile, RunSummary
+
+# What a command needs beyond the database (pandas, pandera, WeasyPrint, xlsxwriter, the processor)
+# is imported inside it: `gjj --help` and the listing commands start without them (README "Start-up").
+
 
 app = typer.Typer(help="住房公积金单位批量文件处理（gjj-exchange）", no_args_is_help=True, add_completion=False)
 app.add_typer(backpay_app, name="backpay")
@@ -55,6 +51,8 @@ SHOWN_REFUSED = 20
 
 
 def _load(app_: App, units: Path | None, members: Path | None, skip_invalid: bool = False) -> None:
+    from pipeline.services.load import load_master_data, write_refused
+
     with app_.sessions() as session, session.begin():
         report = load_master_data(session, app_.config, units, members, skip_invalid=skip_invalid)
         if not report.loaded:
@@ -84,6 +82,8 @@ def init(
     app_ = open_home(config)
     console.print(f"已初始化：{app_.home.root}", markup=False)
     if demo:
+        from pipeline.services import demo as demo_data
+
         units, members, units_file, members_file = demo_data.demo_master_data(app_.home.var / "demo", date.today())
         _load(app_, units_file, members_file)
         files = demo_data.drop_demo_files(app_.home.inbox, units, members, date.today())
@@ -145,6 +145,12 @@ def run(
     config: ConfigOption = None,
 ) -> None:
     """处理收件箱中所有等待的文件（夜间批处理），并更新当日的中心工作人员汇总。有文件被退回时也返回 0。"""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from pipeline.intake.scan import waiting_files
+    from pipeline.run.faults import SummaryNotWritten
+    from pipeline.run.workers import HelperProcesses
+
     day = _business_date(business_date)
     app_ = open_home(config)
     if helper_of is not None:
@@ -166,6 +172,10 @@ def run(
                 helpers=helpers,
             )
         except HelperFailed as exc:
+            err.print(f"[red]{escape(str(exc))}[/red]")
+            raise typer.Exit(1) from exc
+        except SummaryNotWritten as exc:  # what the run did is committed; only the staff page is missing
+            _print_failed(exc.summary.failed)
             err.print(f"[red]{escape(str(exc))}[/red]")
             raise typer.Exit(1) from exc
         finally:
@@ -254,6 +264,9 @@ def watch(
     config: ConfigOption = None,
 ) -> None:
     """持续监视收件箱：文件上传完成（大小和修改时间稳定）后即处理；Ctrl-C 或 SIGTERM 处理完当前文件后退出。"""
+    from pipeline.intake.arrivals import REGISTER_NAME
+    from pipeline.run.watch import Watcher
+
     app_ = open_home(config)
 
     def report(summary: RunSummary) -> None:
@@ -263,7 +276,10 @@ def watch(
 
     register = app_.home.var / REGISTER_NAME  # when each waiting file was first seen, kept across restarts
     settle = app_.config.settle_seconds
-    watcher = Watcher(lambda: app_.processor(date.today()), app_.home.inbox, settle, rescan_seconds, on_run=report, register=register)
+    def fault(message: str) -> None:
+        err.print(f"[yellow]{escape(message)}[/yellow]")
+
+    watcher = Watcher(lambda: app_.processor(date.today()), app_.home.inbox, settle, rescan_seconds, on_run=report, register=register, on_fault=fault)
     watcher.install_signal_handlers()
     console.print(f"正在监视 {app_.home.inbox}（稳定 {app_.config.settle_seconds:g} 秒后处理，每 {rescan_seconds:g} 秒完整扫描一次）", markup=False)
     stats = watcher.run()
@@ -273,18 +289,21 @@ def watch(
 
 @app.command()
 def template(
-    kind: Annotated[str, typer.Argument(help=f"模板类型：{'、'.join(TEMPLATES)}")],
+    kind: Annotated[str, typer.Argument(help=f"模板类型：{'、'.join(KINDS)}")],
     output: Annotated[Path, typer.Option("-o", "--output", help="输出的 xlsx 文件")],
-    unit: Annotated[Optional[str], typer.Option("--unit", help=f"单位账号：预填该单位正常缴存的职工和下一个汇缴年月（仅{REMIT_TEMPLATE.KIND}）")] = None,
+    unit: Annotated[Optional[str], typer.Option("--unit", help=f"单位账号：预填该单位正常缴存的职工和下一个汇缴年月（仅{REMIT_KIND}）")] = None,
     config: ConfigOption = None,
 ) -> None:
     """生成空白模板（xlsx），表头与中心要求完全一致。只读配置（--config、$GJJ_HOME/config/centre.yaml 或内置默认配置），不建目录、不连数据库。
 
     汇缴 --unit U：生成该单位预填好的汇缴清册（读取数据库）。
     """
+    from pipeline.outputs.template_xlsx import write_blank_template
+    from schemas import template_for
+
     if unit is not None:
-        if kind != REMIT_TEMPLATE.KIND:
-            err.print(f"--unit 只用于{REMIT_TEMPLATE.KIND}模板（预填单位的正常缴存职工）", markup=False)
+        if kind != REMIT_KIND:
+            err.print(f"--unit 只用于{REMIT_KIND}模板（预填单位的正常缴存职工）", markup=False)
             raise typer.Exit(2)
         remit_template_command(unit, output, config)
         return
@@ -311,6 +330,8 @@ def export_members_command(
     config: ConfigOption = None,
 ) -> None:
     """导出全部缴存人当前状态，格式与 gjj load 的缴存人文件相同。"""
+    from pipeline.services.export import export_members
+
     if output.suffix.lower() not in (".csv", ".xlsx"):
         err.print(f"不支持的导出格式「{output.suffix}」，请用 .csv 或 .xlsx", markup=False)
         raise typer.Exit(2)
@@ -324,6 +345,8 @@ def export_members_command(
 @app.command("demo")
 def demo_command(config: ConfigOption = None) -> None:
     """演示：在 GJJ_HOME 初始化演示数据、处理示例文件，并列出输出位置。"""
+    from pipeline.services import demo as demo_data
+
     home = gjj_home()
     for folder in ("inbox", "outbox", "archive", "quarantine", "var"):
         if (home / folder).exists() and any(p.name != ".gitkeep" for p in (home / folder).rglob("*")):

@@ -132,6 +132,22 @@ def test_slips(results: dict[str, Any]) -> None:
     assert isinstance(slips["font_rebuilds_after_warmup"], int)
 
 
+def test_startup_of_the_light_commands(results: dict[str, Any]) -> None:
+    startup = results["startup"]
+    assert positive(startup["interpreter_seconds"])
+    assert {"help", "review_list", "backpay_list", "remit_list"} <= set(startup["commands"])
+    for measure in startup["commands"].values():
+        assert measure["command"].startswith("gjj ")
+        assert positive(measure["seconds"]) and positive(measure["import_seconds"])
+        assert "pipeline.cli" in measure["heaviest_imports"]  # the -X importtime report was read
+
+
+def test_committed_results_measure_the_startup() -> None:
+    committed = json.loads(COMMITTED.read_text(encoding="utf-8"))["startup"]
+    assert committed["repeats"] >= 3
+    assert {"help", "review_list", "backpay_list", "remit_list"} <= set(committed["commands"])
+
+
 def test_targets_are_reported_not_judged_on_tiny_inputs(results: dict[str, Any]) -> None:
     targets = results["targets"]
     assert len(targets) >= 6

@@ -10,7 +10,6 @@ from rich.table import Table
 from rich.text import Text
 
 from pipeline.commands.common import ConfigOption, console, err, open_home
-from pipeline.services.backpay_query import delete_unallocated, list_unallocated
 
 backpay_app = typer.Typer(help="补缴查询：列出、删除已录入未分配的补缴记录", no_args_is_help=True)
 
@@ -22,6 +21,8 @@ def backpay_list(
     config: ConfigOption = None,
 ) -> None:
     """列出单位已录入未分配的补缴记录和未分配金额。"""
+    from pipeline.services.backpay_query import list_unallocated
+
     app_ = open_home(config)
     with app_.sessions() as session:
         listing = list_unallocated(session, unit)
@@ -46,6 +47,8 @@ def backpay_delete(
     config: ConfigOption = None,
 ) -> None:
     """删除单位某业务流水号下已录入未分配的补缴记录。"""
+    from pipeline.services.backpay_query import delete_unallocated
+
     app_ = open_home(config)
     with app_.sessions() as session, session.begin():
         deleted = delete_unallocated(session, unit, serial)

@@ -1,10 +1,14 @@
-"""What every ``gjj`` command shares: the consoles, the --config option, opening the home, the issue table."""
+"""What every ``gjj`` command shares: the consoles, the --config option, opening the home, the issue table.
+
+The command modules import the library inside their commands: building the ``gjj`` app (and so
+``gjj --help``) loads Typer and Rich only, and a command loads just what it uses (README "Start-up").
+"""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -13,9 +17,11 @@ from rich.table import Table
 from rich.text import Text
 
 from pipeline import logs
-from pipeline.app import App, open_app
 from pipeline.config import gjj_home
 from pipeline.errors import ConfigError, Issue
+
+if TYPE_CHECKING:
+    from pipeline.app import App
 
 #: Piped or redirected (cron, ``| tee``, a log file) there is no screen to fit: Rich's default of 80
 #: columns would wrap a path mid-word and cut an error table's 说明 with "…", hiding the allowed values.
@@ -36,11 +42,19 @@ ConfigOption = Annotated[Optional[Path], typer.Option("--config", help="配置�
 
 def open_home(config: Path | None) -> App:
     """The home of ``GJJ_HOME`` opened, or exit 2 naming what is wrong with its configuration."""
+    from pipeline.app import open_app  # SQLAlchemy: not for ``--help``
+    from pipeline.run.faults import database_problem, database_unavailable
+
     try:
         app_ = open_app(gjj_home(), config)
     except ConfigError as exc:
         err.print(f"[red]配置错误：[/red]{escape(str(exc))}")
         raise typer.Exit(2) from exc
+    except Exception as exc:
+        if not database_unavailable(exc):
+            raise
+        err.print(f"[red]无法打开数据库：[/red]{escape(database_problem(exc))}")
+        raise typer.Exit(1) from exc
     logs.configure(app_.home.var / "log")
     return app_
 

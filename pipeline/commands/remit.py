@@ -11,7 +11,7 @@ import json
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -19,10 +19,9 @@ from rich.text import Text
 
 from pipeline.commands.common import ConfigOption, console, err, open_home, print_issues
 from pipeline.money import money_text
-from pipeline.outputs.template_xlsx import write_blank_template
-from pipeline.services.payments import PaymentOutcome, PaymentReport, load_payments
-from pipeline.services.remit import delete_assessment, list_assessments, prefill_remit
-from schemas.remit import TEMPLATE as REMIT_TEMPLATE
+
+if TYPE_CHECKING:
+    from pipeline.services.payments import PaymentReport
 
 remit_app = typer.Typer(help="汇缴核定查询：列出单位的汇缴核定，删除最新一笔未入账的核定", no_args_is_help=True)
 
@@ -53,6 +52,8 @@ def remit_list(
     config: ConfigOption = None,
 ) -> None:
     """列出单位的汇缴核定（最新月份在前）：上期、本期增加、本期减少、本期人数和金额，业务流水号，未入账/已入账。"""
+    from pipeline.services.remit import list_assessments
+
     app_ = open_home(config)
     try:
         with app_.sessions() as session:
@@ -86,6 +87,8 @@ def remit_delete(
     config: ConfigOption = None,
 ) -> None:
     """删除单位最新一笔未入账的汇缴核定（同一业务流水号的所有月份），缴至年月恢复为核定前的月份。"""
+    from pipeline.services.remit import delete_assessment
+
     app_ = open_home(config)
     try:
         with app_.sessions() as session, session.begin():
@@ -104,6 +107,8 @@ def remit_delete(
 
 def load_payments_command(path: Path, config: Path | None) -> None:
     """``gjj load --payments F``: book the feed in one transaction, or nothing when a cell is bad."""
+    from pipeline.services.payments import load_payments  # pandas and pandera: a feed is checked like a unit's file
+
     app_ = open_home(config)
     try:
         with app_.sessions() as session, session.begin():
@@ -121,6 +126,8 @@ def load_payments_command(path: Path, config: Path | None) -> None:
 
 
 def _print_payments(path: Path, report: PaymentReport) -> None:
+    from pipeline.services.payments import PaymentOutcome
+
     table = Table(title=f"到账文件 {path.name}：共 {len(report.lines)} 行")
     table.add_column("结果")
     table.add_column("笔数", justify="right")
@@ -142,6 +149,10 @@ def _print_payments(path: Path, report: PaymentReport) -> None:
 
 def remit_template_command(unit: str, output: Path, config: Path | None, today: date | None = None) -> None:
     """``gjj template 汇缴 --unit U``: the unit's next 汇缴清册, its 正常 members and amounts filled in."""
+    from pipeline.outputs.template_xlsx import write_blank_template
+    from pipeline.services.remit import prefill_remit
+    from schemas.remit import TEMPLATE as REMIT_TEMPLATE
+
     app_ = open_home(config)
     business_date = today or date.today()
     try:

@@ -10,16 +10,16 @@ from __future__ import annotations
 import getpass
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
 from pipeline.commands.common import ConfigOption, console, err, open_home
-from pipeline.services.documents import export_documents, request_documents
-from pipeline.services.review import ReviewView, list_requests, review, show_request
-from pipeline.store.tables import REVIEW_APPROVED, REVIEW_REFUSED, REVIEW_RETURNED
+
+if TYPE_CHECKING:
+    from pipeline.services.review import ReviewView
 
 review_app = typer.Typer(help="缴存人信息变更审核：列出、查看待审核的姓名和证件号码变更，审核通过、退回或不通过", no_args_is_help=True)
 
@@ -52,6 +52,8 @@ def review_list(
     config: ConfigOption = None,
 ) -> None:
     """列出待审核的姓名、证件号码变更申请（最早提交的在前）。"""
+    from pipeline.services.review import list_requests
+
     app_ = open_home(config)
     try:
         with app_.sessions() as session:
@@ -79,6 +81,9 @@ def review_show(
     config: ConfigOption = None,
 ) -> None:
     """显示一条申请：变更内容、原因、状态、缴存人的当前记录、每一次审核（审核人、时间、原因）和随附的材料（身份证、证明）。"""
+    from pipeline.services.documents import export_documents, request_documents
+    from pipeline.services.review import show_request
+
     app_ = open_home(config)
     try:
         with app_.sessions() as session:
@@ -118,6 +123,8 @@ def review_show(
 
 
 def _decide(request_id: int, state: str, by: str | None, reason: str, config: ConfigOption) -> None:
+    from pipeline.services.review import review
+
     app_ = open_home(config)
     try:
         outcome = review(app_.sessions, app_.home.outbox, request_id, state, by or getpass.getuser(), reason, config=app_.config)
@@ -137,16 +144,22 @@ def _decide(request_id: int, state: str, by: str | None, reason: str, config: Co
 @review_app.command("approve")
 def review_approve(request_id: Annotated[int, typer.Argument(help="申请编号")], by: ByOption = None, config: ConfigOption = None) -> None:
     """审核通过：变更当即生效（记入缴存人变更记录）；证件号码已被其他账户使用等情况下不予通过并说明原因。"""
+    from pipeline.store.tables import REVIEW_APPROVED
+
     _decide(request_id, REVIEW_APPROVED, by, "", config)
 
 
 @review_app.command("return")
 def review_return(request_id: Annotated[int, typer.Argument(help="申请编号")], reason: ReasonOption, by: ByOption = None, config: ConfigOption = None) -> None:
     """退回：单位按原因更正后重新提交。"""
+    from pipeline.store.tables import REVIEW_RETURNED
+
     _decide(request_id, REVIEW_RETURNED, by, reason, config)
 
 
 @review_app.command("refuse")
 def review_refuse(request_id: Annotated[int, typer.Argument(help="申请编号")], reason: ReasonOption, by: ByOption = None, config: ConfigOption = None) -> None:
     """不通过：申请结束，缴存人信息不变。"""
+    from pipeline.store.tables import REVIEW_REFUSED
+
     _decide(request_id, REVIEW_REFUSED, by, reason, config)

@@ -32,8 +32,27 @@ def move_into(path: Path, folder: Path, prefix: str | None = None) -> Path:
     try:
         os.rename(path, target)
     except OSError:
-        shutil.move(str(path), target)
+        if path.is_dir() and not path.is_symlink():
+            shutil.move(str(path), target)
+        else:
+            _copy_across(path, target)
     return target
+
+
+def _copy_across(path: Path, target: Path) -> None:
+    """Onto another file system: copied under a hidden name, renamed into place, then the original
+    removed. A copy that fails (a full or read-only archive) leaves nothing behind but the original."""
+    staging = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        if path.is_symlink():
+            os.symlink(os.readlink(path), staging)
+        else:
+            shutil.copy2(path, staging)
+        os.rename(staging, target)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
+    path.unlink()
 
 
 def move_to(arrival: Arrival, root: Path, prefix: str | None = None) -> Path:

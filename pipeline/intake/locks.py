@@ -30,6 +30,7 @@ from typing import Protocol
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 
 def lock_key(unit_account: str) -> str:
@@ -62,22 +63,43 @@ class AdvisoryLocks:
 
     @property
     def connection(self) -> Connection:
+        if self._connection is not None and self._connection.invalidated:
+            self._drop()  # the server restarted or the network failed: its locks died with it
         if self._connection is None or self._connection.closed:
             self._connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         return self._connection
 
+    def _drop(self) -> None:
+        if self._connection is not None:
+            self._connection.invalidate()
+            self._connection.close()
+            self._connection = None
+
     def acquire(self, key: str) -> bool:
+        """Between two files nothing is held: a connection the server dropped (a restart) is made again once."""
+        try:
+            return bool(self.connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": lock_number(key)}).scalar())
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            self._drop()
         return bool(self.connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": lock_number(key)}).scalar())
 
     def release(self, key: str) -> None:
-        self.connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lock_number(key)})
+        try:
+            self.connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lock_number(key)})
+        except DBAPIError:
+            self._drop()  # a lost connection released every lock it held
 
     def close(self) -> None:
         """Release every lock still held: the connection goes back to the pool, not away."""
         if self._connection is not None:
-            if not self._connection.closed:
-                self._connection.execute(text("SELECT pg_advisory_unlock_all()"))
-            self._connection.close()
+            try:
+                if not self._connection.closed and not self._connection.invalidated:
+                    self._connection.execute(text("SELECT pg_advisory_unlock_all()"))
+                self._connection.close()
+            except DBAPIError:
+                self._drop()
             self._connection = None
 
 

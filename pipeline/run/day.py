@@ -42,13 +42,23 @@ SHOWN_STAGES = ("stored", "done")  # a batch still "claimed" is inside a transac
 
 
 def write_day_summary(
-    sessions: sessionmaker[Session], home: Home, business_date: date, *, centre_name: str = "", known: Iterable[FileOutcome] = ()
+    sessions: sessionmaker[Session],
+    home: Home,
+    business_date: date,
+    *,
+    centre_name: str = "",
+    known: Iterable[FileOutcome] = (),
+    unrecorded: Iterable[Reported] = (),
 ) -> Path:
-    """Rebuild the business day's page (and the index) from the database; returns the page."""
+    """Rebuild the business day's page (and the index) from the database; returns the page.
+
+    ``unrecorded``: failures the database could not take when they happened (it was locked or down).
+    """
     root = centre_folder(home.outbox)
     root.mkdir(parents=True, exist_ok=True)
     with _exclusive(root / LOCK_NAME), sessions() as session:
         day = build_day(session, home, business_date, known)
+        day.failed.extend(unrecorded)
         return write_summary(day, home.outbox, centre_name=centre_name)
 
 

@@ -37,7 +37,8 @@ from pipeline.model import BatchResult, BatchStatus, Sheet
 from pipeline.outputs.writer import OutputWriter, PendingOutputs, needs_report
 from pipeline.rules.context import UnitInfo
 from pipeline.run.day import outcomes_of_run, write_day_summary
-from pipeline.run.outcomes import FailedFile, FileOutcome, Helpers, IgnoredFile, RunSummary
+from pipeline.run.faults import SummaryNotWritten, database_unavailable, describe, machine_fault
+from pipeline.run.outcomes import FailedFile, FileOutcome, Helpers, IgnoredFile, Reported, RunSummary
 from pipeline.run.recovery import Recovery
 from pipeline.store import batches, documents, events, queries
 from pipeline.store.engine import session_factory
@@ -71,6 +72,8 @@ class Processor(Recovery):
         self.failed: list[FailedFile] = []
         self.no_access: list[FailedFile] = []  # folders and files it may not read: reported, not failed
         self.ignored: list[IgnoredFile] = []
+        self.database_lost: str | None = None  # why the database stopped answering: the pass stops
+        self._unnoted: list[tuple[EventKind, str, str, str]] = []  # reports the database did not take yet
 
     def close(self) -> None:
         self.locks.close()
@@ -86,6 +89,7 @@ class Processor(Recovery):
         summary = RunSummary(self.run_id, self.business_date)
         for state in (self.failed, self.no_access, self.ignored, self._busy_units, self._elsewhere):
             state.clear()
+        self.database_lost = None
         summary.outcomes.extend(self.recover_stored())
         summary.quarantined.extend(self.quarantine_unsafe())
         found = scan(self.home.inbox)
@@ -100,14 +104,26 @@ class Processor(Recovery):
             with self.sessions() as session:
                 summary.helped = outcomes_of_run(session, self.home, self.run_id, skip=(o.result.batch_id for o in summary.outcomes))
             summary.outcomes.extend(summary.helped)
-        summary.staff_summary = self.write_staff_summary(summary.outcomes)
+        try:
+            summary.staff_summary = self.write_staff_summary(summary.outcomes)
+        except Exception as exc:
+            if not machine_fault(exc):
+                raise
+            raise SummaryNotWritten(f"{describe(exc, then='中心工作人员汇总未能更新，故障排除后运行 gjj summary 重新生成')}", summary) from exc
         if failures:
             raise HelperFailed(failures)
         return summary
 
     def write_staff_summary(self, known: Iterable[FileOutcome] = ()) -> Path:
-        """The business day's staff page, rebuilt from the database; ``known``: outcomes still in memory."""
-        return write_day_summary(self.sessions, self.home, self.business_date, centre_name=self.config.centre_name, known=known)
+        """The business day's staff page, rebuilt from the database; ``known``: outcomes still in memory.
+
+        Reports the database did not take when they happened (it was down) are kept first.
+        """
+        unnoted, self._unnoted = self._unnoted, []
+        for report in unnoted:
+            self._note(*report)
+        unrecorded = [Reported(unit, source, message) for kind, unit, source, message in self._unnoted if kind != EventKind.IGNORED]
+        return write_day_summary(self.sessions, self.home, self.business_date, centre_name=self.config.centre_name, known=known, unrecorded=unrecorded)
 
     def process_waiting(self, progress: Callable[[Arrival], None] | None = None) -> list[FileOutcome]:
         """Every complete file of the inbox, in arrival order, except those of units another worker is on
@@ -121,12 +137,14 @@ class Processor(Recovery):
         outcomes = []
         arrivals = settled_files(self.home.inbox, self.config.settle_seconds, register=self.home.var / REGISTER_NAME)
         for arrival in arrivals:
+            if self.database_lost is not None:
+                break  # the next files would fail the same way: they wait for the next run
             outcome = self.take(arrival)
             if outcome is not None:
                 outcomes.append(outcome)
             if progress is not None:
                 progress(arrival)
-        return outcomes + self.look_again(arrivals)
+        return outcomes + (self.look_again(arrivals) if self.database_lost is None else [])
 
     def take(self, arrival: Arrival) -> FileOutcome | None:
         """:meth:`process`, except that an unexpected error is logged and listed in :attr:`failed`
@@ -135,6 +153,8 @@ class Processor(Recovery):
             return self.process(arrival)
         except Exception as exc:
             self._failed(arrival.unit_account, arrival.name, exc)
+            if database_unavailable(exc):
+                self.database_lost = describe(exc)
             return None
 
     def report(self, no_access: list[NoAccess], ignored: list[Ignored]) -> None:
@@ -150,7 +170,7 @@ class Processor(Recovery):
 
     def _failed(self, unit_account: str, source: str, error: Exception) -> None:
         log.exception("processing %s/%s failed; it stays for the next run", unit_account, source)
-        failed = FailedFile(unit_account, source, mask_ids(f"{type(error).__name__}: {error}")[:500])
+        failed = FailedFile(unit_account, source, mask_ids(describe(error))[:500])
         self.failed.append(failed)
         self._busy_units.add(unit_account)
         self._note(EventKind.FAILED, unit_account, source, failed.error)
@@ -163,7 +183,8 @@ class Processor(Recovery):
                     session, run_id=self.run_id, business_date=self.business_date, kind=kind, unit_account=unit_account, source_name=source, message=message
                 )
         except SQLAlchemyError:
-            log.exception("could not record that %s/%s %s", unit_account, source, kind)
+            log.exception("could not record that %s/%s %s; kept for the staff summary", unit_account, source, kind)
+            self._unnoted.append((kind, unit_account, source, message))
 
     def quarantine_unsafe(self) -> list[Path]:
         """Links and stray files are moved away unread, with a note saying why."""

@@ -16,6 +16,8 @@ fires ``created`` before a copy has finished, and an observer thread can die sil
   (its later files wait with it) and tried again after a delay that doubles at each failure;
 - batches a killed worker stored but did not finish are finished on the first turn;
 - a turn that did something rewrites the business day's staff summary from the database;
+- a database that is down or locked (PostgreSQL restarted, SQLite held by another writer) ends
+  the turn: the file in hand stays in the inbox, and the next rescan tries again;
 - SIGINT/SIGTERM stop the loop after the file being processed is finished.
 """
 
@@ -34,6 +36,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from pipeline.intake.scan import Ignored, Settler, scan
+from pipeline.run.faults import database_unavailable, describe
 from pipeline.run.outcomes import FailedFile, FileOutcome, RunSummary
 from pipeline.run.processor import Processor
 
@@ -83,6 +86,7 @@ class Watcher:
         on_run: Callable[[RunSummary], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         register: Path | None = None,
+        on_fault: Callable[[str], None] | None = None,
     ):
         self.processor_factory = processor_factory
         self.inbox = inbox
@@ -91,6 +95,7 @@ class Watcher:
         self.poll_seconds = min(rescan_seconds, max(settle_seconds / 2, 0.2))
         self.observer_factory = observer_factory
         self.on_run = on_run
+        self.on_fault = on_fault  # told, in Chinese, why a turn ended early (the database is unavailable)
         self.stop_event = threading.Event()
         self.wake = threading.Event()
         self.stats = WatchStats()
@@ -124,8 +129,23 @@ class Watcher:
             self._observer = None
 
     def turn(self) -> RunSummary | None:
-        """One rescan: process every complete file; a run summary when something was processed or failed."""
+        """One rescan: process every complete file; a run summary when something was processed or failed.
+
+        A database that is down or locked ends the turn, not the watcher: the next rescan tries again.
+        """
         self.stats.turns += 1
+        try:
+            return self._turn()
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            message = describe(exc, then=f"{self.rescan_seconds:g} 秒后重试")
+            log.warning("database unavailable; trying again at the next rescan: %s", message)
+            if self.on_fault is not None:
+                self.on_fault(message)
+            return None
+
+    def _turn(self) -> RunSummary | None:
         found = scan(self.inbox)
         ready = [arrival for arrival in self.settler.ready(found.arrivals) if not self._held_back(arrival.unit_account)]
         no_access = [item for item in found.no_access if not self._held_back(item.unit_account)]
@@ -141,7 +161,7 @@ class Watcher:
             summary.quarantined.extend(processor.quarantine_unsafe())
             processor.report(no_access, ignored)
             for arrival in ready:
-                if self.stop_event.is_set():
+                if self.stop_event.is_set() or processor.database_lost is not None:
                     break
                 outcome = processor.take(arrival)
                 self.settler.forget(arrival)

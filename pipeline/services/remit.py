@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
@@ -19,12 +20,13 @@ from sqlalchemy.orm import Session
 from pipeline.config import CentreConfig
 from pipeline.intake.locks import lock_key, lock_number
 from pipeline.money import money_text
-from pipeline.outputs.pdf.context import month_span
-from pipeline.rules.common import PERSONAL_MONTHLY, UNIT_MONTHLY, monthly_amounts, next_month
-from pipeline.rules.context import UnitInfo
-from pipeline.store.queries import SqlMasterData, unit_info
 from pipeline.store.tables import REMIT_DELETED, REMIT_PAID, Member, RemitAssessment, Unit
-from schemas.remit import TEMPLATE as REMIT_TEMPLATE
+
+if TYPE_CHECKING:
+    from pipeline.rules.context import UnitInfo
+
+# The rules, the queries and the template import pandas and pandera: :func:`prefill_remit` and
+# :func:`delete_assessment` import what they need, so ``gjj remit list`` starts without them.
 
 
 def assessment_dict(record: RemitAssessment) -> dict[str, object]:
@@ -105,6 +107,8 @@ def delete_assessment(session: Session, unit_account: str, serial_number: str, n
     have (another unit's is told exactly like an unknown one), one already deleted, one paid
     (已入账), one that a later standing 核定 follows (named: it has to go first).
     """
+    from pipeline.outputs.pdf.context import month_span
+
     _hold_unit_lock(session, unit_account)
     records = session.scalars(
         select(RemitAssessment)
@@ -174,6 +178,10 @@ def prefill_remit(session: Session, config: CentreConfig, unit_account: str, bus
     monthly amounts :func:`pipeline.rules.common.monthly_amounts` computes from it, so the file
     passes the 汇缴 checks as it is unless something changed since.
     """
+    from pipeline.rules.common import PERSONAL_MONTHLY, UNIT_MONTHLY, monthly_amounts, next_month
+    from pipeline.store.queries import SqlMasterData, unit_info
+    from schemas.remit import TEMPLATE as REMIT_TEMPLATE
+
     unit = unit_info(session, unit_account)
     if unit is None:
         return None

@@ -31,13 +31,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.config import CentreConfig
 from pipeline.model import REVIEW_DATE, REVIEW_OPINION, REVIEW_REQUEST, REVIEW_RESULT, BatchResult, RowStatus
-from pipeline.outputs.pdf.review import notice_for
-from pipeline.outputs.result_files import write_result_json
-from pipeline.outputs.writer import OutputWriter, batch_folder
 from pipeline.services.members import member_details
-from pipeline.store.batches import load_result
-from pipeline.store.effects.member_change import change_member, current_values
-from pipeline.store.queries import hold_member_lock, open_id_holders, unit_info
 from pipeline.store.tables import (
     REVIEW_APPROVED,
     REVIEW_PENDING,
@@ -49,7 +43,9 @@ from pipeline.store.tables import (
     ReviewDecision,
     ReviewRequest,
 )
-from schemas.member_change import ID_NUMBER
+
+# Deciding and publishing need the member-change effects, the queries and the outputs (pandas,
+# pandera, WeasyPrint): they import them, so ``gjj review list`` starts without them.
 
 #: The row status result.json shows after each decision.
 ROW_STATUS = {REVIEW_APPROVED: RowStatus.ACCEPTED, REVIEW_RETURNED: RowStatus.RETURNED, REVIEW_REFUSED: RowStatus.REFUSED}
@@ -164,6 +160,10 @@ def show_request(session: Session, request_id: int) -> ReviewView | None:
 
 def _approval_refused(session: Session, request: ReviewRequest, member: Member | None) -> str | None:
     """Why the change can no longer be applied as it was asked for, or None."""
+    from pipeline.store.effects.member_change import current_values
+    from pipeline.store.queries import open_id_holders
+    from schemas.member_change import ID_NUMBER
+
     if member is None:
         return f"个人账号 {request.member_account} 已不存在，不能审核通过"
     current = current_values(member, request.item)[request.item]
@@ -200,6 +200,10 @@ def decide(session: Session, request_id: int, state: str, by: str, reason: str =
     Refused (``refused`` says why, nothing changed; the caller rolls back): an unknown request, one
     decided already, a return or refusal without a reason, an approval that no longer applies.
     """
+    from pipeline.store.batches import load_result
+    from pipeline.store.effects.member_change import change_member
+    from pipeline.store.queries import hold_member_lock, unit_info
+
     if state not in ROW_STATUS:
         raise ValueError(f"unknown review state {state!r}")
     now = now or datetime.now().replace(microsecond=0)
@@ -249,6 +253,10 @@ def publish(outbox: Path, result: BatchResult, config: CentreConfig | None = Non
     """After the decision is committed: the batch's result.json written again and, with ``config``
     and ``request_id``, the request's 审批结果通知单 added to the batch's folder; each atomically.
     The paths written."""
+    from pipeline.outputs.pdf.review import notice_for
+    from pipeline.outputs.result_files import write_result_json
+    from pipeline.outputs.writer import OutputWriter, batch_folder
+
     folder = batch_folder(outbox, result.unit_account, result.batch_id)
     folder.mkdir(parents=True, exist_ok=True)
     written = [_replace(folder / "result.json", lambda path: write_result_json(result, path))]
