@@ -1,0 +1,108 @@
+"""What the staff console reads and shows as stored: the latest runs and their files, members and
+their history. Read-only; nothing here decides or recomputes a business rule."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from pipeline.model import BatchStatus
+from pipeline.store.tables import Batch, Member, MemberChange, ReviewRequest, Unit
+
+
+@dataclass(frozen=True)
+class RunView:
+    run_id: str
+    business_date: date
+    started_at: datetime
+    files: int
+    by_status: dict[str, int]
+    rows: int
+    errors: int
+
+
+@dataclass(frozen=True)
+class FileView:
+    batch_id: str
+    unit_account: str
+    source_name: str
+    kind: str
+    status: str
+    status_label: str
+    received_at: datetime
+    rows: int
+    errors: int
+    totals: dict[str, object] = field(default_factory=dict)
+
+
+def _label(status: str) -> str:
+    return BatchStatus(status).label if status in BatchStatus._value2member_map_ else status
+
+
+def latest_runs(session: Session, limit: int = 20) -> list[RunView]:
+    """The newest runs that processed files (by when their first file came), with files per status."""
+    newest = (
+        select(Batch.run_id, func.min(Batch.received_at).label("started"))
+        .where(Batch.stage == "done")
+        .group_by(Batch.run_id)
+        .order_by(func.min(Batch.received_at).desc())
+        .limit(limit)
+    ).subquery()
+    runs = session.execute(select(newest.c.run_id, newest.c.started).order_by(newest.c.started.desc())).all()
+    views = []
+    for run_id, started in runs:
+        batches = session.execute(select(Batch.status, Batch.row_count, Batch.error_count, Batch.business_date).where(Batch.run_id == run_id, Batch.stage == "done")).all()
+        statuses = Counter(status for status, _, _, _ in batches)
+        views.append(
+            RunView(
+                run_id,
+                batches[0].business_date,
+                started,
+                len(batches),
+                {str(status): statuses.get(str(status), 0) for status in BatchStatus},
+                sum(rows for _, rows, _, _ in batches),
+                sum(errors for _, _, errors, _ in batches),
+            )
+        )
+    return views
+
+
+def run_files(session: Session, run_id: str) -> list[FileView]:
+    """The files one run processed, in order."""
+    query = select(Batch).where(Batch.run_id == run_id, Batch.stage == "done").order_by(Batch.id)
+    return [
+        FileView(b.batch_id or "", b.unit_account, b.source_name, b.kind or "未识别", b.status, _label(b.status), b.received_at, b.row_count, b.error_count, b.totals or {})
+        for b in session.scalars(query)
+    ]
+
+
+@dataclass(frozen=True)
+class MemberRecord:
+    member: Member
+    unit_name: str
+    changes: list[MemberChange]
+    requests: list[ReviewRequest]
+
+
+def find_members(session: Session, text: str, limit: int = 50) -> list[Member]:
+    """Members whose 个人账号 or 证件号码 is ``text`` exactly."""
+    text = text.strip()
+    if not text:
+        return []
+    query = select(Member).where(or_(Member.member_account == text, Member.id_number == text.upper())).order_by(Member.member_account).limit(limit)
+    return list(session.scalars(query))
+
+
+def member_record(session: Session, member_account: str) -> MemberRecord | None:
+    """One member as stored, with the changes files made and the review requests, newest first."""
+    member = session.get(Member, member_account)
+    if member is None:
+        return None
+    unit = session.get(Unit, member.unit_account)
+    changes = session.scalars(select(MemberChange).where(MemberChange.member_account == member_account).order_by(MemberChange.id.desc())).all()
+    requests = session.scalars(select(ReviewRequest).where(ReviewRequest.member_account == member_account).order_by(ReviewRequest.id.desc())).all()
+    return MemberRecord(member, unit.name if unit else "", list(changes), list(requests))
