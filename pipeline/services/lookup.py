@@ -1,5 +1,6 @@
 """What the staff console reads and shows as stored: the latest runs and their files, members and
-their history. Read-only; nothing here decides or recomputes a business rule."""
+their history, counter referrals, the units with back-pay or 核定 to list. Read-only; nothing here
+decides or recomputes a business rule."""
 
 from __future__ import annotations
 
@@ -10,8 +11,20 @@ from datetime import date, datetime
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from pipeline.errors import Code
 from pipeline.model import BatchStatus
-from pipeline.store.tables import Batch, Member, MemberChange, ReviewRequest, Unit
+from pipeline.store.tables import (
+    BACKPAY_ENTERED,
+    REMIT_DELETED,
+    BackPayRecord,
+    Batch,
+    BatchIssue,
+    Member,
+    MemberChange,
+    RemitAssessment,
+    ReviewRequest,
+    Unit,
+)
 
 
 @dataclass(frozen=True)
@@ -106,3 +119,51 @@ def member_record(session: Session, member_account: str) -> MemberRecord | None:
     changes = session.scalars(select(MemberChange).where(MemberChange.member_account == member_account).order_by(MemberChange.id.desc())).all()
     requests = session.scalars(select(ReviewRequest).where(ReviewRequest.member_account == member_account).order_by(ReviewRequest.id.desc())).all()
     return MemberRecord(member, unit.name if unit else "", list(changes), list(requests))
+
+
+@dataclass(frozen=True)
+class ReferralView:
+    """A row (or file) the processor referred to the counter, with what the unit is to bring."""
+
+    code: str
+    title: str
+    unit_account: str
+    unit_name: str
+    batch_id: str
+    source_name: str
+    kind: str
+    business_date: date
+    row: int | None
+    message: str
+
+
+def referrals(session: Session, limit: int = 300) -> list[ReferralView]:
+    """The counter referrals the processor stored, newest batch first (what to bring: :mod:`pipeline.run.counter_documents`)."""
+    counter_codes = [str(code) for code in Code if code.is_counter]
+    query = (
+        select(BatchIssue, Batch, Unit.name)
+        .join(Batch, Batch.id == BatchIssue.batch_pk)
+        .outerjoin(Unit, Unit.unit_account == Batch.unit_account)
+        .where(BatchIssue.code.in_(counter_codes), Batch.stage == "done")
+        .order_by(Batch.id.desc(), BatchIssue.excel_row, BatchIssue.id)
+        .limit(limit)
+    )
+    return [
+        ReferralView(
+            issue.code, Code(issue.code).title, batch.unit_account, unit_name or "", batch.batch_id or "", batch.source_name, batch.kind or "",
+            batch.business_date, issue.excel_row, issue.message,
+        )
+        for issue, batch, unit_name in session.execute(query)
+    ]
+
+
+def units_with_backpay(session: Session) -> list[tuple[str, int]]:
+    """Units holding entered, unallocated back-pay records, with how many."""
+    query = select(BackPayRecord.unit_account, func.count()).where(BackPayRecord.state == BACKPAY_ENTERED).group_by(BackPayRecord.unit_account).order_by(BackPayRecord.unit_account)
+    return [(unit, count) for unit, count in session.execute(query)]
+
+
+def units_with_assessments(session: Session) -> list[tuple[str, int]]:
+    """Units holding standing 汇缴核定, with how many months."""
+    query = select(RemitAssessment.unit_account, func.count()).where(RemitAssessment.state != REMIT_DELETED).group_by(RemitAssessment.unit_account).order_by(RemitAssessment.unit_account)
+    return [(unit, count) for unit, count in session.execute(query)]

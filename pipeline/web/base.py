@@ -46,3 +46,8 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     return HTMLResponse(html, status_code=status_code)
 
 
+
+
+def flash(request: Request, text: str, *, error: bool = False) -> None:
+    """A message for the next page shown (after the redirect that follows a POST)."""
+    request.session["flash"] = {"text": text, "error": error}

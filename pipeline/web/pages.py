@@ -32,17 +32,13 @@ from pipeline.store.tables import (
     StoredDocument,
 )
 from pipeline.web.auth import REVIEWER, VIEWER, log_action, page
-from pipeline.web.base import console_of, render
+from pipeline.web.base import console_of, flash, render
 
 DECISIONS = {"approve": REVIEW_APPROVED, "return": REVIEW_RETURNED, "refuse": REVIEW_REFUSED}
 #: The only types a scan is served as; anything else stored (nothing should be) is not served at all.
 SERVED_TYPES = frozenset({"image/png", "image/jpeg", "application/pdf"})
 CONTENT_ID = re.compile(r"[0-9a-f]{64}")
 DOCUMENT_CSP = "default-src 'none'; img-src 'self'; object-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'self'"
-
-
-def flash(request: Request, text: str, *, error: bool = False) -> None:
-    request.session["flash"] = {"text": text, "error": error}
 
 
 @page(VIEWER)
