@@ -4,38 +4,23 @@ the same services as the commands, and refused with the service's reason."""
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
-from datetime import date
 from html import unescape
 
 import pytest
 import sqlalchemy
 
-from pipeline.services.demo import drop_remit_demo_files
 from pipeline.store.tables import BackPayRecord, RemitAssessment
-from tests.conftest import BUSINESS_DATE, Centre
-from tests.factories import backpay_file, row_for
-from tests.web_support import console_centre, logged_in, post
+from tests.conftest import Centre
+from tests.web_support import add_queries_data, console_centre, logged_in, post
 
 
 @pytest.fixture(scope="module")
 def centre(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Centre]:
-    """Besides :func:`console_centre`'s: unit 0's back-pay (one row referred to the counter, cross-year),
-    unit 1's 汇缴 of two months, an unreadable file and a link in quarantine."""
     root = tmp_path_factory.mktemp("web-queries")
     centre = console_centre(root / "home", f"sqlite:///{root / 'gjj.db'}")
-    unit0, unit1 = centre.unit(0).unit_account, centre.unit(1).unit_account
-    members = centre.members_of(0)
-    backpay_file(centre.inbox / unit0, [row_for(members[2], 1), row_for(members[3], 2, start="2023-11", end="2024-02")])
-    with centre.app.sessions() as session:
-        drop_remit_demo_files(session, centre.app.config, centre.inbox, unit1, BUSINESS_DATE)
-    (centre.inbox / unit0 / "坏文件.xlsx").write_bytes(b"this is not a workbook")
-    outside = root / "outside.xlsx"
-    outside.write_bytes(b"secret")
-    os.symlink(outside, centre.inbox / unit1 / "链接.xlsx")
-    centre.app.run(date(2024, 9, 5))  # the 汇缴清册 of 2024-08 and 2024-09
+    add_queries_data(centre, root)
     yield centre
     centre.app.close()
 
