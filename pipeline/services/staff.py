@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -24,8 +25,13 @@ MIN_PASSWORD = 10
 WRONG = "账号或密码错误"
 
 _hasher = PasswordHasher()
-#: Verified against when the name is unknown, so an unknown name costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash("not a password of anyone")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the name is unknown, so an unknown name costs as long as a wrong password
+    (made on first use: hashing costs tens of milliseconds and 64 MiB, not for every ``gjj`` command)."""
+    return _hasher.hash("not a password of anyone")
 
 
 @dataclass(frozen=True)
@@ -124,7 +130,7 @@ def authenticate(session: Session, name: str, password: str, now: datetime | Non
     moment = now or _now()
     account = _account(session, name.strip(), for_update=True)
     if account is None:
-        _verify(_DUMMY_HASH, password)
+        _verify(_dummy_hash(), password)
         return LoginOutcome(refused=WRONG, detail="unknown account")
     if account.locked_until is not None and account.locked_until > moment:
         return LoginOutcome(refused=f"账号已锁定（连续 {LOCK_AFTER} 次密码错误），请于 {account.locked_until:%H:%M} 后再试", detail="locked")
