@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from pipeline.app import open_app
 from pipeline.cli import app as cli
 from pipeline.services.documents import request_documents
-from pipeline.services.staff import LOCK_AFTER, add_staff, authenticate, disable_staff
+from pipeline.services.staff import LOCK_AFTER, add_staff, authenticate, disable_staff, set_password
 from pipeline.store.console_tables import StaffAccount
 from pipeline.store.tables import ReviewRequest
 from pipeline.web.app import console_state
@@ -89,6 +89,8 @@ def test_a_viewer_may_read_but_not_decide_nor_see_the_scans(centre: Centre) -> N
     client = logged_in(centre, "查看员甲")
     page = client.get("/reviews/1")
     assert page.status_code == 200 and "王小明" in page.text and "/documents/" not in page.text and "/decide" not in page.text
+    member = centre.members_of()[0]
+    assert member.id_number not in page.text and member.id_number[:6] + "********" + member.id_number[-4:] in page.text  # masked for a viewer
     refused = post(client, "/reviews/1/decide", {"decision": "approve"})
     assert refused.status_code == 403 and "无权限" in refused.text
     with centre.app.sessions() as session:
@@ -163,14 +165,20 @@ def test_a_disabled_account_cannot_log_in_and_its_session_ends(centre: Centre) -
     assert refused.status_code == 401 and "停用" in refused.text
 
 
-def test_an_idle_session_ends(centre: Centre) -> None:
-    asgi = client_for(centre).app
-    from starlette.testclient import TestClient
+def test_a_new_password_ends_the_sessions_begun_before(centre: Centre) -> None:
+    with centre.app.sessions() as session, session.begin():
+        assert add_staff(session, "换密码", "viewer", PASSWORD) is None
+    client = logged_in(centre, "换密码")
+    with centre.app.sessions() as session, session.begin():
+        assert set_password(session, "换密码", PASSWORD, now=datetime.now() + timedelta(seconds=2)) is None
+    assert client.get("/").headers["location"].startswith("/login")
 
-    client = TestClient(asgi, follow_redirects=False)
+
+def test_an_idle_session_ends(centre: Centre) -> None:
+    client = client_for(centre)
     login(client, "查看员甲")
     assert client.get("/").status_code == 200
-    state = console_state(asgi)
+    state = console_state(client.app)
     start = state.clock()
     state.clock = lambda: start + 29 * 60
     assert client.get("/").status_code == 200

@@ -46,6 +46,28 @@ def sample_card(title: str, colour: str) -> bytes:
     return out.getvalue()
 
 
+def sample_pdf(lines: list[str]) -> bytes:
+    """A one-page PDF with a few lines of Latin text (Helvetica, no font embedded), for the screenshot."""
+    text = " ".join(f"BT /F1 {22 if i == 0 else 14} Tf 72 {770 - 34 * i} Td ({line}) Tj ET" for i, line in enumerate(lines)).encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(text), text),
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
 class Server:
     """uvicorn serving the console in a thread, on 127.0.0.1 and a free port."""
 
@@ -71,7 +93,10 @@ class Server:
 @pytest.fixture(scope="module")
 def centre(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Centre]:
     root = tmp_path_factory.mktemp("web-browser")
-    centre = console_centre(root / "home", f"sqlite:///{root / 'gjj.db'}", scanned=lambda account: {f"{account}_身份证.jpg": sample_card("居民身份证（样例）", "#0b57d0")})
+    centre = console_centre(root / "home", f"sqlite:///{root / 'gjj.db'}", scanned=lambda account: {
+        f"{account}_身份证.jpg": sample_card("居民身份证（样例）", "#0b57d0"),
+        f"{account}_证明.pdf": sample_pdf(["Certificate of name change (sample)", f"Account {account}", "Issued by the household registration office"]),
+    })
     add_queries_data(centre, root)
     yield centre
     centre.app.close()
@@ -88,7 +113,7 @@ def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.skip("the system's Chromium (/usr/bin/chromium) is not installed")
     with playwright.sync_playwright() as driver:
-        launched = driver.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
+        launched = driver.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu", "--headless=new"])  # new headless: the PDF viewer renders
         yield launched
         launched.close()
 
@@ -128,8 +153,9 @@ def test_a_reviewer_works_through_the_queue(centre: Centre, server: Server, brow
     assert page.evaluate("document.querySelector('.scan img').naturalWidth") > 0
     frame = page.locator(".scan iframe")
     assert frame.count() == 1
-    pdf = page.request.get(server.url + frame.get_attribute("src"))
+    pdf = page.request.get(server.url + (frame.get_attribute("src") or "").split("#")[0])
     assert pdf.status == 200 and pdf.headers["content-type"] == "application/pdf" and pdf.body().startswith(b"%PDF")
+    page.wait_for_load_state("networkidle")
     screenshot(page, "console-review.png")
 
     page.click("button:has-text('通过')")

@@ -42,6 +42,8 @@ class StaffView:
     role: str
     disabled: bool
     locked_until: datetime | None
+    #: A session begun before this is over (a new password ends the sessions of the old one).
+    password_changed_at: datetime
 
     def may(self, role: str) -> bool:
         """Whether this account holds ``role`` or a higher one (viewer < reviewer < admin)."""
@@ -61,7 +63,7 @@ def _now() -> datetime:
 
 
 def _view(account: StaffAccount) -> StaffView:
-    return StaffView(account.name, account.role, account.disabled, account.locked_until)
+    return StaffView(account.name, account.role, account.disabled, account.locked_until, account.password_changed_at)
 
 
 def password_problem(password: str) -> str | None:

@@ -9,6 +9,7 @@ thread (the database calls block), with the POST form already read.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from functools import wraps
 from urllib.parse import quote
@@ -36,7 +37,8 @@ def log_action(request: Request, who: str, action: str, target: str = "", detail
 
 
 def current_staff(request: Request) -> StaffView | None:
-    """The session's account, or None (no session, idle too long, account gone or disabled)."""
+    """The session's account, or None (no session, idle too long, account gone or disabled, or its
+    password changed since the session began)."""
     name = request.session.get("staff")
     if not isinstance(name, str):
         return None
@@ -48,7 +50,8 @@ def current_staff(request: Request) -> StaffView | None:
         return None
     with console.app.sessions() as session:
         account = staff(session, name)
-    if account is None or account.disabled:
+    since = request.session.get("since")
+    if account is None or account.disabled or not isinstance(since, (int, float)) or account.password_changed_at.timestamp() > since:
         request.session.clear()
         return None
     request.session["seen"] = now
@@ -103,7 +106,8 @@ def _login(request: Request, name: str, password: str, target: str) -> Response:
     if outcome.staff is None:
         return render(request, "login.html", 401, staff=None, next=target, error=outcome.refused, name=name)
     request.session.clear()
-    request.session.update({"staff": outcome.staff.name, "seen": console_of(request).clock()})
+    now = console_of(request).clock()
+    request.session.update({"staff": outcome.staff.name, "seen": now, "since": time.time()})
     return RedirectResponse(target, status_code=303)
 
 
