@@ -19,7 +19,7 @@ from pipeline.services.documents import request_documents
 from pipeline.services.staff import LOCK_AFTER, add_staff, authenticate, disable_staff, set_password
 from pipeline.store.console_tables import StaffAccount
 from pipeline.store.tables import ReviewRequest
-from pipeline.web.app import console_state
+from pipeline.web.app import console_state, routes
 from tests.conftest import Centre
 from tests.factories import kind_file
 from tests.web_support import PASSWORD, client_for, console_centre, logged_in, login, post
@@ -98,6 +98,18 @@ def test_a_viewer_may_read_but_not_decide_nor_see_the_scans(centre: Centre) -> N
     assert client.get(f"/documents/{sha}").status_code == 403
     assert states(centre) == ["待审核", "待审核"]
     assert "denied" in logged_in(centre, "管理员甲").get("/audit").text
+
+
+def test_every_post_but_log_in_and_out_is_refused_to_a_viewer(centre: Centre) -> None:
+    client = logged_in(centre, "查看员甲")
+    posts = [route.path for route in routes() if "POST" in (route.methods or ())]
+    assert {"/reviews/{request_id:int}/decide", "/backpay/delete", "/remit/delete", "/quarantine/requeue"} <= set(posts)
+    for path in posts:
+        if path in ("/login", "/logout"):
+            continue
+        response = post(client, path.replace("{request_id:int}", "1"), {"decision": "approve", "unit": centre.unit().unit_account, "serial": "1", "folder": "x", "name": "y"})
+        assert response.status_code == 403, path
+    assert states(centre) == ["待审核", "待审核"]
 
 
 def test_documents_only_by_the_content_id_of_a_stored_scan(centre: Centre) -> None:

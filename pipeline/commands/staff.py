@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import getpass
 import sys
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
 from rich.table import Table
+from sqlalchemy.orm import Session
 
 from pipeline.commands.common import ConfigOption, console, err, open_home
 from pipeline.services.staff import add_staff, disable_staff, list_staff, set_password
@@ -33,7 +35,7 @@ def _password() -> str:
     return first
 
 
-def _apply(change, success: str, config: ConfigOption) -> None:  # type: ignore[no-untyped-def]
+def _apply(change: Callable[[Session], str | None], success: str, config: ConfigOption) -> None:
     app_ = open_home(config)
     try:
         with app_.sessions() as session, session.begin():
