@@ -5,10 +5,14 @@ account, HTML in a unit's data; and the accounts' commands. SQLite unless the da
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import httpx2 as httpx
 import pytest
 import sqlalchemy
 from typer.testing import CliRunner
@@ -20,11 +24,12 @@ from pipeline.services.staff import LOCK_AFTER, add_staff, authenticate, disable
 from pipeline.store.console_tables import StaffAccount
 from pipeline.store.tables import ReviewRequest
 from pipeline.web.app import console_state, routes
-from tests.conftest import Centre
+from tests.conftest import Centre, _free_port, wait_until
 from tests.factories import kind_file
 from tests.web_support import PASSWORD, client_for, console_centre, logged_in, login, post
 
 runner = CliRunner()
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -236,3 +241,27 @@ def test_staff_commands_and_serve_refuses_without_a_key(tmp_path: Path) -> None:
     with app.sessions() as session, session.begin():
         assert authenticate(session, "张审核", "another good password").refused == "账号已停用"
     app.close()
+
+
+def test_gjj_serve_starts_uvicorn_on_127_0_0_1_with_a_key_file(tmp_path: Path) -> None:
+    key = tmp_path / "console-key"
+    key.write_text("k" * 48, encoding="utf-8")
+    port = _free_port()
+    env = {**os.environ, "GJJ_HOME": str(tmp_path / "home"), "GJJ_DB": f"sqlite:///{tmp_path / 'gjj.db'}", "PYTHONPATH": str(ROOT)}
+    env.pop("GJJ_SECRET_KEY", None)
+    command = [sys.executable, "-m", "pipeline", "serve", "--port", str(port), "--secret-key-file", str(key), "--tls"]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        def login_page() -> httpx.Response | None:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/login", timeout=2)
+            except httpx.TransportError:
+                assert server.poll() is None, server.stdout.read() if server.stdout else ""
+                return None
+
+        page = wait_until(login_page, "gjj serve to answer", timeout=60)
+        assert isinstance(page, httpx.Response) and page.status_code == 200 and "工作人员登录" in page.text
+        assert "secure" in page.headers["set-cookie"].lower()  # --tls
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
