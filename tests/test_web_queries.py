@@ -67,7 +67,12 @@ def test_remit_lists_and_deletes_only_the_latest_unpaid(centre: Centre) -> None:
 
 
 def test_counter_referrals_with_what_to_bring(centre: Centre) -> None:
-    page = logged_in(centre, "查看员甲").get("/referrals")
+    client = logged_in(centre, "查看员甲")
+    home = client.get("/").text
+    assert re.search(r'<div class="n">2</div><div class="l">隔离区文件', home)  # the unreadable file and the link
+    run_row = home.split("2024-09-05")[1].split("</tr>")[0]
+    assert [int(n) for n in re.findall(r'<td class="num">(\d+)</td>', run_row)][-3:-1] == [1, 0]  # one row referred, none waiting
+    page = client.get("/referrals")
     assert page.status_code == 200 and "COUNTER_CROSS_YEAR" in page.text and "补缴说明" in page.text and "补缴.xlsx" in page.text
 
 

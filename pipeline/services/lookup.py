@@ -36,6 +36,9 @@ class RunView:
     by_status: dict[str, int]
     rows: int
     errors: int
+    #: Rows referred to the counter and rows waiting for review, from the batches' stored totals.
+    counter: int = 0
+    pending_review: int = 0
 
 
 @dataclass(frozen=True)
@@ -68,8 +71,11 @@ def latest_runs(session: Session, limit: int = 20) -> list[RunView]:
     runs = session.execute(select(newest.c.run_id, newest.c.started).order_by(newest.c.started.desc())).all()
     views = []
     for run_id, started in runs:
-        batches = session.execute(select(Batch.status, Batch.row_count, Batch.error_count, Batch.business_date).where(Batch.run_id == run_id, Batch.stage == "done")).all()
-        statuses = Counter(status for status, _, _, _ in batches)
+        batches = session.execute(
+            select(Batch.status, Batch.row_count, Batch.error_count, Batch.business_date, Batch.totals).where(Batch.run_id == run_id, Batch.stage == "done")
+        ).all()
+        statuses = Counter(batch.status for batch in batches)
+        stored = [batch.totals or {} for batch in batches]
         views.append(
             RunView(
                 run_id,
@@ -77,8 +83,10 @@ def latest_runs(session: Session, limit: int = 20) -> list[RunView]:
                 started,
                 len(batches),
                 {str(status): statuses.get(str(status), 0) for status in BatchStatus},
-                sum(rows for _, rows, _, _ in batches),
-                sum(errors for _, _, errors, _ in batches),
+                sum(batch.row_count for batch in batches),
+                sum(batch.error_count for batch in batches),
+                sum(int(totals.get("counter", 0)) for totals in stored),
+                sum(int(totals.get("pending_review", 0)) for totals in stored),
             )
         )
     return views

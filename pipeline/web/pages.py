@@ -19,6 +19,7 @@ from pipeline.model import DOCUMENT_SUFFIXES
 from pipeline.services import audit
 from pipeline.services.documents import document_file, request_documents
 from pipeline.services.lookup import find_members, latest_runs, member_record, run_files
+from pipeline.services.quarantine import quarantined_files
 from pipeline.services.review import list_requests, review, show_request
 from pipeline.services.staff import StaffView
 from pipeline.store.tables import (
@@ -43,10 +44,12 @@ DOCUMENT_CSP = "default-src 'none'; img-src 'self'; object-src 'self'; style-src
 
 @page(VIEWER)
 def home(request: Request, staff: StaffView, form: FormData) -> Response:
-    with console_of(request).app.sessions() as session:
+    console = console_of(request)
+    with console.app.sessions() as session:
         runs = latest_runs(session)
         pending = session.scalar(select(func.count()).select_from(ReviewRequest).where(ReviewRequest.state == REVIEW_PENDING)) or 0
-    return render(request, "home.html", staff=staff, here="home", runs=runs, pending=pending)
+        quarantined = len(quarantined_files(session, console.app.home))
+    return render(request, "home.html", staff=staff, here="home", runs=runs, pending=pending, quarantined=quarantined)
 
 
 @page(VIEWER)
