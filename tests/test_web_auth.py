@@ -52,6 +52,7 @@ def test_without_a_session_every_page_is_the_log_in_page(centre: Centre) -> None
         assert response.status_code == 303 and response.headers["location"].startswith("/login?next="), path
     page = client.get("/login")
     assert page.status_code == 200 and "工作人员登录" in page.text
+    assert client.get("/members?q=1").headers["location"] == "/login?next=/members%3Fq%3D1"
     assert client.post("/reviews/1/decide", data={"decision": "approve"}).status_code == 403  # no cookie at all: refused by CSRF
     assert states(centre) == ["待审核", "待审核"]
 

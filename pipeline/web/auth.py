@@ -75,7 +75,8 @@ def page(role: str = VIEWER) -> Callable[[Handler], Callable[[Request], object]]
 def _guarded(request: Request, role: str, handler: Handler, form: FormData) -> Response:
     account = current_staff(request)
     if account is None:
-        target = request.url.path if request.method == "GET" else "/"
+        query = f"?{request.url.query}" if request.url.query else ""
+        target = f"{request.url.path}{query}" if request.method == "GET" else "/"
         return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
     if not account.may(role):
         log_action(request, account.name, "denied", f"{request.method} {request.url.path}", f"role {account.role}, needs {role}")
