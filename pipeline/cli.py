@@ -24,6 +24,8 @@ from pipeline.commands.backpay import backpay_app
 from pipeline.commands.common import ConfigOption, console, err, open_home, print_issues
 from pipeline.commands.remit import load_payments_command, remit_app, remit_template_command
 from pipeline.commands.review import review_app
+from pipeline.commands.serve import serve_command
+from pipeline.commands.staff import staff_app
 from pipeline.config import gjj_home, load_config
 from pipeline.errors import ConfigError, HelperFailed
 from pipeline.model import BatchStatus, RowStatus
@@ -42,6 +44,8 @@ app = typer.Typer(help="住房公积金单位批量文件处理（gjj-exchange�
 app.add_typer(backpay_app, name="backpay")
 app.add_typer(remit_app, name="remit")
 app.add_typer(review_app, name="review")
+app.add_typer(staff_app, name="staff")
+app.command("serve")(serve_command)
 export_app = typer.Typer(help="导出当前数据（供核心系统导入）", no_args_is_help=True)
 app.add_typer(export_app, name="export")
 

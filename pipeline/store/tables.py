@@ -389,3 +389,4 @@ class RequestDocument(Base):
     sha256: Mapped[str] = mapped_column(ForeignKey("documents.sha256"), index=True)
     kind: Mapped[str] = mapped_column(String(10))
     entry_name: Mapped[str] = mapped_column(String(255))
+
