@@ -22,7 +22,7 @@ demo: system-deps-demo venv
 
 # pytest exit code 5 means no test ran: that is a failure here, never a success.
 test: system-deps-tests venv
-	$(BIN)/python -m pytest -q; status=$$?; \
+	$(BIN)/python -m pytest -q -n auto --dist loadfile; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing on purpose"; exit 1; fi; \
 	exit $$status
 
