@@ -11,15 +11,15 @@ from __future__ import annotations
 import getpass
 import sys
 from collections.abc import Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
-from sqlalchemy.orm import Session
 
 from pipeline.commands.common import ConfigOption, console, err, open_home
-from pipeline.services.staff import add_staff, disable_staff, list_staff, set_password
-from pipeline.store.console_tables import STAFF_ROLES
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 staff_app = typer.Typer(help="工作台（gjj serve）的工作人员账号：新增、改密码、停用、列出", no_args_is_help=True)
 ROLE_HELP = "角色：viewer（查看）、reviewer（查看并审核）、admin（另可删除记录、重新处理隔离文件）"
@@ -57,6 +57,9 @@ def staff_add(
     config: ConfigOption = None,
 ) -> None:
     """新增工作人员账号；密码在终端输入两次，或从标准输入读取第一行。"""
+    from pipeline.services.staff import add_staff
+    from pipeline.store.console_tables import STAFF_ROLES
+
     if role not in STAFF_ROLES:
         err.print(f"角色「{role}」无效，可选：{'、'.join(STAFF_ROLES)}", markup=False)
         raise typer.Exit(2)
@@ -67,6 +70,8 @@ def staff_add(
 @staff_app.command("passwd")
 def staff_passwd(name: Annotated[str, typer.Argument(help="账号名称")], config: ConfigOption = None) -> None:
     """修改密码（同时解除锁定）。"""
+    from pipeline.services.staff import set_password
+
     password = _password()
     _apply(lambda session: set_password(session, name, password), f"已修改账号 {name} 的密码", config)
 
@@ -74,12 +79,16 @@ def staff_passwd(name: Annotated[str, typer.Argument(help="账号名称")], conf
 @staff_app.command("disable")
 def staff_disable(name: Annotated[str, typer.Argument(help="账号名称")], config: ConfigOption = None) -> None:
     """停用账号：不能再登录，已登录的会话在下一次操作时结束。"""
+    from pipeline.services.staff import disable_staff
+
     _apply(lambda session: disable_staff(session, name), f"已停用账号 {name}", config)
 
 
 @staff_app.command("list")
 def staff_list(config: ConfigOption = None) -> None:
     """列出工作人员账号。"""
+    from pipeline.services.staff import list_staff
+
     app_ = open_home(config)
     try:
         with app_.sessions() as session:
