@@ -26,10 +26,11 @@ def paused_gc() -> Iterator[None]:
     the collector resumes after each, and reference counting frees memory as usual meanwhile.
     Nesting is fine; when the collector is already off it is left off.
 
-    On leaving, what is alive is frozen (``gc.freeze``) before the collector resumes: the
-    objects the stage built would otherwise all be young, and the next collection would walk
-    every one of them (a 100k-row file: ≈0.2 s of collections over its stages). The run thaws
-    them after each file (:func:`thaw_gc`), so cyclic garbage among them is still collected.
+    Inside :func:`one_file` (the run, file by file), what is alive on leaving is frozen
+    (``gc.freeze``) before the collector resumes: the objects the stage built would otherwise all
+    be young, and the next collection would walk every one of them (a 100k-row file: ≈0.2 s of
+    collections over its stages). Outside a file (the console, a review decision) nothing is
+    frozen: no one would thaw it.
     """
     if not gc.isenabled():
         yield
@@ -38,13 +39,50 @@ def paused_gc() -> Iterator[None]:
     try:
         yield
     finally:
-        gc.freeze()
+        if _files_open:
+            gc.freeze()
         gc.enable()
 
 
-def thaw_gc() -> None:
-    """Hand what :func:`paused_gc` froze back to the collector, as old objects (after each file)."""
+_files_open = 0
+#: Objects the collector tracked after the last full collection (None before the first file).
+_tracked_after_collection: int | None = None
+#: A full collection once the tracked objects grew by a quarter (CPython's own rule for its
+#: oldest generation) and at least this many: frozen objects never count towards that rule.
+MIN_GROWTH = 50_000
+
+
+@contextlib.contextmanager
+def one_file() -> Iterator[None]:
+    """The scope of one file of a run: afterwards, what its stages froze is thawed, and collected
+    in full once the heap grew by a quarter since the last full collection.
+
+    Without the full collection, cyclic garbage that was frozen (a stage's objects that died
+    later) would only pile up: the collector counts frozen objects towards no generation, so a
+    long-lived process (``gjj watch``, a night of thousands of files) grew without bound.
+    """
+    global _files_open, _tracked_after_collection
+    _files_open += 1
+    try:
+        yield
+    finally:
+        _files_open -= 1
+        if not _files_open:
+            gc.unfreeze()
+            tracked = _tracked()
+            if _tracked_after_collection is None:
+                _tracked_after_collection = tracked
+            elif tracked > _tracked_after_collection * 5 // 4 + MIN_GROWTH:
+                gc.collect()
+                _tracked_after_collection = _tracked()
+
+
+def _tracked() -> int:
+    """How many objects the collector tracks (freezing them all counts them without a list)."""
+    gc.freeze()
+    count = gc.get_freeze_count()
     gc.unfreeze()
+    return count
 
 
 @functools.cache

@@ -32,7 +32,7 @@ from pipeline.intake.arrivals import REGISTER_NAME
 from pipeline.intake.locks import file_locks, lock_key
 from pipeline.intake.scan import Arrival, Ignored, NoAccess, scan, settled_files, sha256_of
 from pipeline.logs import mask_ids
-from pipeline.memory import thaw_gc
+from pipeline.memory import one_file
 from pipeline.model import BatchResult, BatchStatus, Sheet
 from pipeline.outputs.writer import OutputWriter, PendingOutputs, needs_report
 from pipeline.rules.context import UnitInfo
@@ -210,18 +210,18 @@ class Processor(Recovery):
         try:
             if arrival.path.is_symlink() or not arrival.path.is_file():
                 return None
-            try:
-                return self._process(arrival)
-            except IntegrityError:
-                # Another worker committed a moment ago what this file would break a unique index
-                # with: the same bytes under another name (this file is now a duplicate of that
-                # batch), or a new member with the same 证件号码 (now ALREADY_REGISTERED). Again.
-                return self._process(arrival)
+            with one_file():
+                try:
+                    return self._process(arrival)
+                except IntegrityError:
+                    # Another worker committed a moment ago what this file would break a unique index
+                    # with: the same bytes under another name (this file is now a duplicate of that
+                    # batch), or a new member with the same 证件号码 (now ALREADY_REGISTERED). Again.
+                    return self._process(arrival)
         except FileNotFoundError:
             return None
         finally:
             self.locks.release(key)
-            thaw_gc()
 
     def _process(self, arrival: Arrival) -> FileOutcome:
         sha256 = sha256_of(arrival.path)

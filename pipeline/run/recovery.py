@@ -27,7 +27,7 @@ from pipeline.config import CentreConfig, Home
 from pipeline.errors import ReadFailure
 from pipeline.intake.locks import FileLocks, lock_key
 from pipeline.intake.scan import Arrival
-from pipeline.memory import thaw_gc
+from pipeline.memory import one_file
 from pipeline.model import BatchResult, Sheet
 from pipeline.outputs.result_files import write_result_json
 from pipeline.outputs.writer import OutputWriter
@@ -93,14 +93,14 @@ class Recovery(ABC):
                 self._elsewhere.add(unit_account)
                 continue
             try:
-                outcome = self._finish_stored(batch_id, unit_account, source_name)
+                with one_file():
+                    outcome = self._finish_stored(batch_id, unit_account, source_name)
                 if outcome is not None:
                     outcomes.append(outcome)
             except Exception as exc:
                 self._failed(unit_account, source_name, exc)
             finally:
                 self.locks.release(key)
-                thaw_gc()
         return outcomes
 
     def _finish_stored(self, batch_id: str, unit_account: str, source_name: str) -> FileOutcome | None:
