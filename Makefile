@@ -20,9 +20,10 @@ demo: system-deps-demo venv
 	rm -rf demo
 	GJJ_HOME=$(CURDIR)/demo $(BIN)/gjj demo
 
-# pytest exit code 5 means no test ran: that is a failure here, never a success.
+# pytest exit code 5 means no test ran: that is a failure here, never a success. A crashed worker
+# ends the run (--max-worker-restart 0) instead of leaving it waiting.
 test: system-deps-tests venv
-	$(BIN)/python -m pytest -q -n auto --dist loadfile; status=$$?; \
+	$(BIN)/python -m pytest -q -n auto --dist loadfile --max-worker-restart 0; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing on purpose"; exit 1; fi; \
 	exit $$status
 
