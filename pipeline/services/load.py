@@ -41,10 +41,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from pipeline.check.schema import check_cells
+from pipeline.check.schema import APART_ROWS, CellCheck, check_cells
 from pipeline.config import CentreConfig
 from pipeline.errors import Code, Issue, ReadFailure
 from pipeline.model import RowResult
@@ -52,6 +51,7 @@ from pipeline.outputs.xlsx_text import neutralise_formula
 from pipeline.read.header import detect, holds_header
 from pipeline.read.stream import StreamedTable, open_table
 from pipeline.read.workbook import read_raw
+from pipeline.store.bulk import insert_rows, update_rows
 from pipeline.store.effects.members import ensure_sealed_unit
 from pipeline.store.effects.remit import refresh_baselines
 from pipeline.store.master_stage import BAD, BAD_ACCOUNT, BAD_ID, BAD_UNIT, CHANGED, NEW, MemberStage
@@ -65,6 +65,9 @@ ID_TYPE, ID_NUMBER, ACCOUNT, UNIT = "证件类型", "证件号码", "个人账�
 
 #: ``progress(stage, done, total)``: rows read and checked, or steps applied; ``total`` may be None.
 Progress = Callable[[str, int, "int | None"], None]
+
+#: Members per block: enough for the schema to run in a forked process (``APART_ROWS``) beside the staging.
+MEMBER_BLOCK_ROWS = max(APART_ROWS, 25_000)
 
 #: The progress stages, as the command line shows them.
 READING_UNITS, READING_MEMBERS, CHECKING, WRITING = "检查单位", "检查缴存人", "比对", "写入"
@@ -178,17 +181,6 @@ def _unit_rules(rows: list[RowResult], config: CentreConfig) -> None:
                 )
 
 
-def _upsert(session: Session, model: Any, records: list[dict[str, Any]], key: str) -> None:
-    if not records:
-        return
-    module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    for start in range(0, len(records), 2000):
-        chunk = records[start : start + 2000]
-        statement = module.insert(model).values(chunk)
-        columns = {name: statement.excluded[name] for name in chunk[0] if name != key}
-        session.execute(statement.on_conflict_do_update(index_elements=[key], set_=columns))
-
-
 def _unit_record(values: dict[str, str]) -> dict[str, Any]:
     return {
         "unit_account": values["单位账号"],
@@ -248,14 +240,28 @@ class _MemberCheck:
         if table is None:
             return file_issues
         schema = member_schema()
-        for sheet in table.blocks():
-            rows, columns = check_cells(sheet, MEMBER_FIELDS, schema)
-            _check_id_types(rows, columns)
-            self.stage.add(_staged(rows, columns))
-            self.issues.update((row.excel_row, row.issues) for row in rows if row.issues)
-            self.rows += len(rows)
-            self.progress(READING_MEMBERS, self.rows, max(table.rows_estimate, self.rows))
+        checking: CellCheck | None = None
+        try:
+            for sheet in table.blocks(MEMBER_BLOCK_ROWS):
+                # The schema checks this block in a forked process while this one stages the last block.
+                started, checking = checking, CellCheck(sheet, MEMBER_FIELDS, schema)
+                if started is not None:
+                    self._stage(started, table.rows_estimate)
+            if checking is not None:
+                started, checking = checking, None
+                self._stage(started, table.rows_estimate)
+        finally:
+            if checking is not None:
+                checking.close()
         return []
+
+    def _stage(self, cells: CellCheck, estimate: int) -> None:
+        rows = cells.finish()
+        _check_id_types(rows, cells.columns)
+        self.stage.add(_staged(rows, cells.columns, self.stage.stores_text))
+        self.issues.update((row.excel_row, row.issues) for row in rows if row.issues)
+        self.rows += len(rows)
+        self.progress(READING_MEMBERS, self.rows, max(estimate, self.rows))
 
     def _add(self, issues: Iterable[Issue]) -> None:
         refused = []
@@ -357,26 +363,36 @@ def _other_form(value: str) -> str | None:
     return forms[1] if len(forms) > 1 else None
 
 
-#: The member file's columns in the order the stage takes them (:data:`pipeline.store.master_stage.LOADED`), and their conversions.
-_STAGED_COLUMNS: tuple[tuple[str, Callable[[str], Any] | None], ...] = (
-    (ACCOUNT, None),
-    (UNIT, None),
-    ("姓名", None),
-    (ID_TYPE, None),
-    (ID_NUMBER, None),
-    ("个人账户状态", None),
-    ("个人缴存基数", Decimal),
-    ("个人账户余额", Decimal),
-    ("开户日期", date.fromisoformat),
-    ("封存原因", None),
-    ("最近基数调整年度", int),
+def _decimal_text(cell: str) -> str:
+    return str(Decimal(cell))
+
+
+def _date_text(cell: str) -> str:
+    return date.fromisoformat(cell).isoformat()
+
+
+#: The member file's columns in the order the stage takes them (:data:`pipeline.store.master_stage.LOADED`),
+#: and their conversions: to Python values (PostgreSQL), or to the text SQLite stores (money as ``DecimalText``, dates ISO).
+_STAGED_COLUMNS: tuple[tuple[str, Callable[[str], Any] | None, Callable[[str], Any] | None], ...] = (
+    (ACCOUNT, None, None),
+    (UNIT, None, None),
+    ("姓名", None, None),
+    (ID_TYPE, None, None),
+    (ID_NUMBER, None, None),
+    ("个人账户状态", None, None),
+    ("个人缴存基数", Decimal, _decimal_text),
+    ("个人账户余额", Decimal, _decimal_text),
+    ("开户日期", date.fromisoformat, _date_text),
+    ("封存原因", None, None),
+    ("最近基数调整年度", int, int),
 )
 _FLAGS = {ACCOUNT: BAD_ACCOUNT, UNIT: BAD_UNIT, ID_NUMBER: BAD_ID}
 
 
-def _staged(rows: list[RowResult], columns: dict[str, list[str]]) -> Iterator[tuple[Any, ...]]:
+def _staged(rows: list[RowResult], columns: dict[str, list[str]], as_text: bool) -> Iterator[tuple[Any, ...]]:
     """The rows of a block as the stage takes them: values converted, a cell with an issue as NULL, the flags."""
-    values = [columns[name] if convert is None else _converted(columns[name], convert) for name, convert in _STAGED_COLUMNS]
+    conversions = [(name, text if as_text else value) for name, value, text in _STAGED_COLUMNS]
+    values = [columns[name] if convert is None else _converted(columns[name], convert) for name, convert in conversions]
     numbers = columns[ID_NUMBER]
     staged = [
         [row.excel_row for row in rows],
@@ -385,7 +401,7 @@ def _staged(rows: list[RowResult], columns: dict[str, list[str]]) -> Iterator[tu
         list(map(_other_form, numbers)),
         [0] * len(rows),
     ]
-    positions = {name: index + 1 for index, (name, _) in enumerate(_STAGED_COLUMNS)}
+    positions = {name: index + 1 for index, (name, _, _) in enumerate(_STAGED_COLUMNS)}
     flags = len(staged) - 1
     for index, row in enumerate(rows):
         if not row.issues:
@@ -404,21 +420,17 @@ def _staged(rows: list[RowResult], columns: dict[str, list[str]]) -> Iterator[tu
 def _write_units(session: Session, rows: list[RowResult]) -> tuple[Changes, set[str]]:
     """Insert the new units and update the changed ones; what that did, and the units written."""
     held = {values[0]: values for values in session.execute(select(*(Unit.__table__.c[name] for name in _UNIT_COLUMNS)))}
-    changes = Changes()
-    written = []
+    new, changed = [], []
     for row in rows:
-        record = _unit_record(row.values)
-        before = held.get(record["unit_account"])
+        record = tuple(_unit_record(row.values).values())
+        before = held.get(record[0])
         if before is None:
-            changes.new += 1
-        elif tuple(before) != tuple(record.values()):
-            changes.updated += 1
-        else:
-            changes.unchanged += 1
-            continue
-        written.append(record)
-    _upsert(session, Unit, written, "unit_account")
-    return changes, {record["unit_account"] for record in written}
+            new.append(record)
+        elif tuple(before) != record:
+            changed.append(record)
+    insert_rows(session, Unit.__table__, _UNIT_COLUMNS, new)
+    update_rows(session, Unit.__table__, "unit_account", _UNIT_COLUMNS[1:], (record[1:] + record[:1] for record in changed))
+    return Changes(len(new), len(changed), len(rows) - len(new) - len(changed)), {record[0] for record in new + changed}
 
 
 _UNIT_COLUMNS = ("unit_account", "name", "credit_code", "unit_ratio", "personal_ratio", "status", "paid_to_month", "contact_name", "contact_phone")
