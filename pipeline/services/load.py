@@ -56,7 +56,7 @@ from pipeline.store.effects.members import ensure_sealed_unit
 from pipeline.store.effects.remit import refresh_baselines
 from pipeline.store.master_stage import BAD, BAD_ACCOUNT, BAD_ID, BAD_UNIT, CHANGED, NEW, MemberStage
 from pipeline.store.tables import Unit
-from schemas.cells import id18, id_forms
+from schemas.cells import id18
 from schemas.fields import field_map
 from schemas.id_types import describe_id_of_type, id_type_problems
 from schemas.masterdata import MEMBER_FIELDS, MEMBER_HEADER, UNIT_FIELDS, UNIT_HEADER, member_schema, unit_schema
@@ -336,7 +336,7 @@ class _MemberCheck:
 
 def _check_id_types(rows: list[RowResult], columns: dict[str, list[str]]) -> None:
     """Each 证件号码 by the check that fits its row's 证件类型 (the schema checked only its length)."""
-    skipped = {index for index, row in enumerate(rows) if _has_issue_in(row, ID_TYPE, ID_NUMBER)}
+    skipped = {index for index, row in enumerate(rows) if row.issues and _has_issue_in(row, ID_TYPE, ID_NUMBER)}
     checked = [index for index in range(len(rows)) if index not in skipped] if skipped else range(len(rows))
     types, numbers = columns[ID_TYPE], columns[ID_NUMBER]
     problems = id_type_problems([types[index] for index in checked], [numbers[index] for index in checked])
@@ -356,11 +356,6 @@ def _converted(cells: list[str], convert: Callable[[str], Any]) -> list[Any]:
         except (ArithmeticError, ValueError):
             done[cell] = None
     return list(map(done.__getitem__, cells))
-
-
-def _other_form(value: str) -> str | None:
-    forms = id_forms(value)
-    return forms[1] if len(forms) > 1 else None
 
 
 def _decimal_text(cell: str) -> str:
@@ -398,7 +393,6 @@ def _staged(rows: list[RowResult], columns: dict[str, list[str]], as_text: bool)
         [row.excel_row for row in rows],
         *values,
         list(map(id18, numbers)),
-        list(map(_other_form, numbers)),
         [0] * len(rows),
     ]
     positions = {name: index + 1 for index, (name, _, _) in enumerate(_STAGED_COLUMNS)}
@@ -412,7 +406,7 @@ def _staged(rows: list[RowResult], columns: dict[str, list[str]], as_text: bool)
                 staged[positions[issue.column]][index] = None
                 flag |= _FLAGS.get(issue.column, 0)
         if flag & BAD_ID:
-            staged[flags - 2][index] = staged[flags - 1][index] = None
+            staged[flags - 1][index] = None
         staged[flags][index] = flag
     return zip(*staged)
 

@@ -46,13 +46,12 @@ STAGE = Table(
     Column("excel_row", Integer, primary_key=True),
     *(Column(name, Member.__table__.c[name].type) for name in LOADED),
     Column("id18", String(30)),
-    Column("id_other", String(30)),
     Column("flags", Integer),
     Column("change", String(1)),
     prefixes=["TEMPORARY"],
     postgresql_on_commit="DROP",
 )
-STAGED = ("excel_row", *LOADED, "id18", "id_other", "flags")
+STAGED = ("excel_row", *LOADED, "id18", "flags")
 #: SQLite for the load: page caches of 256 MB (negative: KiB) for the database and for the stage.
 SQLITE_PRAGMAS = {"main.cache_size": -262144, "temp.cache_size": -262144}
 _CHUNK = 5000
@@ -145,10 +144,17 @@ class MemberStage:
         """(Excel row, its 个人账号, its 证件号码, the other account, the number it holds) for every good row
         whose person (either form of the number) an open account other than the row's own holds."""
         open_member = OPEN_MEMBER.replace("status", "m.status")
+        # The spellings of a person's number (schemas.cells.id_forms): as sent, its 18-digit form (a
+        # legacy 15-digit number), its 15-digit form (an 18-digit number of someone born in 19xx).
+        forms = (
+            ("s.id_number", "1 = 1"),
+            ("s.id18", "s.id18 <> s.id_number"),
+            ("substr(s.id_number, 1, 6) || substr(s.id_number, 9, 9)", "length(s.id_number) = 18 AND substr(s.id_number, 7, 2) = '19'"),
+        )
         sql = " UNION ".join(
             f"SELECT s.excel_row, s.member_account, s.id_number, m.member_account, m.id_number FROM {STAGE.name} s "
-            f"JOIN members m ON m.id_number = s.{column} WHERE s.flags = 0 AND m.member_account <> s.member_account AND {open_member}"
-            for column in ("id_number", "id_other")
+            f"JOIN members m ON m.id_number = {form} WHERE s.flags = 0 AND {condition} AND m.member_account <> s.member_account AND {open_member}"
+            for form, condition in forms
         )
         return [tuple(row) for row in self._rows(sql)]
 
