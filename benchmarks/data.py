@@ -7,6 +7,7 @@ the header. Every person is generated (:mod:`pipeline.services.fakes`); no real 
 
 from __future__ import annotations
 
+import csv
 import os
 import random
 import time
@@ -19,8 +20,9 @@ from typing import Any
 import xlsxwriter
 
 from pipeline.money import monthly_deposit
-from pipeline.services.fakes import FakeMember, FakeUnit, fake_id, fake_member, fake_name, write_master_files
+from pipeline.services.fakes import FakeMember, FakeUnit, fake_id, fake_member, fake_name, write_master_files, write_table
 from schemas import backpay, base_adjust, remit
+from schemas.masterdata import MEMBER_HEADER, UNIT_HEADER
 
 BUSINESS_DATE = date(2024, 8, 5)
 BIG_UNIT = "0200001"
@@ -44,10 +46,25 @@ class Sizes:
     floor_repeats: int = 3
     big_file_repeats: int = 3
     night_workers: tuple[int, ...] = (1, 2)
+    #: The city's master data ``gjj load`` takes (issue #21): members and units, as csv.
+    city_members: int = 1_000_000
+    city_units: int = 20_000
 
 
 FULL = Sizes()
-SMALL = Sizes(big_rows=300, night_files=6, night_min_rows=5, night_max_rows=12, night_rejected_every=3, slips=3, warmup_slips=3, floor_repeats=1, big_file_repeats=1)
+SMALL = Sizes(
+    big_rows=300,
+    night_files=6,
+    night_min_rows=5,
+    night_max_rows=12,
+    night_rejected_every=3,
+    slips=3,
+    warmup_slips=3,
+    floor_repeats=1,
+    big_file_repeats=1,
+    city_members=400,
+    city_units=20,
+)
 
 
 @dataclass
@@ -203,6 +220,32 @@ def remit_rows(unit: FakeUnit, members: list[FakeMember], month: str) -> list[li
         [seq, member.member_account, member.name, member.id_number, int(member.base), int(monthly_deposit(member.base, unit_ratio)), int(monthly_deposit(member.base, personal_ratio)), month, month]
         for seq, member in enumerate(members, start=1)
     ]
+
+
+def city_master(root: Path, members: int, units: int, seed: int = 21) -> tuple[Path, Path]:
+    """A city's master data as the core system exports it (csv): ``units`` units sharing ``members``
+    generated members (every 证件号码 once); every fiftieth member sealed. Written line by line."""
+    rng = random.Random(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    city_units = [_unit(rng, f"05{index + 1:05d}", f"葫芦岛市城市规模测试单位{index + 1:05d}") for index in range(units)]
+    per_unit = -(-members // units)
+    people = one_id_each(
+        [
+            fake_member(rng, f"{500_000_001 + number:09d}", city_units[number // per_unit].unit_account, number, born_from=1960, born_years=45)
+            for number in range(members)
+        ]
+    )
+    units_file = write_table(root / "units.csv", UNIT_HEADER, [unit.row() for unit in city_units])
+    members_file = root / "members.csv"
+    with members_file.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(MEMBER_HEADER)
+        for number, member in enumerate(people):
+            row = member.row()
+            if number % 50 == 49:
+                row[5], row[9] = "封存", "离职封存"
+            writer.writerow(row)
+    return units_file, members_file
 
 
 def generate(root: Path, sizes: Sizes = FULL, seed: int = 20240805) -> Dataset:

@@ -55,20 +55,38 @@ SHOWN_REFUSED = 20
 
 
 def _load(app_: App, units: Path | None, members: Path | None, skip_invalid: bool = False) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
     from pipeline.services.load import load_master_data, write_refused
 
-    with app_.sessions() as session, session.begin():
-        report = load_master_data(session, app_.config, units, members, skip_invalid=skip_invalid)
-        if not report.loaded:
-            if skip_invalid:
-                err.print("[red]文件本身有错误（无法读取或表头不符），--skip-invalid 只跳过有错误的行，不能跳过整个文件[/red]")
-            for name, issues in report.issues.items():
-                if issues:
-                    print_issues(f"{name}：{len(issues)} 个错误，未导入任何数据", issues)
-            session.rollback()
-            raise typer.Exit(1)
-        refused = write_refused(report, app_.home.var / "load") if not report.ok else None  # before the commit: never loaded without it
+    tasks: dict[str, TaskID] = {}
+    refused: Path | None = None
+    # On stderr, and only on a terminal: in a pipe or a log a progress bar is noise.
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, disable=not err.is_terminal) as bar:
+
+        def progress(stage: str, done: int, total: int | None) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        with app_.sessions() as session, session.begin():
+            report = load_master_data(session, app_.config, units, members, skip_invalid=skip_invalid, progress=progress)
+            if not report.loaded:
+                session.rollback()
+            else:
+                refused = write_refused(report, app_.home.var / "load") if not report.ok else None  # before the commit: never loaded without it
+    if not report.loaded:
+        if skip_invalid:
+            err.print("[red]文件本身有错误（无法读取或表头不符），--skip-invalid 只跳过有错误的行，不能跳过整个文件[/red]")
+        for name, issues in report.issues.items():
+            if issues:
+                print_issues(f"{name}：{len(issues)} 个错误，未导入任何数据", issues)
+        raise typer.Exit(1)
     console.print(f"已导入 {report.units} 个单位、{report.members} 个缴存人", markup=False)
+    for label, changes, given in (("单位", report.unit_changes, units), ("缴存人", report.member_changes, members)):
+        if given is not None:
+            console.print(f"{label}：新增 {changes.new}，更新 {changes.updated}，未变 {changes.unchanged}", markup=False)
     if refused is not None:
         issues = [issue for found in report.issues.values() for issue in found]
         counts = "，".join(f"{name} {count} 行" for name, count in report.refused_rows().items())

@@ -123,6 +123,30 @@ def test_nights(results: dict[str, Any], name: str) -> None:
         assert positive(night[key]), key
 
 
+def test_whole_run_process(results: dict[str, Any]) -> None:
+    process = results["measurements"]["process_backpay_100k"]
+    assert process["statuses"] == ["accepted"]
+    assert process["command"].startswith("gjj run --business-date")
+    assert positive(process["seconds"]) and positive(process["peak_rss_mb"])
+    assert len(process["runs"]) == results["data"]["sizes"]["big_file_repeats"]
+    summary = results["summary"]
+    assert summary["ratio_process_to_read_floor"] == pytest.approx(summary["process_backpay_100k_seconds"] / summary["read_floor_seconds"], rel=0.01)
+
+
+@pytest.mark.parametrize("name", ["sqlite", "sqlite_again", "postgresql"])
+def test_city_load(results: dict[str, Any], name: str) -> None:
+    load = results["measurements"]["load_city"][name]
+    if "skipped" in load:
+        assert name == "postgresql"
+        return
+    sizes = results["data"]["sizes"]
+    assert (load["members"], load["units"]) == (sizes["city_members"], sizes["city_units"])
+    assert positive(load["seconds"]) and positive(load["peak_rss_mb"])
+    assert load["database"] == name.split("_")[0]
+    members = f"缴存人：新增 {sizes['city_members']}，更新 0，未变 0" if name != "sqlite_again" else f"缴存人：新增 0，更新 0，未变 {sizes['city_members']}"
+    assert members in load["output"]
+
+
 def test_slips(results: dict[str, Any]) -> None:
     slips = results["measurements"]["slip_pdf"]
     assert slips["slips"] == results["data"]["sizes"]["slips"]

@@ -335,3 +335,66 @@ def _take(column: list[str], spans: list[range]) -> list[str]:
     if len(spans) == 1:
         return column[spans[0].start : spans[0].stop]
     return [cell for span in spans for cell in column[span.start : span.stop]]
+
+
+# --- a table read block by block (master data at city scale) --------------------------------------
+
+
+def find_header(rows: list[list[object]], headers: dict[str, Sequence[str]]) -> tuple[str, int, list[str], list[Issue]] | None:
+    """The template, header row index (within ``rows``), header cells and header issues; None without a header."""
+    return _find_header(rows, headers)
+
+
+def no_header_message(raw: RawTable, headers: dict[str, Sequence[str]]) -> str:
+    """UNKNOWN_TEMPLATE's message for ``raw`` (where the header was looked for, the known headers)."""
+    return _no_header_message(raw, headers)
+
+
+@dataclass
+class BlockCut:
+    """What cutting one block of a streamed table carries to the next (see :func:`cut_block`)."""
+
+    #: Whether a data row was seen: only the table's first data row may be its example row.
+    data_seen: bool = False
+    #: The last 合计/总计 row so far (Excel row, its cells): the totals row if no later one comes.
+    held_total: tuple[int, list[str]] | None = None
+
+
+@paused_gc()
+def cut_block(rows: list[list[object]], width: int, first_excel_row: int, state: BlockCut) -> tuple[list[list[str]], list[int]]:
+    """The data cells (by column, ``width`` columns) and Excel rows of one block of a table without 序号.
+
+    What :func:`_cut` leaves out of a master data table, block by block: blank rows, the example
+    row (the table's first data row, 例), and the totals row: the last row whose first column says
+    合计/总计. Such a row is held until a later one shows it was data after all; then it comes
+    out with the block that showed it (after that block's rows).
+    """
+    count = len(rows)
+    full = max([width, *map(len, rows)]) if rows else width
+    if any(len(row) != full for row in rows):
+        rows = [[*row, *[None] * (full - len(row))] for row in rows]
+    all_columns = list(zip(*rows)) if rows else [() for _ in range(full)]
+    typed = [_typed_text_column(column) for column in all_columns[:width]]
+    columns = [texts for texts, _ in typed]
+    kinds: list[set[type] | None] = [column_kinds for _, column_kinds in typed] + [None] * (full - width)
+    left_out = set(_empty_rows(all_columns, kinds, count))
+    if not state.data_seen:
+        first = next((index for index in range(count) if index not in left_out), None)
+        if first is not None:
+            state.data_seen = True
+            if clean_text(columns[0][first]) == EXAMPLE_MARKER:
+                left_out.add(first)
+    totals = [index for index, cell in enumerate(columns[0]) if TOTAL_CHAR in cell and index not in left_out and _plain(cell) in TOTAL_MARKERS]
+    released = None
+    if totals:
+        released, last = state.held_total, totals[-1]
+        state.held_total = (first_excel_row + last, [column[last] for column in columns])
+        left_out.add(last)
+    spans = _spans(count, left_out) if left_out else [range(count)]
+    excel_rows = [row for span in spans for row in range(first_excel_row + span.start, first_excel_row + span.stop)]
+    kept = [_take(column, spans) if left_out else column for column in columns]
+    if released is not None:
+        excel_rows.append(released[0])
+        for column, cell in zip(kept, released[1]):
+            column.append(cell)
+    return kept, excel_rows

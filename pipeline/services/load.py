@@ -1,11 +1,17 @@
 """``gjj load``: refresh the master data snapshot (units and members) from CSV or xlsx.
 
-The files go through the same reader, normalisation and schema as a unit's file; a member's
-证件号码 then gets the check that fits its 证件类型 (:func:`schemas.id_types.id_type_problem`). Loading
-is an upsert. By default it is all-or-nothing: if any row of either file is bad, the issues are
-returned and nothing is written. With ``skip_invalid`` the good rows are loaded and the refused
-ones are returned (and written by :func:`write_refused`), so one person never blocks a night's
-refresh; a file-level problem (unreadable, wrong header) still loads nothing.
+The files go through the same normalisation and schema as a unit's file, read block by block
+(:mod:`pipeline.read.stream`): a city's million members are never held in memory. A member's
+证件号码 then gets the check that fits its 证件类型 (:func:`schemas.id_types.id_type_problems`).
+Each block of checked members goes into a temporary table (:mod:`pipeline.store.master_stage`),
+where the checks that need the whole file or the database are queries.
+
+Loading is incremental: a unit or member whose loaded fields equal the file's is not written;
+new ones are inserted, changed ones updated (their loaded fields only), and the report counts
+them (新增, 更新, 未变). By default it is all-or-nothing: if any row of either file is bad, the
+issues are returned and nothing is written. With ``skip_invalid`` the good rows are loaded and the
+refused ones are returned (and written by :func:`write_refused`), so one person never blocks a
+night's refresh; a file-level problem (unreadable, wrong header) still loads nothing.
 
 One open account per person (SPEC.md, Decisions) is checked on 证件号码 in their 18-digit form
 (:func:`schemas.cells.id18`): a legacy 15-digit number and its 18-digit form are one person, in the
@@ -14,42 +20,66 @@ is what the core system sent. A member whose unit is neither loaded nor being lo
 (UNIT_UNKNOWN), so a refused unit refuses its new members too; the 集中封存户 is created when a
 member file names it and it is missing, as the first 离职封存 would.
 
-Every unit the load names, or moves a member out of, gets its 汇缴 baseline rewritten from its 正常
-members as they stand after the load (:func:`pipeline.store.effects.remit.refresh_baselines`): the
-上期 of the unit's first 汇缴核定 here.
+Every unit whose row the load writes, and every unit a written member joins or leaves, gets its
+汇缴 baseline rewritten from its 正常 members as they stand after the load
+(:func:`pipeline.store.effects.remit.refresh_baselines`): the 上期 of the unit's first 汇缴核定
+here. A unit the load leaves as it was keeps its baseline.
+
+``progress`` (optional) is called as rows are read and checked and as the load is applied:
+``progress(stage, done, total)``, ``total`` an estimate (None when not known).
 """
 
 from __future__ import annotations
 
 import csv
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline.check.schema import check_cells
+from pipeline.check.schema import APART_ROWS, CellCheck, check_cells
 from pipeline.config import CentreConfig
 from pipeline.errors import Code, Issue, ReadFailure
 from pipeline.model import RowResult
 from pipeline.outputs.xlsx_text import neutralise_formula
 from pipeline.read.header import detect, holds_header
+from pipeline.read.stream import StreamedTable, open_table
 from pipeline.read.workbook import read_raw
+from pipeline.store.bulk import insert_rows, update_rows
 from pipeline.store.effects.members import ensure_sealed_unit
-from pipeline.store.effects.remit import refresh_baselines, units_of
-from pipeline.store.tables import OPEN_MEMBER, Member, Unit
-from schemas.cells import id18, id_forms
+from pipeline.store.effects.remit import refresh_baselines
+from pipeline.store.master_stage import BAD, BAD_ACCOUNT, BAD_ID, BAD_UNIT, CHANGED, NEW, MemberStage
+from pipeline.store.tables import Unit
+from schemas.cells import id18
 from schemas.fields import field_map
 from schemas.id_types import describe_id_of_type, id_type_problems
 from schemas.masterdata import MEMBER_FIELDS, MEMBER_HEADER, UNIT_FIELDS, UNIT_HEADER, member_schema, unit_schema
 
 ID_TYPE, ID_NUMBER, ACCOUNT, UNIT = "证件类型", "证件号码", "个人账号", "单位账号"
+
+#: ``progress(stage, done, total)``: rows read and checked, or steps applied; ``total`` may be None.
+Progress = Callable[[str, int, "int | None"], None]
+
+#: Members per block: enough for the schema to run in a forked process (``APART_ROWS``) beside the staging.
+MEMBER_BLOCK_ROWS = max(APART_ROWS, 25_000)
+
+#: The progress stages, as the command line shows them.
+READING_UNITS, READING_MEMBERS, CHECKING, WRITING = "检查单位", "检查缴存人", "比对", "写入"
+
+
+@dataclass
+class Changes:
+    """What a load did to one table: rows inserted, updated, and left as they were."""
+
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
 
 
 @dataclass
@@ -57,13 +87,16 @@ class LoadReport:
     """What a load found and did; ``issues`` keyed by file name.
 
     ``loaded`` says whether rows were written: all of them, or with ``skip_invalid`` the rows
-    without issues (``units`` and ``members`` count what was written).
+    without issues (``units`` and ``members`` count the rows loaded, ``unit_changes`` and
+    ``member_changes`` what that did: 新增, 更新, 未变).
     """
 
     issues: dict[str, list[Issue]] = field(default_factory=dict)
     units: int = 0
     members: int = 0
     loaded: bool = False
+    unit_changes: Changes = field(default_factory=Changes)
+    member_changes: Changes = field(default_factory=Changes)
 
     @property
     def ok(self) -> bool:
@@ -96,6 +129,20 @@ def _has_issue_in(row: RowResult, *columns: str) -> bool:
     return bool(row.issues) and any(issue.column in columns for issue in row.issues)
 
 
+def duplicate_issues(group: list[tuple[int, str]], column: str, person: bool = False) -> Iterator[Issue]:
+    """DUPLICATE_ROW for each (Excel row, value) of ``group``, rows that share ``column``, each naming the
+    others. ``person`` means the column names a person (证件号码, compared by :func:`id18`)."""
+    for excel_row, value in group:
+        others = [(other_row, held) for other_row, held in group if other_row != excel_row]
+        named = "、".join(f"第{other_row}行" + (f"的「{held}」" if held != value else "") for other_row, held in others)
+        if not person:
+            message = f"「{column}」{value} 与{named}重复"
+        else:
+            legacy = "（15位旧号码与其18位号码是同一人）" if any(held != value for _, held in others) else ""
+            message = f"「{column}」{value} 与{named}是同一人{legacy}；一人只能有一个未销户账户"
+        yield Issue(Code.DUPLICATE_ROW, message, excel_row, column)
+
+
 def mark_duplicates(rows: list[RowResult], column: str, key: Callable[[str], str] | None = None) -> None:
     """DUPLICATE_ROW on every row whose ``column`` (compared as ``key`` of it) another row has too.
 
@@ -110,84 +157,8 @@ def mark_duplicates(rows: list[RowResult], column: str, key: Callable[[str], str
     for group in groups.values():
         if len(group) < 2:
             continue
-        for row in group:
-            value = row.values[column]
-            others = [(other.excel_row, other.values[column]) for other in group if other is not row]
-            named = "、".join(f"第{excel_row}行" + (f"的「{held}」" if held != value else "") for excel_row, held in others)
-            if key is None:
-                message = f"「{column}」{value} 与{named}重复"
-            else:
-                legacy = "（15位旧号码与其18位号码是同一人）" if any(held != value for _, held in others) else ""
-                message = f"「{column}」{value} 与{named}是同一人{legacy}；一人只能有一个未销户账户"
-            row.issues.append(Issue(Code.DUPLICATE_ROW, message, row.excel_row, column))
-
-
-def _check_id_types(rows: list[RowResult]) -> None:
-    """Each 证件号码 by the check that fits its row's 证件类型 (the schema checked only its length)."""
-    checked = [row for row in rows if not _has_issue_in(row, ID_TYPE, ID_NUMBER)]
-    problems = id_type_problems([row.values[ID_TYPE] for row in checked], [row.values[ID_NUMBER] for row in checked])
-    number = field_map(MEMBER_FIELDS)[ID_NUMBER]
-    for row, code in zip(checked, problems):
-        if code is not None:
-            message = describe_id_of_type(code, number, row.values[ID_TYPE], row.values[ID_NUMBER])
-            row.issues.append(Issue(code, message, row.excel_row, ID_NUMBER))
-
-
-def _unknown_units(session: Session, config: CentreConfig, rows: list[RowResult], unit_rows: list[RowResult]) -> None:
-    """UNIT_UNKNOWN for a member whose unit is not loaded and not loaded now (a refused unit row refuses its new members)."""
-    known = {row.values[UNIT] for row in unit_rows if not row.issues} | set(session.scalars(select(Unit.unit_account))) | {config.sealed_unit}
-    refused = {row.values[UNIT]: row.excel_row for row in unit_rows if row.issues and not _has_issue_in(row, UNIT)}
-    for row in rows:
-        if _has_issue_in(row, UNIT) or row.values[UNIT] in known:
-            continue
-        unit = row.values[UNIT]
-        if unit in refused:
-            message = f"单位账号「{unit}」的单位数据有错误（单位文件第{refused[unit]}行），未导入；该单位的缴存人也不能导入"
-        else:
-            message = f"单位账号「{unit}」不存在"
-        row.issues.append(Issue(Code.UNIT_UNKNOWN, message, row.excel_row, UNIT))
-
-
-def _ids_in_use(session: Session, rows: list[RowResult]) -> None:
-    """A person (证件号码 in either form) that an open account not loaded from this file already has.
-
-    SPEC.md, Decisions: one open account per person. An account of the file takes its new values, so
-    what it held before is free; an account whose row is refused keeps what it holds, which may refuse
-    another row in turn, until nothing changes (then the load cannot break the unique index).
-    """
-    rows = [row for row in rows if not row.issues]
-    forms = sorted({form for row in rows for form in id_forms(row.values[ID_NUMBER])})
-    holders: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for start in range(0, len(forms), 5000):
-        query = select(Member.id_number, Member.member_account).where(Member.id_number.in_(forms[start : start + 5000]), text(OPEN_MEMBER))
-        for id_number, account in session.execute(query):
-            holders[id18(id_number)].append((account, id_number))
-    if not holders:
-        return
-    exposed = [row for row in rows if id18(row.values[ID_NUMBER]) in holders]
-    while True:
-        loading = {row.values[ACCOUNT] for row in rows if not row.issues}
-        refused = False
-        for row in exposed:
-            if row.issues:
-                continue
-            value = row.values[ID_NUMBER]
-            other = next(((account, held) for account, held in sorted(holders[id18(value)]) if account not in loading), None)
-            if other is None:
-                continue
-            account, held = other
-            legacy = f"（登记为「{held}」，15位旧号码与其18位号码是同一人）" if held != value else ""
-            row.issues.append(
-                Issue(
-                    Code.ID_IN_USE,
-                    f"证件号码已属于另一个未销户的个人账号「{account}」{legacy}；一人只能有一个未销户账户，请先核实",
-                    row.excel_row,
-                    ID_NUMBER,
-                )
-            )
-            refused = True
-        if not refused:
-            return
+        for row, issue in zip(group, duplicate_issues([(row.excel_row, row.values[column]) for row in group], column, key is not None)):
+            row.issues.append(issue)
 
 
 def _unit_rules(rows: list[RowResult], config: CentreConfig) -> None:
@@ -210,17 +181,6 @@ def _unit_rules(rows: list[RowResult], config: CentreConfig) -> None:
                 )
 
 
-def _upsert(session: Session, model: Any, records: list[dict[str, Any]], key: str) -> None:
-    if not records:
-        return
-    module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    for start in range(0, len(records), 2000):
-        chunk = records[start : start + 2000]
-        statement = module.insert(model).values(chunk)
-        columns = {name: statement.excluded[name] for name in chunk[0] if name != key}
-        session.execute(statement.on_conflict_do_update(index_elements=[key], set_=columns))
-
-
 def _unit_record(values: dict[str, str]) -> dict[str, Any]:
     return {
         "unit_account": values["单位账号"],
@@ -235,66 +195,296 @@ def _unit_record(values: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def _member_record(values: dict[str, str]) -> dict[str, Any]:
-    year = values["最近基数调整年度"]
-    opened = values["开户日期"]
-    return {
-        "member_account": values["个人账号"],
-        "unit_account": values["单位账号"],
-        "name": values["姓名"],
-        "id_type": values["证件类型"],
-        "id_number": values["证件号码"],
-        "status": values["个人账户状态"],
-        "base": Decimal(values["个人缴存基数"]),
-        "balance": Decimal(values["个人账户余额"]),
-        "opened_on": date.fromisoformat(opened) if opened else None,
-        "seal_reason": values["封存原因"],
-        "last_base_adjust_year": int(year) if year else None,
-    }
-
-
 def _issues(rows: Iterable[RowResult]) -> list[Issue]:
     return [issue for row in rows for issue in row.issues]
 
 
+def _open(path: Path, kind: str, header: tuple[str, ...], config: CentreConfig) -> tuple[StreamedTable | None, list[Issue]]:
+    """The table of a master data file, or its file-level issues."""
+    try:
+        table = open_table(path, config.limits, {kind: header})
+    except ReadFailure as failure:
+        return None, [failure.issue]
+    if table.kind is None or table.issues:
+        return None, table.issues
+    return table, []
+
+
+def _read_units(path: Path, config: CentreConfig, progress: Progress) -> tuple[list[RowResult], list[Issue]]:
+    """Every unit row, checked (a city has some 20,000 units: they are held)."""
+    table, file_issues = _open(path, "单位", UNIT_HEADER, config)
+    if table is None:
+        return [], file_issues
+    rows: list[RowResult] = []
+    schema = unit_schema()
+    for sheet in table.blocks():
+        rows += check_cells(sheet, UNIT_FIELDS, schema)[0]
+        progress(READING_UNITS, len(rows), table.rows_estimate)
+    _unit_rules(rows, config)
+    mark_duplicates(rows, UNIT)
+    return rows, []
+
+
+class _MemberCheck:
+    """The members of a load: read and checked block by block into the stage, then checked as a whole."""
+
+    def __init__(self, session: Session, config: CentreConfig, stage: MemberStage, progress: Progress):
+        self.session, self.config, self.stage, self.progress = session, config, stage, progress
+        #: The issues of the refused rows, by Excel row, each row's in the order they were found.
+        self.issues: dict[int, list[Issue]] = {}
+        self.rows = 0
+
+    def read(self, path: Path) -> list[Issue]:
+        """Stage every row of ``path`` with its cell and 证件类型 issues; the file-level issues."""
+        table, file_issues = _open(path, "缴存人", MEMBER_HEADER, self.config)
+        if table is None:
+            return file_issues
+        schema = member_schema()
+        checking: CellCheck | None = None
+        try:
+            for sheet in table.blocks(MEMBER_BLOCK_ROWS):
+                # The schema checks this block in a forked process while this one stages the last block.
+                started, checking = checking, CellCheck(sheet, MEMBER_FIELDS, schema)
+                if started is not None:
+                    self._stage(started, table.rows_estimate)
+            if checking is not None:
+                started, checking = checking, None
+                self._stage(started, table.rows_estimate)
+        finally:
+            if checking is not None:
+                checking.close()
+        return []
+
+    def _stage(self, cells: CellCheck, estimate: int) -> None:
+        rows = cells.finish()
+        _check_id_types(rows, cells.columns)
+        self.stage.add(_staged(rows, cells.columns, self.stage.stores_text))
+        self.issues.update((row.excel_row, row.issues) for row in rows if row.issues)
+        self.rows += len(rows)
+        self.progress(READING_MEMBERS, self.rows, max(estimate, self.rows))
+
+    def _add(self, issues: Iterable[Issue]) -> None:
+        refused = []
+        for issue in issues:
+            assert issue.row is not None
+            self.issues.setdefault(issue.row, []).append(issue)
+            refused.append(issue.row)
+        self.stage.refuse(refused)
+
+    def check(self, unit_rows: list[RowResult]) -> None:
+        """The checks over the whole file and the database, in the order a row's issues are listed."""
+        self._add(self._unknown_units(unit_rows))
+        self.progress(CHECKING, 1, 4)
+        self._add(issue for group in self.stage.duplicates("member_account", BAD_ACCOUNT) for issue in duplicate_issues(group, ACCOUNT))
+        self.progress(CHECKING, 2, 4)
+        self._add(issue for group in self.stage.duplicates("id18", BAD_ID) for issue in duplicate_issues(group, ID_NUMBER, person=True))
+        self.progress(CHECKING, 3, 4)
+        self._add(self._ids_in_use())
+        self.progress(CHECKING, 4, 4)
+
+    def _unknown_units(self, unit_rows: list[RowResult]) -> Iterator[Issue]:
+        """UNIT_UNKNOWN for a member whose unit is not loaded and not loaded now (a refused unit row refuses its new members)."""
+        known = {row.values[UNIT] for row in unit_rows if not row.issues} | set(self.session.scalars(select(Unit.unit_account)))
+        known.add(self.config.sealed_unit)
+        refused = {row.values[UNIT]: row.excel_row for row in unit_rows if row.issues and not _has_issue_in(row, UNIT)}
+        unknown = [unit for unit in self.stage.units_named() if unit not in known]
+        for excel_row, unit in self.stage.rows_of_units(unknown):
+            if unit in refused:
+                message = f"单位账号「{unit}」的单位数据有错误（单位文件第{refused[unit]}行），未导入；该单位的缴存人也不能导入"
+            else:
+                message = f"单位账号「{unit}」不存在"
+            yield Issue(Code.UNIT_UNKNOWN, message, excel_row, UNIT)
+
+    def _ids_in_use(self) -> list[Issue]:
+        """A person (证件号码 in either form) that an open account not loaded from this file already has.
+
+        SPEC.md, Decisions: one open account per person. An account of the file takes its new values,
+        so what it held before is free; an account whose row is refused keeps what it holds, which may
+        refuse another row in turn, until nothing changes (then the load cannot break the unique index).
+        """
+        exposed: dict[int, tuple[str, str, list[tuple[str, str]]]] = {}
+        for excel_row, account, value, other, held in self.stage.held_elsewhere():
+            if id18(held) == id18(value):
+                exposed.setdefault(excel_row, (account, value, []))[2].append((other, held))
+        if not exposed:
+            return []
+        loading = self.stage.good_accounts(sorted({other for _, _, holders in exposed.values() for other, _ in holders}))
+        issues: list[Issue] = []
+        refused: set[int] = set()
+        while True:
+            refused_now = False
+            for excel_row in sorted(exposed):
+                if excel_row in refused:
+                    continue
+                account, value, holders = exposed[excel_row]
+                found = next(((other, held) for other, held in sorted(holders) if other not in loading), None)
+                if found is None:
+                    continue
+                other, held = found
+                legacy = f"（登记为「{held}」，15位旧号码与其18位号码是同一人）" if held != value else ""
+                message = f"证件号码已属于另一个未销户的个人账号「{other}」{legacy}；一人只能有一个未销户账户，请先核实"
+                issues.append(Issue(Code.ID_IN_USE, message, excel_row, ID_NUMBER))
+                refused.add(excel_row)
+                loading.discard(account)
+                refused_now = True
+            if not refused_now:
+                return issues
+
+    def refused(self) -> list[Issue]:
+        return [issue for excel_row in sorted(self.issues) for issue in self.issues[excel_row]]
+
+
+def _check_id_types(rows: list[RowResult], columns: dict[str, list[str]]) -> None:
+    """Each 证件号码 by the check that fits its row's 证件类型 (the schema checked only its length)."""
+    skipped = {index for index, row in enumerate(rows) if row.issues and _has_issue_in(row, ID_TYPE, ID_NUMBER)}
+    checked = [index for index in range(len(rows)) if index not in skipped] if skipped else range(len(rows))
+    types, numbers = columns[ID_TYPE], columns[ID_NUMBER]
+    problems = id_type_problems([types[index] for index in checked], [numbers[index] for index in checked])
+    number = field_map(MEMBER_FIELDS)[ID_NUMBER]
+    for index, code in zip(checked, problems):
+        if code is not None:
+            row = rows[index]
+            row.issues.append(Issue(code, describe_id_of_type(code, number, types[index], numbers[index]), row.excel_row, ID_NUMBER))
+
+
+def _converted(cells: list[str], convert: Callable[[str], Any]) -> list[Any]:
+    """Each cell converted once per distinct text; a cell that does not convert (it has an issue) is None."""
+    done: dict[str, Any] = {}
+    for cell in set(cells):
+        try:
+            done[cell] = convert(cell) if cell else None
+        except (ArithmeticError, ValueError):
+            done[cell] = None
+    return list(map(done.__getitem__, cells))
+
+
+def _decimal_text(cell: str) -> str:
+    return str(Decimal(cell))
+
+
+def _date_text(cell: str) -> str:
+    return date.fromisoformat(cell).isoformat()
+
+
+#: The member file's columns in the order the stage takes them (:data:`pipeline.store.master_stage.LOADED`),
+#: and their conversions: to Python values (PostgreSQL), or to the text SQLite stores (money as ``DecimalText``, dates ISO).
+_STAGED_COLUMNS: tuple[tuple[str, Callable[[str], Any] | None, Callable[[str], Any] | None], ...] = (
+    (ACCOUNT, None, None),
+    (UNIT, None, None),
+    ("姓名", None, None),
+    (ID_TYPE, None, None),
+    (ID_NUMBER, None, None),
+    ("个人账户状态", None, None),
+    ("个人缴存基数", Decimal, _decimal_text),
+    ("个人账户余额", Decimal, _decimal_text),
+    ("开户日期", date.fromisoformat, _date_text),
+    ("封存原因", None, None),
+    ("最近基数调整年度", int, int),
+)
+_FLAGS = {ACCOUNT: BAD_ACCOUNT, UNIT: BAD_UNIT, ID_NUMBER: BAD_ID}
+
+
+def _staged(rows: list[RowResult], columns: dict[str, list[str]], as_text: bool) -> Iterator[tuple[Any, ...]]:
+    """The rows of a block as the stage takes them: values converted, a cell with an issue as NULL, the flags."""
+    conversions = [(name, text if as_text else value) for name, value, text in _STAGED_COLUMNS]
+    values = [columns[name] if convert is None else _converted(columns[name], convert) for name, convert in conversions]
+    numbers = columns[ID_NUMBER]
+    staged = [
+        [row.excel_row for row in rows],
+        *values,
+        list(map(id18, numbers)),
+        [0] * len(rows),
+    ]
+    positions = {name: index + 1 for index, (name, _, _) in enumerate(_STAGED_COLUMNS)}
+    flags = len(staged) - 1
+    for index, row in enumerate(rows):
+        if not row.issues:
+            continue
+        flag = BAD
+        for issue in row.issues:
+            if issue.column in positions:
+                staged[positions[issue.column]][index] = None
+                flag |= _FLAGS.get(issue.column, 0)
+        if flag & BAD_ID:
+            staged[flags - 1][index] = None
+        staged[flags][index] = flag
+    return zip(*staged)
+
+
+def _write_units(session: Session, rows: list[RowResult]) -> tuple[Changes, set[str]]:
+    """Insert the new units and update the changed ones; what that did, and the units written."""
+    held = {values[0]: values for values in session.execute(select(*(Unit.__table__.c[name] for name in _UNIT_COLUMNS)))}
+    new, changed = [], []
+    for row in rows:
+        record = tuple(_unit_record(row.values).values())
+        before = held.get(record[0])
+        if before is None:
+            new.append(record)
+        elif tuple(before) != record:
+            changed.append(record)
+    insert_rows(session, Unit.__table__, _UNIT_COLUMNS, new)
+    update_rows(session, Unit.__table__, "unit_account", _UNIT_COLUMNS[1:], (record[1:] + record[:1] for record in changed))
+    return Changes(len(new), len(changed), len(rows) - len(new) - len(changed)), {record[0] for record in new + changed}
+
+
+_UNIT_COLUMNS = ("unit_account", "name", "credit_code", "unit_ratio", "personal_ratio", "status", "paid_to_month", "contact_name", "contact_phone")
+
+
+def _no_progress(stage: str, done: int, total: int | None) -> None:
+    return None
+
+
 def load_master_data(
-    session: Session, config: CentreConfig, units: Path | None = None, members: Path | None = None, *, skip_invalid: bool = False
+    session: Session,
+    config: CentreConfig,
+    units: Path | None = None,
+    members: Path | None = None,
+    *,
+    skip_invalid: bool = False,
+    progress: Progress | None = None,
 ) -> LoadReport:
-    """Validate both files and upsert them in the caller's transaction, or write nothing.
+    """Validate both files and write what changed in the caller's transaction, or write nothing.
 
     With ``skip_invalid`` the rows without issues are written and the others only reported, unless
     a file has a file-level problem (then nothing is written).
     """
+    progress = progress or _no_progress
     report = LoadReport()
     unit_rows: list[RowResult] = []
-    member_rows: list[RowResult] = []
     if units is not None:
-        unit_rows, file_issues = read_rows(units, "单位", UNIT_HEADER, UNIT_FIELDS, unit_schema(), config)
-        _unit_rules(unit_rows, config)
-        mark_duplicates(unit_rows, UNIT)
+        unit_rows, file_issues = _read_units(units, config, progress)
         report.issues[units.name] = file_issues + _issues(unit_rows)
-    if members is not None:
-        member_rows, file_issues = read_rows(members, "缴存人", MEMBER_HEADER, MEMBER_FIELDS, member_schema(), config)
-        _check_id_types(member_rows)
-        _unknown_units(session, config, member_rows, unit_rows)
-        mark_duplicates(member_rows, ACCOUNT)
-        mark_duplicates(member_rows, ID_NUMBER, id18)  # one open account per person, in either form of the number
-        _ids_in_use(session, member_rows)
-        report.issues[members.name] = file_issues + _issues(member_rows)
-    if not report.ok and (not skip_invalid or report.file_problems):
+    stage = MemberStage(session) if members is not None else None
+    try:
+        if stage is not None and members is not None:
+            checked = _MemberCheck(session, config, stage, progress)
+            file_issues = checked.read(members)
+            if not file_issues:
+                checked.check(unit_rows)
+            report.issues[members.name] = file_issues + checked.refused()
+        if not report.ok and (not skip_invalid or report.file_problems):
+            return report
+        good_units = [row for row in unit_rows if not row.issues]
+        progress(WRITING, 0, 3)
+        report.unit_changes, baselines = _write_units(session, good_units)
+        report.units = len(good_units)
+        progress(WRITING, 1, 3)
+        if stage is not None:
+            if stage.names_unit(config.sealed_unit):
+                ensure_sealed_unit(session, config.sealed_unit)
+            counts = stage.compare()
+            report.member_changes = Changes(counts[NEW], counts[CHANGED], counts[""])
+            report.members = sum(counts.values())
+            baselines |= stage.touched_units()
+            stage.apply()
+        progress(WRITING, 2, 3)
+        refresh_baselines(session, config, sorted(baselines))
+        progress(WRITING, 3, 3)
+        report.loaded = True
         return report
-    good_units = [row for row in unit_rows if not row.issues]
-    good_members = [row for row in member_rows if not row.issues]
-    # 汇缴 baselines to rewrite: the units named, and those a loaded member may be leaving (read before the upsert moves them).
-    baselines = {row.values[UNIT] for row in good_units} | {row.values[UNIT] for row in good_members}
-    baselines |= units_of(session, [row.values[ACCOUNT] for row in good_members])
-    _upsert(session, Unit, [_unit_record(row.values) for row in good_units], "unit_account")
-    if any(row.values[UNIT] == config.sealed_unit for row in good_members):
-        ensure_sealed_unit(session, config.sealed_unit)
-    _upsert(session, Member, [_member_record(row.values) for row in good_members], "member_account")
-    refresh_baselines(session, config, baselines)
-    report.units, report.members, report.loaded = len(good_units), len(good_members), True
-    return report
+    finally:
+        if stage is not None:
+            stage.drop()
 
 
 REFUSED_HEADER = ("文件", "行", "列", "代码", "说明")
