@@ -101,7 +101,6 @@ def _choice(raw: dict[str, Any], key: str, allowed: tuple[str, ...]) -> str:
 
 def parse_config(raw: dict[str, Any]) -> CentreConfig:
     from pipeline.policy import parse_policy  # pydantic: read with the configuration, not for ``gjj --help``
-    from schemas import KINDS
 
     try:
         reasons = {str(k): tuple(str(x) for x in v) for k, v in raw["reasons"].items()}
@@ -123,7 +122,7 @@ def parse_config(raw: dict[str, Any]) -> CentreConfig:
             row_errors=_choice(raw, "row_errors", ("reject_file", "accept_valid")),
             limits=Limits(**{k: int(v) for k, v in raw["limits"].items()}),
             settle_seconds=float(raw["settle_seconds"]),
-            policy=parse_policy(raw.get("policy"), reasons, KINDS),
+            policy=parse_policy(raw.get("policy"), reasons),
         )
     except (KeyError, TypeError) as exc:
         raise ConfigError(f"配置文件缺少或写错了配置项：{exc}") from exc

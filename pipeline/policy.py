@@ -42,6 +42,9 @@ DEFAULT_KEY_COLUMN = "个人账号"
 #: What a row-level document's name starts with, as the README and the messages write it.
 KEY_WORDS = {"个人账号": "个人账号", "证件号码": "证件号码"}
 MEMBER_CHANGE = "缴存人信息变更"
+#: The template kinds a policy may name: ``schemas.KINDS`` (a test holds them equal; the schemas import
+#: the configuration, so the configuration does not import them).
+KINDS = ("补缴", "基数调整", "封存", "启封", "单位调整", "缴存人登记", "汇缴", MEMBER_CHANGE)
 #: Its 变更项目, the "reasons" its ``reason_documents`` are keyed by (tests hold them equal to the template's).
 MEMBER_CHANGE_ITEMS = ("姓名", "证件号码", "手机号码", "婚姻状况", "家庭住址", "个人存款账户号码")
 
@@ -138,7 +141,7 @@ def profile_text(name: str) -> str:
     return (PROFILES_FOLDER / f"{name}.yaml").read_text(encoding="utf-8")
 
 
-def parse_policy(raw: Any, reasons: dict[str, tuple[str, ...]], kinds: tuple[str, ...]) -> Policy:
+def parse_policy(raw: Any, reasons: dict[str, tuple[str, ...]]) -> Policy:
     """``centre.yaml``'s ``policy``: a profile's name, or the mapping itself; None is the default profile.
 
     Every kind must be a template kind, every reason one of the kind's configured reasons (for
@@ -155,8 +158,8 @@ def parse_policy(raw: Any, reasons: dict[str, tuple[str, ...]], kinds: tuple[str
         problems = "；".join(f"{'.'.join(str(part) for part in error['loc'])}：{error['msg']}" for error in exc.errors())
         raise ConfigError(f"配置项 policy 有误：{problems}") from exc
     for kind, rules in policy.kinds.items():
-        if kind not in kinds:
-            raise ConfigError(f"配置项 policy.kinds 中的「{kind}」不是模板类型；可选：{'、'.join(kinds)}")
+        if kind not in KINDS:
+            raise ConfigError(f"配置项 policy.kinds 中的「{kind}」不是模板类型；可选：{'、'.join(KINDS)}")
         if kind == MEMBER_CHANGE and rules.waits:
             raise ConfigError("配置项 policy.kinds.缴存人信息变更.review 不能设置：姓名、证件号码变更总是须审核，其他项目即时生效")
         if rules.reason_documents and kind not in REASON_COLUMNS:
@@ -166,3 +169,41 @@ def parse_policy(raw: Any, reasons: dict[str, tuple[str, ...]], kinds: tuple[str
             if allowed is not None and reason not in allowed:
                 raise ConfigError(f"配置项 policy.kinds.{kind}.reason_documents 中的「{reason}」不是该业务的原因；可选：{'、'.join(allowed)}")
     return policy
+
+
+def _top_level(line: str) -> bool:
+    return bool(line.strip()) and not line.startswith((" ", "\t", "#"))
+
+
+def with_profile(config_text: str, name: str) -> str:
+    """``config_text`` (a ``centre.yaml``) with its ``policy`` block replaced by profile ``name``'s, comments
+    elsewhere kept; the block is added at the end when there is none."""
+    block = profile_text(name)
+    lines = config_text.splitlines(keepends=True)
+    start = next((index for index, line in enumerate(lines) if re.match(r"^policy\s*:", line)), None)
+    if start is None:
+        return config_text.rstrip("\n") + "\n\n" + block
+    end = next((index for index in range(start + 1, len(lines)) if _top_level(lines[index])), len(lines))
+    return "".join(lines[:start]) + block + "".join(lines[end:])
+
+
+#: One line of a template's 材料清单: 级别, 适用于, 材料, 压缩包中的文件名.
+ChecklistLine = tuple[str, str, str, str]
+
+
+def checklist(kind: str, policy: KindPolicy) -> list[ChecklistLine]:
+    """Every document ``kind`` needs under ``policy``, with the name it must have in the zip (``gjj template``'s 材料清单)."""
+    key = f"<{KEY_WORDS[key_column(kind)]}>"
+    lines: list[ChecklistLine] = [("整个文件", "每个文件", document, f"{file_document_name(document)}（或 .pdf/.png）") for document in policy.file_documents]
+    lines += [("每行", "每一行", document, f"{row_document_name(key, document)}（或 .pdf/.png）") for document in policy.row_documents]
+    column = REASON_COLUMNS.get(kind, "")
+    for reason, documents in policy.reason_documents.items():
+        lines += [("每行", f"{column}为「{reason}」的行", document, f"{row_document_name(key, document)}（或 .pdf/.png）") for document in documents]
+    return lines
+
+
+def review_text(kind: str, policy: KindPolicy) -> str:
+    """What happens to the accepted rows of ``kind``, as the 材料清单 says it."""
+    if kind == MEMBER_CHANGE:
+        return "姓名、证件号码变更须经中心审核，审核通过后生效；其他项目受理后即时生效。"
+    return "受理后须经中心审核，审核通过后生效（审批结果通知单放在回执目录中）。" if policy.waits else "受理后即时生效。"
