@@ -42,6 +42,7 @@ DEFAULT_KEY_COLUMN = "个人账号"
 #: What a row-level document's name starts with, as the README and the messages write it.
 KEY_WORDS = {"个人账号": "个人账号", "证件号码": "证件号码"}
 MEMBER_CHANGE = "缴存人信息变更"
+REMIT = "汇缴"
 #: The template kinds a policy may name: ``schemas.KINDS`` (a test holds them equal; the schemas import
 #: the configuration, so the configuration does not import them).
 KINDS = ("补缴", "基数调整", "封存", "启封", "单位调整", "缴存人登记", "汇缴", MEMBER_CHANGE)
@@ -162,6 +163,8 @@ def parse_policy(raw: Any, reasons: dict[str, tuple[str, ...]]) -> Policy:
             raise ConfigError(f"配置项 policy.kinds 中的「{kind}」不是模板类型；可选：{'、'.join(KINDS)}")
         if kind == MEMBER_CHANGE and rules.waits:
             raise ConfigError("配置项 policy.kinds.缴存人信息变更.review 不能设置：姓名、证件号码变更总是须审核，其他项目即时生效")
+        if kind == REMIT and rules.waits:
+            raise ConfigError("配置项 policy.kinds.汇缴.review 不能设置为 review：汇缴核定按月对整个单位生效，不能逐行等待审核")
         if rules.reason_documents and kind not in REASON_COLUMNS:
             raise ConfigError(f"配置项 policy.kinds.{kind}.reason_documents：该业务没有原因列，请用 row_documents")
         allowed = MEMBER_CHANGE_ITEMS if kind == MEMBER_CHANGE else reasons.get(kind)
@@ -185,6 +188,22 @@ def with_profile(config_text: str, name: str) -> str:
         return config_text.rstrip("\n") + "\n\n" + block
     end = next((index for index in range(start + 1, len(lines)) if _top_level(lines[index])), len(lines))
     return "".join(lines[:start]) + block + "".join(lines[end:])
+
+
+#: What a row waiting for review asks, per kind: the cells the 受理回执, the request and its 审批结果通知单 show.
+SUMMARY_COLUMNS = {
+    "补缴": ("补缴原因", "补缴开始年月", "补缴结束年月", "补缴金额"),
+    "基数调整": ("调整后缴存基数",),
+    "封存": ("封存原因", "变更年月"),
+    "启封": ("启封原因", "变更年月", "缴存基数"),
+    "单位调整": ("转出单位账号", "转出单位名称", "转移原因"),
+    "缴存人登记": ("证件号码", "个人缴存基数"),
+}
+
+
+def waiting_summary(kind: str, values: dict[str, str]) -> str:
+    """A waiting row of ``kind`` in one line, its cells as the unit sent them: 「封存原因 离职封存，变更年月 2024-07」."""
+    return "，".join(f"{column} {values[column]}" for column in SUMMARY_COLUMNS.get(kind, ()) if values.get(column))
 
 
 #: One line of a template's 材料清单: 级别, 适用于, 材料, 压缩包中的文件名.

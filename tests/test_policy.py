@@ -100,6 +100,7 @@ def test_the_policys_kinds_and_items_are_the_templates() -> None:
         ({"kinds": {"基数调整": {"reason_documents": {"x": ["合同"]}}}}, "row_documents"),
         ({"kinds": {"转账": {}}}, "转账"),
         ({"kinds": {"缴存人信息变更": {"review": "review"}}}, "缴存人信息变更"),
+        ({"kinds": {"汇缴": {"review": "review"}}}, "汇缴.review"),  # a 核定 is of the whole unit, month by month
     ],
 )
 def test_a_broken_policy_is_a_configuration_error_naming_it(policy: Any, words: str) -> None:
@@ -205,7 +206,7 @@ def test_strict_seal_without_documents_names_each_missing_file(strict: Centre) -
     assert strict.table_counts()["members"] == before["members"]
 
 
-def test_strict_seal_with_its_documents_is_accepted(strict: Centre) -> None:
+def test_strict_seal_with_its_documents_is_accepted_for_review(strict: Centre) -> None:
     member = strict.members_of()[0]
     scans = FILE_SCANS | {f"{member.member_account}_退休审批手续.pdf": fake_scan("pdf")}
     bundle_file(strict.inbox / strict.unit().unit_account, "封存", [seal_row(1, member, "退休封存")], scans)
@@ -213,7 +214,7 @@ def test_strict_seal_with_its_documents_is_accepted(strict: Centre) -> None:
     result = run_one(strict)
 
     assert result.all_issues == []
-    assert [row.status for row in result.rows] == [RowStatus.ACCEPTED]
+    assert [row.status for row in result.rows] == [RowStatus.PENDING_REVIEW]  # strict: it waits (tests/test_policy_review.py)
 
 
 @pytest.mark.parametrize(
@@ -221,7 +222,7 @@ def test_strict_seal_with_its_documents_is_accepted(strict: Centre) -> None:
     [
         # 补缴说明 (and 补缴明细) missing: the file is refused, naming them.
         ({"经办人身份证.jpg": fake_scan("jpg"), "现场影像.jpg": fake_scan("jpg")}, [(Code.DOCUMENT_MISSING, None, None)]),
-        # All four: accepted.
+        # All four: accepted (for review: tests/test_policy_review.py).
         ({**FILE_SCANS, "补缴说明.pdf": fake_scan("pdf"), "补缴明细.pdf": fake_scan("pdf")}, []),
     ],
 )

@@ -6,8 +6,8 @@ needed, and the caller stores what :func:`check_file` found.
 A zip drop's scans (:mod:`pipeline.read.bundle`) are held to the centre's policy for the kind
 (:mod:`pipeline.rules.documents`): its bad scans and those of a type the kind never takes are file
 issues (DOCUMENT_INVALID); after the rules, what the file and each row it accepts must bring and did
-not is DOCUMENT_MISSING. The good scans reach the rules through the context and the store through
-the result.
+not is DOCUMENT_MISSING, and under a policy that has the kind reviewed the accepted rows wait
+(PENDING_REVIEW). The good scans reach the rules through the context and the store through the result.
 """
 
 from __future__ import annotations
@@ -79,6 +79,7 @@ def check_file(
         for row in rows:
             if row.issues and row.errors:
                 row.status = RowStatus.REJECTED
+        required.hold_for_review(rows, config.policy_for(detected.kind))
     return CheckedFile(detected.kind, detected.sheet, file_issues + bundle_issues, rows, columns, documents)
 
 

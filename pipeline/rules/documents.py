@@ -95,3 +95,13 @@ def check(kind: str, rows: list[RowResult], schema_failed: list[RowResult], docu
             if document.member_account and (document.member_account, document.kind) not in wanted
         )
     return issues
+
+
+def hold_for_review(rows: list[RowResult], policy: KindPolicy) -> None:
+    """Under a policy that has the kind reviewed, the rows the rules accepted wait for a reviewer
+    (PENDING_REVIEW): they take effect only when approved (:mod:`pipeline.services.review`)."""
+    if not policy.waits:
+        return
+    for row in rows:
+        if row.status is RowStatus.ACCEPTED:
+            row.status = RowStatus.PENDING_REVIEW

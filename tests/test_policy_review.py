@@ -1,0 +1,202 @@
+"""Review as the centre's policy for every kind (issue #22, slice B): under ``strict`` the accepted rows
+of 封存, 补缴 … wait (``pending_review``, a review request per row with its scans and the file's), take
+effect only when approved — through the kind's own effect, judged again against today's records —
+and never when returned or refused. A 补缴 gets its 补缴凭条 only on approval. Decisions row by row
+or a whole batch at once. Under ``light`` nothing waits (the rest of the suite)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from pipeline.model import BatchStatus, RowStatus
+from pipeline.services.fakes import fake_scan
+from pipeline.services.review import list_requests, review, review_batch
+from pipeline.store.tables import BackPayRecord, Member, RequestDocument, ReviewRequest
+from tests.conftest import Centre, make_centre
+from tests.factories import bundle_file, identity, row_for
+from tests.test_pdf import compact, pdf_text
+
+DECIDED = datetime(2024, 8, 6, 9, 30)
+FILE_SCANS = {"经办人身份证.jpg": fake_scan("jpg"), "现场影像.png": fake_scan("png")}
+BACKPAY_SCANS = FILE_SCANS | {"补缴说明.pdf": fake_scan("pdf"), "补缴明细.pdf": fake_scan("pdf")}
+
+
+@pytest.fixture
+def strict(tmp_path: Path, db_url: str) -> Iterator[Centre]:
+    centre = make_centre(tmp_path / "home", db_url, policy="strict")
+    yield centre
+    centre.app.close()
+
+
+@pytest.fixture
+def strict_sqlite(tmp_path: Path) -> Iterator[Centre]:
+    centre = make_centre(tmp_path / "home", f"sqlite:///{tmp_path / 'gjj.db'}", policy="strict")
+    yield centre
+    centre.app.close()
+
+
+def seal_row(seq: int, member: Any, reason: str = "退休封存", month: str = "2024-07") -> list[Any]:
+    return [seq, *identity(member), reason, month]
+
+
+def retirement_scans(*members: Any) -> dict[str, bytes]:
+    return FILE_SCANS | {f"{member.member_account}_退休审批手续.pdf": fake_scan("pdf") for member in members}
+
+
+def run_one(centre: Centre) -> Any:
+    outcomes = centre.run().outcomes
+    assert len(outcomes) == 1
+    return outcomes[0]
+
+
+def waiting(centre: Centre) -> list[Any]:
+    with centre.app.sessions() as session:
+        return list_requests(session)
+
+
+def member_status(centre: Centre, account: str) -> tuple[str, str, str]:
+    with centre.app.sessions() as session:
+        member = session.get(Member, account)
+        assert member is not None
+        return member.status, member.seal_reason, member.unit_account
+
+
+def decide(centre: Centre, request_id: int, state: str, reason: str = ""):
+    return review(centre.app.sessions, centre.app.home.outbox, request_id, state, "审核员甲", reason, now=DECIDED, config=centre.app.config)
+
+
+def rows_of(folder: Path) -> dict[int, dict[str, Any]]:
+    return {row["row"]: row for row in json.loads((folder / "result.json").read_text(encoding="utf-8"))["rows"]}
+
+
+def test_strict_seal_waits_then_is_applied_on_approval(strict: Centre) -> None:
+    member = strict.members_of()[0]
+    bundle_file(strict.inbox / strict.unit().unit_account, "封存", [seal_row(1, member)], retirement_scans(member))
+
+    outcome = run_one(strict)
+
+    assert outcome.result.status is BatchStatus.ACCEPTED and outcome.result.serial_number
+    assert [row.status for row in outcome.result.rows] == [RowStatus.PENDING_REVIEW]
+    assert member_status(strict, member.member_account)[0] == "正常"
+    assert rows_of(outcome.outputs)[3]["status"] == "pending_review"
+    receipt = compact(pdf_text(outcome.outputs / "receipt.pdf"))
+    assert "封存受理回执" in receipt and "封存原因退休封存" in receipt and "须经公积金中心审核通过后方可生效" in receipt
+    (request,) = waiting(strict)
+    assert (request.member_account, request.item, request.new_value, request.reason) == (member.member_account, "封存", "封存原因 退休封存，变更年月 2024-07", "退休封存")
+    with strict.app.sessions() as session:
+        kinds = sorted(session.scalars(select(RequestDocument.kind).where(RequestDocument.request_id == request.id)))
+    assert kinds == ["现场影像", "经办人身份证", "退休审批手续"]  # the file's scans and the row's
+    assert len(list((strict.app.home.documents).rglob("*"))) >= 3
+
+    decision = decide(strict, request.id, "审核通过")
+
+    assert decision.refused is None
+    assert member_status(strict, member.member_account)[:2] == ("封存", "退休封存")
+    notice = outcome.outputs / f"notice_{request.id}.pdf"
+    assert notice in decision.published
+    text = compact(pdf_text(notice))
+    assert "审批结果通知单" in text and "业务类型封存" in text and "审核结果审核通过" in text and "业务已生效" in text
+    assert rows_of(outcome.outputs)[3]["status"] == "accepted"
+
+
+def test_a_returned_seal_never_takes_effect(strict_sqlite: Centre) -> None:
+    strict = strict_sqlite
+    member = strict.members_of()[0]
+    bundle_file(strict.inbox / strict.unit().unit_account, "封存", [seal_row(1, member)], retirement_scans(member))
+    outcome = run_one(strict)
+    (request,) = waiting(strict)
+
+    assert decide(strict, request.id, "退回").refused == "退回须写明原因（--reason）"
+    decision = decide(strict, request.id, "退回", "退休审批手续不清晰")
+
+    assert decision.refused is None
+    assert member_status(strict, member.member_account)[0] == "正常"
+    assert rows_of(outcome.outputs)[3]["status"] == "returned"
+    assert "业务未生效" in compact(pdf_text(outcome.outputs / f"notice_{request.id}.pdf"))
+    assert decide(strict, request.id, "审核通过").refused.startswith(f"审核申请 {request.id} 已是「退回」")
+    assert member_status(strict, member.member_account)[0] == "正常"
+
+
+def test_strict_backpay_waits_without_a_slip_then_gets_it_with_its_serial(strict_sqlite: Centre) -> None:
+    strict = strict_sqlite
+    member = strict.members_of()[0]
+    bundle_file(strict.inbox / strict.unit().unit_account, "补缴", [row_for(member)], BACKPAY_SCANS)
+
+    outcome = run_one(strict)
+
+    serial = outcome.result.serial_number
+    assert serial and [row.status for row in outcome.result.rows] == [RowStatus.PENDING_REVIEW]
+    assert not (outcome.outputs / "slip.pdf").exists()
+    assert "不出具补缴凭条" in compact(pdf_text(outcome.outputs / "receipt.pdf"))
+    assert strict.table_counts()["backpay_records"] == 0
+    (request,) = waiting(strict)
+    assert request.item == "补缴" and "补缴金额 1000" in request.new_value
+
+    decision = decide(strict, request.id, "审核通过")
+
+    assert decision.refused is None
+    assert outcome.outputs / "slip.pdf" in decision.published
+    slip = compact(pdf_text(outcome.outputs / "slip.pdf"))
+    assert "补缴凭条" in slip and f"业务流水号：{serial}" in slip and "补缴金额1000.00" in slip
+    with strict.app.sessions() as session:
+        (record,) = session.scalars(select(BackPayRecord))
+        assert (record.member_account, record.serial_number, record.amount) == (member.member_account, serial, 1000)
+    assert "补缴凭条" in compact(pdf_text(outcome.outputs / f"notice_{request.id}.pdf"))
+
+
+def test_a_batch_is_decided_at_once(strict_sqlite: Centre) -> None:
+    strict = strict_sqlite
+    first, second, third = strict.members_of()[:3]
+    rows = [seal_row(1, first), seal_row(2, second), seal_row(3, third)]
+    bundle_file(strict.inbox / strict.unit().unit_account, "封存", rows, retirement_scans(first, second, third))
+    outcome = run_one(strict)
+    ids = [request.id for request in waiting(strict)]
+    assert len(ids) == 3
+
+    refused = review_batch(strict.app.sessions, strict.app.home.outbox, "20240806-999999", "审核通过", "审核员甲", config=strict.app.config)
+    assert refused.refused == "没有批次号或业务流水号为「20240806-999999」的批次"
+    decision = review_batch(
+        strict.app.sessions, strict.app.home.outbox, outcome.result.serial_number, "审核通过", "审核员甲", now=DECIDED, config=strict.app.config
+    )
+
+    assert decision.refused is None and decision.request_ids == ids
+    assert [member_status(strict, member.member_account)[0] for member in (first, second, third)] == ["封存"] * 3
+    assert {path.name for path in decision.published} == {"result.json", *(f"notice_{i}.pdf" for i in ids)}
+    assert {row["status"] for row in rows_of(outcome.outputs).values()} == {"accepted"}
+    again = review_batch(strict.app.sessions, strict.app.home.outbox, outcome.result.batch_id, "审核通过", "审核员甲", config=strict.app.config)
+    assert again.refused == f"批次 {outcome.result.batch_id} 没有待审核的申请"
+
+
+def test_an_approval_is_refused_when_the_member_changed_meanwhile(strict: Centre) -> None:
+    member, other = strict.members_of()[:2]
+    folder = strict.inbox / strict.unit().unit_account
+    bundle_file(folder, "封存", [seal_row(1, member)], retirement_scans(member), "封存一.zip")
+    first = run_one(strict)
+    bundle_file(folder, "封存", [seal_row(1, member, month="2024-06"), seal_row(2, other)], retirement_scans(member, other), "封存二.zip")
+    second = run_one(strict)
+    requests = {(view.batch_id, view.member_account): view.id for view in waiting(strict)}
+    assert len(requests) == 3
+    assert decide(strict, requests[(first.result.batch_id, member.member_account)], "审核通过").refused is None
+
+    late = requests[(second.result.batch_id, member.member_account)]
+    decision = decide(strict, late, "审核通过")
+
+    assert decision.refused is not None and "已是封存状态" in decision.refused and "不能审核通过" in decision.refused
+    assert decision.published == [] and not (second.outputs / f"notice_{late}.pdf").exists()
+    with strict.app.sessions() as session:
+        assert session.get(ReviewRequest, late).state == "待审核"
+    # the whole batch cannot be approved either (nothing of it changes), and the stale row is refused alone
+    batch = review_batch(strict.app.sessions, strict.app.home.outbox, second.result.batch_id, "审核通过", "审核员甲", config=strict.app.config)
+    assert batch.refused is not None and f"申请 {late}（第 3 行）" in batch.refused
+    assert member_status(strict, other.member_account)[0] == "正常"
+    assert decide(strict, late, "不通过", "该职工已封存").refused is None
+    assert review_batch(strict.app.sessions, strict.app.home.outbox, second.result.batch_id, "审核通过", "审核员甲", config=strict.app.config).refused is None
+    assert member_status(strict, other.member_account)[0] == "封存"
+    assert member_status(strict, member.member_account)[:2] == ("封存", "退休封存")
