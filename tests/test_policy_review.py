@@ -200,3 +200,29 @@ def test_an_approval_is_refused_when_the_member_changed_meanwhile(strict: Centre
     assert review_batch(strict.app.sessions, strict.app.home.outbox, second.result.batch_id, "审核通过", "审核员甲", config=strict.app.config).refused is None
     assert member_status(strict, other.member_account)[0] == "封存"
     assert member_status(strict, member.member_account)[:2] == ("封存", "退休封存")
+
+
+def test_gjj_review_batch_commands(strict_sqlite: Centre) -> None:
+    from tests.test_member_change import gjj
+
+    strict = strict_sqlite
+    first, second = strict.members_of()[:2]
+    folder = strict.inbox / strict.unit().unit_account
+    bundle_file(folder, "封存", [seal_row(1, first), seal_row(2, second)], retirement_scans(first, second))
+    outcome = run_one(strict)
+    serial = outcome.result.serial_number
+
+    both = gjj(strict, "review", "approve", "1", "--batch", serial)
+    neither = gjj(strict, "review", "approve")
+    no_reason = gjj(strict, "review", "return", "--batch", serial)
+    listed = gjj(strict, "review", "list", "--json")
+    returned = gjj(strict, "review", "return", "--batch", serial, "--reason", "材料不全", "--by", "张审核")
+
+    assert both.exit_code == neither.exit_code == 2
+    assert no_reason.exit_code == 2  # --reason is required for a return
+    assert [(entry["变更项目"], entry["个人账号"]) for entry in json.loads(listed.output)] == [("封存", first.member_account), ("封存", second.member_account)]
+    assert returned.exit_code == 0, returned.output
+    assert f"批次 {outcome.result.batch_id}：2 条申请（1、2）退回" in returned.output
+    assert (outcome.outputs / "notice_1.pdf").is_file() and (outcome.outputs / "notice_2.pdf").is_file()
+    assert [member_status(strict, member.member_account)[0] for member in (first, second)] == ["正常", "正常"]
+    assert gjj(strict, "review", "approve", "--batch", serial).exit_code == 1  # nothing waits any more
