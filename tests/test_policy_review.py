@@ -226,3 +226,19 @@ def test_gjj_review_batch_commands(strict_sqlite: Centre) -> None:
     assert (outcome.outputs / "notice_1.pdf").is_file() and (outcome.outputs / "notice_2.pdf").is_file()
     assert [member_status(strict, member.member_account)[0] for member in (first, second)] == ["正常", "正常"]
     assert gjj(strict, "review", "approve", "--batch", serial).exit_code == 1  # nothing waits any more
+
+
+def test_the_staff_summary_shows_what_waits_per_kind(strict_sqlite: Centre) -> None:
+    strict = strict_sqlite
+    first, second, third = strict.members_of()[:3]
+    folder = strict.inbox / strict.unit().unit_account
+    bundle_file(folder, "封存", [seal_row(1, first), seal_row(2, second)], retirement_scans(first, second))
+    bundle_file(folder, "补缴", [row_for(third)], BACKPAY_SCANS)
+    strict.run()
+
+    page = strict.app.write_summary(strict.run().business_date)
+    data = json.loads(page.with_name("summary.json").read_text(encoding="utf-8"))
+
+    assert data["reviews"]["queue"]["by_kind"] == [{"kind": "封存", "open": 2}, {"kind": "补缴", "open": 1}]
+    assert data["totals"]["review_queue"] == 3
+    assert "按业务：封存 2 行，补缴 1 行" in page.read_text(encoding="utf-8")
