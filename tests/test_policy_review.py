@@ -242,3 +242,54 @@ def test_the_staff_summary_shows_what_waits_per_kind(strict_sqlite: Centre) -> N
     assert data["reviews"]["queue"]["by_kind"] == [{"kind": "封存", "open": 2}, {"kind": "补缴", "open": 1}]
     assert data["totals"]["review_queue"] == 3
     assert "按业务：封存 2 行，补缴 1 行" in page.read_text(encoding="utf-8")
+
+
+def approve_the_only_request(centre: Centre) -> Any:
+    (request,) = waiting(centre)
+    decision = decide(centre, request.id, "审核通过")
+    assert decision.refused is None, decision.refused
+    return decision
+
+
+def test_every_member_kind_waits_and_takes_effect_on_approval(strict_sqlite: Centre) -> None:
+    """离职封存 → 单位调整 into another unit → 启封 → 基数调整, then a 缴存人登记: each waits, each applies on approval."""
+    from tests.test_registration import person, reg_row
+
+    strict = strict_sqlite
+    leaver = strict.members_of(1)[0]
+    home, new = strict.inbox / strict.unit(1).unit_account, strict.inbox / strict.unit(0).unit_account
+    account = leaver.member_account
+    steps: list[tuple[Path, str, list[Any], tuple[str, ...], tuple[str, str, str]]] = [
+        (home, "封存", seal_row(1, leaver, "离职封存"), ("终止劳动合同审批手续", "用工备案表"), ("封存", "离职封存", "0000010")),
+        (new, "单位调整", [1, *identity(leaver), "0000010", "集中封存户", "工作调动"], ("劳动合同", "用工备案表", "社保缴费核定单及缴费明细"), ("封存", "离职封存", strict.unit(0).unit_account)),
+        (new, "启封", [1, *identity(leaver), "正常上班启封", "2024-08", "4070"], ("劳动合同", "用工备案表", "社保核定单及社保缴费明细"), ("正常", "", strict.unit(0).unit_account)),
+    ]
+    for folder, kind, row, row_documents, after in steps:
+        before = member_status(strict, account)
+        bundle_file(folder, kind, [row], FILE_SCANS | {f"{account}_{document}.pdf": fake_scan("pdf") for document in row_documents}, f"{kind}.zip")
+        assert [r.status for r in run_one(strict).result.rows] == [RowStatus.PENDING_REVIEW], kind
+        assert member_status(strict, account) == before, kind
+        approve_the_only_request(strict)
+        assert member_status(strict, account) == after, kind
+
+    bundle_file(new, "基数调整", [[1, *identity(leaver), "4500"]], FILE_SCANS, "基数调整.zip")
+    assert [r.status for r in run_one(strict).result.rows] == [RowStatus.PENDING_REVIEW]
+    approve_the_only_request(strict)
+    with strict.app.sessions() as session:
+        member = session.get(Member, account)
+        assert member is not None and (member.base, member.last_base_adjust_year) == (4500, 2024)
+
+    name, id_number = person(0)
+    documents = ("劳动合同", "用工备案表", "社保核定单", "缴费明细")
+    bundle_file(new, "缴存人登记", [reg_row(1, 0)], FILE_SCANS | {f"{id_number}_{document}.pdf": fake_scan("pdf") for document in documents}, "登记.zip")
+    outcome = run_one(strict)
+    assert [r.status for r in outcome.result.rows] == [RowStatus.PENDING_REVIEW]
+    with strict.app.sessions() as session:
+        assert session.scalars(select(Member).where(Member.id_number == id_number)).first() is None
+    approve_the_only_request(strict)
+    with strict.app.sessions() as session:
+        opened = session.scalars(select(Member).where(Member.id_number == id_number)).one()
+        (request,) = session.scalars(select(ReviewRequest).where(ReviewRequest.item == "缴存人登记"))
+    assert (opened.name, opened.status, opened.unit_account) == (name, "正常", strict.unit(0).unit_account)
+    assert request.member_account == opened.member_account  # the account given on approval
+    assert rows_of(outcome.outputs)[3]["computed"]["个人账号"] == opened.member_account  # result.json shows it
