@@ -112,8 +112,8 @@ def review_show(
         f"单位账号 {view.unit_account}，批次 {view.batch_id} 第 {view.excel_row} 行，提交于 {view.submitted_at:%Y-%m-%d %H:%M:%S}",
         f"缴存人 {view.member_account} {view.member_name}",
         "当前记录 " + ("，".join(f"{label} {value}" for label, value in view.current_record.items() if value) or "无（账户已不存在）"),
-        f"变更项目 {view.item}：「{view.old_value}」→「{view.new_value}」",
-        f"变更原因 {view.reason}",
+        f"变更项目 {view.item}：「{view.old_value}」→「{view.new_value}」" if view.changes_details else f"业务 {view.what}",
+        f"{'变更原因' if view.changes_details else '原因'} {view.reason or '无'}",
     ]
     lines += [f"{d.decided_at:%Y-%m-%d %H:%M:%S} {d.decided_by}：{d.state}" + (f"（{d.reason}）" if d.reason else "") for d in view.decisions]
     lines += [
@@ -151,7 +151,7 @@ def _decide(request_id: int | None, batch: str | None, state: str, by: str | Non
         numbers = "、".join(str(number) for number in outcome.request_ids)
         console.print(f"批次 {outcome.batch_id}：{len(outcome.request_ids)} 条申请（{numbers}）{state}；已写入 {written}", markup=False)
         return
-    console.print(f"申请 {view.id}：{state}（{view.member_account} {view.item}「{view.old_value}」→「{view.new_value}」）；已写入批次 {view.batch_id} 的 {written}", markup=False)
+    console.print(f"申请 {view.id}：{state}（{view.member_account} {view.what}）；已写入批次 {view.batch_id} 的 {written}", markup=False)
 
 
 RequestArgument = Annotated[Optional[int], typer.Argument(help="申请编号（或用 --batch 审核整批）")]

@@ -1,4 +1,5 @@
-"""The review queue of 缴存人信息变更 (``gjj review``; SPEC.md "Member details change and review").
+"""The review queue (``gjj review``, the console's 待审核): 缴存人信息变更 (SPEC.md "Member details change
+and review") and, under the centre's policy (``review: review``), the rows of every kind that wait.
 
 A 姓名 or 证件号码 change waits as a ``review_requests`` row, 待审核. A reviewer approves it (审核通过:
 the change is applied in the same transaction with the member-change trail), returns it (退回, with a
@@ -12,9 +13,11 @@ A request is decided only once its batch is done (its outputs in place): the out
 just after the batch's commit come from the result before any decision, and would overwrite a
 notice or result.json written in between.
 
-Approval checks again what may have changed since the file came: the member still holds the old
-value, and a new 证件号码 is not held by another open account (ID_IN_USE then): such an approval is
-refused with the reason, nothing changed, and the request stays 待审核 for the reviewer to refuse.
+Approval checks again what may have changed since the file came (:mod:`pipeline.services.approval`):
+the member still holds the old value, and a new 证件号码 is not held by another open account (ID_IN_USE
+then); a row of another kind that waited under the centre's policy is judged again by its kind's
+rules. Such an approval is refused with the reason, nothing changed, and the request stays 待审核 for
+the reviewer to refuse. A batch's waiting requests are decided at once, all or none (:func:`decide_batch`).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,7 +34,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from pipeline.config import CentreConfig
-from pipeline.model import REVIEW_DATE, REVIEW_OPINION, REVIEW_REQUEST, REVIEW_RESULT, BatchResult, RowResult, RowStatus
+from pipeline.model import REVIEW_DATE, REVIEW_OPINION, REVIEW_REQUEST, REVIEW_RESULT, BatchResult, RowStatus
+from pipeline.policy import MEMBER_CHANGE
 from pipeline.services.members import member_details
 from pipeline.store.tables import (
     REVIEW_APPROVED,
@@ -84,6 +88,18 @@ class ReviewView:
     decisions: list[DecisionView] = field(default_factory=list)
     #: The member's record as the centre holds it now (only for one request shown: ``show_request``).
     current_record: dict[str, str] = field(default_factory=dict)
+    #: The kind of business of the request's batch: 缴存人信息变更, or a kind waiting under the centre's policy.
+    kind: str = ""
+
+    @property
+    def changes_details(self) -> bool:
+        """A 姓名/证件号码 change (old and new value), not a row of another kind waiting under the policy."""
+        return self.kind in ("", MEMBER_CHANGE)
+
+    @property
+    def what(self) -> str:
+        """What the request asks, in one line: 姓名「张三」→「张三丰」, or 封存：封存原因 退休封存，变更年月 2024-07."""
+        return f"{self.item}「{self.old_value}」→「{self.new_value}」" if self.changes_details else f"{self.item}：{self.new_value}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -101,6 +117,7 @@ class ReviewView:
             "submitted_at": self.submitted_at.isoformat(timespec="seconds"),
             "decisions": [decision.to_dict() for decision in self.decisions],
             "current_record": self.current_record,
+            "业务": self.kind,
         }
 
 
@@ -144,6 +161,7 @@ def _view(session: Session, request: ReviewRequest, *, with_decisions: bool = Fa
         request.submitted_at,
         decisions,
         record,
+        batch.kind or "" if batch else "",
     )
 
 
@@ -162,27 +180,6 @@ def show_request(session: Session, request_id: int) -> ReviewView | None:
     return None if request is None else _view(session, request, with_decisions=True)
 
 
-def _approval_refused(session: Session, request: ReviewRequest, member: Member | None) -> str | None:
-    """Why the change can no longer be applied as it was asked for, or None."""
-    from pipeline.store.effects.member_change import current_values
-    from pipeline.store.queries import open_id_holders
-    from schemas.member_change import ID_NUMBER
-
-    if member is None:
-        return f"个人账号 {request.member_account} 已不存在，不能审核通过"
-    current = current_values(member, request.item)[request.item]
-    if current != request.old_value:
-        return f"该缴存人的{request.item}已由「{request.old_value}」变为「{current}」，与申请时不同，不能审核通过；请以不通过结束该申请，由单位重新提交"
-    if request.item == ID_NUMBER:
-        holder = open_id_holders(session, [request.new_value]).get(request.new_value)
-        if holder is not None and holder != member.member_account:
-            return (
-                f"证件号码「{request.new_value}」现已属于另一个住房公积金个人账户（ID_IN_USE，申请提交后开立或变更），不能审核通过；"
-                "请以不通过结束该申请并告知单位"
-            )
-    return None
-
-
 def _mark_row(session: Session, request: ReviewRequest, status: RowStatus, computed: dict[str, str]) -> None:
     """The batch's stored row of the request takes the decision (its status and computed values)."""
     for part in session.scalars(select(BatchRowPart).where(BatchRowPart.batch_pk == request.batch_pk).order_by(BatchRowPart.part)):
@@ -198,62 +195,11 @@ def _mark_row(session: Session, request: ReviewRequest, status: RowStatus, compu
         return
 
 
-def _approve_changes(session: Session, requests: list[ReviewRequest], now: datetime) -> str | None:
-    """缴存人信息变更: each 姓名/证件号码 change applied, unless one no longer applies (why, then)."""
-    from pipeline.store.effects.member_change import change_member
-
-    for request in requests:
-        member = session.get(Member, request.member_account, with_for_update=True)
-        refused = _approval_refused(session, request, member)
-        if refused is not None:
-            return refused if len(requests) == 1 else f"申请 {request.id}（第 {request.excel_row} 行）：{refused}"
-        assert member is not None
-        change_member(session, request.batch_pk, member, request.item, request.new_value, f"{now:%Y-%m}")
-    return None
-
-
-def _approve_rows(session: Session, batch: Batch, requests: list[ReviewRequest], config: CentreConfig | None) -> tuple[str | None, dict[int, dict[str, str]]]:
-    """Rows that waited under the centre's policy (封存, 补缴 …): judged again by the kind's rules against
-    today's master data (the member sealed meanwhile, adjusted, moved …) and, when every one still
-    applies as it was accepted, applied through the kind's own effect. Why not, or the computed
-    values the applied rows got (a 缴存人登记's 个人账号), by Excel row."""
-    from pipeline.config import load_config
-    from pipeline.rules import RULES
-    from pipeline.store import effects
-    from pipeline.store.batches import load_result
-    from pipeline.store.queries import recheck_context, unit_info
-
-    unit = unit_info(session, batch.unit_account)
-    if unit is None or not unit.is_active:
-        return f"单位 {batch.unit_account} 的账户状态为「{unit.status if unit else '不存在'}」，不能审核通过；请以不通过结束申请", {}
-    stored = load_result(session, batch, unit)
-    by_row = {row.excel_row: row for row in stored.rows}
-    rows = [
-        RowResult(row.excel_row, row.seq_no, dict(row.values), RowStatus.ACCEPTED, [], dict(row.amounts), {})
-        for row in (by_row[request.excel_row] for request in requests)
-    ]
-    context = recheck_context(session, config or load_config(), unit, batch.business_date, batch.batch_id or "")
-    file_issues = RULES[stored.kind or ""].apply(rows, context)
-    problems = [issue.message for issue in file_issues]
-    for request, row in zip(requests, rows):
-        if row.status is RowStatus.ACCEPTED and not row.issues:
-            continue
-        why = "；".join(issue.message for issue in row.issues) or "该行所申请的内容已与缴存人现有记录相同，无需再办理"
-        problems.append(why if len(requests) == 1 else f"申请 {request.id}（第 {row.excel_row} 行）：{why}")
-    if problems:
-        return "提交后情况已变化，不能审核通过：" + "；".join(problems) + "。请以不通过结束申请，由单位按现状重新提交", {}
-    effects.apply_rows(session, batch, replace(stored, rows=rows, columns=None, documents=[]))
-    for request, row in zip(requests, rows):
-        if not request.member_account and "个人账号" in row.computed:
-            request.member_account = row.computed["个人账号"]  # a 缴存人登记's new account, given on approval
-    return None, {row.excel_row: {key: str(value) for key, value in row.computed.items()} for row in rows}
-
-
 def _decide(
     session: Session, batch: Batch, requests: list[ReviewRequest], state: str, by: str, reason: str, now: datetime, config: CentreConfig | None
 ) -> str | None:
     """Decide ``requests`` (all 待审核, of ``batch``) together; why not (nothing changed: the caller rolls back)."""
-    from pipeline.rules.member_change import KIND as MEMBER_CHANGE
+    from pipeline.services.approval import approve_changes, approve_rows
 
     if batch.stage != "done":  # its outputs, rendered from the result before any decision, are not in place yet
         return f"批次 {batch.batch_id} 的回执尚未生成完毕（正在处理，或处理中断、待下一次运行补齐），请稍后再审核"
@@ -262,9 +208,9 @@ def _decide(
     applied: dict[int, dict[str, str]] = {}
     if state == REVIEW_APPROVED:
         if batch.kind == MEMBER_CHANGE:
-            refused = _approve_changes(session, requests, now)
+            refused = approve_changes(session, requests, now)
         else:
-            refused, applied = _approve_rows(session, batch, requests, config)
+            refused, applied = approve_rows(session, batch, requests, config)
         if refused is not None:
             return refused
     for request in requests:

@@ -128,7 +128,7 @@ def decide(request: Request, staff: StaffView, form: FormData) -> Response:
     else:
         view = outcome.request
         assert view is not None
-        flash(request, f"申请 {request_id}：{state}（{view.member_account} {view.item}「{view.old_value}」→「{view.new_value}」）")
+        flash(request, f"申请 {request_id}：{state}（{view.member_account} {view.what}）")
     return RedirectResponse(f"/reviews/{request_id}", status_code=303)
 
 
