@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
@@ -188,6 +188,25 @@ def with_profile(config_text: str, name: str) -> str:
         return config_text.rstrip("\n") + "\n\n" + block
     end = next((index for index in range(start + 1, len(lines)) if _top_level(lines[index])), len(lines))
     return "".join(lines[:start]) + block + "".join(lines[end:])
+
+
+class OnlineReview(NamedTuple):
+    """A counter referral a row leaves for the online review queue when the unit sends what the counter would ask for."""
+
+    code: str
+    document: str
+    #: Whether each row brings its own (``<个人账号>_<document>``) or the file one for all (``<document>``).
+    per_row: bool
+
+
+#: Issue #22, slice C: a 基数调整 over the threshold with the member's 工资流水, a cross-year 补缴 with the
+#: file's 补缴说明, waits for a reviewer instead of going to the counter (whatever the profile).
+ONLINE_REVIEW = {
+    "基数调整": OnlineReview("COUNTER_BASE_CHANGE", "工资流水", True),
+    "补缴": OnlineReview("COUNTER_CROSS_YEAR", "补缴说明", False),
+}
+#: The computed value that says why such a row waits (the counter referral's message).
+ONLINE_NOTE = "转审核事由"
 
 
 #: What a row waiting for review asks, per kind: the cells the 受理回执, the request and its 审批结果通知单 show.

@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from pipeline.errors import Code
 from pipeline.model import BatchStatus, RowStatus
 from pipeline.services.fakes import fake_scan
 from pipeline.services.review import list_requests, review, review_batch
@@ -293,3 +295,89 @@ def test_every_member_kind_waits_and_takes_effect_on_approval(strict_sqlite: Cen
     assert (opened.name, opened.status, opened.unit_account) == (name, "正常", strict.unit(0).unit_account)
     assert request.member_account == opened.member_account  # the account given on approval
     assert rows_of(outcome.outputs)[3]["computed"]["个人账号"] == opened.member_account  # result.json shows it
+
+
+# --- slice C: a counter referral with what the counter would ask for waits for review instead ---------
+
+
+def base_row(member: Any, factor: str, seq: int = 1) -> list[Any]:
+    return [seq, *identity(member), str((member.base * Decimal(factor)).quantize(Decimal(1)))]
+
+
+def test_a_big_base_change_with_its_salary_statement_waits_for_review(sqlite_centre: Centre) -> None:
+    centre = sqlite_centre  # light: 基数调整 applies at once, and takes no documents otherwise
+    big, small, plain = centre.members_of()[:3]
+    folder = centre.inbox / centre.unit().unit_account
+    rows = [base_row(big, "1.5", 1), base_row(small, "1.1", 2), base_row(plain, "1.6", 3)]
+    bundle_file(folder, "基数调整", rows, {f"{big.member_account}_工资流水.pdf": fake_scan("pdf")})
+
+    outcome = run_one(centre)
+
+    assert [row.status for row in outcome.result.rows] == [RowStatus.PENDING_REVIEW, RowStatus.ACCEPTED, RowStatus.COUNTER]
+    assert "须到柜台办理" in outcome.result.rows[0].computed["转审核事由"]
+    assert [issue.code for issue in outcome.result.rows[2].issues] == [Code.COUNTER_BASE_CHANGE]  # no statement: the counter
+    (request,) = waiting(centre)
+    assert (request.member_account, request.item) == (big.member_account, "基数调整")
+    with centre.app.sessions() as session:
+        assert list(session.scalars(select(RequestDocument.kind).where(RequestDocument.request_id == request.id))) == ["工资流水"]
+        assert session.get(Member, big.member_account).base == big.base
+
+    assert decide(centre, request.id, "审核通过").refused is None
+
+    with centre.app.sessions() as session:
+        assert session.get(Member, big.member_account).base == (big.base * Decimal("1.5")).quantize(Decimal(1))
+
+
+def test_a_salary_statement_no_row_needs_is_document_invalid(sqlite_centre: Centre) -> None:
+    member = sqlite_centre.members_of()[0]
+    bundle_file(sqlite_centre.inbox / sqlite_centre.unit().unit_account, "基数调整", [base_row(member, "1.1")], {f"{member.member_account}_工资流水.pdf": fake_scan("pdf")})
+
+    result = run_one(sqlite_centre).result
+
+    assert [(issue.code, issue.row) for issue in result.all_issues] == [(Code.DOCUMENT_INVALID, None)]
+    assert "没有须到柜台办理的基数调整行" in result.all_issues[0].message
+
+
+def test_a_cross_year_backpay_with_its_explanation_waits_for_review(sqlite_centre: Centre) -> None:
+    centre = sqlite_centre
+    cross, plain = centre.members_of()[:2]
+    folder = centre.inbox / centre.unit().unit_account
+    rows = [row_for(cross, 1, start="2023-11", end="2024-02"), row_for(plain, 2)]
+    bundle_file(folder, "补缴", rows, {"补缴说明.pdf": fake_scan("pdf")})
+
+    outcome = run_one(centre)
+
+    assert [row.status for row in outcome.result.rows] == [RowStatus.PENDING_REVIEW, RowStatus.ACCEPTED]
+    slip = compact(pdf_text(outcome.outputs / "slip.pdf"))  # the plain row applies at once, as under light
+    assert "补缴人数1" in slip
+    (request,) = waiting(centre)
+    assert request.member_account == cross.member_account
+
+    decision = decide(centre, request.id, "审核通过")
+
+    assert decision.refused is None
+    with centre.app.sessions() as session:
+        assert sorted(session.scalars(select(BackPayRecord.member_account))) == sorted([cross.member_account, plain.member_account])
+    assert "补缴人数2" in compact(pdf_text(outcome.outputs / "slip.pdf"))
+
+
+def test_a_cross_year_backpay_without_its_explanation_stays_at_the_counter(sqlite_centre: Centre) -> None:
+    member = sqlite_centre.members_of()[0]
+    bundle_file(sqlite_centre.inbox / sqlite_centre.unit().unit_account, "补缴", [row_for(member, 1, start="2023-11", end="2024-02")], {})
+
+    result = run_one(sqlite_centre).result
+
+    assert [row.status for row in result.rows] == [RowStatus.COUNTER] and waiting(sqlite_centre) == []
+
+
+def test_under_strict_a_cross_year_backpay_waits_with_the_others(strict_sqlite: Centre) -> None:
+    cross, plain = strict_sqlite.members_of()[:2]
+    rows = [row_for(cross, 1, start="2023-11", end="2024-02"), row_for(plain, 2)]
+    bundle_file(strict_sqlite.inbox / strict_sqlite.unit().unit_account, "补缴", rows, BACKPAY_SCANS)
+    outcome = run_one(strict_sqlite)
+    assert [row.status for row in outcome.result.rows] == [RowStatus.PENDING_REVIEW] * 2  # 补缴说明 is always sent under strict
+
+    decision = review_batch(strict_sqlite.app.sessions, strict_sqlite.app.home.outbox, outcome.result.batch_id, "审核通过", "审核员甲", config=strict_sqlite.app.config)
+
+    assert decision.refused is None
+    assert "补缴人数2" in compact(pdf_text(outcome.outputs / "slip.pdf"))

@@ -75,6 +75,7 @@ def check_file(
         context().schema_failed = [row for row in rows if row.issues]
         context().documents = documents
         file_issues = rules.apply(clean, context())
+        file_issues += required.online_review(detected.kind, clean, documents, config.policy_for(detected.kind))
         file_issues += required.check(detected.kind, clean, context().schema_failed, documents, config.policy_for(detected.kind))
         for row in rows:
             if row.issues and row.errors:

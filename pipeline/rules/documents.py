@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from pipeline.errors import Code, Issue
 from pipeline.model import Document, RowResult, RowStatus
-from pipeline.policy import NAMING, REASON_COLUMNS, KindPolicy, file_document_name, key_column, row_document_name
+from pipeline.policy import NAMING, ONLINE_NOTE, ONLINE_REVIEW, REASON_COLUMNS, KindPolicy, file_document_name, key_column, row_document_name
 
 #: The rows that take effect (now or on approval) need their documents; rejected and counter rows do not.
 NEEDING = (RowStatus.ACCEPTED, RowStatus.PENDING_REVIEW)
@@ -42,16 +42,18 @@ def row_reason(kind: str, row: RowResult) -> str | None:
 
 def screen(kind: str, documents: tuple[Document, ...], policy: KindPolicy) -> tuple[list[Issue], tuple[Document, ...]]:
     """DOCUMENT_INVALID for each scan of a type ``kind`` never takes; the scans it may take."""
-    if not policy.takes_documents:
+    online = ONLINE_REVIEW.get(kind)
+    if not policy.takes_documents and online is None:
         return [Issue(Code.DOCUMENT_INVALID, f"「{kind}」业务不收材料，压缩包中的「{document.entry}」无法受理；请只上传模板文件") for document in documents], ()
     issues, kept = [], []
-    row_types = policy.row_document_types
+    row_types = policy.row_document_types | ({online.document} if online is not None and online.per_row else set())
+    file_types = policy.file_documents + ((online.document,) if online is not None and not online.per_row else ())
     for document in documents:
         if document.member_account and document.kind not in row_types:
             wanted = "、".join(sorted(row_types)) or "无"
             issues.append(Issue(Code.DOCUMENT_INVALID, f"「{kind}」业务的每行材料不收「{document.kind}」，压缩包中的「{document.entry}」无法受理；每行须附的材料：{wanted}；{NAMING}"))
-        elif not document.member_account and document.kind not in policy.file_documents:
-            wanted = "、".join(policy.file_documents) or "无"
+        elif not document.member_account and document.kind not in file_types:
+            wanted = "、".join(file_types) or "无"
             issues.append(Issue(Code.DOCUMENT_INVALID, f"「{kind}」业务整个文件的材料不收「{document.kind}」，压缩包中的「{document.entry}」无法受理；整个文件须附的材料：{wanted}；{NAMING}"))
         else:
             kept.append(document)
@@ -92,7 +94,7 @@ def check(kind: str, rows: list[RowResult], schema_failed: list[RowResult], docu
         issues.extend(
             Issue(Code.DOCUMENT_INVALID, f"材料「{document.entry}」：本文件中{word} {document.member_account} 没有需要「{document.kind}」的行，不需要该材料；请核对文件名中的{word}")
             for document in documents
-            if document.member_account and (document.member_account, document.kind) not in wanted
+            if document.member_account and (document.member_account, document.kind) not in wanted and not _online_document(kind, document.kind)
         )
     return issues
 
@@ -105,3 +107,54 @@ def hold_for_review(rows: list[RowResult], policy: KindPolicy) -> None:
     for row in rows:
         if row.status is RowStatus.ACCEPTED:
             row.status = RowStatus.PENDING_REVIEW
+
+
+def _online_document(kind: str, document: str) -> bool:
+    online = ONLINE_REVIEW.get(kind)
+    return online is not None and online.document == document
+
+
+def go_online(kind: str, rows: list[RowResult], file_kinds: set[str], row_kinds: set[tuple[str, str]]) -> list[RowResult]:
+    """The counter rows that may wait for a reviewer instead (:data:`pipeline.policy.ONLINE_REVIEW`): the
+    referral is their only one and they brought its document (the file's ``file_kinds``, the rows'
+    ``row_kinds`` by key). They become PENDING_REVIEW, the referral's message kept as their
+    转审核事由; the rows changed."""
+    online = ONLINE_REVIEW.get(kind)
+    if online is None:
+        return []
+    moved = []
+    for row in rows:
+        referrals = [issue for issue in row.issues if issue.code.is_counter]
+        if row.status is not RowStatus.COUNTER or row.errors or not referrals or any(str(issue.code) != online.code for issue in referrals):
+            continue
+        if (row_key(kind, row), online.document) not in row_kinds if online.per_row else online.document not in file_kinds:
+            continue
+        row.issues = [issue for issue in row.issues if not issue.code.is_counter]
+        row.computed[ONLINE_NOTE] = "；".join(issue.message for issue in referrals)
+        row.status = RowStatus.PENDING_REVIEW
+        moved.append(row)
+    return moved
+
+
+def online_review(kind: str, rows: list[RowResult], documents: tuple[Document, ...], policy: KindPolicy) -> list[Issue]:
+    """:func:`go_online` with the zip's scans; DOCUMENT_INVALID for such a scan no row of the file needed
+    (one the policy does not ask for anyway), so no unit believes it was used."""
+    online = ONLINE_REVIEW.get(kind)
+    if online is None:
+        return []
+    file_kinds = {document.kind for document in documents if not document.member_account}
+    row_kinds = {(document.member_account, document.kind) for document in documents if document.member_account}
+    moved = go_online(kind, rows, file_kinds, row_kinds)
+    if online.per_row:
+        used = {row_key(kind, row) for row in moved}
+        return [
+            Issue(Code.DOCUMENT_INVALID, f"材料「{document.entry}」：本文件中个人账号 {document.member_account} 没有须到柜台办理的{kind}行，不需要该材料；请核对文件名中的个人账号")
+            for document in documents
+            if document.member_account and document.kind == online.document and document.member_account not in used
+        ]
+    if online.document in file_kinds and not moved and online.document not in policy.file_documents:
+        return [Issue(Code.DOCUMENT_INVALID, f"材料「{online.document}」：本文件没有须到柜台办理（{ONLINE_NOTE_WORDS[kind]}）的行，不需要该材料")]
+    return []
+
+
+ONLINE_NOTE_WORDS = {"补缴": "跨年补缴", "基数调整": "基数变动超过规定比例"}
