@@ -218,11 +218,14 @@ def test_gjj_review_batch_commands(strict_sqlite: Centre) -> None:
     neither = gjj(strict, "review", "approve")
     no_reason = gjj(strict, "review", "return", "--batch", serial)
     listed = gjj(strict, "review", "list", "--json")
+    shown = gjj(strict, "review", "show", "1")
     returned = gjj(strict, "review", "return", "--batch", serial, "--reason", "材料不全", "--by", "张审核")
 
     assert both.exit_code == neither.exit_code == 2
     assert no_reason.exit_code == 2  # --reason is required for a return
     assert [(entry["变更项目"], entry["个人账号"]) for entry in json.loads(listed.output)] == [("封存", first.member_account), ("封存", second.member_account)]
+    assert "业务 封存：封存原因 退休封存，变更年月 2024-07" in shown.output and "原因 退休封存" in shown.output
+    assert "材料 经办人身份证" in shown.output and "材料 退休审批手续" in shown.output
     assert returned.exit_code == 0, returned.output
     assert f"批次 {outcome.result.batch_id}：2 条申请（1、2）退回" in returned.output
     assert (outcome.outputs / "notice_1.pdf").is_file() and (outcome.outputs / "notice_2.pdf").is_file()
