@@ -384,3 +384,22 @@ def test_under_strict_a_cross_year_backpay_waits_with_the_others(strict_sqlite: 
 
     assert decision.refused is None
     assert "补缴人数2" in compact(pdf_text(outcome.outputs / "slip.pdf"))
+
+
+def test_the_console_shows_a_waiting_seal_and_approves_its_batch(strict_sqlite: Centre) -> None:
+    from pipeline.services.staff import add_staff
+    from tests.web_support import PASSWORD, logged_in, post
+
+    strict = strict_sqlite
+    with strict.app.sessions() as session, session.begin():
+        assert add_staff(session, "审核员甲", "reviewer", PASSWORD) is None
+    member = strict.members_of()[0]
+    bundle_file(strict.inbox / strict.unit().unit_account, "封存", [seal_row(1, member)], retirement_scans(member))
+    outcome = run_one(strict)
+    client = logged_in(strict, "审核员甲")
+
+    page = client.get("/reviews/1")
+    assert page.status_code == 200 and "业务内容" in page.text and "封存原因 退休封存" in page.text and "变更前" not in page.text
+    assert "整批通过" in client.get("/reviews").text
+    assert post(client, f"/reviews/batches/{outcome.result.batch_id}/approve", {}).status_code == 303
+    assert member_status(strict, member.member_account)[0] == "封存"
