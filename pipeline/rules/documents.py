@@ -11,6 +11,12 @@ around a kind's rules:
   at the reason column when the reason asks for them (离职封存, 姓名 …), else at the key column; a
   row's scan that no row of the file needs (a typo in the account) is DOCUMENT_INVALID.
 
+* :func:`online_review` (after the rules, before :func:`check`): a counter referral the unit sent the
+  counter's document for (a 基数调整's 工资流水, a cross-year 补缴's 补缴说明:
+  :data:`pipeline.policy.ONLINE_REVIEW`) waits for a reviewer instead (:func:`go_online`, also used
+  by the approval's re-check).
+* :func:`hold_for_review` (last): under a policy that has the kind reviewed, the accepted rows wait.
+
 Every message gives the names the files must have: ``<文档类型>.<pdf|jpg|png>`` for the file's,
 ``<个人账号>_<文档类型>.<pdf|jpg|png>`` for a row's.
 """
