@@ -95,12 +95,32 @@ def _load(app_: App, units: Path | None, members: Path | None, skip_invalid: boo
         err.print(f"[yellow]警告：有错误的行未导入（{escape(counts)}，共 {len(issues)} 个错误）；清单见 {escape(str(refused))}[/yellow]")
 
 
+def _install_profile(profile: str, config: Path | None) -> None:
+    from pipeline.services.policy import install_profile
+
+    if config is not None:
+        err.print("--profile 写入 $GJJ_HOME/config/centre.yaml，不能与 --config 同时使用；请直接编辑该配置文件的 policy 一节", markup=False)
+        raise typer.Exit(2)
+    try:
+        written = install_profile(gjj_home(), profile)
+    except ConfigError as exc:
+        err.print(f"[red]配置错误：[/red]{escape(str(exc))}")
+        raise typer.Exit(2) from exc
+    console.print(f"已写入材料与审批方案 {profile}：{written}", markup=False)
+
+
 @app.command()
 def init(
     demo: Annotated[bool, typer.Option("--demo", help="导入演示单位和缴存人，并放入示例文件")] = False,
+    profile: Annotated[
+        Optional[str],
+        typer.Option("--profile", help="材料与审批方案：light（宝鸡2024：只有姓名、证件号码变更须材料和审核）或 strict（葫芦岛手册：每种业务都须材料和审核）；写入 $GJJ_HOME/config/centre.yaml"),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """创建目录结构和数据库（GJJ_HOME，默认当前目录）。"""
+    if profile is not None:
+        _install_profile(profile, config)
     app_ = open_home(config)
     console.print(f"已初始化：{app_.home.root}", markup=False)
     if demo:

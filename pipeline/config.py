@@ -7,11 +7,14 @@ import os
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from pipeline.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pipeline.policy import KindPolicy, Policy
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "centre.yaml"  # package data: found in a wheel install too
 
@@ -59,9 +62,15 @@ class CentreConfig:
     row_errors: str
     limits: Limits
     settle_seconds: float
+    #: The documents-and-approval policy per kind (:mod:`pipeline.policy`; ``policy: light`` by default).
+    policy: Policy
 
     def reasons_for(self, kind: str) -> tuple[str, ...]:
         return self.reasons.get(kind, ())
+
+    def policy_for(self, kind: str | None) -> KindPolicy:
+        """What ``kind`` needs under the centre's policy (nothing, applied at once, when it names no such kind)."""
+        return self.policy.of(kind)
 
     @property
     def counter_threshold_text(self) -> str:
@@ -91,7 +100,10 @@ def _choice(raw: dict[str, Any], key: str, allowed: tuple[str, ...]) -> str:
 
 
 def parse_config(raw: dict[str, Any]) -> CentreConfig:
+    from pipeline.policy import parse_policy  # pydantic: read with the configuration, not for ``gjj --help``
+
     try:
+        reasons = {str(k): tuple(str(x) for x in v) for k, v in raw["reasons"].items()}
         return CentreConfig(
             centre_name=str(raw["centre"]["name"]),
             serial_channel=str(raw["centre"]["serial_channel"]).zfill(2),
@@ -106,10 +118,11 @@ def parse_config(raw: dict[str, Any]) -> CentreConfig:
             base_adjust_year=_choice(raw, "base_adjust_year", ("calendar", "deposit_year")),
             cross_year_backpay=_choice(raw, "cross_year_backpay", ("counter", "allow")),
             sealed_unit=str(raw["sealed_unit"]),
-            reasons={str(k): tuple(str(x) for x in v) for k, v in raw["reasons"].items()},
+            reasons=reasons,
             row_errors=_choice(raw, "row_errors", ("reject_file", "accept_valid")),
             limits=Limits(**{k: int(v) for k, v in raw["limits"].items()}),
             settle_seconds=float(raw["settle_seconds"]),
+            policy=parse_policy(raw.get("policy"), reasons),
         )
     except (KeyError, TypeError) as exc:
         raise ConfigError(f"配置文件缺少或写错了配置项：{exc}") from exc

@@ -255,6 +255,7 @@ class Document:
     stay in the zip until the store keeps them (content-addressed by ``sha256``)."""
 
     entry: str
+    #: Whose row it belongs to (the 个人账号, or the 证件号码 of a 缴存人登记 row); "" for a document of the whole file.
     member_account: str
     kind: str
     content_type: str

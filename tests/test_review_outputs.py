@@ -199,6 +199,7 @@ def test_the_staff_summary_lists_the_queue_and_the_days_decisions(centre: Centre
     for data in (night, next_day):  # the queue is what waits when the page is built
         assert data["totals"]["review_queue"] == 2
         assert [(entry["unit"], entry["open"]) for entry in data["reviews"]["queue"]["by_unit"]] == [(unit, 1), (unit2, 1)]
+        assert data["reviews"]["queue"]["by_kind"] == [{"kind": "缴存人信息变更", "open": 2}]
     assert night["reviews"]["decisions"] == [] and night["totals"]["review_decisions"] == 0
     decisions = next_day["reviews"]["decisions"]
     assert next_day["totals"]["review_decisions"] == 2
@@ -211,7 +212,7 @@ def test_the_staff_summary_lists_the_queue_and_the_days_decisions(centre: Centre
     ]
     assert decisions[0]["notice"] == f"../../../{unit}/{outcome.result.batch_id}/notice_{waiting[first.member_account]}.pdf"
     html = next_day["html"]
-    assert "缴存人信息变更审核（待审核 2，当日审核 2）" in html and "请补交证明&lt;script&gt;" in html and "<script>" not in html
+    assert "<h2>审核（待审核 2，当日审核 2）" in html and "请补交证明&lt;script&gt;" in html and "<script>" not in html
     assert f'href="{decisions[0]["notice"]}"' in html
 
 

@@ -88,3 +88,28 @@ def test_decisions_do_what_gjj_review_does(centre: Centre) -> None:
     log = client.get("/audit").text
     assert "review approve" in log and "审核申请 1" in log and "证明材料不清晰" in log and "审核员甲" in log
     assert "未审核" in log  # the refused attempts are logged too
+
+
+def test_a_batch_is_approved_at_once_from_the_queue(tmp_path) -> None:
+    centre = console_centre(tmp_path / "home", f"sqlite:///{tmp_path / 'gjj.db'}")
+    try:
+        viewer, reviewer = logged_in(centre, "查看员甲"), logged_in(centre, "审核员甲")
+        queue = reviewer.get("/reviews")
+        (batch_id,) = re.findall(r'action="/reviews/batches/([^/"]+)/approve"', queue.text)
+        assert "整批通过" in queue.text and "2 条" in queue.text
+        assert "整批通过" not in viewer.get("/reviews").text and batch_id in viewer.get("/reviews").text  # the batches, not the button
+        assert post(viewer, f"/reviews/batches/{batch_id}/approve", {}).status_code == 403
+
+        approved = post(reviewer, f"/reviews/batches/{batch_id}/approve", {})
+
+        assert approved.status_code == 303
+        with centre.app.sessions() as session:
+            assert [show_request(session, number).state for number in (1, 2)] == ["审核通过", "审核通过"]  # type: ignore[union-attr]
+        folder = batch_folder(centre.app.home.outbox, centre.unit().unit_account, batch_id)
+        assert (folder / "notice_1.pdf").is_file() and (folder / "notice_2.pdf").is_file()
+        assert "没有待审核的申请" in reviewer.get("/reviews").text
+        again = post(reviewer, f"/reviews/batches/{batch_id}/approve", {})
+        assert again.status_code == 303 and "没有待审核的申请" in reviewer.get("/reviews").text
+        assert "review approve batch" in reviewer.get("/audit").text
+    finally:
+        centre.app.close()

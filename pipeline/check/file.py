@@ -3,9 +3,11 @@
 Nothing is written here: the master data comes through the rules' context, made when first
 needed, and the caller stores what :func:`check_file` found.
 
-A zip drop's scans (:mod:`pipeline.read.bundle`) reach the rules of a kind that takes documents
-(``DOCUMENTS = True``: 缴存人信息变更) through the context; its bad scans are file issues; a kind
-that takes none refuses scans (DOCUMENT_INVALID), so no unit believes it sent what nobody keeps.
+A zip drop's scans (:mod:`pipeline.read.bundle`) are held to the centre's policy for the kind
+(:mod:`pipeline.rules.documents`): its bad scans and those of a type the kind never takes are file
+issues (DOCUMENT_INVALID); after the rules, what the file and each row it accepts must bring and did
+not is DOCUMENT_MISSING, and under a policy that has the kind reviewed the accepted rows wait
+(PENDING_REVIEW). The good scans reach the rules through the context and the store through the result.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ from typing import NamedTuple
 
 from pipeline.check.schema import Columns, finish_validation, start_validation
 from pipeline.config import CentreConfig
-from pipeline.errors import Code, Issue, ReadFailure
+from pipeline.errors import Issue, ReadFailure
 from pipeline.memory import paused_gc
 from pipeline.model import Document, RowResult, RowStatus, Sheet
 from pipeline.read.bundle import Bundle
 from pipeline.read.header import detect, holds_header
 from pipeline.read.workbook import read_raw
 from pipeline.rules import RULES
+from pipeline.rules import documents as required
 from pipeline.rules.context import RuleContext
 from schemas import TEMPLATES
 
@@ -50,7 +53,7 @@ def check_file(
     except ReadFailure as failure:
         return CheckedFile(None, None, [failure.issue], [], {})
     detected = detect(raw, kind_headers)
-    bundle_issues, documents = _documents(raw.bundle, detected.kind)
+    bundle_issues, documents = _documents(raw.bundle, detected.kind, config)
     if detected.kind is None or detected.sheet is None or detected.issues:
         return CheckedFile(detected.kind, detected.sheet, detected.issues + bundle_issues, [], {})
     template, rules = TEMPLATES[detected.kind], RULES[detected.kind]
@@ -72,23 +75,23 @@ def check_file(
         context().schema_failed = [row for row in rows if row.issues]
         context().documents = documents
         file_issues = rules.apply(clean, context())
+        file_issues += required.online_review(detected.kind, clean, documents, config.policy_for(detected.kind))
+        file_issues += required.check(detected.kind, clean, context().schema_failed, documents, config.policy_for(detected.kind))
         for row in rows:
             if row.issues and row.errors:
                 row.status = RowStatus.REJECTED
+        required.hold_for_review(rows, config.policy_for(detected.kind))
     return CheckedFile(detected.kind, detected.sheet, file_issues + bundle_issues, rows, columns, documents)
 
 
-def _documents(bundle: Bundle | None, kind: str | None) -> tuple[list[Issue], tuple[Document, ...]]:
-    """The file issues of a zip drop's scans and the good scans a ``kind`` takes (see the module's docstring)."""
+def _documents(bundle: Bundle | None, kind: str | None, config: CentreConfig) -> tuple[list[Issue], tuple[Document, ...]]:
+    """The file issues of a zip drop's scans and the good scans ``kind`` takes (see the module's docstring)."""
     if bundle is None:
         return [], ()
-    if kind is None or getattr(RULES[kind], "DOCUMENTS", False):
+    if kind is None:
         return list(bundle.issues), tuple(bundle.documents)
-    refused = [
-        Issue(Code.DOCUMENT_INVALID, f"「{kind}」业务不收材料，压缩包中的「{document.entry}」无法受理；请只上传模板文件")
-        for document in bundle.documents
-    ]
-    return list(bundle.issues) + refused, ()
+    refused, kept = required.screen(kind, tuple(bundle.documents), config.policy_for(kind))
+    return list(bundle.issues) + refused, kept
 
 
 def _before_rules(rules: object, columns: Columns, excel_rows: list[int], context: Callable[[], RuleContext]) -> None:

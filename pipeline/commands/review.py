@@ -1,4 +1,6 @@
-"""``gjj review list/show/approve/return/refuse``: the review queue of 姓名 and 证件号码 changes.
+"""``gjj review list/show/approve/return/refuse``: the review queue (姓名 and 证件号码 changes; under the
+centre's policy, the rows of any kind that wait). ``approve/return/refuse`` take a request's number or
+``--batch <批次号|业务流水号>`` for every waiting request of a batch at once.
 
 Exit codes as everywhere: 0 when the command did its work, 1 when what it was given cannot be used
 (an unknown request, one decided already, a return or refusal without a reason, an approval that
@@ -21,7 +23,7 @@ from pipeline.commands.common import ConfigOption, console, err, open_home
 if TYPE_CHECKING:
     from pipeline.services.review import ReviewView
 
-review_app = typer.Typer(help="缴存人信息变更审核：列出、查看待审核的姓名和证件号码变更，审核通过、退回或不通过", no_args_is_help=True)
+review_app = typer.Typer(help="审核：列出、查看待审核的申请（姓名和证件号码变更；按中心配置须审核的各类业务），逐条或整批审核通过、退回或不通过", no_args_is_help=True)
 
 ByOption = Annotated[Optional[str], typer.Option("--by", help="审核人（默认为当前操作系统用户）")]
 ReasonOption = Annotated[str, typer.Option("--reason", help="原因（告知单位）")]
@@ -110,8 +112,8 @@ def review_show(
         f"单位账号 {view.unit_account}，批次 {view.batch_id} 第 {view.excel_row} 行，提交于 {view.submitted_at:%Y-%m-%d %H:%M:%S}",
         f"缴存人 {view.member_account} {view.member_name}",
         "当前记录 " + ("，".join(f"{label} {value}" for label, value in view.current_record.items() if value) or "无（账户已不存在）"),
-        f"变更项目 {view.item}：「{view.old_value}」→「{view.new_value}」",
-        f"变更原因 {view.reason}",
+        f"变更项目 {view.item}：「{view.old_value}」→「{view.new_value}」" if view.changes_details else f"业务 {view.what}",
+        f"{'变更原因' if view.changes_details else '原因'} {view.reason or '无'}",
     ]
     lines += [f"{d.decided_at:%Y-%m-%d %H:%M:%S} {d.decided_by}：{d.state}" + (f"（{d.reason}）" if d.reason else "") for d in view.decisions]
     lines += [
@@ -122,12 +124,19 @@ def review_show(
     console.print("\n".join(lines), markup=False, soft_wrap=True)
 
 
-def _decide(request_id: int, state: str, by: str | None, reason: str, config: ConfigOption) -> None:
-    from pipeline.services.review import review
+def _decide(request_id: int | None, batch: str | None, state: str, by: str | None, reason: str, config: ConfigOption) -> None:
+    from pipeline.services.review import review, review_batch
 
+    if (request_id is None) == (batch is None):
+        err.print("请给出申请编号，或用 --batch 给出批次号或业务流水号（二者选一）", markup=False)
+        raise typer.Exit(2)
     app_ = open_home(config)
     try:
-        outcome = review(app_.sessions, app_.home.outbox, request_id, state, by or getpass.getuser(), reason, config=app_.config)
+        if batch is not None:
+            outcome = review_batch(app_.sessions, app_.home.outbox, batch, state, by or getpass.getuser(), reason, config=app_.config)
+        else:
+            assert request_id is not None
+            outcome = review(app_.sessions, app_.home.outbox, request_id, state, by or getpass.getuser(), reason, config=app_.config)
         if outcome.decided_at is not None:
             app_.write_summary(outcome.decided_at.date())  # the day's staff page lists the decision
     finally:
@@ -138,28 +147,36 @@ def _decide(request_id: int, state: str, by: str | None, reason: str, config: Co
     view = outcome.request
     assert view is not None
     written = "、".join(path.name for path in outcome.published)
-    console.print(f"申请 {view.id}：{state}（{view.member_account} {view.item}「{view.old_value}」→「{view.new_value}」）；已写入批次 {view.batch_id} 的 {written}", markup=False)
+    if batch is not None:
+        numbers = "、".join(str(number) for number in outcome.request_ids)
+        console.print(f"批次 {outcome.batch_id}：{len(outcome.request_ids)} 条申请（{numbers}）{state}；已写入 {written}", markup=False)
+        return
+    console.print(f"申请 {view.id}：{state}（{view.member_account} {view.what}）；已写入批次 {view.batch_id} 的 {written}", markup=False)
+
+
+RequestArgument = Annotated[Optional[int], typer.Argument(help="申请编号（或用 --batch 审核整批）")]
+BatchOption = Annotated[Optional[str], typer.Option("--batch", help="整批审核：批次号或业务流水号，该批次所有待审核的申请一并处理")]
 
 
 @review_app.command("approve")
-def review_approve(request_id: Annotated[int, typer.Argument(help="申请编号")], by: ByOption = None, config: ConfigOption = None) -> None:
-    """审核通过：变更当即生效（记入缴存人变更记录）；证件号码已被其他账户使用等情况下不予通过并说明原因。"""
+def review_approve(request_id: RequestArgument = None, batch: BatchOption = None, by: ByOption = None, config: ConfigOption = None) -> None:
+    """审核通过：申请当即生效（按提交后的现状重新核对，已不适用的不予通过并说明原因）；--batch 整批通过（其中一行不适用则整批不通过、不做任何改动）。"""
     from pipeline.store.tables import REVIEW_APPROVED
 
-    _decide(request_id, REVIEW_APPROVED, by, "", config)
+    _decide(request_id, batch, REVIEW_APPROVED, by, "", config)
 
 
 @review_app.command("return")
-def review_return(request_id: Annotated[int, typer.Argument(help="申请编号")], reason: ReasonOption, by: ByOption = None, config: ConfigOption = None) -> None:
-    """退回：单位按原因更正后重新提交。"""
+def review_return(reason: ReasonOption, request_id: RequestArgument = None, batch: BatchOption = None, by: ByOption = None, config: ConfigOption = None) -> None:
+    """退回：单位按原因更正后重新提交；--batch 整批退回。"""
     from pipeline.store.tables import REVIEW_RETURNED
 
-    _decide(request_id, REVIEW_RETURNED, by, reason, config)
+    _decide(request_id, batch, REVIEW_RETURNED, by, reason, config)
 
 
 @review_app.command("refuse")
-def review_refuse(request_id: Annotated[int, typer.Argument(help="申请编号")], reason: ReasonOption, by: ByOption = None, config: ConfigOption = None) -> None:
-    """不通过：申请结束，缴存人信息不变。"""
+def review_refuse(reason: ReasonOption, request_id: RequestArgument = None, batch: BatchOption = None, by: ByOption = None, config: ConfigOption = None) -> None:
+    """不通过：申请结束，不生效；--batch 整批不通过。"""
     from pipeline.store.tables import REVIEW_REFUSED
 
-    _decide(request_id, REVIEW_REFUSED, by, reason, config)
+    _decide(request_id, batch, REVIEW_REFUSED, by, reason, config)

@@ -15,9 +15,12 @@ from xlsxwriter.worksheet import Worksheet
 from pipeline.config import CentreConfig
 from pipeline.money import money_text
 from pipeline.outputs.xlsx_text import DEFAULT_SHEET, TEXT_FORMAT, column_width, display_width
+from pipeline.policy import NAMING, ChecklistLine, checklist, review_text
 from schemas.template import Template
 
 OPTIONS_SHEET = "下拉选项"
+DOCUMENTS_SHEET = "材料清单"
+DOCUMENTS_HEADER = ("级别", "适用于", "材料", "压缩包中的文件名")
 OPTIONS_TITLE = "本表是模板中下拉列表的选项，请勿修改；请在第一个工作表中填写数据。"
 OPTIONS_HEADER_ROW = 1
 
@@ -35,6 +38,10 @@ def write_blank_template(template: Template, config: CentreConfig, path: Path, r
     """The template of a kind as ``gjj template`` writes it: its note, header, text columns and dropdowns;
     ``rows`` (in header order) filled in below the header, for a unit to check and send back."""
     dropdowns = {field.name: list(field.choices) for field in template.fields(config) if field.choices}
+    policy = config.policy_for(template.KIND)
+    documents = None
+    if policy.takes_documents or policy.waits:
+        documents = (f"本中心对「{template.KIND}」的材料要求。{review_text(template.KIND, policy)}材料与本表一起压缩为一个zip上传，全部直接放在压缩包最外层；{NAMING}。", checklist(template.KIND, policy))
     write_template_xlsx(
         list(template.HEADER),
         path,
@@ -43,6 +50,7 @@ def write_blank_template(template: Template, config: CentreConfig, path: Path, r
         dropdowns=dropdowns,
         title=f"{template.KIND}清册",
         rows=rows,
+        documents=documents,
     )
 
 
@@ -72,8 +80,10 @@ def write_template_xlsx(
     dropdowns: dict[str, list[str]] | None = None,
     title: str | None = None,
     rows: Sequence[Sequence[CellValue]] = (),
+    documents: tuple[str, list[ChecklistLine]] | None = None,
 ) -> None:
-    """Write a template: [title], note, header, ``rows`` if any, then formatted empty rows to fill in.
+    """Write a template: [title], note, header, ``rows`` if any, then formatted empty rows to fill in;
+    with ``documents`` (a note and the lines of the centre's checklist), a second sheet 材料清单.
 
     Text columns carry the "@" format so Excel keeps 18-digit IDs and leading zeros as typed;
     dropdown columns get a list validation. The header sits on row 2 or 3, within the first 5
@@ -134,6 +144,8 @@ def write_template_xlsx(
                     _write_value(ws, data_row, col, values[col], cell_format)
                 elif cell_format is not None:
                     ws.write_blank(data_row, col, None, cell_format)
+        if documents is not None:
+            _documents_sheet(workbook, *documents)
         _add_dropdowns(workbook, ws, header, dropdowns, first, last)
 
         ws.freeze_panes(header_row + 1, 0)
@@ -143,6 +155,26 @@ def write_template_xlsx(
         ws.repeat_rows(header_row)
         ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.5)
         ws.activate()
+
+
+def _documents_sheet(workbook: xlsxwriter.Workbook, note: str, lines: list[ChecklistLine]) -> None:
+    """The 材料清单 sheet: what the zip must hold beside the template, each with its file name."""
+    ws = workbook.add_worksheet(DOCUMENTS_SHEET)
+    note_format = workbook.add_format({"text_wrap": True, "valign": "top", "font_color": "#C00000", "border": 1})
+    header_format = workbook.add_format({"bold": True, "border": 1, "bg_color": "#DDDDDD"})
+    widths = [display_width(name) + 4 for name in DOCUMENTS_HEADER]
+    for line in lines:
+        widths = [max(width, display_width(value) + 4) for width, value in zip(widths, line, strict=True)]
+    for col, width in enumerate(widths):
+        ws.set_column(col, col, width)
+    _merged(ws, 0, len(DOCUMENTS_HEADER) - 1, note, note_format)
+    ws.set_row(0, _note_height(note, sum(widths)))
+    for col, name in enumerate(DOCUMENTS_HEADER):
+        ws.write_string(1, col, name, header_format)
+    for row, line in enumerate(lines or [("无", "", "不须随附材料", "")], start=2):
+        for col, value in enumerate(line):
+            ws.write_string(row, col, value)
+    ws.protect()
 
 
 def _merged(ws: Worksheet, row: int, last_col: int, text: str, cell_format: Format) -> None:

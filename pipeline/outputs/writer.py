@@ -19,7 +19,7 @@ from pipeline.config import CentreConfig
 from pipeline.errors import OutputFailed
 from pipeline.memory import paused_gc
 from pipeline.model import BatchResult, BatchStatus, RowStatus, Sheet
-from pipeline.outputs.pdf.context import PdfDocument, report_document, slip_document
+from pipeline.outputs.pdf.context import MONEY_KIND, PdfDocument, report_document, slip_document
 from pipeline.outputs.pdf.review import review_documents
 from pipeline.outputs.report_xlsx import write_report_xlsx
 from pipeline.outputs.result_files import write_detail_csv, write_result_json
@@ -168,7 +168,7 @@ class OutputWriter:
         if result.status is BatchStatus.DUPLICATE:
             return []
         documents = []
-        if result.serial_number:
+        if result.serial_number and (result.kind != MONEY_KIND or result.has_accepted_rows()):  # a 补缴 waiting for review: no 凭条 yet
             documents.append((folder / "slip.pdf", slip_document(result, self.config)))
         if needs_report(result):
             documents.append((folder / "report.pdf", report_document(result, self.config)))

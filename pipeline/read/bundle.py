@@ -1,8 +1,11 @@
 """A zip drop: one template file and the scans of its rows (SPEC.md "Member details change and review").
 
 The unit zips the template (``.xlsx``, ``.xls`` or ``.csv``) with the scans, every entry at the
-top level, each scan named ``<个人账号>_<身份证|证明>.<pdf|jpg|jpeg|png>``. The zip is hostile
-until proven otherwise:
+top level, each scan named ``<文档类型>.<pdf|jpg|jpeg|png>`` when it belongs to the whole file
+(经办人身份证.jpg, 补缴说明.pdf) or ``<个人账号>_<文档类型>.<pdf|jpg|jpeg|png>`` when it belongs to a
+row (0100001_身份证.jpg; a 缴存人登记 row uses its 证件号码). Which types a kind takes is the centre's
+policy (:mod:`pipeline.policy`), known only once the template is read: the check refuses the scans
+a kind does not take. The zip is hostile until proven otherwise:
 
 * the whole file is FILE_UNREADABLE when an entry name holds a path (``/``, ``\\``, a drive
   ``:``), is ``.`` or ``..``, or has control characters; when an entry is a symbolic link, is
@@ -40,9 +43,9 @@ from pipeline.model import Document
 
 ZIP_SUFFIX = ".zip"
 TEMPLATE_SUFFIXES = (".xlsx", ".xls", ".csv")
-SCAN_KINDS = ("身份证", "证明")
-#: ``<个人账号>_<kind>.<suffix>``; the suffix in any case.
-SCAN_NAME = re.compile(r"^([0-9A-Za-z]{1,30})_(身份证|证明)\.(pdf|jpg|jpeg|png)$", re.IGNORECASE)
+#: ``[<个人账号>_]<文档类型>.<suffix>``; the suffix in any case. A type has no digit, ``_`` or ``.``
+#: (:data:`pipeline.policy.DOCUMENT_TYPE`), so the account before the ``_`` is never ambiguous.
+SCAN_NAME = re.compile(r"^(?:([0-9A-Za-z]{1,30})_)?([\u3400-\u9fffA-Za-z（）()]{1,30})\.(pdf|jpg|jpeg|png)$", re.IGNORECASE)
 CONTENT_TYPES = {"pdf": "application/pdf", "jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png"}
 MAGIC = {"application/pdf": b"%PDF-", "image/jpeg": b"\xff\xd8\xff", "image/png": b"\x89PNG\r\n\x1a\n"}
 CONTENT_NAMES = {"application/pdf": "PDF文件", "image/jpeg": "JPEG图片", "image/png": "PNG图片"}
@@ -190,8 +193,11 @@ def _scan(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, limits: Li
     """A checked scan, or why it is DOCUMENT_INVALID."""
     match = SCAN_NAME.match(name)
     if match is None:
-        return _invalid(f"压缩包中的「{shown(name)}」不是模板，名称也不符合材料的命名：应为「个人账号_身份证.jpg」或「个人账号_证明.pdf」（pdf、jpg、png）")
-    account, kind, suffix = match.group(1), match.group(2), match.group(3).lower()
+        return _invalid(
+            f"压缩包中的「{shown(name)}」不是模板，名称也不符合材料的命名：整个文件的材料为「文档类型.jpg」（如 经办人身份证.jpg），"
+            "每行的材料为「个人账号_文档类型.jpg」（如 0100001_身份证.jpg）；格式 pdf、jpg、png"
+        )
+    account, kind, suffix = (match.group(1) or "").upper(), match.group(2), match.group(3).lower()
     content_type = CONTENT_TYPES[suffix]
     limit = limits.max_scan_bytes
     digest, size, head = hashlib.sha256(), 0, b""
@@ -235,7 +241,8 @@ def read_bundle(path: Path, limits: Limits, folder: Path) -> tuple[Path, Bundle]
                 bundle.issues.append(checked)
             elif (checked.member_account, checked.kind) in kept:
                 earlier = kept[checked.member_account, checked.kind]
-                bundle.issues.append(_invalid(f"材料「{scan}」与「{earlier}」是同一缴存人的同一种材料，只能上传一份"))
+                whose = "同一缴存人的" if checked.member_account else "整个文件的"
+                bundle.issues.append(_invalid(f"材料「{scan}」与「{earlier}」是{whose}同一种材料，只能上传一份"))
             else:
                 kept[checked.member_account, checked.kind] = scan
                 bundle.documents.append(checked)

@@ -9,19 +9,16 @@ open account is ID_IN_USE (the message names no account); a member with a reques
 or named by two such rows of the file, is REVIEW_PENDING. The same item twice for one member in
 a file is DUPLICATE_ROW.
 
-A 姓名 or 证件号码 row needs both scans of its member in the zip drop (``<个人账号>_身份证`` and
-``<个人账号>_证明``, :mod:`pipeline.read.bundle`), which reach these rules through
-``context.documents``: without them the row is DOCUMENT_MISSING (at 变更项目, naming the files
-as the unit must name them); a plain xlsx cannot carry them. A scan whose 个人账号 has no 姓名 or
-证件号码 row in the file is DOCUMENT_INVALID (a file issue naming it): the centre keeps scans only
-with the requests they support, and a scan under a mistyped account is found at once.
+A 姓名 or 证件号码 row needs the scans the centre's policy asks for its 变更项目 (both profiles:
+``<个人账号>_身份证`` and ``<个人账号>_证明``), which the check looks for after these rules
+(:mod:`pipeline.rules.documents`): without them the row is DOCUMENT_MISSING (at 变更项目, naming the
+files as the unit must name them), and a scan whose 个人账号 has no such row is DOCUMENT_INVALID.
 """
 
 from __future__ import annotations
 
 from pipeline.errors import Code, Issue
 from pipeline.model import RowResult, RowStatus
-from pipeline.read.bundle import SCAN_KINDS
 from pipeline.rules.common import refer_cut_id
 from pipeline.rules.context import RuleContext, match_member, settle_statuses
 from schemas.cells import id18
@@ -41,7 +38,6 @@ from schemas.member_change import (
 KIND = "缴存人信息变更"
 ACCOUNT = "个人账号"
 CHANGES_MEMBERS = True  # applies immediate changes: the check takes the member lock before these rules read
-DOCUMENTS = True  # takes a zip drop's scans (see the module's docstring)
 
 
 def _issue(row: RowResult, code: Code, message: str) -> None:
@@ -85,32 +81,9 @@ def _check_new_id(row: RowResult, member_account: str, holders: dict[str, str]) 
         refer_cut_id(row, NEW_VALUE, new_id)
 
 
-def _check_documents(row: RowResult, account: str, sent: set[tuple[str, str]]) -> None:
-    missing = [f"{account}_{kind}.jpg" for kind in SCAN_KINDS if (account, kind) not in sent]
-    if missing:
-        row.issues.append(
-            Issue(
-                Code.DOCUMENT_MISSING,
-                f"缺少材料：{'、'.join(missing)}（或 .pdf/.png）；{row.values[ITEM]}变更须将身份证和证明材料的扫描件与本表一起压缩为zip上传",
-                row.excel_row,
-                ITEM,
-            )
-        )
-
-
-def _unclaimed(rows: list[RowResult], context: RuleContext) -> list[Issue]:
-    """DOCUMENT_INVALID for each scan whose 个人账号 has no 姓名 or 证件号码 row in the file (refused rows included)."""
-    wanted = {row.values.get(ACCOUNT, "") for row in [*rows, *context.schema_failed] if row.values.get(ITEM) in NEEDS_REVIEW}
-    return [
-        Issue(Code.DOCUMENT_INVALID, f"材料「{document.entry}」：本文件没有个人账号 {document.member_account} 的姓名或证件号码变更，不需要该材料；请核对文件名中的个人账号")
-        for document in context.documents
-        if document.member_account not in wanted
-    ]
-
-
 def apply(rows: list[RowResult], context: RuleContext) -> list[Issue]:
     """Rows naming their member with a good new value are ACCEPTED, or PENDING_REVIEW for 姓名 and 证件号码
-    when both its scans came with the file; the file issues are the scans no such row claims."""
+    (their scans are looked for after these rules: :mod:`pipeline.rules.documents`)."""
     seen: dict[tuple[str, str], int] = {}
     named: list[tuple[RowResult, str]] = []
     for row in rows:
@@ -129,9 +102,7 @@ def apply(rows: list[RowResult], context: RuleContext) -> list[Issue]:
     waiting = context.data.open_reviews(account for _, account in reviewed)
     first_request: dict[str, int] = {}
     first_id: dict[str, int] = {}
-    sent = {(document.member_account, document.kind) for document in context.documents}
     for row, account in reviewed:
-        _check_documents(row, account, sent)
         if account in waiting:
             row.issues.append(Issue(Code.REVIEW_PENDING, "该缴存人已有姓名或证件号码变更在审核中，请待审核结果出来后再提交", row.excel_row, ITEM))
             continue
@@ -151,4 +122,4 @@ def apply(rows: list[RowResult], context: RuleContext) -> list[Issue]:
             first_request[account] = row.excel_row
             row.status = RowStatus.PENDING_REVIEW
     settle_statuses(rows)
-    return _unclaimed(rows, context)
+    return []

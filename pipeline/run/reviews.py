@@ -1,5 +1,6 @@
-"""The review part of a business day's staff summary (issue #19): the queue of 缴存人信息变更 requests
-waiting (待审核, per unit) and the decisions taken on that date.
+"""The review part of a business day's staff summary (issue #19; every kind under the centre's policy,
+issue #22): the queue of requests waiting (待审核, per unit and per kind of business) and the
+decisions taken on that date.
 
 Decisions are made outside a run (``gjj review``, at any hour), so they are read from
 ``review_decisions`` by date: every decision whose ``decided_at`` falls on the business date. The
@@ -28,7 +29,7 @@ def review_day(session: Session, business_date: date, outbox: Path, folder: Path
 
 
 def empty_reviews() -> dict[str, Any]:
-    return {"queue": {"open": 0, "by_unit": []}, "decisions": []}
+    return {"queue": {"open": 0, "by_unit": [], "by_kind": []}, "decisions": []}
 
 
 def _queue(session: Session) -> dict[str, Any]:
@@ -43,7 +44,16 @@ def _queue(session: Session) -> dict[str, Any]:
         {"unit": unit, "unit_name": name or "", "open": count, "oldest_submitted_at": _when(oldest)}
         for unit, name, count, oldest in session.execute(query)
     ]
-    return {"open": sum(entry["open"] for entry in by_unit), "by_unit": by_unit}
+    kinds = (
+        select(Batch.kind, func.count())
+        .select_from(ReviewRequest)
+        .join(Batch, Batch.id == ReviewRequest.batch_pk)
+        .where(ReviewRequest.state == REVIEW_PENDING)
+        .group_by(Batch.kind)
+        .order_by(Batch.kind)
+    )
+    by_kind = [{"kind": kind or "", "open": count} for kind, count in session.execute(kinds)]
+    return {"open": sum(entry["open"] for entry in by_unit), "by_unit": by_unit, "by_kind": by_kind}
 
 
 def _decisions(session: Session, business_date: date, outbox: Path, folder: Path) -> list[dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""The review queue of 缴存人信息变更 (``gjj review``; SPEC.md "Member details change and review").
+"""The review queue (``gjj review``, the console's 待审核): 缴存人信息变更 (SPEC.md "Member details change
+and review") and, under the centre's policy (``review: review``), the rows of every kind that wait.
 
 A 姓名 or 证件号码 change waits as a ``review_requests`` row, 待审核. A reviewer approves it (审核通过:
 the change is applied in the same transaction with the member-change trail), returns it (退回, with a
@@ -12,25 +13,29 @@ A request is decided only once its batch is done (its outputs in place): the out
 just after the batch's commit come from the result before any decision, and would overwrite a
 notice or result.json written in between.
 
-Approval checks again what may have changed since the file came: the member still holds the old
-value, and a new 证件号码 is not held by another open account (ID_IN_USE then): such an approval is
-refused with the reason, nothing changed, and the request stays 待审核 for the reviewer to refuse.
+Approval checks again what may have changed since the file came (:mod:`pipeline.services.approval`):
+the member still holds the old value, and a new 证件号码 is not held by another open account (ID_IN_USE
+then); a row of another kind that waited under the centre's policy is judged again by its kind's
+rules. Such an approval is refused with the reason, nothing changed, and the request stays 待审核 for
+the reviewer to refuse. A batch's waiting requests are decided at once, all or none (:func:`decide_batch`).
 """
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from pipeline.config import CentreConfig
 from pipeline.model import REVIEW_DATE, REVIEW_OPINION, REVIEW_REQUEST, REVIEW_RESULT, BatchResult, RowStatus
+from pipeline.policy import MEMBER_CHANGE
 from pipeline.services.members import member_details
 from pipeline.store.tables import (
     REVIEW_APPROVED,
@@ -83,6 +88,18 @@ class ReviewView:
     decisions: list[DecisionView] = field(default_factory=list)
     #: The member's record as the centre holds it now (only for one request shown: ``show_request``).
     current_record: dict[str, str] = field(default_factory=dict)
+    #: The kind of business of the request's batch: 缴存人信息变更, or a kind waiting under the centre's policy.
+    kind: str = ""
+
+    @property
+    def changes_details(self) -> bool:
+        """A 姓名/证件号码 change (old and new value), not a row of another kind waiting under the policy."""
+        return self.kind in ("", MEMBER_CHANGE)
+
+    @property
+    def what(self) -> str:
+        """What the request asks, in one line: 姓名「张三」→「张三丰」, or 封存：封存原因 退休封存，变更年月 2024-07."""
+        return f"{self.item}「{self.old_value}」→「{self.new_value}」" if self.changes_details else f"{self.item}：{self.new_value}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -100,6 +117,7 @@ class ReviewView:
             "submitted_at": self.submitted_at.isoformat(timespec="seconds"),
             "decisions": [decision.to_dict() for decision in self.decisions],
             "current_record": self.current_record,
+            "业务": self.kind,
         }
 
 
@@ -113,8 +131,11 @@ class DecisionOutcome:
     #: The batch's result as the database has it after the decision, for :func:`publish`.
     result: BatchResult | None = None
     decided_at: datetime | None = None
-    #: What :func:`publish` wrote: result.json and the 审批结果通知单.
+    #: What :func:`publish` wrote: result.json, the 审批结果通知单 and, for approved 补缴 rows, the 补缴凭条.
     published: list[Path] = field(default_factory=list)
+    #: Every request decided: the one, or the batch's (:func:`decide_batch`).
+    request_ids: list[int] = field(default_factory=list)
+    batch_id: str = ""
 
 
 def _view(session: Session, request: ReviewRequest, *, with_decisions: bool = False) -> ReviewView:
@@ -140,6 +161,7 @@ def _view(session: Session, request: ReviewRequest, *, with_decisions: bool = Fa
         request.submitted_at,
         decisions,
         record,
+        batch.kind or "" if batch else "",
     )
 
 
@@ -158,27 +180,6 @@ def show_request(session: Session, request_id: int) -> ReviewView | None:
     return None if request is None else _view(session, request, with_decisions=True)
 
 
-def _approval_refused(session: Session, request: ReviewRequest, member: Member | None) -> str | None:
-    """Why the change can no longer be applied as it was asked for, or None."""
-    from pipeline.store.effects.member_change import current_values
-    from pipeline.store.queries import open_id_holders
-    from schemas.member_change import ID_NUMBER
-
-    if member is None:
-        return f"个人账号 {request.member_account} 已不存在，不能审核通过"
-    current = current_values(member, request.item)[request.item]
-    if current != request.old_value:
-        return f"该缴存人的{request.item}已由「{request.old_value}」变为「{current}」，与申请时不同，不能审核通过；请以不通过结束该申请，由单位重新提交"
-    if request.item == ID_NUMBER:
-        holder = open_id_holders(session, [request.new_value]).get(request.new_value)
-        if holder is not None and holder != member.member_account:
-            return (
-                f"证件号码「{request.new_value}」现已属于另一个住房公积金个人账户（ID_IN_USE，申请提交后开立或变更），不能审核通过；"
-                "请以不通过结束该申请并告知单位"
-            )
-    return None
-
-
 def _mark_row(session: Session, request: ReviewRequest, status: RowStatus, computed: dict[str, str]) -> None:
     """The batch's stored row of the request takes the decision (its status and computed values)."""
     for part in session.scalars(select(BatchRowPart).where(BatchRowPart.batch_pk == request.batch_pk).order_by(BatchRowPart.part)):
@@ -194,15 +195,53 @@ def _mark_row(session: Session, request: ReviewRequest, status: RowStatus, compu
         return
 
 
-def decide(session: Session, request_id: int, state: str, by: str, reason: str = "", now: datetime | None = None) -> DecisionOutcome:
+def _decide(
+    session: Session, batch: Batch, requests: list[ReviewRequest], state: str, by: str, reason: str, now: datetime, config: CentreConfig | None
+) -> str | None:
+    """Decide ``requests`` (all 待审核, of ``batch``) together; why not (nothing changed: the caller rolls back)."""
+    from pipeline.services.approval import approve_changes, approve_rows
+
+    if batch.stage != "done":  # its outputs, rendered from the result before any decision, are not in place yet
+        return f"批次 {batch.batch_id} 的回执尚未生成完毕（正在处理，或处理中断、待下一次运行补齐），请稍后再审核"
+    if state != REVIEW_APPROVED and not reason:
+        return f"{state}须写明原因（--reason）"
+    applied: dict[int, dict[str, str]] = {}
+    if state == REVIEW_APPROVED:
+        if batch.kind == MEMBER_CHANGE:
+            refused = approve_changes(session, requests, now)
+        else:
+            refused, applied = approve_rows(session, batch, requests, config)
+        if refused is not None:
+            return refused
+    for request in requests:
+        request.state, request.decided_by, request.decided_at, request.decision_reason = state, by, now, reason
+        session.add(ReviewDecision(request_id=request.id, state=state, decided_by=by, decided_at=now, reason=reason))
+        computed = {REVIEW_REQUEST: str(request.id), RESULT: state, DECIDED_ON: f"{now:%Y-%m-%d}"} | ({OPINION: reason} if reason else {})
+        _mark_row(session, request, ROW_STATUS[state], applied.get(request.excel_row, {}) | computed)
+    session.flush()
+    return None
+
+
+def _decided(session: Session, batch: Batch, outcome: DecisionOutcome) -> DecisionOutcome:
+    """``outcome`` with the batch's result as the database has it now (its totals kept on the batch)."""
+    from pipeline.store.batches import load_result
+    from pipeline.store.queries import unit_info
+
+    outcome.result = load_result(session, batch, unit_info(session, batch.unit_account))
+    batch.totals = outcome.result.totals()
+    return outcome
+
+
+def decide(
+    session: Session, request_id: int, state: str, by: str, reason: str = "", now: datetime | None = None, config: CentreConfig | None = None
+) -> DecisionOutcome:
     """Decide a request that is 待审核: ``state`` 审核通过, 退回 or 不通过 (the last two with a reason).
 
     Refused (``refused`` says why, nothing changed; the caller rolls back): an unknown request, one
     decided already, a return or refusal without a reason, an approval that no longer applies.
+    ``config`` (the centre's) judges again a row that waited under the policy (the packaged one without it).
     """
-    from pipeline.store.batches import load_result
-    from pipeline.store.effects.member_change import change_member
-    from pipeline.store.queries import hold_member_lock, unit_info
+    from pipeline.store.queries import hold_member_lock
 
     if state not in ROW_STATUS:
         raise ValueError(f"unknown review state {state!r}")
@@ -216,26 +255,44 @@ def decide(session: Session, request_id: int, state: str, by: str, reason: str =
         return DecisionOutcome(request_id, refused=f"审核申请 {request_id} 已是「{request.state}」{when}，不能再审核")
     batch = session.get(Batch, request.batch_pk)
     assert batch is not None
-    if batch.stage != "done":  # its outputs, rendered from the result before any decision, are not in place yet
-        return DecisionOutcome(request_id, refused=f"批次 {batch.batch_id} 的回执尚未生成完毕（正在处理，或处理中断、待下一次运行补齐），请稍后再审核")
-    reason = reason.strip()
-    if state != REVIEW_APPROVED and not reason:
-        return DecisionOutcome(request_id, refused=f"{state}须写明原因（--reason）")
-    if state == REVIEW_APPROVED:
-        member = session.get(Member, request.member_account, with_for_update=True)
-        refused = _approval_refused(session, request, member)
-        if refused is not None:
-            return DecisionOutcome(request_id, refused=refused)
-        assert member is not None
-        change_member(session, request.batch_pk, member, request.item, request.new_value, f"{now:%Y-%m}")
-    request.state, request.decided_by, request.decided_at, request.decision_reason = state, by, now, reason
-    session.add(ReviewDecision(request_id=request.id, state=state, decided_by=by, decided_at=now, reason=reason))
-    computed = {REVIEW_REQUEST: str(request.id), RESULT: state, DECIDED_ON: f"{now:%Y-%m-%d}"} | ({OPINION: reason} if reason else {})
-    _mark_row(session, request, ROW_STATUS[state], computed)
-    session.flush()
-    result = load_result(session, batch, unit_info(session, batch.unit_account))
-    batch.totals = result.totals()
-    return DecisionOutcome(request_id, request=_view(session, request, with_decisions=True), result=result, decided_at=now)
+    refused = _decide(session, batch, [request], state, by, reason.strip(), now, config)
+    if refused is not None:
+        return DecisionOutcome(request_id, refused=refused)
+    outcome = DecisionOutcome(request_id, request=_view(session, request, with_decisions=True), decided_at=now, request_ids=[request_id], batch_id=batch.batch_id or "")
+    return _decided(session, batch, outcome)
+
+
+def find_batch(session: Session, reference: str) -> Batch | None:
+    """A batch by its 批次号 or its 业务流水号."""
+    reference = reference.strip()
+    return session.scalars(select(Batch).where(or_(Batch.batch_id == reference, Batch.serial_number == reference)).order_by(Batch.id)).first()
+
+
+def decide_batch(
+    session: Session, reference: str, state: str, by: str, reason: str = "", now: datetime | None = None, config: CentreConfig | None = None
+) -> DecisionOutcome:
+    """Decide every request of a batch (``reference``: its 批次号 or 业务流水号) still 待审核, as one
+    decision: all of them or, refused (why; nothing changed), none — an approval is refused when one
+    row no longer applies (the reviewer refuses that one alone, then approves the rest)."""
+    from pipeline.store.queries import hold_member_lock
+
+    if state not in ROW_STATUS:
+        raise ValueError(f"unknown review state {state!r}")
+    now = now or datetime.now().replace(microsecond=0)
+    hold_member_lock(session)
+    batch = find_batch(session, reference)
+    if batch is None:
+        return DecisionOutcome(0, refused=f"没有批次号或业务流水号为「{reference}」的批次")
+    query = select(ReviewRequest).where(ReviewRequest.batch_pk == batch.id, ReviewRequest.state == REVIEW_PENDING).order_by(ReviewRequest.excel_row)
+    requests = list(session.scalars(query.with_for_update()))
+    if not requests:
+        return DecisionOutcome(0, refused=f"批次 {batch.batch_id} 没有待审核的申请", batch_id=batch.batch_id or "")
+    refused = _decide(session, batch, requests, state, by, reason.strip(), now, config)
+    if refused is not None:
+        return DecisionOutcome(requests[0].id, refused=refused, batch_id=batch.batch_id or "")
+    ids = [request.id for request in requests]
+    outcome = DecisionOutcome(ids[0], request=_view(session, requests[0], with_decisions=True), decided_at=now, request_ids=ids, batch_id=batch.batch_id or "")
+    return _decided(session, batch, outcome)
 
 
 def _replace(target: Path, write: Callable[[Path], None]) -> Path:
@@ -249,25 +306,45 @@ def _replace(target: Path, write: Callable[[Path], None]) -> Path:
     return target
 
 
-def publish(outbox: Path, result: BatchResult, config: CentreConfig | None = None, request_id: int | None = None) -> list[Path]:
+def publish(outbox: Path, result: BatchResult, config: CentreConfig | None = None, request_id: int | Iterable[int] | None = None) -> list[Path]:
     """After the decision is committed: the batch's result.json written again and, with ``config``
-    and ``request_id``, the request's 审批结果通知单 added to the batch's folder; each atomically.
-    The paths written."""
+    and the decided ``request_id`` (one or several), each request's 审批结果通知单 added to the
+    batch's folder; when 补缴 rows were approved, the 补缴凭条 (slip.pdf, the batch's 业务流水号) and
+    detail.csv as well, which wait until then. Each atomically; the paths written."""
+    from pipeline.outputs.pdf.context import MONEY_KIND, slip_document
     from pipeline.outputs.pdf.review import notice_for
-    from pipeline.outputs.result_files import write_result_json
+    from pipeline.outputs.result_files import write_detail_csv, write_result_json
     from pipeline.outputs.writer import OutputWriter, batch_folder
 
+    ids = [] if request_id is None else [request_id] if isinstance(request_id, int) else list(request_id)
     folder = batch_folder(outbox, result.unit_account, result.batch_id)
     folder.mkdir(parents=True, exist_ok=True)
     written = [_replace(folder / "result.json", lambda path: write_result_json(result, path))]
-    if config is not None and request_id is not None and (notice := notice_for(result, request_id, config)) is not None:
-        name, document = notice
+    if config is None:
+        return written
+    documents = [notice for decided in ids if (notice := notice_for(result, decided, config)) is not None]
+    decided = {str(decided) for decided in ids}
+    if result.kind == MONEY_KIND and any(row.status is RowStatus.ACCEPTED and row.computed.get(REVIEW_REQUEST) in decided for row in result.rows):
+        written.append(_replace(folder / "detail.csv", lambda path: write_detail_csv(result, path)))
+        documents.append(("slip.pdf", slip_document(result, config)))
+    if documents:
         writer = OutputWriter(outbox, config)  # the installation's font cache, as a run's outputs use
         try:
-            written.append(_replace(folder / name, lambda path: writer.pdf.render(document, path)))
+            for name, document in documents:
+                written.append(_replace(folder / name, functools.partial(writer.pdf.render, document)))
         finally:
             writer.close()
     return written
+
+
+def _committed(sessions: Callable[[], Session], outbox: Path, config: CentreConfig | None, decision: Callable[[Session], DecisionOutcome]) -> DecisionOutcome:
+    with sessions() as session, session.begin():
+        outcome = decision(session)
+        if outcome.refused is not None:
+            session.rollback()
+    if outcome.result is not None:
+        outcome.published = publish(outbox, outcome.result, config, outcome.request_ids)
+    return outcome
 
 
 def review(
@@ -283,10 +360,20 @@ def review(
 ) -> DecisionOutcome:
     """:func:`decide` in a transaction of its own, committed unless refused; then :func:`publish`
     (the 审批结果通知单 too, given the centre's ``config``)."""
-    with sessions() as session, session.begin():
-        outcome = decide(session, request_id, state, by, reason, now)
-        if outcome.refused is not None:
-            session.rollback()
-    if outcome.result is not None:
-        outcome.published = publish(outbox, outcome.result, config, request_id)
-    return outcome
+    return _committed(sessions, outbox, config, lambda session: decide(session, request_id, state, by, reason, now, config))
+
+
+def review_batch(
+    sessions: Callable[[], Session],
+    outbox: Path,
+    reference: str,
+    state: str,
+    by: str,
+    reason: str = "",
+    now: datetime | None = None,
+    *,
+    config: CentreConfig | None = None,
+) -> DecisionOutcome:
+    """:func:`decide_batch` (every waiting request of a batch, by 批次号 or 业务流水号) in a transaction of
+    its own, committed unless refused; then :func:`publish` with a notice per request."""
+    return _committed(sessions, outbox, config, lambda session: decide_batch(session, reference, state, by, reason, now, config))

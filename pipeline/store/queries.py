@@ -307,3 +307,20 @@ def hold_member_lock(session: Session) -> None:
 
 def rule_context(session: Session, config: CentreConfig, unit: UnitInfo, business_date: date) -> RuleContext:
     return RuleContext(config, unit, business_date, SqlMasterData(session))
+
+
+class _StoredBatchData(SqlMasterData):
+    """The master data for rows of a stored batch checked again: the batch is not one of its unit's applied batches."""
+
+    def __init__(self, session: Session, batch_id: str):
+        super().__init__(session)
+        self.batch_id = batch_id
+
+    def applied_batches(self, unit_account: str, kind: str, since: date, until: date) -> list[str]:
+        return [batch_id for batch_id in super().applied_batches(unit_account, kind, since, until) if batch_id != self.batch_id]
+
+
+def recheck_context(session: Session, config: CentreConfig, unit: UnitInfo, business_date: date, batch_id: str) -> RuleContext:
+    """The rules' context for rows of the stored batch ``batch_id`` judged again now (an approval of
+    rows that waited for review): today's master data, the batch's business date."""
+    return RuleContext(config, unit, business_date, _StoredBatchData(session, batch_id))

@@ -1,4 +1,5 @@
-"""首页, 待审核 (the queue, a request with the member's record and the scans inline, the decisions),
+"""首页, 待审核 (the queue with its batches, each approved at once by 整批通过; a request with the
+member's record and the scans inline, the decisions),
 the scans themselves, 缴存人查询 and 操作日志.
 
 A decision calls :func:`pipeline.services.review.review` exactly as ``gjj review`` does, with the
@@ -20,7 +21,7 @@ from pipeline.services import audit
 from pipeline.services.documents import document_file, request_documents
 from pipeline.services.lookup import find_members, latest_runs, member_record, run_files
 from pipeline.services.quarantine import quarantined_files
-from pipeline.services.review import list_requests, review, show_request
+from pipeline.services.review import ReviewView, list_requests, review, review_batch, show_request
 from pipeline.services.staff import StaffView
 from pipeline.store.tables import (
     REVIEW_APPROVED,
@@ -67,7 +68,30 @@ def reviews(request: Request, staff: StaffView, form: FormData) -> Response:
     show_all = request.query_params.get("all") == "1"
     with console_of(request).app.sessions() as session:
         views = list_requests(session, include_decided=show_all)
-    return render(request, "reviews.html", staff=staff, here="reviews", views=list(reversed(views)) if show_all else views, show_all=show_all)
+    batches = [] if show_all else waiting_batches(views)
+    return render(
+        request,
+        "reviews.html",
+        staff=staff,
+        here="reviews",
+        views=list(reversed(views)) if show_all else views,
+        show_all=show_all,
+        batches=batches,
+        may_decide=staff.may(REVIEWER),
+    )
+
+
+def waiting_batches(views: list[ReviewView]) -> list[dict[str, object]]:
+    """The batches with requests waiting, in the queue's order: batch, unit, what they ask, how many."""
+    batches: dict[str, dict[str, object]] = {}
+    for view in views:
+        entry = batches.setdefault(view.batch_id, {"batch_id": view.batch_id, "unit": view.unit_account, "items": [], "count": 0})
+        entry["count"] = int(str(entry["count"])) + 1
+        items = entry["items"]
+        assert isinstance(items, list)
+        if view.item not in items:
+            items.append(view.item)
+    return list(batches.values())
 
 
 @page(VIEWER)
@@ -104,8 +128,26 @@ def decide(request: Request, staff: StaffView, form: FormData) -> Response:
     else:
         view = outcome.request
         assert view is not None
-        flash(request, f"申请 {request_id}：{state}（{view.member_account} {view.item}「{view.old_value}」→「{view.new_value}」）")
+        flash(request, f"申请 {request_id}：{state}（{view.member_account} {view.what}）")
     return RedirectResponse(f"/reviews/{request_id}", status_code=303)
+
+
+@page(REVIEWER)
+def approve_batch(request: Request, staff: StaffView, form: FormData) -> Response:
+    """整批通过: every request of the batch still waiting, approved at once as ``gjj review approve --batch`` does."""
+    batch_id = str(request.path_params["batch_id"])
+    app = console_of(request).app
+    outcome = review_batch(app.sessions, app.home.outbox, batch_id, REVIEW_APPROVED, staff.name, config=app.config)
+    if outcome.decided_at is not None:
+        app.write_summary(outcome.decided_at.date())
+    count = len(outcome.request_ids)
+    detail = f"未审核：{outcome.refused}" if outcome.refused else f"{REVIEW_APPROVED} {count} 条"
+    log_action(request, staff.name, "review approve batch", f"批次 {batch_id}", detail)
+    if outcome.refused is not None:
+        flash(request, f"未审核：{outcome.refused}", error=True)
+    else:
+        flash(request, f"批次 {batch_id}：{count} 条申请{REVIEW_APPROVED}")
+    return RedirectResponse("/reviews", status_code=303)
 
 
 @page(REVIEWER)
@@ -167,6 +209,7 @@ ROUTES = [
     Route("/reviews", reviews),
     Route("/reviews/{request_id:int}", review_page),
     Route("/reviews/{request_id:int}/decide", decide, methods=["POST"]),
+    Route("/reviews/batches/{batch_id}/approve", approve_batch, methods=["POST"]),
     Route("/documents/{content_id}", document),
     Route("/members", members),
     Route("/members/{account}", member_page),

@@ -10,6 +10,10 @@ A module may also have ``restore(session, batch, result)``, which puts back on a
 from the database (:func:`pipeline.store.batches.load_result`) what the module keeps beside the
 rows (汇缴: the 核定 of each month and the members who left), so every output renders again.
 
+A row waiting for review (the centre's policy) changes nothing: :mod:`~pipeline.store.effects.waiting`
+queues it, and on approval :mod:`pipeline.services.review` calls the same ``record`` with a result
+holding that row alone (:func:`apply_rows`).
+
 The rules (:mod:`pipeline.rules`) decide; these modules only write what was decided.
 """
 
@@ -20,7 +24,7 @@ from types import ModuleType
 from sqlalchemy.orm import Session
 
 from pipeline.model import BatchResult
-from pipeline.store.effects import backpay, base_adjust, member_change, registration, remit, seal, transfer, unseal
+from pipeline.store.effects import backpay, base_adjust, member_change, registration, remit, seal, transfer, unseal, waiting
 from pipeline.store.tables import Batch
 
 EFFECTS: dict[str, ModuleType] = {module.KIND: module for module in (backpay, base_adjust, seal, unseal, transfer, registration, remit, member_change)}
@@ -34,9 +38,12 @@ def assign(session: Session, result: BatchResult) -> None:
 
 
 def record(session: Session, batch: Batch, result: BatchResult) -> None:
-    """Write what the accepted rows of a numbered batch change."""
+    """Write what the accepted rows of a numbered batch change; its rows waiting for review become
+    review requests (:mod:`~pipeline.store.effects.waiting`; 缴存人信息变更 queues its own)."""
     if result.kind and result.serial_number:
         EFFECTS[result.kind].record(session, batch, result)
+        if result.kind != member_change.KIND:
+            waiting.record(session, batch, result)
 
 
 def restore(session: Session, batch: Batch, result: BatchResult) -> None:
@@ -44,3 +51,11 @@ def restore(session: Session, batch: Batch, result: BatchResult) -> None:
     effect = EFFECTS.get(result.kind or "")
     if effect is not None and hasattr(effect, "restore"):
         effect.restore(session, batch, result)
+
+
+def apply_rows(session: Session, batch: Batch, result: BatchResult) -> None:
+    """Write the effect of ``result``'s accepted rows (approved rows rebuilt from a stored batch):
+    their numbers first (a 缴存人登记's new 个人账号), then the kind's ``record``, as for a new file."""
+    assign(session, result)
+    if result.kind and result.serial_number:
+        EFFECTS[result.kind].record(session, batch, result)
