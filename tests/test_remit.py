@@ -35,6 +35,7 @@ from pipeline.rules.common import next_month
 from pipeline.rules.context import MemberInfo, RemitLine, RuleContext, UnitInfo
 from pipeline.services.fakes import SEALED_UNIT, FakeMember, FakeUnit, fake_id, fake_member, registration_row, write_table
 from pipeline.services.load import load_master_data
+from pipeline.services.remit import delete_assessment
 from pipeline.store import batches, queries
 from pipeline.store.tables import REMIT_DELETED, REMIT_UNPAID, Batch, Member, RemitAssessment, RemitMember, Unit
 from schemas import remit as template
@@ -424,6 +425,25 @@ def test_after_a_delete_the_same_month_is_assessed_again(remit: Centre) -> None:
     assert [figures(a) for a in again.assessments] == [("2022-03", 11, "6100.00", 0, "0.00", 0, "0.00", 11, "6100.00")]
     assert [(a.month, a.state) for a in stored_assessments(remit)] == [("2022-03", REMIT_DELETED), ("2022-03", REMIT_UNPAID)]
     assert paid_to(remit) == "2022-03"
+
+
+def test_the_same_file_sent_again_after_a_delete_is_assessed_not_a_duplicate(remit: Centre) -> None:
+    """A unit whose 核定 the centre deleted may send the very same 汇缴清册 again: the deleted batch no
+    longer holds its bytes (migration 0012), while bytes of a standing 核定 stay DUPLICATE_FILE."""
+    sent = kind_file(folder(remit), "汇缴", remit_rows(remit, "2022-03", "2022-03")).read_bytes()
+    first = run_one(remit, SEED_DATE)
+    (folder(remit) / "汇缴_又一次.xlsx").write_bytes(sent)
+    assert [i.code for i in run_one(remit, SEED_DATE).file_issues] == [Code.DUPLICATE_FILE]
+    with remit.app.sessions() as session, session.begin():
+        assert delete_assessment(session, UNIT, first.serial_number, datetime(2022, 4, 1, 9)).deleted
+
+    (folder(remit) / "汇缴_删除后.xlsx").write_bytes(sent)
+    again = run_one(remit, SEED_DATE)
+
+    assert again.status is BatchStatus.ACCEPTED and again.resubmission_of == first.batch_id
+    assert [(a.month, a.state) for a in stored_assessments(remit)] == [("2022-03", REMIT_DELETED), ("2022-03", REMIT_UNPAID)]
+    (folder(remit) / "汇缴_第三次.xlsx").write_bytes(sent)
+    assert [i.code for i in run_one(remit, SEED_DATE).file_issues] == [Code.DUPLICATE_FILE]
 
 
 def test_a_month_that_stands_is_never_assessed_twice_even_when_master_data_puts_the_month_back(remit: Centre) -> None:

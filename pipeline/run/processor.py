@@ -233,7 +233,7 @@ class Processor(Recovery):
                     earlier = batches.processed_batch(session, arrival.unit_account, sha256)
                     if earlier is not None and earlier.stage != "done" and earlier.source_name == arrival.name:
                         result, sheet = self._recover(session, earlier, unit, arrival.path)
-                    elif earlier is not None and earlier.status != "rejected":
+                    elif earlier is not None and earlier.status != "rejected" and earlier.withdrawn_at is None:
                         result, sheet = self._duplicate(session, earlier, unit, arrival, sha256), None
                     else:  # new bytes, or bytes rejected as a whole before: nothing of them was applied
                         result, sheet, pending = self._check_and_store(session, unit, arrival, sha256, earlier)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from pipeline.config import CentreConfig
 from pipeline.intake.locks import lock_key, lock_number
 from pipeline.money import money_text
-from pipeline.store.tables import REMIT_DELETED, REMIT_PAID, Member, RemitAssessment, Unit
+from pipeline.store.tables import REMIT_DELETED, REMIT_PAID, Batch, Member, RemitAssessment, Unit
 
 if TYPE_CHECKING:
     from pipeline.rules.context import UnitInfo
@@ -153,6 +153,9 @@ def delete_assessment(session: Session, unit_account: str, serial_number: str, n
     for record in standing:
         record.state = REMIT_DELETED
         record.deleted_at = moment
+    batch = session.get(Batch, standing[0].batch_pk)
+    if batch is not None:
+        batch.withdrawn_at = moment  # the same bytes may be sent again and assessed anew
     paid_to = standing[0].paid_to_before
     unit = session.get(Unit, unit_account)
     if unit is not None:

@@ -31,8 +31,8 @@ from pipeline.store.tables import ROWS_PER_PART, Batch, BatchIssue, BatchRowPart
 def processed_batch(session: Session, unit_account: str, sha256: str) -> Batch | None:
     """The latest batch of these exact bytes for this unit, if any (a duplicate is never one: it took nothing).
 
-    Only one batch of the bytes is ever accepted or partially accepted (the unique index); before
-    it, or after it was rejected, there may be rejected ones.
+    Only one batch of the bytes ever stands accepted or partially accepted (the unique index); before
+    it, or after it was rejected or withdrawn (``withdrawn_at``: its 汇缴核定 deleted), there may be others.
     """
     return session.scalars(
         select(Batch).where(Batch.unit_account == unit_account, Batch.sha256 == sha256, Batch.status != "duplicate").order_by(Batch.id.desc())

@@ -90,7 +90,7 @@ OPEN_MEMBER = "status <> '销户'"
 
 #: Batches that took a file's bytes for good: the same bytes again are a duplicate of them. A file
 #: rejected as a whole applied nothing, and its bytes may be sent again (SPEC.md, Decisions).
-TOOK_THE_BYTES = "status NOT IN ('duplicate', 'rejected')"
+TOOK_THE_BYTES = "status NOT IN ('duplicate', 'rejected') AND withdrawn_at IS NULL"
 
 
 class Member(Base):
@@ -143,6 +143,8 @@ class Batch(Base):
     processed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     duplicate_of: Mapped[str | None] = mapped_column(String(40), nullable=True)
     resubmission_of: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    #: When what the batch did was undone as a whole (``gjj remit delete``): its bytes may come again.
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     header: Mapped[list[str]] = mapped_column(JSON, default=list)
     row_count: Mapped[int] = mapped_column(Integer, default=0)
     error_count: Mapped[int] = mapped_column(Integer, default=0)
