@@ -364,7 +364,7 @@ class ReviewDecision(Base):
     request_id: Mapped[int] = mapped_column(ForeignKey("review_requests.id"), index=True)
     state: Mapped[str] = mapped_column(String(10))
     decided_by: Mapped[str] = mapped_column(String(50))
-    decided_at: Mapped[datetime] = mapped_column(DateTime)
+    decided_at: Mapped[datetime] = mapped_column(DateTime, index=True)  # the day's staff summary lists a day's decisions
     reason: Mapped[str] = mapped_column(Text, default="")
 
 

@@ -7,6 +7,7 @@ Create Date: 2026-12-03 09:00:00
 - ``batches.withdrawn_at``: set when ``gjj remit delete`` (or the console) deletes the 汇缴核定 of a
   batch; the unique index on (unit, sha256) no longer covers such a batch, so the unit may send the
   very same 汇缴清册 again and have it assessed anew (before, identical bytes were DUPLICATE_FILE).
+- An index on ``review_decisions.decided_at``: the day's staff summary lists a day's decisions.
 """
 
 from __future__ import annotations
@@ -34,9 +35,11 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("withdrawn_at", sa.DateTime(), nullable=True))
     op.drop_index("uq_batches_unit_sha256", table_name="batches")
     _sha256_index(AFTER)
+    op.create_index("ix_review_decisions_decided_at", "review_decisions", ["decided_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_review_decisions_decided_at", table_name="review_decisions")
     op.drop_index("uq_batches_unit_sha256", table_name="batches")
     _sha256_index(BEFORE)
     with op.batch_alter_table("batches", schema=None, recreate="never") as batch_op:
