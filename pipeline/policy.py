@@ -237,7 +237,18 @@ def checklist(kind: str, policy: KindPolicy) -> list[ChecklistLine]:
     column = REASON_COLUMNS.get(kind, "")
     for reason, documents in policy.reason_documents.items():
         lines += [("每行", f"{column}为「{reason}」的行", document, f"{row_document_name(key, document)}（或 .pdf/.png）") for document in documents]
-    return lines
+    return lines + _online_review_line(kind, policy, key)
+
+
+def _online_review_line(kind: str, policy: KindPolicy, key: str) -> list[ChecklistLine]:
+    """The optional scan that sends a row to online review instead of the counter (:data:`ONLINE_REVIEW`),
+    unless the policy asks for that document anyway."""
+    online = ONLINE_REVIEW.get(kind)
+    if online is None or online.document in policy.file_documents or online.document in policy.row_documents:
+        return []
+    if online.per_row:
+        return [("每行（可选）", "超出柜台标准、须到柜台办理的行：附上即转网上审核", online.document, f"{row_document_name(key, online.document)}（或 .pdf/.png）")]
+    return [("整个文件（可选）", "有须到柜台办理的跨年补缴行时：附上即转网上审核", online.document, f"{file_document_name(online.document)}（或 .pdf/.png）")]
 
 
 def review_text(kind: str, policy: KindPolicy) -> str:

@@ -178,6 +178,22 @@ def test_the_template_lists_every_document_and_its_file_name(tmp_path: Path) -> 
     assert _checklist("缴存人信息变更", "light", tmp_path) is not None
 
 
+@pytest.mark.parametrize(
+    ("kind", "policy", "optional"),
+    [
+        ("基数调整", "light", [("每行（可选）", "工资流水", "<个人账号>_工资流水.jpg（或 .pdf/.png）")]),
+        ("补缴", "light", [("整个文件（可选）", "补缴说明", "补缴说明.jpg（或 .pdf/.png）")]),
+        ("基数调整", "strict", [("每行（可选）", "工资流水", "<个人账号>_工资流水.jpg（或 .pdf/.png）")]),
+        ("补缴", "strict", []),  # strict asks every 补缴 file for its 补缴说明 anyway
+    ],
+)
+def test_the_template_names_the_scan_that_turns_a_counter_visit_into_an_online_review(kind: str, policy: str, optional: list[tuple[str, ...]], tmp_path: Path) -> None:
+    lines = _checklist(kind, policy, tmp_path)
+    assert lines is not None
+    assert [(line[0], line[2], line[3]) for line in lines if "可选" in line[0]] == optional
+    assert all("附上即转网上审核" in line[1] for line in lines if "可选" in line[0])
+
+
 # --- strict: documents of the file and of each row -------------------------------------------
 
 

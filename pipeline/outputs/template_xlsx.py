@@ -15,7 +15,7 @@ from xlsxwriter.worksheet import Worksheet
 from pipeline.config import CentreConfig
 from pipeline.money import money_text
 from pipeline.outputs.xlsx_text import DEFAULT_SHEET, TEXT_FORMAT, column_width, display_width
-from pipeline.policy import NAMING, ChecklistLine, checklist, review_text
+from pipeline.policy import NAMING, ONLINE_REVIEW, ChecklistLine, checklist, review_text
 from schemas.template import Template
 
 OPTIONS_SHEET = "下拉选项"
@@ -40,7 +40,7 @@ def write_blank_template(template: Template, config: CentreConfig, path: Path, r
     dropdowns = {field.name: list(field.choices) for field in template.fields(config) if field.choices}
     policy = config.policy_for(template.KIND)
     documents = None
-    if policy.takes_documents or policy.waits:
+    if policy.takes_documents or policy.waits or template.KIND in ONLINE_REVIEW:
         documents = (f"本中心对「{template.KIND}」的材料要求。{review_text(template.KIND, policy)}材料与本表一起压缩为一个zip上传，全部直接放在压缩包最外层；{NAMING}。", checklist(template.KIND, policy))
     write_template_xlsx(
         list(template.HEADER),
