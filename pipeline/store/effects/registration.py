@@ -20,6 +20,7 @@ from pipeline.model import BatchResult
 from pipeline.rules.registration import ACCOUNT, BASE, ID_COLUMN, KIND
 from pipeline.store.bulk import insert_rows
 from pipeline.store.effects.members import TRAIL_COLUMNS
+from pipeline.store.master_stage import LOADED
 from pipeline.store.tables import AccountCounter, Batch, Member, MemberChange
 from schemas.registration import PROFILE_COLUMNS
 
@@ -65,20 +66,8 @@ def new_account(session: Session, unit_account: str) -> str:
     return new_accounts(session, unit_account, 1)[0]
 
 
-MEMBER_COLUMNS = (
-    "member_account",
-    "unit_account",
-    "name",
-    "id_type",
-    "id_number",
-    "status",
-    "base",
-    "balance",
-    "opened_on",
-    "seal_reason",
-    "last_base_adjust_year",
-    "profile",
-)
+#: A registered member's row: the columns master data loads, and the profile only this centre holds.
+MEMBER_COLUMNS = (*LOADED, "profile")
 
 
 def assign(session: Session, result: BatchResult) -> None:
