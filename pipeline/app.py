@@ -16,7 +16,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.config import CentreConfig, Home, load_config
-from pipeline.store.engine import database_url, make_engine, migrate, session_factory
+from pipeline.store.dbapi import database_url
+from pipeline.store.engine import make_engine, migrate, session_factory
 
 if TYPE_CHECKING:
     from pipeline.run.outcomes import RunSummary

@@ -19,6 +19,8 @@ from typing import Any
 from pipeline.errors import Issue
 from pipeline.money import money_text
 
+#: The kind whose 姓名/证件号码 rows wait for a reviewer (:mod:`pipeline.policy` names every kind).
+MEMBER_CHANGE = "缴存人信息变更"
 #: What a decided 缴存人信息变更 row holds among its computed values (result.json, the 审批结果通知单):
 #: the review request's number, the decision, its date and the reviewer's reason.
 REVIEW_REQUEST, REVIEW_RESULT, REVIEW_DATE, REVIEW_OPINION = "审核申请编号", "审核结果", "审核日期", "审核意见"

@@ -29,6 +29,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from pipeline.errors import ConfigError
+from pipeline.model import MEMBER_CHANGE
 
 PROFILES_FOLDER = Path(__file__).resolve().parent / "profiles"
 PROFILES = ("light", "strict")
@@ -41,7 +42,6 @@ KEY_COLUMNS = {"缴存人登记": "证件号码"}
 DEFAULT_KEY_COLUMN = "个人账号"
 #: What a row-level document's name starts with, as the README and the messages write it.
 KEY_WORDS = {"个人账号": "个人账号", "证件号码": "证件号码"}
-MEMBER_CHANGE = "缴存人信息变更"
 REMIT = "汇缴"
 #: The template kinds a policy may name: ``schemas.KINDS`` (a test holds them equal; the schemas import
 #: the configuration, so the configuration does not import them).

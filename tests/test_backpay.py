@@ -23,10 +23,12 @@ from pipeline.read.header import detect
 from pipeline.read.workbook import read_raw
 from pipeline.rules import backpay as rules
 from pipeline.rules.backpay import Screen
-from pipeline.services.backpay_query import delete_unallocated, list_unallocated
+from pipeline.services.backpay_query import delete_unallocated
 from pipeline.services.fakes import FakeMember, fake_id, write_table
+from pipeline.services.listings import list_unallocated
 from pipeline.services.load import load_master_data
 from pipeline.store import batches, queries
+from pipeline.store.dbapi import session_reader
 from pipeline.store.tables import BackPayRecord, Batch, BatchRowPart, Member
 from schemas import backpay
 from schemas.masterdata import MEMBER_HEADER
@@ -123,7 +125,7 @@ def test_accepted_file_records_backpay_and_writes_outputs(centre: Centre) -> Non
     assert outcome.moved_to.parent == centre.app.home.archive / unit.unit_account
     assert not any((centre.inbox / unit.unit_account).iterdir())
     with centre.app.sessions() as session:
-        listing = list_unallocated(session, unit.unit_account)
+        listing = list_unallocated(session_reader(session), unit.unit_account)
     assert listing.unallocated_total == Decimal("1213")
     assert {r.state for r in listing.records} == {"未分配"}
     stored = [

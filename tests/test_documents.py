@@ -26,7 +26,8 @@ from pipeline.model import BatchStatus, RowStatus
 from pipeline.read.bundle import read_bundle
 from pipeline.services.documents import document_file, request_documents
 from pipeline.services.fakes import FakeMember, fake_id, fake_scan, write_table
-from pipeline.services.review import list_requests
+from pipeline.services.listings import list_requests
+from pipeline.store.dbapi import session_reader
 from schemas import TEMPLATES
 from tests.conftest import Centre
 from tests.factories import bundle_file, identity, kind_file, row_for, scans_for
@@ -80,7 +81,7 @@ def test_a_good_zip_keeps_both_scans_content_addressed_and_none_in_the_outbox(ce
     assert outcome.moved_to.parent == centre.app.home.archive / centre.unit().unit_account
     root = centre.app.home.documents
     with centre.app.sessions() as session:
-        first, second = list_requests(session)
+        first, second = list_requests(session_reader(session))
         kept = {request.id: request_documents(session, root, request.id) for request in (first, second)}
     assert [(d.kind, d.entry_name, d.content_type) for d in kept[first.id]] == [
         ("身份证", f"{member.member_account}_身份证.jpg", "image/jpeg"),

@@ -18,8 +18,10 @@ from pipeline.errors import Code
 from pipeline.model import BatchStatus, RowStatus
 from pipeline.run.outcomes import FileOutcome
 from pipeline.services.fakes import FakeMember, fake_id
+from pipeline.services.listings import list_requests
 from pipeline.services.members import RECORD_LABELS
-from pipeline.services.review import list_requests, review, show_request
+from pipeline.services.review import review, show_request
+from pipeline.store.dbapi import session_reader
 from pipeline.store.tables import Member, MemberChange, ReviewDecision, ReviewRequest
 from schemas import TEMPLATES
 from schemas.masterdata import MEMBER_HEADER
@@ -101,7 +103,7 @@ def decide(centre: Centre, request_id: int, state: str, reason: str = "", by: st
 
 def only_request(centre: Centre) -> int:
     with centre.app.sessions() as session:
-        (request,) = list_requests(session)
+        (request,) = list_requests(session_reader(session))
     return request.id
 
 
@@ -118,7 +120,7 @@ def test_a_name_change_waits_then_is_approved_and_later_files_use_the_new_name(c
     assert result_row(outcome, 3)["status"] == "pending_review"
     assert stored(centre, member.member_account).name == member.name
     with centre.app.sessions() as session:
-        (waiting,) = list_requests(session, centre.unit().unit_account)
+        (waiting,) = list_requests(session_reader(session), centre.unit().unit_account)
     assert (waiting.member_account, waiting.item, waiting.old_value, waiting.new_value, waiting.state) == (
         member.member_account, "姓名", member.name, "王小明", "待审核"
     )
@@ -183,7 +185,7 @@ def test_one_open_request_per_member(centre: Centre) -> None:
         (RowStatus.NOT_APPLIED, []),
     ]
     with centre.app.sessions() as session:
-        assert len(list_requests(session)) == 1
+        assert len(list_requests(session_reader(session))) == 1
 
 
 def test_two_requests_for_one_member_in_one_file(sqlite_centre: Centre) -> None:
@@ -195,7 +197,7 @@ def test_two_requests_for_one_member_in_one_file(sqlite_centre: Centre) -> None:
         (RowStatus.REJECTED, [Code.REVIEW_PENDING]),
     ]
     with sqlite_centre.app.sessions() as session:
-        assert list_requests(session) == []
+        assert list_requests(session_reader(session)) == []
 
 
 def test_an_id_taken_by_another_account_before_approval_is_refused_at_approval(centre: Centre) -> None:

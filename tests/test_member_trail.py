@@ -15,7 +15,9 @@ import pytest
 from sqlalchemy import select
 
 from pipeline.services.fakes import FakeMember
-from pipeline.services.review import list_requests, review
+from pipeline.services.listings import list_requests
+from pipeline.services.review import review
+from pipeline.store.dbapi import session_reader
 from pipeline.store.tables import Member, MemberChange
 from tests.conftest import BUSINESS_DATE, Centre
 from tests.factories import bundle_file, identity, kind_file, scans_for
@@ -39,7 +41,7 @@ def one_file(centre: Centre, kind: str, rows: list[list[Any]], unit: int = 0) ->
 
 def approve_all(centre: Centre) -> None:
     with centre.app.sessions() as session:
-        waiting = [view.id for view in list_requests(session)]
+        waiting = [view.id for view in list_requests(session_reader(session))]
     for request_id in waiting:
         assert review(centre.app.sessions, centre.app.home.outbox, request_id, "审核通过", "审核员甲", now=datetime(2024, 8, 6)).refused is None
 

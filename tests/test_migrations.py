@@ -14,8 +14,9 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from pipeline.errors import ConfigError
-from pipeline.store.engine import MIGRATIONS, make_engine
-from pipeline.store.tables import Base
+from pipeline.store.console_tables import Base  # the metadata with every table, the console's too
+from pipeline.store.dbapi import MIGRATIONS
+from pipeline.store.engine import make_engine
 
 ROWS = [
     (3, "1", "accepted", {"个人账号": "010000100001", "补缴金额": "1409.5"}, {"补缴金额": "1410.00"}, None),

@@ -19,7 +19,9 @@ from sqlalchemy import select
 from pipeline.errors import Code
 from pipeline.model import BatchStatus, RowStatus
 from pipeline.services.fakes import fake_scan
-from pipeline.services.review import list_requests, review, review_batch
+from pipeline.services.listings import list_requests
+from pipeline.services.review import review, review_batch
+from pipeline.store.dbapi import session_reader
 from pipeline.store.tables import BackPayRecord, Member, RequestDocument, ReviewRequest
 from tests.conftest import Centre, make_centre
 from tests.factories import bundle_file, identity, row_for
@@ -60,7 +62,7 @@ def run_one(centre: Centre) -> Any:
 
 def waiting(centre: Centre) -> list[Any]:
     with centre.app.sessions() as session:
-        return list_requests(session)
+        return list_requests(session_reader(session))
 
 
 def member_status(centre: Centre, account: str) -> tuple[str, str, str]:

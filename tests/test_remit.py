@@ -37,7 +37,8 @@ from pipeline.services.fakes import SEALED_UNIT, FakeMember, FakeUnit, fake_id, 
 from pipeline.services.load import load_master_data
 from pipeline.services.remit import delete_assessment
 from pipeline.store import batches, queries
-from pipeline.store.tables import REMIT_DELETED, REMIT_UNPAID, Batch, Member, RemitAssessment, RemitMember, Unit
+from pipeline.store.states import REMIT_DELETED, REMIT_UNPAID
+from pipeline.store.tables import Batch, Member, RemitAssessment, RemitMember, Unit
 from schemas import remit as template
 from schemas.masterdata import MEMBER_HEADER, UNIT_HEADER
 from tests.conftest import Centre, make_centre

@@ -33,7 +33,8 @@ from pipeline.rules.common import PERSONAL_MONTHLY, UNIT_MONTHLY, monthly_amount
 from pipeline.services.payments import PaymentOutcome, load_payments
 from pipeline.services.remit import delete_assessment, prefill_remit
 from pipeline.store.queries import unit_info
-from pipeline.store.tables import REMIT_DELETED, REMIT_PAID, REMIT_UNPAID, Batch, Member, RemitAssessment, Unit
+from pipeline.store.states import REMIT_DELETED, REMIT_PAID, REMIT_UNPAID
+from pipeline.store.tables import Batch, Member, RemitAssessment, Unit
 from schemas import TEMPLATES
 from schemas import remit as remit_schema
 from schemas.payments import PAYMENT_HEADER

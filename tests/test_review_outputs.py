@@ -16,7 +16,9 @@ from sqlalchemy import select
 from pipeline.logs import mask_id
 from pipeline.model import BatchStatus
 from pipeline.run.summary import write_index
-from pipeline.services.review import list_requests, review
+from pipeline.services.listings import list_requests
+from pipeline.services.review import review
+from pipeline.store.dbapi import session_reader
 from pipeline.store.tables import Batch
 from tests.conftest import BUSINESS_DATE, Centre
 from tests.test_member_change import NEW_ID, change_row, drop, gjj, process
@@ -32,7 +34,7 @@ def decide(centre: Centre, request_id: int, state: str, reason: str = ""):
 def requests(centre: Centre) -> dict[str, int]:
     """The waiting requests' numbers by 个人账号."""
     with centre.app.sessions() as session:
-        return {view.member_account: view.id for view in list_requests(session)}
+        return {view.member_account: view.id for view in list_requests(session_reader(session))}
 
 
 def rows_of(folder: Path) -> dict[int, dict[str, Any]]:

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from pipeline.commands.common import ConfigOption, console, err, open_home
+from pipeline.commands.common import ConfigOption, console, err, open_home, reading
 
 backpay_app = typer.Typer(help="补缴查询：列出、删除已录入未分配的补缴记录", no_args_is_help=True)
 
@@ -21,13 +21,10 @@ def backpay_list(
     config: ConfigOption = None,
 ) -> None:
     """列出单位已录入未分配的补缴记录和未分配金额。"""
-    from pipeline.services.backpay_query import list_unallocated
+    from pipeline.services.listings import list_unallocated
 
-    app_ = open_home(config)
-    with app_.sessions() as session:
-        listing = list_unallocated(session, unit)
-        data = listing.to_dict()
-    app_.close()
+    with reading(config) as reader:
+        data = list_unallocated(reader, unit).to_dict()
     if as_json:
         print(json.dumps(data, ensure_ascii=False, separators=(",", ":")))  # one line, as gjj remit list --json
         return

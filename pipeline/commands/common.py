@@ -7,6 +7,8 @@ The command modules import the library inside their commands: building the ``gjj
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -22,6 +24,7 @@ from pipeline.errors import ConfigError, Issue
 
 if TYPE_CHECKING:
     from pipeline.app import App
+    from pipeline.store.dbapi import Reader
 
 #: Piped or redirected (cron, ``| tee``, a log file) there is no screen to fit: Rich's default of 80
 #: columns would wrap a path mid-word and cut an error table's 说明 with "…", hiding the allowed values.
@@ -57,6 +60,41 @@ def open_home(config: Path | None) -> App:
         raise typer.Exit(1) from exc
     logs.configure(app_.home.var / "log")
     return app_
+
+
+def _up_to_date(url: str) -> bool:
+    from pipeline.store.dbapi import connect, head_revision
+
+    try:
+        with connect(url) as reader:
+            return reader.revision() == head_revision()
+    except FileNotFoundError:  # no database yet
+        return False
+
+
+@contextmanager
+def reading(config: Path | None) -> Iterator[Reader]:
+    """The home's database for a listing, through its driver alone (README "Start-up").
+
+    A database that does not exist yet or is behind the newest migration is first opened as every
+    other command opens it (:func:`open_home`: made, migrated, the configuration read); an up-to-date
+    one is only read, so a listing neither loads SQLAlchemy nor reads the configuration.
+    """
+    from pipeline.store.dbapi import connect, database_url
+
+    url = database_url(gjj_home())
+    try:
+        if not _up_to_date(url):
+            open_home(config).close()
+        with connect(url) as reader:
+            yield reader
+    except Exception as exc:
+        from pipeline.run.faults import database_problem, database_unavailable
+
+        if not database_unavailable(exc):
+            raise
+        err.print(f"[red]无法打开数据库：[/red]{escape(database_problem(exc))}")
+        raise typer.Exit(1) from exc
 
 
 def print_issues(title: str, issues: list[Issue]) -> None:

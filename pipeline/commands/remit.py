@@ -17,7 +17,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from pipeline.commands.common import ConfigOption, console, err, open_home, print_issues
+from pipeline.commands.common import ConfigOption, console, err, open_home, print_issues, reading
 from pipeline.money import money_text
 
 if TYPE_CHECKING:
@@ -52,15 +52,11 @@ def remit_list(
     config: ConfigOption = None,
 ) -> None:
     """列出单位的汇缴核定（最新月份在前）：上期、本期增加、本期减少、本期人数和金额，业务流水号，未入账/已入账。"""
-    from pipeline.services.remit import list_assessments
+    from pipeline.services.listings import list_assessments
 
-    app_ = open_home(config)
-    try:
-        with app_.sessions() as session:
-            listing = list_assessments(session, unit, include_deleted=show_all)
-            data = listing.to_dict() if listing is not None else None
-    finally:
-        app_.close()
+    with reading(config) as reader:
+        listing = list_assessments(reader, unit, include_deleted=show_all)
+    data = listing.to_dict() if listing is not None else None
     if data is None:
         err.print(f"单位账号「{unit}」不存在", markup=False)
         raise typer.Exit(1)

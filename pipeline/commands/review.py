@@ -18,10 +18,10 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from pipeline.commands.common import ConfigOption, console, err, open_home
+from pipeline.commands.common import ConfigOption, console, err, open_home, reading
 
 if TYPE_CHECKING:
-    from pipeline.services.review import ReviewView
+    from pipeline.services.listings import ReviewView
 
 review_app = typer.Typer(help="审核：列出、查看待审核的申请（姓名和证件号码变更；按中心配置须审核的各类业务），逐条或整批审核通过、退回或不通过", no_args_is_help=True)
 
@@ -54,14 +54,10 @@ def review_list(
     config: ConfigOption = None,
 ) -> None:
     """列出待审核的姓名、证件号码变更申请（最早提交的在前）。"""
-    from pipeline.services.review import list_requests
+    from pipeline.services.listings import list_requests
 
-    app_ = open_home(config)
-    try:
-        with app_.sessions() as session:
-            views = list_requests(session, unit, include_decided=show_all)
-    finally:
-        app_.close()
+    with reading(config) as reader:
+        views = list_requests(reader, unit, include_decided=show_all)
     if as_json:
         print(json.dumps([view.to_dict() for view in views], ensure_ascii=False, separators=(",", ":")))
         return
@@ -161,7 +157,7 @@ BatchOption = Annotated[Optional[str], typer.Option("--batch", help="整批审�
 @review_app.command("approve")
 def review_approve(request_id: RequestArgument = None, batch: BatchOption = None, by: ByOption = None, config: ConfigOption = None) -> None:
     """审核通过：申请当即生效（按提交后的现状重新核对，已不适用的不予通过并说明原因）；--batch 整批通过（其中一行不适用则整批不通过、不做任何改动）。"""
-    from pipeline.store.tables import REVIEW_APPROVED
+    from pipeline.store.states import REVIEW_APPROVED
 
     _decide(request_id, batch, REVIEW_APPROVED, by, "", config)
 
@@ -169,7 +165,7 @@ def review_approve(request_id: RequestArgument = None, batch: BatchOption = None
 @review_app.command("return")
 def review_return(reason: ReasonOption, request_id: RequestArgument = None, batch: BatchOption = None, by: ByOption = None, config: ConfigOption = None) -> None:
     """退回：单位按原因更正后重新提交；--batch 整批退回。"""
-    from pipeline.store.tables import REVIEW_RETURNED
+    from pipeline.store.states import REVIEW_RETURNED
 
     _decide(request_id, batch, REVIEW_RETURNED, by, reason, config)
 
@@ -177,6 +173,6 @@ def review_return(reason: ReasonOption, request_id: RequestArgument = None, batc
 @review_app.command("refuse")
 def review_refuse(reason: ReasonOption, request_id: RequestArgument = None, batch: BatchOption = None, by: ByOption = None, config: ConfigOption = None) -> None:
     """不通过：申请结束，不生效；--batch 整批不通过。"""
-    from pipeline.store.tables import REVIEW_REFUSED
+    from pipeline.store.states import REVIEW_REFUSED
 
     _decide(request_id, batch, REVIEW_REFUSED, by, reason, config)

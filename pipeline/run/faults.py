@@ -10,6 +10,8 @@ that the files after this one would fail the same way.
 from __future__ import annotations
 
 import errno
+import sqlite3
+import sys
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
@@ -43,7 +45,10 @@ class SummaryNotWritten(Fault):
 
 def database_unavailable(error: BaseException) -> bool:
     """The database is locked, down or its connection was lost (not a constraint or a bug)."""
-    if isinstance(error, OperationalError | InterfaceError):
+    if isinstance(error, OperationalError | InterfaceError | sqlite3.OperationalError | sqlite3.InterfaceError):
+        return True
+    psycopg = sys.modules.get("psycopg")  # the driver's own errors (a listing reads through it alone)
+    if psycopg is not None and isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
         return True
     return isinstance(error, DBAPIError) and error.connection_invalidated
 

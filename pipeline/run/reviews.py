@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from pipeline.outputs.pdf.review import notice_name
 from pipeline.outputs.writer import batch_folder
-from pipeline.store.tables import REVIEW_PENDING, Batch, Member, ReviewDecision, ReviewRequest, Unit
+from pipeline.store.states import REVIEW_PENDING
+from pipeline.store.tables import Batch, Member, ReviewDecision, ReviewRequest, Unit
 
 
 def review_day(session: Session, business_date: date, outbox: Path, folder: Path) -> dict[str, Any]:

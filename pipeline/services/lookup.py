@@ -13,18 +13,8 @@ from sqlalchemy.orm import Session
 
 from pipeline.errors import Code
 from pipeline.model import BatchStatus
-from pipeline.store.tables import (
-    BACKPAY_ENTERED,
-    REMIT_DELETED,
-    BackPayRecord,
-    Batch,
-    BatchIssue,
-    Member,
-    MemberChange,
-    RemitAssessment,
-    ReviewRequest,
-    Unit,
-)
+from pipeline.store.states import BACKPAY_ENTERED, REMIT_DELETED
+from pipeline.store.tables import BackPayRecord, Batch, BatchIssue, Member, MemberChange, RemitAssessment, ReviewRequest, Unit
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,8 @@ from pipeline.model import RowResult
 from pipeline.money import money_text
 from pipeline.outputs.pdf.context import month_span
 from pipeline.services.master_rows import mark_duplicates, read_rows
-from pipeline.store.tables import REMIT_DELETED, REMIT_PAID, RemitAssessment
+from pipeline.store.states import REMIT_DELETED, REMIT_PAID
+from pipeline.store.tables import RemitAssessment
 from schemas.payments import AMOUNT, PAID_ON, PAYMENT_FIELDS, PAYMENT_HEADER, SERIAL, payment_schema
 
 

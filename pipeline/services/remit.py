@@ -19,58 +19,14 @@ from sqlalchemy.orm import Session
 
 from pipeline.config import CentreConfig
 from pipeline.intake.locks import lock_key, lock_number
-from pipeline.money import money_text
-from pipeline.store.tables import REMIT_DELETED, REMIT_PAID, Batch, Member, RemitAssessment, Unit
+from pipeline.store.states import REMIT_DELETED, REMIT_PAID
+from pipeline.store.tables import Batch, Member, RemitAssessment, Unit
 
 if TYPE_CHECKING:
     from pipeline.rules.context import UnitInfo
 
 # The rules, the queries and the template import pandas and pandera: :func:`prefill_remit` and
 # :func:`delete_assessment` import what they need, so ``gjj remit list`` starts without them.
-
-
-def assessment_dict(record: RemitAssessment) -> dict[str, object]:
-    """One month's 核定 as ``gjj remit list --json`` shows it (the 汇缴核定查询 columns, then its state)."""
-    return {
-        "汇缴月度": record.month,
-        "业务流水号": record.serial_number,
-        "上期汇缴人数": record.previous_count,
-        "上期汇缴金额": money_text(record.previous_amount),
-        "本期增加人数": record.increase_count,
-        "本期增加金额": money_text(record.increase_amount),
-        "本期减少人数": record.decrease_count,
-        "本期减少金额": money_text(record.decrease_amount),
-        "本期汇缴人数": record.count,
-        "本期汇缴金额": money_text(record.amount),
-        "状态": record.state,
-        "核定日期": record.assessed_on.isoformat(),
-        "到账日期": record.paid_on.isoformat() if record.paid_on else "",
-        "到账金额": money_text(record.paid_amount) if record.paid_amount is not None else "",
-        "删除时间": record.deleted_at.isoformat(timespec="seconds") if record.deleted_at else "",
-    }
-
-
-@dataclass(frozen=True)
-class AssessmentListing:
-    unit_account: str
-    records: list[RemitAssessment]
-
-    def to_dict(self) -> dict[str, object]:
-        return {"unit": self.unit_account, "核定": [assessment_dict(record) for record in self.records]}
-
-
-def list_assessments(session: Session, unit_account: str, *, include_deleted: bool = False) -> AssessmentListing | None:
-    """The unit's 核定, newest month first; the standing ones (未入账, 已入账) unless ``include_deleted``.
-
-    None when the unit is not in the master data (the command says so rather than list nothing).
-    """
-    if session.get(Unit, unit_account) is None:
-        return None
-    query = select(RemitAssessment).where(RemitAssessment.unit_account == unit_account)
-    if not include_deleted:
-        query = query.where(RemitAssessment.state != REMIT_DELETED)
-    records = session.scalars(query.order_by(RemitAssessment.month.desc(), RemitAssessment.id.desc())).all()
-    return AssessmentListing(unit_account, list(records))
 
 
 @dataclass(frozen=True)

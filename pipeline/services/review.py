@@ -28,26 +28,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from pipeline.config import CentreConfig
-from pipeline.model import REVIEW_DATE, REVIEW_OPINION, REVIEW_REQUEST, REVIEW_RESULT, BatchResult, RowStatus
-from pipeline.policy import MEMBER_CHANGE
+from pipeline.model import MEMBER_CHANGE, REVIEW_DATE, REVIEW_OPINION, REVIEW_REQUEST, REVIEW_RESULT, BatchResult, RowStatus
+from pipeline.services.listings import DecisionView, ReviewView
 from pipeline.services.members import member_details
-from pipeline.store.tables import (
-    REVIEW_APPROVED,
-    REVIEW_PENDING,
-    REVIEW_REFUSED,
-    REVIEW_RETURNED,
-    Batch,
-    BatchRowPart,
-    Member,
-    ReviewDecision,
-    ReviewRequest,
-)
+from pipeline.store.states import REVIEW_APPROVED, REVIEW_PENDING, REVIEW_REFUSED, REVIEW_RETURNED
+from pipeline.store.tables import Batch, BatchRowPart, Member, ReviewDecision, ReviewRequest
 
 # Deciding and publishing need the member-change effects, the queries and the outputs (pandas,
 # pandera, WeasyPrint): they import them, so ``gjj review list`` starts without them.
@@ -56,69 +46,6 @@ from pipeline.store.tables import (
 ROW_STATUS = {REVIEW_APPROVED: RowStatus.ACCEPTED, REVIEW_RETURNED: RowStatus.RETURNED, REVIEW_REFUSED: RowStatus.REFUSED}
 #: The computed values a decided row gets in result.json (its notice is built from them).
 RESULT, OPINION, DECIDED_ON = REVIEW_RESULT, REVIEW_OPINION, REVIEW_DATE
-
-
-@dataclass(frozen=True)
-class DecisionView:
-    state: str
-    decided_by: str
-    decided_at: datetime
-    reason: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"state": self.state, "decided_by": self.decided_by, "decided_at": self.decided_at.isoformat(timespec="seconds"), "reason": self.reason}
-
-
-@dataclass(frozen=True)
-class ReviewView:
-    """One review request as the commands show it."""
-
-    id: int
-    unit_account: str
-    batch_id: str
-    excel_row: int
-    member_account: str
-    member_name: str
-    item: str
-    old_value: str
-    new_value: str
-    reason: str
-    state: str
-    submitted_at: datetime
-    decisions: list[DecisionView] = field(default_factory=list)
-    #: The member's record as the centre holds it now (only for one request shown: ``show_request``).
-    current_record: dict[str, str] = field(default_factory=dict)
-    #: The kind of business of the request's batch: 缴存人信息变更, or a kind waiting under the centre's policy.
-    kind: str = ""
-
-    @property
-    def changes_details(self) -> bool:
-        """A 姓名/证件号码 change (old and new value), not a row of another kind waiting under the policy."""
-        return self.kind in ("", MEMBER_CHANGE)
-
-    @property
-    def what(self) -> str:
-        """What the request asks, in one line: 姓名「张三」→「张三丰」, or 封存：封存原因 退休封存，变更年月 2024-07."""
-        return f"{self.item}「{self.old_value}」→「{self.new_value}」" if self.changes_details else f"{self.item}：{self.new_value}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "unit": self.unit_account,
-            "batch_id": self.batch_id,
-            "row": self.excel_row,
-            "个人账号": self.member_account,
-            "姓名": self.member_name,
-            "变更项目": self.item,
-            "变更前": self.old_value,
-            "变更后": self.new_value,
-            "变更原因": self.reason,
-            "state": self.state,
-            "submitted_at": self.submitted_at.isoformat(timespec="seconds"),
-            "decisions": [decision.to_dict() for decision in self.decisions],
-            "current_record": self.current_record,
-            "业务": self.kind,
-        }
 
 
 @dataclass
@@ -163,16 +90,6 @@ def _view(session: Session, request: ReviewRequest, *, with_decisions: bool = Fa
         record,
         batch.kind or "" if batch else "",
     )
-
-
-def list_requests(session: Session, unit_account: str | None = None, *, include_decided: bool = False) -> list[ReviewView]:
-    """The requests waiting (all of them with ``include_decided``), oldest first; one unit's with ``unit_account``."""
-    query = select(ReviewRequest).order_by(ReviewRequest.id)
-    if unit_account is not None:
-        query = query.where(ReviewRequest.unit_account == unit_account)
-    if not include_decided:
-        query = query.where(ReviewRequest.state == REVIEW_PENDING)
-    return [_view(session, request) for request in session.scalars(query)]
 
 
 def show_request(session: Session, request_id: int) -> ReviewView | None:

@@ -1,7 +1,7 @@
 """The web console's tables (``gjj serve``, migration 0011): staff accounts and the audit log.
 
-Kept beside :mod:`pipeline.store.tables` on the same ``Base``; the package imports this module so
-the models are always registered with the metadata the migrations are held to.
+Kept beside :mod:`pipeline.store.tables` on the same ``Base``; the migrations (and the test that holds
+them to the models) take ``Base`` from here, so these tables are registered with its metadata.
 """
 
 from __future__ import annotations

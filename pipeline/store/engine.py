@@ -7,8 +7,6 @@ database.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event, text
@@ -16,15 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
 
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-
-
-def database_url(home: Path) -> str:
-    return os.environ.get("GJJ_DB") or f"sqlite:///{home / 'var' / 'gjj.db'}"
-
-
-#: How long a SQLite writer waits for another one's lock before the file in hand fails (and is retried next run).
-SQLITE_BUSY_SECONDS = 30.0
+from pipeline.store.dbapi import MIGRATIONS, SQLITE_BUSY_SECONDS, head_revision
 
 
 def make_engine(url: str, busy_seconds: float = SQLITE_BUSY_SECONDS) -> Engine:
@@ -41,11 +31,6 @@ def make_engine(url: str, busy_seconds: float = SQLITE_BUSY_SECONDS) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True)
-
-
-def head_revision() -> str:
-    """The newest migration's revision, read from the file names (``0010_documents.py`` is ``0010``)."""
-    return max(path.name.split("_", 1)[0] for path in (MIGRATIONS / "versions").glob("[0-9]*_*.py"))
 
 
 def current_revision(engine: Engine) -> str | None:

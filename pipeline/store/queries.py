@@ -33,20 +33,8 @@ from pipeline.rules.context import (
 from pipeline.rules.remit import ACCOUNT, BASE
 from pipeline.rules.seal import KIND as SEAL_KIND
 from pipeline.store.bulk import driver_rows
-from pipeline.store.tables import (
-    BACKPAY_ENTERED,
-    REMIT_DELETED,
-    REVIEW_PENDING,
-    BackPayRecord,
-    Batch,
-    BatchRowPart,
-    Member,
-    MemberChange,
-    RemitAssessment,
-    RemitMember,
-    ReviewRequest,
-    Unit,
-)
+from pipeline.store.states import BACKPAY_ENTERED, REMIT_DELETED, REVIEW_PENDING
+from pipeline.store.tables import BackPayRecord, Batch, BatchRowPart, Member, MemberChange, RemitAssessment, RemitMember, ReviewRequest, Unit
 
 #: The status of a closed account (销户): its 证件号码 is free again (see ``OPEN_MEMBER``).
 CLOSED = "销户"

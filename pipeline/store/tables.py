@@ -26,8 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-BACKPAY_ENTERED = "未分配"
-BACKPAY_DELETED = "已删除"
+from pipeline.store.states import REMIT_UNPAID, REVIEW_PENDING
 
 
 def refuse_float(value: Any) -> None:
@@ -260,9 +259,6 @@ class SerialCounter(Base):
     last_value: Mapped[int] = mapped_column(Integer)
 
 
-REMIT_UNPAID = "未入账"
-REMIT_PAID = "已入账"
-REMIT_DELETED = "已删除"
 
 #: 核定 that stand: a month of a unit is assessed at most once among them.
 REMIT_STANDING = "state <> '已删除'"
@@ -327,10 +323,6 @@ class RemitMember(Base):
 
 
 #: The states of a review request (SPEC.md "Member details change and review"); only 待审核 is open.
-REVIEW_PENDING = "待审核"
-REVIEW_APPROVED = "审核通过"
-REVIEW_RETURNED = "退回"
-REVIEW_REFUSED = "不通过"
 
 
 class ReviewRequest(Base):

@@ -19,20 +19,14 @@ from starlette.routing import Route
 from pipeline.model import DOCUMENT_SUFFIXES
 from pipeline.services import audit
 from pipeline.services.documents import document_file, request_documents
+from pipeline.services.listings import ReviewView, list_requests
 from pipeline.services.lookup import find_members, latest_runs, member_record, run_files
 from pipeline.services.quarantine import quarantined_files
-from pipeline.services.review import ReviewView, list_requests, review, review_batch, show_request
+from pipeline.services.review import review, review_batch, show_request
 from pipeline.services.staff import StaffView
-from pipeline.store.tables import (
-    REVIEW_APPROVED,
-    REVIEW_PENDING,
-    REVIEW_REFUSED,
-    REVIEW_RETURNED,
-    Member,
-    RequestDocument,
-    ReviewRequest,
-    StoredDocument,
-)
+from pipeline.store.dbapi import session_reader
+from pipeline.store.states import REVIEW_APPROVED, REVIEW_PENDING, REVIEW_REFUSED, REVIEW_RETURNED
+from pipeline.store.tables import Member, RequestDocument, ReviewRequest, StoredDocument
 from pipeline.web.auth import REVIEWER, VIEWER, log_action, page
 from pipeline.web.base import console_of, flash, render
 
@@ -67,7 +61,7 @@ def run_page(request: Request, staff: StaffView, form: FormData) -> Response:
 def reviews(request: Request, staff: StaffView, form: FormData) -> Response:
     show_all = request.query_params.get("all") == "1"
     with console_of(request).app.sessions() as session:
-        views = list_requests(session, include_decided=show_all)
+        views = list_requests(session_reader(session), include_decided=show_all)
     batches = [] if show_all else waiting_batches(views)
     return render(
         request,

@@ -16,11 +16,13 @@ from starlette.routing import Route
 
 from pipeline.errors import Code
 from pipeline.run.counter_documents import counter_documents
-from pipeline.services.backpay_query import delete_unallocated, list_unallocated
+from pipeline.services.backpay_query import delete_unallocated
+from pipeline.services.listings import list_assessments, list_unallocated
 from pipeline.services.lookup import referrals, units_with_assessments, units_with_backpay
 from pipeline.services.quarantine import quarantined_files, requeue
-from pipeline.services.remit import delete_assessment, list_assessments
+from pipeline.services.remit import delete_assessment
 from pipeline.services.staff import StaffView
+from pipeline.store.dbapi import session_reader
 from pipeline.web.auth import ADMIN, VIEWER, log_action, page
 from pipeline.web.base import console_of, flash, render
 
@@ -35,7 +37,7 @@ def backpay(request: Request, staff: StaffView, form: FormData) -> Response:
     unit = _unit(request)
     with console_of(request).app.sessions() as session:
         units = units_with_backpay(session)
-        listing = list_unallocated(session, unit).to_dict() if unit else None
+        listing = list_unallocated(session_reader(session), unit).to_dict() if unit else None
     return render(request, "backpay.html", staff=staff, here="backpay", unit=unit, units=units, listing=listing, admin=staff.may(ADMIN))
 
 
@@ -43,7 +45,7 @@ def backpay(request: Request, staff: StaffView, form: FormData) -> Response:
 def backpay_confirm(request: Request, staff: StaffView, form: FormData) -> Response:
     unit, serial = _unit(request), request.query_params.get("serial", "")
     with console_of(request).app.sessions() as session:
-        records = [r for r in list_unallocated(session, unit).to_dict()["records"] if r["业务流水号"] == serial]  # type: ignore[union-attr, index]
+        records = [r for r in list_unallocated(session_reader(session), unit).to_dict()["records"] if r["业务流水号"] == serial]  # type: ignore[union-attr, index]
     return render(request, "confirm.html", staff=staff, here="backpay", title="删除补缴记录", records=records, action="/backpay/delete", unit=unit, serial=serial,
                   back=f"/backpay?unit={quote(unit)}", question=f"删除单位 {unit} 业务流水号 {serial} 下 {len(records)} 条未分配的补缴记录？")
 
@@ -66,7 +68,7 @@ def remit(request: Request, staff: StaffView, form: FormData) -> Response:
     unit = _unit(request)
     with console_of(request).app.sessions() as session:
         units = units_with_assessments(session)
-        listing = list_assessments(session, unit) if unit else None
+        listing = list_assessments(session_reader(session), unit) if unit else None
         data = listing.to_dict() if listing is not None else None
     return render(request, "remit.html", staff=staff, here="remit", unit=unit, units=units, listing=data, unknown=bool(unit) and data is None, admin=staff.may(ADMIN))
 
@@ -75,7 +77,7 @@ def remit(request: Request, staff: StaffView, form: FormData) -> Response:
 def remit_confirm(request: Request, staff: StaffView, form: FormData) -> Response:
     unit, serial = _unit(request), request.query_params.get("serial", "")
     with console_of(request).app.sessions() as session:
-        listing = list_assessments(session, unit)
+        listing = list_assessments(session_reader(session), unit)
         records = [r for r in (listing.to_dict()["核定"] if listing else []) if r["业务流水号"] == serial]  # type: ignore[union-attr, index]
     return render(request, "confirm.html", staff=staff, here="remit", title="删除汇缴核定", records=records, action="/remit/delete", unit=unit, serial=serial,
                   back=f"/remit?unit={quote(unit)}", question=f"删除单位 {unit} 业务流水号 {serial} 的汇缴核定（{len(records)} 个月）？缴至年月将恢复为核定前的月份。")

@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 from pipeline.model import BatchResult, RowStatus
 from pipeline.rules.backpay import AMOUNT, KIND
 from pipeline.store.bulk import insert_rows
-from pipeline.store.tables import BACKPAY_ENTERED, BackPayRecord, Batch
+from pipeline.store.states import BACKPAY_ENTERED
+from pipeline.store.tables import BackPayRecord, Batch
 
 __all__ = ["KIND", "record"]
 

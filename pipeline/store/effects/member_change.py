@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from pipeline.model import BatchResult, RowStatus
 from pipeline.rules.member_change import ACCOUNT, KIND, new_value
 from pipeline.store import documents
-from pipeline.store.tables import REVIEW_PENDING, Batch, Member, MemberChange, ReviewRequest
+from pipeline.store.states import REVIEW_PENDING
+from pipeline.store.tables import Batch, Member, MemberChange, ReviewRequest
 from schemas.member_change import BANK, BANK_NAME, ID_NUMBER, ITEM, NAME, REASON, split_bank
 
 #: The Member column of each item that is not kept in the profile.

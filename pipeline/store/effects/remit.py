@@ -39,7 +39,8 @@ from pipeline.rules.remit import (
 )
 from pipeline.store.bulk import driver_rows, insert_rows
 from pipeline.store.queries import SqlMasterData
-from pipeline.store.tables import REMIT_UNPAID, Batch, Member, RemitAssessment, RemitMember, Unit
+from pipeline.store.states import REMIT_UNPAID
+from pipeline.store.tables import Batch, Member, RemitAssessment, RemitMember, Unit
 
 __all__ = ["KIND", "assign", "record", "refresh_baselines", "restore", "units_of"]
 

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from pipeline.model import BatchResult, RowStatus
 from pipeline.policy import DEFAULT_KEY_COLUMN, REASON_COLUMNS, key_column, waiting_summary
 from pipeline.store import documents
-from pipeline.store.tables import REVIEW_PENDING, Batch, ReviewRequest
+from pipeline.store.states import REVIEW_PENDING
+from pipeline.store.tables import Batch, ReviewRequest
 
 
 def record(session: Session, batch: Batch, result: BatchResult) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from pipeline.store.tables import Base
+# Base through the console's module, which adds its tables to the metadata (pipeline.store.tables has the rest).
+from pipeline.store.console_tables import Base
 
 target_metadata = Base.metadata
 
