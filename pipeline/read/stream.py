@@ -20,20 +20,17 @@ from __future__ import annotations
 
 import codecs
 import csv
-import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from python_calamine import CalamineError, CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
-
 from pipeline.config import Limits
 from pipeline.errors import Code, Issue, ReadFailure
 from pipeline.model import Sheet
 from pipeline.read.header import HEADER_SEARCH_ROWS, BlockCut, cut_block, find_header, no_header_message
-from pipeline.read.workbook import RawTable, check_zip_limits
+from pipeline.read.workbook import UNREADABLE_WORKBOOK, WORKBOOK_ERRORS, RawTable, check_zip_limits, open_worksheets
 
 #: Rows per block: the schema checks a block in this process (below ``APART_ROWS``), and a block's
 #: cells and checks are a few MB.
@@ -142,25 +139,15 @@ def _csv_rows(path: Path, encoding: str) -> Iterator[list[Any]]:
 def _workbook_table(path: Path, headers: dict[str, Sequence[str]]) -> StreamedTable:
     """The first visible worksheet whose first rows hold one of ``headers`` (else the first one's answer)."""
     try:
-        workbook = CalamineWorkbook.from_path(str(path))
-        sheets = workbook.sheets_metadata
-        if not sheets:
-            raise _fail(Code.EMPTY_FILE, "文件中没有工作表")
-        hidden = tuple(sheet.name for sheet in sheets if sheet.visible != SheetVisibleEnum.Visible)
-        looked_at: list[str] = []
-        for index, meta in enumerate(sheets):
-            if meta.visible != SheetVisibleEnum.Visible or meta.typ != SheetTypeEnum.WorkSheet:
-                continue
-            sheet = workbook.get_sheet_by_index(index)
-            looked_at.append(meta.name)
+        sheets = open_worksheets(path)
+        for name, sheet in sheets:
             rows = _sheet_rows(sheet.iter_rows(), (sheet.start or (0, 0))[1])
-            table = _table(meta.name, rows, sheet.total_height or 0, headers, tuple(looked_at), hidden)
+            table = _table(name, rows, sheet.total_height or 0, headers, tuple(sheets.looked_at), sheets.hidden)
             if table.kind is not None:
                 return table
-        first = next((meta.name for meta in sheets if meta.visible == SheetVisibleEnum.Visible), "")
-        return _table(first, iter(()), 0, headers, tuple(looked_at), hidden)
-    except (CalamineError, ValueError, OverflowError, zipfile.BadZipFile) as exc:
-        raise _fail(Code.FILE_UNREADABLE, "文件无法打开（可能已损坏、设置了打开密码或不是Excel文件）") from exc
+        return _table(sheets.first_visible, iter(()), 0, headers, tuple(sheets.looked_at), sheets.hidden)
+    except WORKBOOK_ERRORS as exc:
+        raise _fail(Code.FILE_UNREADABLE, UNREADABLE_WORKBOOK) from exc
 
 
 def _sheet_rows(rows: Any, first_column: int) -> Iterator[list[Any]]:
@@ -169,5 +156,5 @@ def _sheet_rows(rows: Any, first_column: int) -> Iterator[list[Any]]:
     try:
         for row in rows:
             yield [*pad, *row] if first_column else (row if type(row) is list else list(row))
-    except (CalamineError, ValueError, OverflowError) as exc:
-        raise _fail(Code.FILE_UNREADABLE, "文件无法打开（可能已损坏、设置了打开密码或不是Excel文件）") from exc
+    except WORKBOOK_ERRORS as exc:
+        raise _fail(Code.FILE_UNREADABLE, UNREADABLE_WORKBOOK) from exc

@@ -24,14 +24,14 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from python_calamine import CalamineError, CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
+from python_calamine import CalamineError, CalamineSheet, CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
 
 from pipeline.config import Limits
 from pipeline.errors import Code, Issue, ReadFailure
@@ -168,32 +168,62 @@ def _read_workbook(path: Path, holds_header: HeaderTest | None) -> RawTable:
     return table
 
 
-def _parse_workbook(path: Path, holds_header: HeaderTest | None) -> RawTable:
-    try:
-        workbook = CalamineWorkbook.from_path(str(path))
-        sheets = workbook.sheets_metadata
-        if not sheets:
-            raise _fail(Code.EMPTY_FILE, "文件中没有工作表")
-        hidden = tuple(sheet.name for sheet in sheets if sheet.visible != SheetVisibleEnum.Visible)
-        looked_at: list[str] = []
-        first: RawTable | None = None
-        for index, sheet in enumerate(sheets):
-            if sheet.visible != SheetVisibleEnum.Visible or sheet.typ != SheetTypeEnum.WorkSheet:
+#: What a broken or hostile workbook raises (calamine's errors; a value or date out of range). Anything
+#: else (a bug, MemoryError, a disk error) is a fault: the file waits in the inbox.
+WORKBOOK_ERRORS = (CalamineError, ValueError, OverflowError, zipfile.BadZipFile)
+UNREADABLE_WORKBOOK = "文件无法打开（可能已损坏、设置了打开密码或不是Excel文件）"
+
+
+@dataclass
+class Worksheets:
+    """A workbook's visible worksheets, in order (hidden sheets and chart sheets are never read).
+
+    Iterating gives ``(name, sheet)`` and notes each name in ``looked_at``; ``hidden`` names the hidden
+    and very hidden sheets. Both the whole-file reader (units' files) and the streamed one (master
+    data, :mod:`pipeline.read.stream`) walk a workbook through this.
+    """
+
+    workbook: CalamineWorkbook
+    hidden: tuple[str, ...]
+    looked_at: list[str] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[tuple[str, CalamineSheet]]:
+        for index, meta in enumerate(self.workbook.sheets_metadata):
+            if meta.visible != SheetVisibleEnum.Visible or meta.typ != SheetTypeEnum.WorkSheet:
                 continue  # hidden, or a chart sheet
-            rows = workbook.get_sheet_by_index(index).to_python(skip_empty_area=False)
-            looked_at.append(sheet.name)
-            table = RawTable(sheet.name, [row if type(row) is list else list(row) for row in rows])
+            self.looked_at.append(meta.name)
+            yield meta.name, self.workbook.get_sheet_by_index(index)
+
+    @property
+    def first_visible(self) -> str:
+        return next((meta.name for meta in self.workbook.sheets_metadata if meta.visible == SheetVisibleEnum.Visible), "")
+
+
+def open_worksheets(path: Path) -> Worksheets:
+    """The workbook's sheets, or EMPTY_FILE when it has none; raises one of :data:`WORKBOOK_ERRORS`."""
+    workbook = CalamineWorkbook.from_path(str(path))
+    sheets = workbook.sheets_metadata
+    if not sheets:
+        raise _fail(Code.EMPTY_FILE, "文件中没有工作表")
+    return Worksheets(workbook, tuple(sheet.name for sheet in sheets if sheet.visible != SheetVisibleEnum.Visible))
+
+
+def _parse_workbook(path: Path, holds_header: HeaderTest | None) -> RawTable:
+    first: RawTable | None = None
+    try:
+        sheets = open_worksheets(path)
+        for name, sheet in sheets:
+            rows = sheet.to_python(skip_empty_area=False)
+            table = RawTable(name, [row if type(row) is list else list(row) for row in rows])
             del rows
             if holds_header is None or holds_header(table.rows):
-                table.looked_at, table.hidden = tuple(looked_at), hidden
+                table.looked_at, table.hidden = tuple(sheets.looked_at), sheets.hidden
                 return table
             first = first or table
-    except (CalamineError, ValueError, OverflowError, zipfile.BadZipFile) as exc:
-        # What a broken or hostile workbook raises (calamine's errors; a value or date out of range).
-        # Anything else (a bug, MemoryError, a disk error) is a fault: the file waits in the inbox.
-        raise _fail(Code.FILE_UNREADABLE, "文件无法打开（可能已损坏、设置了打开密码或不是Excel文件）") from exc
+    except WORKBOOK_ERRORS as exc:
+        raise _fail(Code.FILE_UNREADABLE, UNREADABLE_WORKBOOK) from exc
     first = first or RawTable("", [])  # no visible worksheet at all
-    first.looked_at, first.hidden = tuple(looked_at), hidden
+    first.looked_at, first.hidden = tuple(sheets.looked_at), sheets.hidden
     return first
 
 
