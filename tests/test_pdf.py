@@ -6,7 +6,10 @@ import html
 import math
 import re
 import shutil
+import os
+import signal
 import subprocess
+import sys
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -22,7 +25,7 @@ from pipeline.errors import Code, Issue
 from pipeline.model import BatchResult, BatchStatus, RowResult, RowStatus
 from pipeline.outputs.pdf.context import REPORT_MAX_ISSUES
 from pipeline.outputs.pdf.fonts import find_cjk_face
-from pipeline.outputs.pdf.render import PdfRenderer
+from pipeline.outputs.pdf.render import PdfRenderer, remove_orphan_folders
 
 SERIAL = "122040701_0003502413"
 BACKPAY_HEADER = ["序号", "个人账号", "姓名", "证件号码", "补缴原因", "补缴开始年月", "补缴结束年月", "补缴金额"]
@@ -398,3 +401,23 @@ def test_slip_rasterises_with_its_text_drawn_where_the_text_layer_has_it(rendere
     assert left > 20
     assert ink(0, 0, left - 5, height) == 0 and ink(width - left + 5, 0, width, height) == 0  # white margins
     assert ink(0, 0, width, height) < 0.1  # mostly paper: not a black or grey page
+
+
+def test_a_killed_renderers_font_folder_is_removed_by_the_next_one(tmp_path: Path) -> None:
+    """A process killed mid-batch runs no finalizer: its font files stay until a renderer sweeps them."""
+    code = (
+        "import os, signal; from pipeline.config import load_config; from pipeline.outputs.pdf.render import PdfRenderer;"
+        "renderer = PdfRenderer(load_config(None)); renderer.warm(); print(renderer._folder, flush=True); os.kill(os.getpid(), signal.SIGKILL)"
+    )
+    environment = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    done = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL
+    killed = Path(done.stdout.strip())
+    assert killed.parent == tmp_path and any(killed.iterdir())  # the font subset the killed process made
+    own = tmp_path / f"gjj-pdf-{os.getpid()}-living"
+    own.mkdir()
+    legacy = tmp_path / "gjj-pdf-unknown"
+    legacy.mkdir()
+    assert remove_orphan_folders(tmp_path) == [killed]
+    assert not killed.exists()
+    assert own.exists() and legacy.exists()  # a living process's folder, and one whose owner it cannot tell
