@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import html
 import math
+import os
 import re
 import shutil
-import os
 import signal
 import subprocess
 import sys
