@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from pipeline.app import App, open_app
 from pipeline.errors import Code
 from pipeline.services import load as load_service
 from pipeline.services.fakes import fake_master_data, write_master_files, write_table
 from pipeline.services.load import Changes, load_master_data
+from pipeline.store import master_stage
 from schemas.masterdata import MEMBER_HEADER, UNIT_HEADER
 
 BASE = MEMBER_HEADER.index("个人缴存基数")
@@ -142,3 +144,38 @@ def test_progress_is_reported_while_loading(tmp_path: Path, monkeypatch: pytest.
     assert all(total is not None and done <= total for stage, done, total in calls)
     assert calls[-1] == (load_service.WRITING, 3, 3)
     app.close()
+
+
+def _unit_keys(app: App) -> list[tuple[str, str]]:
+    with app.engine.connect() as connection:
+        query = "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'members'::regclass AND contype = 'f' ORDER BY conname"
+        return [tuple(row) for row in connection.execute(text(query))]
+
+
+@pytest.fixture
+def postgresql_app(tmp_path: Path, postgres_server) -> App:
+    app = open_app(tmp_path / "home", db_url=postgres_server.new_database())
+    yield app
+    app.close()
+
+
+def test_a_bulk_load_on_postgresql_checks_the_units_in_one_query_and_keeps_the_key(postgresql_app: App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """From ``BULK_ROWS`` new members on, members' foreign key is dropped for the insert and added back
+    in the load's transaction: the key is there after the load, and a member whose unit is missing still
+    fails the whole load (here the check that refuses such rows is bypassed, so only the key can)."""
+    monkeypatch.setattr(master_stage, "BULK_ROWS", 10)
+    keys = _unit_keys(postgresql_app)
+    assert keys == [(keys[0][0], "FOREIGN KEY (unit_account) REFERENCES units(unit_account)")]
+    units, members = fake_master_data(unit_count=2, members_per_unit=15)
+    report = _load(postgresql_app, *write_master_files(tmp_path / "first", units, members))
+    assert report.loaded and report.member_changes == Changes(new=30, updated=0, unchanged=0)
+    assert _unit_keys(postgresql_app) == keys
+    assert len(_members(postgresql_app)) == 30
+
+    orphans = fake_master_data(unit_count=1, members_per_unit=12, seed=5)[1]
+    rows = [[f"39{index:07d}", "0999999", *member.row()[2:]] for index, member in enumerate(orphans)]
+    monkeypatch.setattr(load_service._MemberCheck, "_unknown_units", lambda self, unit_rows: iter(()))
+    with pytest.raises(IntegrityError, match="unit_account"):
+        _load(postgresql_app, None, write_table(tmp_path / "orphans.csv", MEMBER_HEADER, rows))
+    assert len(_members(postgresql_app)) == 30  # nothing of the failed load
+    assert _unit_keys(postgresql_app) == keys

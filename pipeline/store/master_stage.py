@@ -55,6 +55,8 @@ STAGED = ("excel_row", *LOADED, "id18", "flags")
 #: SQLite for the load: page caches of 256 MB (negative: KiB) for the database and for the stage.
 SQLITE_PRAGMAS = {"main.cache_size": -262144, "temp.cache_size": -262144}
 _CHUNK = 5000
+#: From this many new members on, PostgreSQL checks their units in one query (see :meth:`MemberStage.apply`).
+BULK_ROWS = 100_000
 
 
 def _chunks(values: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
@@ -68,6 +70,7 @@ class MemberStage:
     def __init__(self, session: Session):
         self.session = session
         self.postgresql = session.get_bind().dialect.name == "postgresql"
+        self._new_rows = 0
         self._pragmas: list[tuple[str, Any]] = []
         self.session.execute(text(f"DROP TABLE IF EXISTS {STAGE.name}"))  # a stage left by a load rolled back on this connection
         STAGE.create(session.connection())
@@ -183,6 +186,7 @@ class MemberStage:
         counts = {NEW: 0, CHANGED: 0, "": 0}
         for change, count in self._rows(f"SELECT change, count(*) FROM {STAGE.name} WHERE flags = 0 GROUP BY change"):
             counts[change or ""] = count
+        self._new_rows = counts[NEW]
         return counts
 
     def touched_units(self) -> set[str]:
@@ -204,7 +208,26 @@ class MemberStage:
             text(f"UPDATE members SET {assignments} FROM {STAGE.name} s WHERE s.member_account = members.member_account AND s.change = '{CHANGED}'")
         )
         columns = ", ".join(LOADED)
-        self.session.execute(text(f"INSERT INTO members ({columns}) SELECT {columns} FROM {STAGE.name} WHERE change = '{NEW}' ORDER BY excel_row"))
+        insert = text(f"INSERT INTO members ({columns}) SELECT {columns} FROM {STAGE.name} WHERE change = '{NEW}' ORDER BY excel_row")
+        if self.postgresql and self._new_rows >= BULK_ROWS:
+            self._insert_checking_units_once(insert)
+        else:
+            self.session.execute(insert)
+
+    def _insert_checking_units_once(self, insert: Any) -> None:
+        """Insert with ``members``' foreign keys (its unit) dropped, then added again in the same transaction.
+
+        PostgreSQL checks a foreign key with a trigger per inserted row: a million new members take
+        ten seconds of a city's load for that alone. Adding the key again checks every row in one
+        query; a member whose unit is missing still fails the whole load, and no other session ever
+        sees ``members`` without its key (the table is locked until the load commits or rolls back).
+        """
+        keys = self._rows("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'members'::regclass AND contype = 'f' ORDER BY conname")
+        for name, _ in keys:
+            self.session.execute(text(f'ALTER TABLE members DROP CONSTRAINT "{name}"'))
+        self.session.execute(insert)
+        for name, definition in keys:
+            self.session.execute(text(f'ALTER TABLE members ADD CONSTRAINT "{name}" {definition}'))
 
 
 def _expanding(name: str) -> Any:
