@@ -64,6 +64,8 @@ def migrated_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_a_listing_reads_through_the_driver_alone(migrated_home: Path, args: tuple[str, ...]) -> None:
     modules, done = imported(args, migrated_home)
     assert done.returncode in (0, 1), done.stderr[-2000:]  # 1: the unit is not in the (empty) master data
+    assert "无法打开数据库" not in done.stderr and "Traceback" not in done.stderr
+    assert done.returncode == 0 or "单位账号「0100001」不存在" in done.stderr
     assert "sqlite3" in modules and "pipeline.services.listings" in modules
     assert heavy_in(modules) == []
     # The database is at the newest migration (one query says so): no SQLAlchemy, no Alembic, no

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from pipeline.model import MEMBER_CHANGE
+from pipeline.model import MEMBER_CHANGE, MonthAssessment
 from pipeline.money import money_text
 from pipeline.store.dbapi import Reader, as_date, as_datetime, as_decimal
 from pipeline.store.states import BACKPAY_ENTERED, REMIT_DELETED, REVIEW_PENDING
@@ -79,26 +79,18 @@ def list_unallocated(reader: Reader, unit_account: str) -> BackPayListing:
 
 
 @dataclass(frozen=True)
-class Assessment:
-    """One month's 汇缴核定 (a ``remit_assessments`` row) as 汇缴核定查询 shows it."""
+class Assessment(MonthAssessment):
+    """One month's 汇缴核定 as stored (a ``remit_assessments`` row) and as 汇缴核定查询 shows it: the
+    month's figures, then its 业务流水号, its state and its payment."""
 
-    month: str
     serial_number: str
-    previous_count: int
-    previous_amount: Decimal
-    increase_count: int
-    increase_amount: Decimal
-    decrease_count: int
-    decrease_amount: Decimal
-    count: int
-    amount: Decimal
     state: str
     assessed_on: date
     paid_on: date | None
     paid_amount: Decimal | None
     deleted_at: datetime | None
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, Any]:
         """The 汇缴核定查询 columns, then the state and the payment (``gjj remit list --json``)."""
         return {
             "汇缴月度": self.month,
