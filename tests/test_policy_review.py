@@ -405,3 +405,29 @@ def test_the_console_shows_a_waiting_seal_and_approves_its_batch(strict_sqlite: 
     assert "整批通过" in client.get("/reviews").text
     assert post(client, f"/reviews/batches/{outcome.result.batch_id}/approve", {}).status_code == 303
     assert member_status(strict, member.member_account)[0] == "封存"
+
+
+def test_a_base_adjustment_whose_rows_were_all_refused_is_not_the_years_adjustment(sqlite_centre: Centre) -> None:
+    """Once a year (SPEC.md): a file whose only row waits for review takes the year's adjustment while it
+    waits; refused, it took nothing, and the unit's next 基数调整 file that year is accepted."""
+    centre = sqlite_centre
+    big, other = centre.members_of()[:2]
+    folder = centre.inbox / centre.unit().unit_account
+    bundle_file(folder, "基数调整", [base_row(big, "1.5")], {f"{big.member_account}_工资流水.pdf": fake_scan("pdf")}, "第一次.zip")
+    first = run_one(centre)
+    assert [row.status for row in first.result.rows] == [RowStatus.PENDING_REVIEW]
+    (request,) = waiting(centre)
+
+    bundle_file(folder, "基数调整", [base_row(other, "1.1")], {}, "第二次.zip")
+    while_waiting = run_one(centre)
+    assert [issue.code for issue in while_waiting.result.file_issues] == [Code.ADJUSTED_THIS_YEAR]
+    assert first.result.batch_id in while_waiting.result.file_issues[0].message
+
+    assert decide(centre, request.id, "不通过", "工资流水与申报基数不符").refused is None
+    bundle_file(folder, "基数调整", [base_row(other, "1.1")], {}, "第三次.zip")
+    after_refusal = run_one(centre)
+
+    assert after_refusal.result.status is BatchStatus.ACCEPTED and after_refusal.result.file_issues == []
+    with centre.app.sessions() as session:
+        assert session.get(Member, big.member_account).base == big.base
+        assert session.get(Member, other.member_account).base == (other.base * Decimal("1.1")).quantize(Decimal(1))

@@ -212,6 +212,11 @@ class SqlMasterData:
         return found
 
     def applied_batches(self, unit_account: str, kind: str, since: date, until: date) -> list[str]:
+        """The unit's accepted batches of ``kind`` in the period. A batch whose rows went to review counts
+        only while one of them waits or once one was applied: rows all returned or refused took nothing."""
+        changed = select(MemberChange.id).where(MemberChange.batch_pk == Batch.id, MemberChange.kind == kind).exists()
+        waiting = select(ReviewRequest.id).where(ReviewRequest.batch_pk == Batch.id, ReviewRequest.state == REVIEW_PENDING).exists()
+        reviewed = select(ReviewRequest.id).where(ReviewRequest.batch_pk == Batch.id).exists()
         query = select(Batch.batch_id).where(
             Batch.unit_account == unit_account,
             Batch.kind == kind,
@@ -219,6 +224,7 @@ class SqlMasterData:
             Batch.serial_number.is_not(None),
             Batch.business_date >= since,
             Batch.business_date <= until,
+            changed | waiting | ~reviewed,
         )
         return [batch_id for batch_id in self.session.scalars(query) if batch_id]
 
