@@ -9,10 +9,13 @@ import re
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import func, select
 
 from pipeline.outputs.writer import batch_folder
 from pipeline.run.summary import day_folder
+from pipeline.services import audit
 from pipeline.services.review import show_request
+from pipeline.store.console_tables import ConsoleAudit
 from tests.conftest import Centre
 from tests.web_support import NEW_ID, NEW_NAME, console_centre, logged_in, post
 
@@ -111,5 +114,32 @@ def test_a_batch_is_approved_at_once_from_the_queue(tmp_path) -> None:
         again = post(reviewer, f"/reviews/batches/{batch_id}/approve", {})
         assert again.status_code == 303 and "没有待审核的申请" in reviewer.get("/reviews").text
         assert "review approve batch" in reviewer.get("/audit").text
+    finally:
+        centre.app.close()
+
+
+def test_a_decision_and_its_audit_entry_are_one_transaction(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The audit entry is written in the decision's transaction: when it cannot be written, the decision
+    is not taken either (and never a decision without its entry)."""
+    centre = console_centre(tmp_path / "home", f"sqlite:///{tmp_path / 'gjj.db'}")
+    try:
+        reviewer = logged_in(centre, "审核员甲")
+
+        def disk_full(*args: object, **kwargs: object) -> None:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(audit, "record", disk_full)
+        with pytest.raises(OSError):
+            post(reviewer, "/reviews/1/decide", {"decision": "approve"})
+        monkeypatch.undo()
+        with centre.app.sessions() as session:
+            assert show_request(session, 1).state == "待审核"  # type: ignore[union-attr]
+            assert session.scalar(select(func.count()).select_from(ConsoleAudit).where(ConsoleAudit.action.like("review%"))) == 0
+
+        assert post(reviewer, "/reviews/1/decide", {"decision": "approve"}).status_code == 303
+        with centre.app.sessions() as session:
+            assert show_request(session, 1).state == "审核通过"  # type: ignore[union-attr]
+            entries = session.execute(select(ConsoleAudit.staff, ConsoleAudit.action, ConsoleAudit.detail).where(ConsoleAudit.action.like("review%"))).all()
+        assert [tuple(entry) for entry in entries] == [("审核员甲", "review approve", "审核通过")]
     finally:
         centre.app.close()

@@ -254,11 +254,19 @@ def publish(outbox: Path, result: BatchResult, config: CentreConfig | None = Non
     return written
 
 
-def _committed(sessions: Callable[[], Session], outbox: Path, config: CentreConfig | None, decision: Callable[[Session], DecisionOutcome]) -> DecisionOutcome:
+#: What a caller records with a decision taken, in the decision's transaction (the console: its audit log entry).
+Recorder = Callable[[Session, DecisionOutcome], None]
+
+
+def _committed(
+    sessions: Callable[[], Session], outbox: Path, config: CentreConfig | None, decision: Callable[[Session], DecisionOutcome], record: Recorder | None
+) -> DecisionOutcome:
     with sessions() as session, session.begin():
         outcome = decision(session)
         if outcome.refused is not None:
             session.rollback()
+        elif record is not None:
+            record(session, outcome)
     if outcome.result is not None:
         outcome.published = publish(outbox, outcome.result, config, outcome.request_ids)
     return outcome
@@ -274,10 +282,11 @@ def review(
     now: datetime | None = None,
     *,
     config: CentreConfig | None = None,
+    record: Recorder | None = None,
 ) -> DecisionOutcome:
-    """:func:`decide` in a transaction of its own, committed unless refused; then :func:`publish`
-    (the 审批结果通知单 too, given the centre's ``config``)."""
-    return _committed(sessions, outbox, config, lambda session: decide(session, request_id, state, by, reason, now, config))
+    """:func:`decide` in a transaction of its own (with what ``record`` writes), committed unless refused;
+    then :func:`publish` (the 审批结果通知单 too, given the centre's ``config``)."""
+    return _committed(sessions, outbox, config, lambda session: decide(session, request_id, state, by, reason, now, config), record)
 
 
 def review_batch(
@@ -290,7 +299,8 @@ def review_batch(
     now: datetime | None = None,
     *,
     config: CentreConfig | None = None,
+    record: Recorder | None = None,
 ) -> DecisionOutcome:
     """:func:`decide_batch` (every waiting request of a batch, by 批次号 or 业务流水号) in a transaction of
-    its own, committed unless refused; then :func:`publish` with a notice per request."""
-    return _committed(sessions, outbox, config, lambda session: decide_batch(session, reference, state, by, reason, now, config))
+    its own (with what ``record`` writes), committed unless refused; then :func:`publish` with a notice per request."""
+    return _committed(sessions, outbox, config, lambda session: decide_batch(session, reference, state, by, reason, now, config), record)

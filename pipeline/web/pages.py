@@ -9,8 +9,10 @@ staff account as the reviewer, and then rebuilds the day's staff summary as the 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -22,7 +24,7 @@ from pipeline.services.documents import document_file, request_documents
 from pipeline.services.listings import ReviewView, list_requests
 from pipeline.services.lookup import find_members, latest_runs, member_record, run_files
 from pipeline.services.quarantine import quarantined_files
-from pipeline.services.review import review, review_batch, show_request
+from pipeline.services.review import DecisionOutcome, Recorder, review, review_batch, show_request
 from pipeline.services.staff import StaffView
 from pipeline.store.dbapi import session_reader
 from pipeline.store.states import REVIEW_APPROVED, REVIEW_PENDING, REVIEW_REFUSED, REVIEW_RETURNED
@@ -103,6 +105,15 @@ def review_page(request: Request, staff: StaffView, form: FormData) -> Response:
     return render(request, "review.html", staff=staff, here="reviews", view=view, documents=documents, member=member, may_decide=staff.may(REVIEWER))
 
 
+def _audited(staff: StaffView, action: str, target: str, detail: Callable[[DecisionOutcome], str]) -> Recorder:
+    """The audit log entry of a decision, written in the decision's transaction: both or neither."""
+
+    def record(session: Session, outcome: DecisionOutcome) -> None:
+        audit.record(session, staff.name, action, target, detail(outcome))
+
+    return record
+
+
 @page(REVIEWER)
 def decide(request: Request, staff: StaffView, form: FormData) -> Response:
     request_id = request.path_params["request_id"]
@@ -112,12 +123,13 @@ def decide(request: Request, staff: StaffView, form: FormData) -> Response:
         return RedirectResponse(f"/reviews/{request_id}", status_code=303)
     reason = str(form.get("reason", ""))
     app = console_of(request).app
-    outcome = review(app.sessions, app.home.outbox, request_id, state, staff.name, reason, config=app.config)
+    action, target = f"review {form.get('decision')}", f"审核申请 {request_id}"
+    detail = state + (f"：{reason.strip()}" if reason.strip() else "")
+    outcome = review(app.sessions, app.home.outbox, request_id, state, staff.name, reason, config=app.config, record=_audited(staff, action, target, lambda _: detail))
     if outcome.decided_at is not None:
         app.write_summary(outcome.decided_at.date())  # the day's staff page lists the decision, as after `gjj review`
-    detail = f"未审核：{outcome.refused}" if outcome.refused else state + (f"：{reason.strip()}" if reason.strip() else "")
-    log_action(request, staff.name, f"review {form.get('decision')}", f"审核申请 {request_id}", detail)
     if outcome.refused is not None:
+        log_action(request, staff.name, action, target, f"未审核：{outcome.refused}")
         flash(request, f"未审核：{outcome.refused}", error=True)
     else:
         view = outcome.request
@@ -131,13 +143,14 @@ def approve_batch(request: Request, staff: StaffView, form: FormData) -> Respons
     """整批通过: every request of the batch still waiting, approved at once as ``gjj review approve --batch`` does."""
     batch_id = str(request.path_params["batch_id"])
     app = console_of(request).app
-    outcome = review_batch(app.sessions, app.home.outbox, batch_id, REVIEW_APPROVED, staff.name, config=app.config)
+    action, target = "review approve batch", f"批次 {batch_id}"
+    approved = _audited(staff, action, target, lambda outcome: f"{REVIEW_APPROVED} {len(outcome.request_ids)} 条")
+    outcome = review_batch(app.sessions, app.home.outbox, batch_id, REVIEW_APPROVED, staff.name, config=app.config, record=approved)
     if outcome.decided_at is not None:
         app.write_summary(outcome.decided_at.date())
     count = len(outcome.request_ids)
-    detail = f"未审核：{outcome.refused}" if outcome.refused else f"{REVIEW_APPROVED} {count} 条"
-    log_action(request, staff.name, "review approve batch", f"批次 {batch_id}", detail)
     if outcome.refused is not None:
+        log_action(request, staff.name, action, target, f"未审核：{outcome.refused}")
         flash(request, f"未审核：{outcome.refused}", error=True)
     else:
         flash(request, f"批次 {batch_id}：{count} 条申请{REVIEW_APPROVED}")
