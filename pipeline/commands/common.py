@@ -62,14 +62,22 @@ def open_home(config: Path | None) -> App:
     return app_
 
 
-def _up_to_date(url: str) -> bool:
+def _reader_if_current(url: str) -> Reader | None:
+    """A reader on the database when it is at the newest migration; None, nothing left open, when
+    there is no database yet or it is behind."""
     from pipeline.store.dbapi import connect, head_revision
 
     try:
-        with connect(url) as reader:
-            return reader.revision() == head_revision()
-    except FileNotFoundError:  # no database yet
-        return False
+        reader = connect(url)
+    except FileNotFoundError:
+        return None
+    current = False
+    try:
+        current = reader.revision() == head_revision()
+        return reader if current else None
+    finally:
+        if not current:
+            reader.close()
 
 
 @contextmanager
@@ -78,15 +86,18 @@ def reading(config: Path | None) -> Iterator[Reader]:
 
     A database that does not exist yet or is behind the newest migration is first opened as every
     other command opens it (:func:`open_home`: made, migrated, the configuration read); an up-to-date
-    one is only read, so a listing neither loads SQLAlchemy nor reads the configuration.
+    one is only read, on the connection that asked its migration, so a listing neither loads
+    SQLAlchemy nor reads the configuration.
     """
     from pipeline.store.dbapi import connect, database_url
 
     url = database_url(gjj_home())
     try:
-        if not _up_to_date(url):
+        reader = _reader_if_current(url)
+        if reader is None:
             open_home(config).close()
-        with connect(url) as reader:
+            reader = connect(url)
+        with reader:
             yield reader
     except Exception as exc:
         from pipeline.run.faults import database_problem, database_unavailable

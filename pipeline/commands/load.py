@@ -64,7 +64,6 @@ def load_master_files(app_: App, units: Path | None, members: Path | None, skip_
         err.print(f"[yellow]警告：有错误的行未导入（{escape(counts)}，共 {len(issues)} 个错误）；清单见 {escape(str(refused))}[/yellow]")
 
 
-
 def load_command(
     units: Annotated[Optional[Path], typer.Option("--units", exists=True, dir_okay=False, help="单位文件（csv/xlsx）")] = None,
     members: Annotated[Optional[Path], typer.Option("--members", exists=True, dir_okay=False, help="缴存人文件（csv/xlsx）")] = None,

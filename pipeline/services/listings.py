@@ -141,7 +141,7 @@ def list_assessments(reader: Reader, unit_account: str, *, include_deleted: bool
         " count, amount, state, assessed_on, paid_on, paid_amount, deleted_at"
         f" FROM remit_assessments WHERE unit_account = :unit{standing} ORDER BY month DESC, id DESC",
         unit=unit_account,
-        **({} if include_deleted else {"deleted": REMIT_DELETED}),
+        deleted=REMIT_DELETED,
     )
     return AssessmentListing(unit_account, [_assessment(row) for row in rows])
 

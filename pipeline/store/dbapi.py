@@ -17,8 +17,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -42,10 +41,20 @@ def database_url(home: Path) -> str:
 
 
 class Reader:
-    """Runs one read-only query and gives its rows as dicts (column name → driver value)."""
+    """Runs one read-only query and gives its rows as dicts (column name → driver value).
 
-    def __init__(self, run: Callable[[str, Mapping[str, Any]], list[Row]]) -> None:
+    A reader from :func:`connect` owns its connection: close it (or use it in a ``with``).
+    """
+
+    def __init__(self, run: Callable[[str, Mapping[str, Any]], list[Row]], close: Callable[[], None] = lambda: None) -> None:
         self._run = run
+        self.close = close
+
+    def __enter__(self) -> Reader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def rows(self, sql: str, **params: Any) -> list[Row]:
         return self._run(sql, params)
@@ -86,34 +95,29 @@ def sqlite_path(url: str) -> str:
     return url.split(":///", 1)[1] if ":///" in url else ":memory:"
 
 
-@contextmanager
-def connect(url: str, busy_seconds: float = SQLITE_BUSY_SECONDS) -> Iterator[Reader]:
-    """A reader on ``url`` (the URL :func:`pipeline.store.engine.database_url` gives), closed after use.
+def connect(url: str, busy_seconds: float = SQLITE_BUSY_SECONDS) -> Reader:
+    """A reader on ``url`` (the URL :func:`database_url` gives), with its own connection.
 
-    Nothing is written: SQLite is opened read-only (no database file is made where there is none),
-    PostgreSQL in a read-only transaction.
+    Nothing is written: SQLite is opened read-only (no database file is made where there is none:
+    FileNotFoundError), PostgreSQL in a read-only transaction.
     """
     if url.startswith("sqlite"):
         path = sqlite_path(url)
         if path != ":memory:" and not os.path.exists(path):
             raise FileNotFoundError(path)
         connection = sqlite3.connect(f"file:{path}?mode=ro" if path != ":memory:" else path, uri=path != ":memory:", timeout=busy_seconds)
-        try:
-            yield Reader(lambda sql, params: _as_dicts(connection.execute(sql, dict(params))))
-        finally:
-            connection.close()
-        return
+        return Reader(lambda sql, params: _as_dicts(connection.execute(sql, dict(params))), connection.close)
     import psycopg
 
-    with psycopg.connect(libpq_url(url)) as connection:
-        connection.read_only = True
-        with connection.cursor() as cursor:
+    server = psycopg.connect(libpq_url(url))
+    server.read_only = True
+    cursor = server.cursor()
 
-            def run(sql: str, params: Mapping[str, Any]) -> list[Row]:
-                cursor.execute(_NAMED.sub(r"%(\1)s", sql.replace("%", "%%")), dict(params))
-                return _as_dicts(cursor)
+    def run(sql: str, params: Mapping[str, Any]) -> list[Row]:
+        cursor.execute(_NAMED.sub(r"%(\1)s", sql.replace("%", "%%")), dict(params))
+        return _as_dicts(cursor)
 
-            yield Reader(run)
+    return Reader(run, server.close)
 
 
 def session_reader(session: Session) -> Reader:
