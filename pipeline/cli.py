@@ -115,13 +115,18 @@ def run(
     config: ConfigOption = None,
 ) -> None:
     """处理收件箱中所有等待的文件（夜间批处理），并更新当日的中心工作人员汇总。有文件被退回时也返回 0。"""
+    from pipeline.run.early import read_first_waiting
+
+    day = _business_date(business_date)
+    if helper_of is None:
+        read_first_waiting(gjj_home())  # parsed while what follows is imported
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from pipeline.intake.scan import waiting_files
     from pipeline.run.faults import SummaryNotWritten
     from pipeline.run.workers import HelperProcesses
 
-    day = _business_date(business_date)
     app_ = open_home(config)
     if helper_of is not None:
         _help_run(app_, day, helper_of)

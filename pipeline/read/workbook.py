@@ -22,14 +22,16 @@ table carries the zip's :class:`~pipeline.read.bundle.Bundle`.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import threading
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from python_calamine import CalamineError, CalamineSheet, CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
 
@@ -108,11 +110,16 @@ def check_zip_limits(path: Path, limits: Limits) -> None:
     """Refuse xlsx decompression bombs before a parser inflates them (a part may not inflate more
     than ``limits.max_zip_ratio`` : 1, Apache POI's ZipSecureFile default being 100)."""
     with path.open("rb") as handle:
-        if handle.read(len(OLE_SIGNATURE)) == OLE_SIGNATURE:
-            # An encrypted xlsx is an OLE compound file holding the encrypted package.
-            raise _fail(Code.FILE_UNREADABLE, "文件设置了打开密码（已加密），或是改了后缀的旧版xls文件，无法读取；请取消密码并用Excel另存为xlsx后重新上传")
+        _check_zip(handle, limits)
+
+
+def _check_zip(handle: IO[bytes], limits: Limits) -> None:
+    if handle.read(len(OLE_SIGNATURE)) == OLE_SIGNATURE:
+        # An encrypted xlsx is an OLE compound file holding the encrypted package.
+        raise _fail(Code.FILE_UNREADABLE, "文件设置了打开密码（已加密），或是改了后缀的旧版xls文件，无法读取；请取消密码并用Excel另存为xlsx后重新上传")
+    handle.seek(0)
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(handle) as archive:
             infos = archive.infolist()
     except zipfile.BadZipFile as exc:
         raise _fail(Code.FILE_UNREADABLE, "文件不是有效的xlsx文件（可能已损坏），请用Excel重新保存后上传") from exc
@@ -174,6 +181,13 @@ WORKBOOK_ERRORS = (CalamineError, ValueError, OverflowError, zipfile.BadZipFile)
 UNREADABLE_WORKBOOK = "文件无法打开（可能已损坏、设置了打开密码或不是Excel文件）"
 
 
+def visible_worksheets(workbook: CalamineWorkbook) -> Iterator[int]:
+    """The indexes of a workbook's visible worksheets, in order (not hidden, not a chart sheet)."""
+    for index, meta in enumerate(workbook.sheets_metadata):
+        if meta.visible == SheetVisibleEnum.Visible and meta.typ == SheetTypeEnum.WorkSheet:
+            yield index
+
+
 @dataclass
 class Worksheets:
     """A workbook's visible worksheets, in order (hidden sheets and chart sheets are never read).
@@ -186,13 +200,15 @@ class Worksheets:
     workbook: CalamineWorkbook
     hidden: tuple[str, ...]
     looked_at: list[str] = field(default_factory=list)
+    #: Sheets parsed already, by index (the early read's, see :class:`EarlyRead`).
+    parsed: dict[int, CalamineSheet] = field(default_factory=dict)
 
     def __iter__(self) -> Iterator[tuple[str, CalamineSheet]]:
-        for index, meta in enumerate(self.workbook.sheets_metadata):
-            if meta.visible != SheetVisibleEnum.Visible or meta.typ != SheetTypeEnum.WorkSheet:
-                continue  # hidden, or a chart sheet
-            self.looked_at.append(meta.name)
-            yield meta.name, self.workbook.get_sheet_by_index(index)
+        for index in visible_worksheets(self.workbook):
+            name = self.workbook.sheets_metadata[index].name
+            self.looked_at.append(name)
+            sheet = self.parsed.pop(index, None)
+            yield name, sheet if sheet is not None else self.workbook.get_sheet_by_index(index)
 
     @property
     def first_visible(self) -> str:
@@ -201,11 +217,13 @@ class Worksheets:
 
 def open_worksheets(path: Path) -> Worksheets:
     """The workbook's sheets, or EMPTY_FILE when it has none; raises one of :data:`WORKBOOK_ERRORS`."""
-    workbook = CalamineWorkbook.from_path(str(path))
+    early = _take_early_read(path)
+    workbook = early.workbook if early is not None else CalamineWorkbook.from_path(str(path))
     sheets = workbook.sheets_metadata
     if not sheets:
         raise _fail(Code.EMPTY_FILE, "文件中没有工作表")
-    return Worksheets(workbook, tuple(sheet.name for sheet in sheets if sheet.visible != SheetVisibleEnum.Visible))
+    hidden = tuple(sheet.name for sheet in sheets if sheet.visible != SheetVisibleEnum.Visible)
+    return Worksheets(workbook, hidden, parsed=dict(early.parsed) if early is not None else {})
 
 
 def _parse_workbook(path: Path, holds_header: HeaderTest | None) -> RawTable:
@@ -225,6 +243,89 @@ def _parse_workbook(path: Path, holds_header: HeaderTest | None) -> RawTable:
     first = first or RawTable("", [])  # no visible worksheet at all
     first.looked_at, first.hidden = tuple(sheets.looked_at), sheets.hidden
     return first
+
+
+# --- the early read: a speed trick measured in benchmarks/ ("whole gjj run process", README) --------
+
+
+#: What an early read parses at most: the default configuration's limits (pipeline/centre.yaml).
+EARLY_LIMITS = Limits(max_file_bytes=20 * 1024 * 1024, max_rows=200_000, max_cell_chars=200)
+
+
+class EarlyRead:
+    """The first waiting workbook parsed in a thread while ``gjj run`` imports what it needs.
+
+    ``gjj run`` spends about a second importing pandas, pandera, SQLAlchemy and WeasyPrint before it
+    reads its first file. calamine parses without holding the GIL, so meanwhile a thread parses the
+    first visible worksheet of the file the run will most likely take first. The next read of that
+    path uses it, but only if the file still holds the very bytes that were parsed (sha256); any
+    other read drops it, so it is used once or never. A file above :data:`EARLY_LIMITS` (it starts
+    before the configuration is read), or one calamine refuses, is not parsed early: the read proper
+    judges it as usual, and checks the configured limits before it uses what was parsed.
+    The run lets the thread finish (:func:`finish_early_read`) before it forks: a fork while another
+    thread runs native code copies that thread's locks half held.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sha256 = ""
+        self.workbook: CalamineWorkbook | None = None
+        self.parsed: dict[int, CalamineSheet] = {}
+        self._thread = threading.Thread(target=self._parse, name="gjj-early-read", daemon=True)
+        self._thread.start()
+
+    def _parse(self) -> None:
+        limits = EARLY_LIMITS
+        try:
+            if self.path.stat().st_size > limits.max_file_bytes:
+                return
+            data = self.path.read_bytes()
+            _check_zip(io.BytesIO(data), limits)  # never inflate a bomb, not even early
+            workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
+            first = next(visible_worksheets(workbook), None)
+            if first is not None:
+                self.parsed[first] = workbook.get_sheet_by_index(first)
+            self.sha256, self.workbook = hashlib.sha256(data).hexdigest(), workbook
+        except (ReadFailure, OSError, *WORKBOOK_ERRORS):
+            self.parsed.clear()
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def holds(self, path: Path) -> bool:
+        """Whether this read is of ``path`` as it is now (the same file, the same bytes)."""
+        self.wait()
+        if self.workbook is None:
+            return False
+        try:
+            if not path.samefile(self.path):
+                return False
+            with path.open("rb") as handle:
+                return hashlib.file_digest(handle, "sha256").hexdigest() == self.sha256
+        except OSError:
+            return False
+
+
+_early_read: EarlyRead | None = None
+
+
+def start_early_read(path: Path) -> None:
+    """Parse ``path`` in a thread, for the next read of it (see :class:`EarlyRead`)."""
+    global _early_read
+    _early_read = EarlyRead(path)
+
+
+def finish_early_read() -> None:
+    """Let an early read's thread finish (before the process forks); what it parsed stays for the read."""
+    if _early_read is not None:
+        _early_read.wait()
+
+
+def _take_early_read(path: Path) -> EarlyRead | None:
+    """The early read if it is of ``path``; either way it is gone after this."""
+    global _early_read
+    early, _early_read = _early_read, None
+    return early if early is not None and early.holds(path) else None
 
 
 def decode_csv(data: bytes) -> str:

@@ -35,6 +35,7 @@ from pipeline.logs import mask_ids
 from pipeline.memory import one_file
 from pipeline.model import BatchResult, BatchStatus, Sheet
 from pipeline.outputs.writer import OutputWriter, PendingOutputs, needs_report
+from pipeline.read.workbook import finish_early_read
 from pipeline.rules.context import UnitInfo
 from pipeline.run.day import outcomes_of_run, write_day_summary
 from pipeline.run.faults import SummaryNotWritten, database_unavailable, describe, machine_fault
@@ -86,6 +87,7 @@ class Processor(Recovery):
         in a subfolder, is reported: by this process only); their files join the summary. At the
         end the business day's staff summary is rebuilt from the database (after the helpers).
         """
+        finish_early_read()  # before anything forks
         summary = RunSummary(self.run_id, self.business_date)
         for state in (self.failed, self.no_access, self.ignored, self._busy_units, self._elsewhere):
             state.clear()
