@@ -8,12 +8,14 @@ xlsx, pdf, html) only read a ``BatchResult``; they never decide anything.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from itertools import chain
 from operator import attrgetter
+from types import MappingProxyType
 from typing import Any
 
 from pipeline.errors import Issue
@@ -35,9 +37,7 @@ class BatchStatus(StrEnum):
 
     @property
     def label(self) -> str:
-        return {"accepted": "已受理", "partially_accepted": "部分受理", "rejected": "已退回", "duplicate": "重复文件"}[
-            self.value
-        ]
+        return {"accepted": "已受理", "partially_accepted": "部分受理", "rejected": "已退回", "duplicate": "重复文件"}[self.value]
 
 
 class RowStatus(StrEnum):
@@ -53,16 +53,9 @@ class RowStatus(StrEnum):
 
     @property
     def label(self) -> str:
-        return {
-            "accepted": "已受理",
-            "rejected": "错误",
-            "counter": "转柜台",
-            "unchanged": "未变化",
-            "not_applied": "未办理",
-            "pending_review": "待审核",
-            "returned": "审核退回",
-            "refused": "审核不通过",
-        }[self.value]
+        labels = {"accepted": "已受理", "rejected": "错误", "counter": "转柜台", "unchanged": "未变化", "not_applied": "未办理"}
+        labels |= {"pending_review": "待审核", "returned": "审核退回", "refused": "审核不通过"}
+        return labels[self.value]
 
 
 @dataclass
@@ -94,14 +87,19 @@ class Sheet:
         return len(self.excel_rows)
 
 
+NOTHING: Mapping[str, Any] = MappingProxyType({})  # a row's amounts and computed until it is given its own
+
+
 class RowResult:
     """One data row of a file after the schema and rules stages.
 
     ``values`` maps each template column to the row's normalised cell. A row the schema stage made
     from the sheet's columns (:meth:`in_columns`) makes that dict from them when it is first read:
     the rows of a big accepted file are mostly read a column at a time (records, row parts,
-    detail.csv; see :attr:`BatchResult.columns`), and 100k dicts cost a tenth of a second and
-    tens of megabytes. The values are never changed once made.
+    detail.csv; see :attr:`BatchResult.columns`). The values are never changed once made.
+    ``amounts`` and ``computed`` are the read-only :data:`NOTHING` until a rule gives the row its own
+    (``row.amounts = {...}``, ``row.computed = {**row.computed, name: text}``); rows may share a
+    read-only one (a back-pay amount's). So 100k rows make no 100k dicts: each costs tens of megabytes.
     """
 
     __slots__ = ("excel_row", "seq_no", "status", "issues", "amounts", "computed", "_values", "_columns", "_index")
@@ -113,15 +111,15 @@ class RowResult:
         values: dict[str, str],
         status: RowStatus = RowStatus.ACCEPTED,
         issues: list[Issue] | None = None,
-        amounts: dict[str, Decimal] | None = None,
-        computed: dict[str, str] | None = None,
+        amounts: Mapping[str, Decimal] | None = None,
+        computed: Mapping[str, str] | None = None,
     ) -> None:
         self.excel_row = excel_row
         self.seq_no = seq_no
         self.status = status
         self.issues: list[Issue] = [] if issues is None else issues
-        self.amounts: dict[str, Decimal] = {} if amounts is None else amounts
-        self.computed: dict[str, str] = {} if computed is None else computed
+        self.amounts: Mapping[str, Decimal] = NOTHING if amounts is None else amounts
+        self.computed: Mapping[str, str] = NOTHING if computed is None else computed
         self._values: dict[str, str] | None = values
         self._columns: dict[str, list[str]] | None = None
         self._index = 0
@@ -131,7 +129,7 @@ class RowResult:
         """The row at ``index`` of ``columns`` (one list of cells per column), its values made when read."""
         row = cls.__new__(cls)
         row.excel_row, row.seq_no, row.status = excel_row, seq_no, RowStatus.ACCEPTED
-        row.issues, row.amounts, row.computed = [], {}, {}
+        row.issues, row.amounts, row.computed = [], NOTHING, NOTHING
         row._values, row._columns, row._index = None, columns, index
         return row
 

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import functools
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import compress
 from operator import not_
+from types import MappingProxyType
 
 from pipeline.errors import Code, Issue
 from pipeline.memory import paused_gc
@@ -136,7 +138,7 @@ def _check_amount(row: RowResult, context: RuleContext, rounded: dict[str, Decim
             Issue(Code.AMOUNT_OUT_OF_RANGE, f"补缴金额「{row.values[AMOUNT]}」四舍五入后为0，须大于0", row.excel_row, AMOUNT)
         )
         return
-    row.amounts[AMOUNT] = amount
+    row.amounts = {AMOUNT: amount}
 
 
 def _check_overlaps(rows: list[RowResult], recorded_backpay: dict[str, list[RecordedBackPay]]) -> None:
@@ -274,10 +276,11 @@ def apply(rows: list[RowResult], context: RuleContext) -> list[Issue]:
     rounded: dict[str, Decimal] = {}
     current = _current_month_key(context)
     former: dict[str, FormerMember] | None = None  # asked once, when a row names someone not the unit's
+    shared: dict[int, Mapping[str, Decimal]] = {}  # the plain rows of one amount share its mapping, read-only
     for row in rows:
         amount = plain.get(row.excel_row)
         if amount is not None:
-            row.amounts[AMOUNT] = amount
+            row.amounts = shared.get(id(amount)) or shared.setdefault(id(amount), MappingProxyType({AMOUNT: amount}))
             if row.excel_row in may_overlap:
                 in_range.append(row)
             continue

@@ -65,7 +65,7 @@ def apply(rows: list[RowResult], context: RuleContext) -> list[Issue]:
         if base is None:
             continue
         row.amounts = {OLD_BASE: member.base, NEW_BASE: base, **monthly_amounts(base, context.unit, config)}
-        row.computed[YEAR] = str(year)
+        row.computed = {**row.computed, YEAR: str(year)}
         if base == member.base:
             unchanged.append(row)
         elif member.base > 0 and abs(base - member.base) / member.base > config.counter_threshold:

@@ -136,7 +136,7 @@ def go_online(kind: str, rows: list[RowResult], file_kinds: set[str], row_kinds:
         if (row_key(kind, row), online.document) not in row_kinds if online.per_row else online.document not in file_kinds:
             continue
         row.issues = [issue for issue in row.issues if not issue.code.is_counter]
-        row.computed[ONLINE_NOTE] = "；".join(issue.message for issue in referrals)
+        row.computed = {**row.computed, ONLINE_NOTE: "；".join(issue.message for issue in referrals)}
         row.status = RowStatus.PENDING_REVIEW
         moved.append(row)
     return moved

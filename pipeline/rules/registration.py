@@ -56,8 +56,7 @@ def _check_amounts(row: RowResult, context: RuleContext) -> None:
                     column,
                 )
             )
-    row.amounts[BASE] = base
-    row.amounts.update((name, expected[name]) for name in (UNIT_MONTHLY, PERSONAL_MONTHLY, TOTAL_MONTHLY))
+    row.amounts = {BASE: base, **{name: expected[name] for name in (UNIT_MONTHLY, PERSONAL_MONTHLY, TOTAL_MONTHLY)}}
 
 
 def _legacy_ids(rows: list[RowResult]) -> list[RowResult]:

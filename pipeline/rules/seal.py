@@ -28,6 +28,6 @@ def apply(rows: list[RowResult], context: RuleContext) -> list[Issue]:
             continue
         check_change_month(row, "变更年月", context.business_date)
         if row.values["封存原因"] == LEAVING:
-            row.computed[MOVED_TO] = context.config.sealed_unit
+            row.computed = {**row.computed, MOVED_TO: context.config.sealed_unit}
     settle_statuses(rows)
     return []

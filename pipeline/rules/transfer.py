@@ -58,6 +58,6 @@ def apply(rows: list[RowResult], context: RuleContext) -> list[Issue]:
                         column,
                     )
                 )
-        row.amounts[AMOUNT] = member.balance
+        row.amounts = {AMOUNT: member.balance}
     settle_statuses(rows)
     return []

@@ -3,7 +3,8 @@ and the review's 受理回执 and 审批结果通知单.
 
 :mod:`pipeline.outputs.pdf.context` says what each document shows; :class:`PdfRenderer` lays it out
 with WeasyPrint in the renderer's own font subsets (:mod:`pipeline.outputs.pdf.fonts` says why
-subsets, and how they grow). This is the one module that imports WeasyPrint (≈40 MB): the output
+subsets, and how they grow). This is the one module that uses WeasyPrint (≈40 MB; imported through
+:mod:`pipeline.outputs.pdf.weasy`, which skips its slow library search): the output
 writer imports it when the first PDF is due, or in the :class:`~pipeline.outputs.writer.PdfWorker`
 it forks for a big file.
 
@@ -18,9 +19,6 @@ import tempfile
 import weakref
 from pathlib import Path
 
-from weasyprint import CSS, HTML
-from weasyprint.text.fonts import FontConfiguration
-
 from pipeline.config import CentreConfig
 from pipeline.errors import TITLES
 from pipeline.model import BatchResult, BatchStatus, RowStatus
@@ -28,6 +26,7 @@ from pipeline.money import DIGITS
 from pipeline.outputs.html import TEMPLATES, environment
 from pipeline.outputs.pdf.context import PdfDocument, report_document, slip_document
 from pipeline.outputs.pdf.fonts import FontCache, FontFace, FontFileCache, find_cjk_face
+from pipeline.outputs.pdf.weasy import CSS, HTML, FontConfiguration
 
 BASE_CHARS = frozenset(
     "".join(chr(code) for code in range(0x20, 0x7F))

@@ -74,7 +74,7 @@ def assign(session: Session, result: BatchResult) -> None:
     """Every accepted row gets its new 个人账号 (``computed``), before the outputs that show it start."""
     rows = result.accepted_rows
     for row, account in zip(rows, new_accounts(session, result.unit_account, len(rows)) if rows else []):
-        row.computed[ACCOUNT] = account
+        row.computed = {**row.computed, ACCOUNT: account}
 
 
 def record(session: Session, batch: Batch, result: BatchResult) -> None:
