@@ -23,6 +23,7 @@ from pipeline.read.header import detect
 from pipeline.read.workbook import read_raw
 from pipeline.rules import backpay as rules
 from pipeline.rules.backpay import Screen
+from pipeline.rules.context import identity_key
 from pipeline.services.backpay_query import delete_unallocated
 from pipeline.services.fakes import FakeMember, fake_id, write_table
 from pipeline.services.listings import list_unallocated
@@ -760,7 +761,7 @@ def test_the_screen_takes_a_member_named_by_the_other_form_plainly(centre: Centr
         assert unit is not None
         context = queries.rule_context(session, centre.app.config, unit, BUSINESS_DATE)
         found = rules.screen(columns, [3, 4], context)
-        assert context.legacy_identities == (frozenset({(member.member_account, member.name, member.id_number)}) if recorded == "legacy" else frozenset())
+        assert context.legacy_identities == (frozenset({identity_key(member.member_account, member.name, member.id_number)}) if recorded == "legacy" else frozenset())
 
     assert found.plain == {3: Decimal("1000")}  # row 4 names the member with someone else's number
 

@@ -27,7 +27,7 @@ from pipeline.errors import Code, Issue
 from pipeline.memory import paused_gc
 from pipeline.model import RowResult
 from pipeline.money import half_up, quantum_for
-from pipeline.rules.context import FormerMember, RecordedBackPay, RuleContext, find_member, not_found, same_id, settle_statuses
+from pipeline.rules.context import FormerMember, RecordedBackPay, RuleContext, find_member, identity_keys, not_found, same_id, settle_statuses
 
 KIND = "补缴"
 AMOUNT = "补缴金额"
@@ -229,7 +229,7 @@ def screen(columns: dict[str, list[str]], excel_rows: list[int], context: RuleCo
     """
     current = _current_month_key(context)
     accounts, names, id_numbers, starts, ends, texts = (columns[name] for name in SCREENED)
-    members_named = list(map(context.identity_set.__contains__, zip(accounts, names, id_numbers)))
+    members_named = list(map(context.identity_set.__contains__, identity_keys(accounts, names, id_numbers)))
     if not all(members_named):  # not recorded as written: the 证件号码 may be in its other form (15 or 18 digits)
         for index in list(compress(range(len(members_named)), map(not_, members_named))):
             members_named[index] = context.names_member(accounts[index], names[index], id_numbers[index])

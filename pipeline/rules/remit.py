@@ -34,7 +34,7 @@ from pipeline.rules.common import (
     next_month,
     percent_text,
 )
-from pipeline.rules.context import MemberInfo, RemitLine, RuleContext, new_line, settle_statuses
+from pipeline.rules.context import MemberInfo, RemitLine, RuleContext, identity_keys, new_line, settle_statuses
 
 KIND = "汇缴"
 #: One bad row rejects the whole file, even with ``row_errors: accept_valid``.
@@ -246,7 +246,7 @@ def screen(columns: dict[str, list[str]], excel_rows: list[int], context: RuleCo
     accounts, names, id_numbers, bases, units, personals, starts, ends = (columns[name] for name in SCREENED)
     active = context.active_bases
     listed = set(accounts)
-    named = list(map(context.identity_set.__contains__, zip(accounts, names, id_numbers)))
+    named = list(map(context.identity_set.__contains__, identity_keys(accounts, names, id_numbers)))
     if not all(named):  # not recorded as written: the 证件号码 may be in its other form (15 or 18 digits)
         named = [ok or context.names_member(*identity) for ok, identity in zip(named, zip(accounts, names, id_numbers))]
     if len(listed) < len(accounts):  # a member listed twice: their rows are checked one by one (DUPLICATE_ROW)

@@ -22,12 +22,14 @@ from pipeline.intake.locks import MEMBER_LOCK, lock_number
 from pipeline.memory import paused_gc
 from pipeline.rules.common import PERSONAL_MONTHLY, UNIT_MONTHLY
 from pipeline.rules.context import (
+    IDENTITY_SEPARATOR,
     FormerMember,
     MemberInfo,
     RecordedBackPay,
     RemitLine,
     RuleContext,
     UnitInfo,
+    identity_keys,
     new_line,
 )
 from pipeline.rules.remit import ACCOUNT, BASE
@@ -134,12 +136,13 @@ class SqlMasterData:
         return {info.member_account: info for info in _member_infos(driver_rows(self.session, query))}
 
     @paused_gc()
-    def unit_identities(self, unit_account: str) -> frozenset[tuple[str, str, str]]:
-        query = select(Member.member_account, Member.name, Member.id_number).where(Member.unit_account == unit_account)
-        return frozenset(driver_rows(self.session, query))  # the driver's own tuples: nothing made per member
+    def unit_identities(self, unit_account: str) -> frozenset[str]:
+        joined = Member.member_account + IDENTITY_SEPARATOR + Member.name + IDENTITY_SEPARATOR + Member.id_number
+        query = select(joined).where(Member.unit_account == unit_account)
+        return frozenset(row[0] for row in driver_rows(self.session, query))  # joined by the database: one string per member
 
     @paused_gc()
-    def unit_identities_and_bases(self, unit_account: str) -> tuple[frozenset[tuple[str, str, str]], dict[str, Decimal | None]]:
+    def unit_identities_and_bases(self, unit_account: str) -> tuple[frozenset[str], dict[str, Decimal | None]]:
         query = select(Member.member_account, Member.name, Member.id_number, Member.status, Member.base).where(Member.unit_account == unit_account)
         rows = list(driver_rows(self.session, query))
         if not rows:
@@ -149,7 +152,7 @@ class SqlMasterData:
         active = list(map(ACTIVE.__eq__, statuses))
         # a few bases among many members: one Decimal each (a member without one is never plain)
         shared = {base: None if base is None else _decimal(base) for base in set(compress(bases, active))}
-        return frozenset(zip(accounts, names, id_numbers)), dict(zip(compress(accounts, active), map(shared.__getitem__, compress(bases, active))))
+        return frozenset(identity_keys(accounts, names, id_numbers)), dict(zip(compress(accounts, active), map(shared.__getitem__, compress(bases, active))))
 
     @paused_gc()
     def members(self, accounts: Iterable[str]) -> dict[str, MemberInfo]:
