@@ -82,15 +82,20 @@ def test_a_file_changed_since_its_early_parse_is_read_anew(tmp_path: Path, parse
     assert parses == [path.name]
 
 
-def test_a_read_of_another_file_drops_the_early_parse(tmp_path: Path, parses: list[str]) -> None:
+@pytest.mark.parametrize("other_name", ["二.xlsx", "二.csv"])
+def test_a_read_of_another_file_drops_the_early_parse(tmp_path: Path, parses: list[str], other_name: str) -> None:
     first = backpay_file(tmp_path, [FIRST], name="一.xlsx")
-    second = backpay_file(tmp_path, [SECOND], name="二.xlsx")
+    if other_name.endswith(".csv"):
+        second = tmp_path / other_name
+        second.write_text("\n".join(",".join(row) for row in [list(HEADERS["补缴"]), SECOND]) + "\n", encoding="utf-8")
+    else:
+        second = backpay_file(tmp_path, [SECOND], name=other_name)
     _early(first)
 
     assert _rows(second) == [SECOND]
     assert workbook._early_read is None
     assert _rows(first) == [FIRST]
-    assert parses == ["二.xlsx", "一.xlsx"]
+    assert parses == [name for name in ("二.xlsx", "一.xlsx") if name != "二.xlsx" or other_name == "二.xlsx"]
 
 
 def _bomb(path: Path) -> Path:

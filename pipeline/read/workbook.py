@@ -136,6 +136,7 @@ def read_raw(path: Path, limits: Limits, holds_header: HeaderTest | None = None)
     """Read the first visible worksheet of ``path`` that ``holds_header`` accepts (without a test, or
     when none does, the first visible one); raise :class:`ReadFailure` when it cannot be read."""
     suffix = path.suffix.lower()
+    early = _take_early_read(path)  # whatever this file is, an early parse of another is dropped now
     if suffix not in SUFFIXES:
         raise _fail(Code.FILE_UNREADABLE, f"不支持的文件类型「{path.suffix}」，请上传 xlsx、xls 或 csv 文件（随附材料时与材料一起压缩为 zip）")
     size = path.stat().st_size
@@ -150,7 +151,7 @@ def read_raw(path: Path, limits: Limits, holds_header: HeaderTest | None = None)
         return RawTable(path.stem, _read_csv(path.read_bytes()))
     if suffix == ".xlsx":
         check_zip_limits(path, limits)
-    return _read_workbook(path, holds_header)
+    return _read_workbook(path, holds_header, early)
 
 
 def _read_bundle(path: Path, limits: Limits, holds_header: HeaderTest | None) -> RawTable:
@@ -168,8 +169,8 @@ def _read_bundle(path: Path, limits: Limits, holds_header: HeaderTest | None) ->
 TRIM_AFTER_BYTES = 1_000_000
 
 
-def _read_workbook(path: Path, holds_header: HeaderTest | None) -> RawTable:
-    table = _parse_workbook(path, holds_header)
+def _read_workbook(path: Path, holds_header: HeaderTest | None, early: EarlyRead | None = None) -> RawTable:
+    table = _parse_workbook(path, holds_header, early)
     if path.stat().st_size > TRIM_AFTER_BYTES:
         trim_heap()  # calamine's native copy of the sheet (≈50 MB for 100k rows) is freed by now
     return table
@@ -215,9 +216,11 @@ class Worksheets:
         return next((meta.name for meta in self.workbook.sheets_metadata if meta.visible == SheetVisibleEnum.Visible), "")
 
 
-def open_worksheets(path: Path) -> Worksheets:
-    """The workbook's sheets, or EMPTY_FILE when it has none; raises one of :data:`WORKBOOK_ERRORS`."""
-    early = _take_early_read(path)
+def open_worksheets(path: Path, early: EarlyRead | None = None) -> Worksheets:
+    """The workbook's sheets, or EMPTY_FILE when it has none; raises one of :data:`WORKBOOK_ERRORS`.
+
+    ``early``: what an early read of this very file parsed (:func:`_take_early_read`), used instead.
+    """
     workbook = early.workbook if early is not None else CalamineWorkbook.from_path(str(path))
     sheets = workbook.sheets_metadata
     if not sheets:
@@ -226,10 +229,10 @@ def open_worksheets(path: Path) -> Worksheets:
     return Worksheets(workbook, hidden, parsed=dict(early.parsed) if early is not None else {})
 
 
-def _parse_workbook(path: Path, holds_header: HeaderTest | None) -> RawTable:
+def _parse_workbook(path: Path, holds_header: HeaderTest | None, early: EarlyRead | None) -> RawTable:
     first: RawTable | None = None
     try:
-        sheets = open_worksheets(path)
+        sheets = open_worksheets(path, early)
         for name, sheet in sheets:
             rows = sheet.to_python(skip_empty_area=False)
             table = RawTable(name, [row if type(row) is list else list(row) for row in rows])
@@ -258,8 +261,8 @@ class EarlyRead:
     ``gjj run`` spends about a second importing pandas, pandera, SQLAlchemy and WeasyPrint before it
     reads its first file. calamine parses without holding the GIL, so meanwhile a thread parses the
     first visible worksheet of the file the run will most likely take first. The next read of that
-    path uses it, but only if the file still holds the very bytes that were parsed (sha256); any
-    other read drops it, so it is used once or never. A file above :data:`EARLY_LIMITS` (it starts
+    path uses it, but only if the file still holds the very bytes that were parsed (sha256); the
+    read of any other file drops it, so it is used once or never. A file above :data:`EARLY_LIMITS` (it starts
     before the configuration is read), or one calamine refuses, is not parsed early: the read proper
     judges it as usual, and checks the configured limits before it uses what was parsed.
     The run lets the thread finish (:func:`finish_early_read`) before it forks: a fork while another
