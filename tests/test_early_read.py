@@ -165,3 +165,17 @@ def test_gjj_run_reads_its_first_file_early(sqlite_centre: Centre, parses: list[
     assert parses == []  # the read took the early parse
     assert '"status":"accepted"' in result.output
     assert sqlite_centre.run().outcomes == []  # taken once: nothing waits
+
+
+def test_an_early_parse_no_read_took_is_let_go_after_its_file(sqlite_centre: Centre) -> None:
+    """The first file's unit is unknown: the file is quarantined unread, and its early parse is not kept for the night."""
+    folder = sqlite_centre.inbox / "9999999"
+    folder.mkdir(parents=True)
+    path = backpay_file(folder, [FIRST])
+    _early(path)
+    assert workbook._early_read is not None and workbook._early_read.parsed
+
+    outcomes = sqlite_centre.run().outcomes
+
+    assert [outcome.result.file_issues[0].code for outcome in outcomes] == [Code.UNIT_UNKNOWN]
+    assert workbook._early_read is None

@@ -324,6 +324,13 @@ def finish_early_read() -> None:
         _early_read.wait()
 
 
+def drop_early_read() -> None:
+    """Let go of an early parse no read took (its file was not read: an unknown unit's, say)."""
+    global _early_read
+    finish_early_read()
+    _early_read = None
+
+
 def _take_early_read(path: Path) -> EarlyRead | None:
     """The early read if it is of ``path``; either way it is gone after this."""
     global _early_read

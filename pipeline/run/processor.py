@@ -35,7 +35,7 @@ from pipeline.logs import mask_ids
 from pipeline.memory import one_file
 from pipeline.model import BatchResult, BatchStatus, Sheet
 from pipeline.outputs.writer import OutputWriter, PendingOutputs, needs_report
-from pipeline.read.workbook import finish_early_read
+from pipeline.read.workbook import drop_early_read, finish_early_read
 from pipeline.rules.context import UnitInfo
 from pipeline.run.day import outcomes_of_run, write_day_summary
 from pipeline.run.faults import SummaryNotWritten, database_unavailable, describe, machine_fault
@@ -223,6 +223,7 @@ class Processor(Recovery):
         except FileNotFoundError:
             return None
         finally:
+            drop_early_read()  # the first file is done: what was parsed for it early is not needed any more
             self.locks.release(key)
 
     def _process(self, arrival: Arrival) -> FileOutcome:
