@@ -591,3 +591,23 @@ def test_a_folder_or_file_the_processor_cannot_read_is_reported_and_the_other_un
         assert log.count("the open files of") == 1  # nobody cannot see root's processes: said once
     finally:
         subprocess.run(["rm", "-rf", str(root)], check=False)
+
+
+def test_an_inbox_whose_folder_refuses_a_stat_is_no_access_not_a_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While deploy/add-unit.sh changes the home's permissions, the service user may not stat the inbox
+    for a moment (EACCES): the scan reports it (and the watch looks again) instead of raising."""
+    inbox = tmp_path / "inbox"
+    (inbox / "0100001").mkdir(parents=True)
+    real_stat = Path.stat
+
+    def refused(path: Path, *args: object, **kwargs: object) -> os.stat_result:
+        if path == inbox:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", refused)
+    found = scan(inbox)
+
+    assert found.arrivals == [] and found.unsafe == []
+    assert [entry.path for entry in found.no_access] == [inbox]
+    assert found.no_access[0].reason.startswith("无法读取收件箱目录")

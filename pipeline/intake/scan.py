@@ -183,9 +183,9 @@ def scan(inbox: Path) -> InboxScan:
     tie; they are ordered by modification time, then name."""
     found = InboxScan()
     saved: dict[Path, int] = {}  # mtimes: only to order files whose change times tie (one clock tick)
-    if not inbox.is_dir():
-        return found
     try:
+        if not inbox.is_dir():  # a stat the inbox's folder refuses (EACCES) is no access too, not a crash
+            return found
         entries = sorted(inbox.iterdir())
     except OSError as error:
         found.no_access.append(NoAccess(inbox, STRAY_FOLDER, INBOX_NO_ACCESS.format(why=_why(error)), folder=True))
