@@ -211,9 +211,12 @@ def test_demo_from_the_console_script(tmp_path: Path) -> None:
     """What `make demo` runs: a real process, real files, outputs listed."""
     home = tmp_path / "demo"
     gjj = Path(sys.executable).parent / "gjj"
-    completed = subprocess.run([str(gjj), "demo"], env={**os.environ, **_env(home)}, capture_output=True, text=True, timeout=300)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    completed = subprocess.run([str(gjj), "demo"], env={**os.environ, **_env(home), "TMPDIR": str(temp)}, capture_output=True, text=True, timeout=300)
 
     assert completed.returncode == 0, completed.stderr
+    assert not list(temp.iterdir())  # the PDF renderer's font folder went at exit: its finalizer ran (cli.leave)
     results = [json.loads(p.read_text(encoding="utf-8")) for p in (home / "outbox").rglob("result.json")]
     by_kind = {kind: sorted(r["status"] for r in results if r["kind"] == kind) for kind in TEMPLATES}
     assert all({"accepted", "rejected"} <= set(statuses) for statuses in by_kind.values()), by_kind
@@ -235,6 +238,26 @@ def test_demo_from_the_console_script(tmp_path: Path) -> None:
 
     again = subprocess.run([str(gjj), "demo"], env={**os.environ, **_env(home)}, capture_output=True, text=True, timeout=120)
     assert again.returncode == 2 and re.search("已有数据", again.stderr)
+
+
+LEAVING = """
+import atexit, threading, time
+from pipeline.cli import leave
+atexit.register(lambda: print("atexit ran"))  # left in the buffer: leave() must flush it
+threading.Thread(target=lambda: (time.sleep(0.3), print("thread done", flush=True))).start()
+leave({code})
+"""
+
+
+@pytest.mark.parametrize(
+    "code, status, stderr",
+    [("None", 0, ""), ("0", 0, ""), ("2", 2, ""), ("'单位数据有错误'", 1, "单位数据有错误\n")],
+)
+def test_the_console_script_leaves_after_what_the_interpreter_would_do_at_exit(code: str, status: int, stderr: str) -> None:
+    """``gjj`` skips unloading its modules (cli.leave), not its threads, atexit handlers or buffered output."""
+    done = subprocess.run([sys.executable, "-c", LEAVING.format(code=code)], capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stderr) == (status, stderr)
+    assert done.stdout == "thread done\natexit ran\n"
 
 
 #: The business date of the README's tour (its batch ids, serial number and months follow from it).

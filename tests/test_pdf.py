@@ -465,3 +465,36 @@ def test_weasyprint_is_imported_without_searching_for_its_libraries(before: str,
     count, header = done.stdout.split()
     assert header == "%PDF-"
     assert (int(count) == 0) if lookups == "0" else (int(count) > 0)
+
+
+
+_LEAVING_AT_ONCE = """
+import os, sys
+sys.path.insert(0, "tests")
+from test_pdf import backpay_row, batch
+from pipeline.config import load_config
+from pipeline.outputs.pdf.render import PdfRenderer
+renderer = PdfRenderer(load_config())
+renderer.warm()
+renderer.slip(batch([backpay_row(0, "甲乙丙丁", "1.00")]), sys.argv[1])  # new characters: a new subset and font configuration
+assert renderer.fonts.builds == 2
+renderer.close()
+os._exit(0)  # as the forked PDF process and gjj itself leave: nothing is garbage-collected
+"""
+
+
+def test_weasyprints_copies_of_the_subsets_go_with_the_renderer_even_without_garbage_collection(tmp_path: Path) -> None:
+    """WeasyPrint keeps a copy of each @font-face font until its configuration is collected: in the renderer's folder."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-c", _LEAVING_AT_ONCE, str(tmp_path / "slip.pdf")],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+        env={**os.environ, "TMPDIR": str(temp), "GJJ_FONT_CACHE": "off"},
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "甲乙丙丁" in pdf_text(tmp_path / "slip.pdf")
+    assert not list(temp.iterdir())

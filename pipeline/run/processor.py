@@ -77,7 +77,9 @@ class Processor(Recovery):
         self._unnoted: list[tuple[EventKind, str, str, str]] = []  # reports the database did not take yet
 
     def close(self) -> None:
+        """Let go of the file locks and the PDF renderer (its temporary fonts)."""
         self.locks.close()
+        self.outputs.close()
 
     def run(self, progress: Callable[[Arrival], None] | None = None, helpers: Callable[[], Helpers] | None = None) -> RunSummary:
         """One pass over the inbox: finish interrupted batches, then every complete file, in arrival order.

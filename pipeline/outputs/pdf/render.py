@@ -26,7 +26,7 @@ from pipeline.money import DIGITS
 from pipeline.outputs.html import TEMPLATES, environment
 from pipeline.outputs.pdf.context import PdfDocument, report_document, slip_document
 from pipeline.outputs.pdf.fonts import FontCache, FontFace, FontFileCache, find_cjk_face
-from pipeline.outputs.pdf.weasy import CSS, HTML, FontConfiguration
+from pipeline.outputs.pdf.weasy import CSS, HTML, FontConfiguration, font_configuration
 
 BASE_CHARS = frozenset(
     "".join(chr(code) for code in range(0x20, 0x7F))
@@ -104,7 +104,11 @@ class PdfRenderer:
         self.close()
 
     def close(self) -> None:
-        """Remove the renderer's temporary font files (also done when it is garbage-collected)."""
+        """Remove the renderer's temporary font files (also done when it is garbage-collected).
+
+        WeasyPrint's copies of the subsets are in that folder too (see :func:`font_configuration`).
+        """
+        self._stylesheet = self._font_config = None
         self._finalizer()
 
     @property
@@ -155,6 +159,6 @@ class PdfRenderer:
         older file of the same family could pick the old file.
         """
         if self.fonts.ensure(html) or self._stylesheet is None or self._font_config is None:
-            self._font_config = FontConfiguration()
+            self._font_config = font_configuration(self._folder)
             self._stylesheet = CSS(string=self._css_text + self.fonts.stylesheet(), font_config=self._font_config)
         return self._stylesheet, self._font_config

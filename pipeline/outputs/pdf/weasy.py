@@ -1,4 +1,5 @@
-"""WeasyPrint, imported without the slow search for its libraries (a speed trick measured in benchmarks/).
+"""WeasyPrint, imported without the slow search for its libraries (a speed trick measured in benchmarks/),
+and its font configuration keeping its temporary files where the renderer removes them.
 
 WeasyPrint opens gobject, pango, harfbuzz, fontconfig and pangoft2 trying several names for each,
 the Windows and macOS names among the first. cffi looks up each name it cannot open with
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import ctypes.util
 import sys
+import tempfile
+from pathlib import Path
 
 
 def _not_found(name: str) -> None:
@@ -36,4 +39,17 @@ _import_quickly()
 from weasyprint import CSS, HTML  # noqa: E402
 from weasyprint.text.fonts import FontConfiguration  # noqa: E402
 
-__all__ = ["CSS", "HTML", "FontConfiguration"]
+__all__ = ["CSS", "HTML", "FontConfiguration", "font_configuration"]
+
+
+def font_configuration(folder: Path) -> FontConfiguration:
+    """A WeasyPrint font configuration that copies the fonts of ``@font-face`` rules into ``folder``.
+
+    WeasyPrint copies each such font into a temporary folder of its own, removed only when the
+    configuration is garbage-collected: never in a process that leaves with ``os._exit`` (the
+    forked PDF process, ``gjj`` itself), whose copies (up to 1.5 MB a subset) stayed in /tmp for
+    good. In the renderer's folder they go with it, or with a killed process's (``remove_orphan_folders``).
+    """
+    configuration = FontConfiguration()
+    configuration._folder = Path(tempfile.mkdtemp(prefix="weasyprint-", dir=folder))
+    return configuration
