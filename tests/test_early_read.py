@@ -6,6 +6,7 @@ bytes that were parsed; a bad file parsed early is judged by the read as any oth
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import zipfile
 from pathlib import Path
@@ -54,8 +55,8 @@ def no_early_read_left() -> None:
     workbook._early_read = None
 
 
-def _rows(path: Path) -> list[list[str]]:
-    return detect(read_raw(path, CONFIG.limits, holds_header(HEADERS)), HEADERS).sheet.rows
+def _rows(path: Path, sha256: str | None = None) -> list[list[str]]:
+    return detect(read_raw(path, CONFIG.limits, holds_header(HEADERS), sha256=sha256), HEADERS).sheet.rows
 
 
 def _early(path: Path) -> None:
@@ -79,6 +80,20 @@ def test_a_file_changed_since_its_early_parse_is_read_anew(tmp_path: Path, parse
     backpay_file(tmp_path, [SECOND])  # the same name, other bytes
 
     assert _rows(path) == [SECOND]
+    assert parses == [path.name]
+
+
+def test_a_read_given_the_files_sha256_trusts_it_instead_of_hashing_again(tmp_path: Path, parses: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The processor hashed the file (the batch records that hash): the early parse is used if it parsed those bytes."""
+    path = backpay_file(tmp_path, [FIRST])
+    recorded = hashlib.sha256(path.read_bytes()).hexdigest()
+    monkeypatch.setattr(hashlib, "file_digest", None)  # a second hash of the file would fail
+    _early(path)
+    assert _rows(path, recorded) == [FIRST]
+    assert parses == []
+
+    _early(path)
+    assert _rows(path, "0" * 64) == [FIRST]  # other bytes were recorded: parsed anew
     assert parses == [path.name]
 
 

@@ -261,9 +261,9 @@ def test_a_big_file_has_its_pdf_process_warming_up_while_it_is_read(
     read_raw = checked_file.read_raw
     while_read: list[list[str]] = []
 
-    def read_watched(*args: object) -> object:
+    def read_watched(*args: object, **kwargs: object) -> object:
         while_read.append(_pdf_processes())
-        return read_raw(*args)
+        return read_raw(*args, **kwargs)
 
     monkeypatch.setattr(checked_file, "read_raw", read_watched)
     outcome = sqlite_centre.run().outcomes[0]

@@ -45,11 +45,16 @@ class CheckedFile(NamedTuple):
 
 
 def check_file(
-    path: Path, kind_headers: dict[str, tuple[str, ...]], config: CentreConfig, context_loader: Callable[[], RuleContext]
+    path: Path,
+    kind_headers: dict[str, tuple[str, ...]],
+    config: CentreConfig,
+    context_loader: Callable[[], RuleContext],
+    *,
+    sha256: str | None = None,
 ) -> CheckedFile:
-    """Read, detect, validate and apply rules to one file; nothing is written here."""
+    """Read, detect, validate and apply rules to one file (``sha256``: its bytes', when known); nothing is written here."""
     try:
-        raw = read_raw(path, config.limits, holds_header(kind_headers))
+        raw = read_raw(path, config.limits, holds_header(kind_headers), sha256=sha256)
     except ReadFailure as failure:
         return CheckedFile(None, None, [failure.issue], [], {})
     detected = detect(raw, kind_headers)

@@ -132,11 +132,15 @@ def _check_zip(handle: IO[bytes], limits: Limits) -> None:
 
 
 @paused_gc()
-def read_raw(path: Path, limits: Limits, holds_header: HeaderTest | None = None) -> RawTable:
+def read_raw(path: Path, limits: Limits, holds_header: HeaderTest | None = None, *, sha256: str | None = None) -> RawTable:
     """Read the first visible worksheet of ``path`` that ``holds_header`` accepts (without a test, or
-    when none does, the first visible one); raise :class:`ReadFailure` when it cannot be read."""
+    when none does, the first visible one); raise :class:`ReadFailure` when it cannot be read.
+
+    ``sha256``: the file's, when the caller has it (the batch records it): an early parse is used
+    only if it parsed those very bytes, without hashing the file again.
+    """
     suffix = path.suffix.lower()
-    early = _take_early_read(path)  # whatever this file is, an early parse of another is dropped now
+    early = _take_early_read(path, sha256)  # whatever this file is, an early parse of another is dropped now
     if suffix not in SUFFIXES:
         raise _fail(Code.FILE_UNREADABLE, f"不支持的文件类型「{path.suffix}」，请上传 xlsx、xls 或 csv 文件（随附材料时与材料一起压缩为 zip）")
     size = path.stat().st_size
@@ -226,7 +230,7 @@ def open_worksheets(path: Path, early: EarlyRead | None = None) -> Worksheets:
     if not sheets:
         raise _fail(Code.EMPTY_FILE, "文件中没有工作表")
     hidden = tuple(sheet.name for sheet in sheets if sheet.visible != SheetVisibleEnum.Visible)
-    return Worksheets(workbook, hidden, parsed=dict(early.parsed) if early is not None else {})
+    return Worksheets(workbook, hidden, parsed=early.parsed if early is not None else {})  # handed over: used once
 
 
 def _parse_workbook(path: Path, holds_header: HeaderTest | None, early: EarlyRead | None) -> RawTable:
@@ -295,14 +299,16 @@ class EarlyRead:
     def wait(self) -> None:
         self._thread.join()
 
-    def holds(self, path: Path) -> bool:
-        """Whether this read is of ``path`` as it is now (the same file, the same bytes)."""
+    def holds(self, path: Path, sha256: str | None = None) -> bool:
+        """Whether this read is of ``path`` holding the bytes whose hash is ``sha256`` (by default: as it is now)."""
         self.wait()
         if self.workbook is None:
             return False
         try:
             if not path.samefile(self.path):
                 return False
+            if sha256 is not None:
+                return sha256 == self.sha256
             with path.open("rb") as handle:
                 return hashlib.file_digest(handle, "sha256").hexdigest() == self.sha256
         except OSError:
@@ -331,11 +337,11 @@ def drop_early_read() -> None:
     _early_read = None
 
 
-def _take_early_read(path: Path) -> EarlyRead | None:
-    """The early read if it is of ``path``; either way it is gone after this."""
+def _take_early_read(path: Path, sha256: str | None = None) -> EarlyRead | None:
+    """The early read if it is of ``path`` (with those bytes, see :meth:`EarlyRead.holds`); either way it is gone after this."""
     global _early_read
     early, _early_read = _early_read, None
-    return early if early is not None and early.holds(path) else None
+    return early if early is not None and early.holds(path, sha256) else None
 
 
 def decode_csv(data: bytes) -> str:

@@ -314,6 +314,7 @@ class Processor(Recovery):
             self.headers,
             self.config,
             lambda: queries.rule_context(session, self.config, unit, self.business_date),
+            sha256=result.sha256,
         )
         result.kind = checked.kind
         result.header = list(TEMPLATES[checked.kind].HEADER) if checked.kind else []
