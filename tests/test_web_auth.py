@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from pipeline.app import open_app
 from pipeline.cli import app as cli
+from pipeline.services import audit
 from pipeline.services.documents import request_documents
 from pipeline.services.staff import LOCK_AFTER, add_staff, authenticate, disable_staff, set_password
 from pipeline.store.console_tables import StaffAccount
@@ -88,6 +89,30 @@ def test_a_post_without_or_with_a_forged_csrf_token_is_refused_and_changes_nothi
     as_json = client.post("/reviews/1/decide", json={"decision": "approve"})
     assert [r.status_code for r in (missing, forged, borrowed, as_json)] == [403, 403, 403, 403]
     assert "CSRF" in forged.text
+    assert states(centre) == ["待审核", "待审核"]
+
+
+def _csrf_refusals(centre: Centre) -> list[tuple[str, str, str]]:
+    with centre.app.sessions() as session:
+        return [(e.staff, e.target, e.detail) for e in audit.entries(session, limit=10_000) if e.action == "csrf refused"]
+
+
+def test_a_signed_in_staff_members_refused_post_is_in_the_audit_log_an_anonymous_one_only_in_the_log(
+    centre: Centre, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = _csrf_refusals(centre)
+    signed_in = logged_in(centre, "审核员甲")
+    anonymous = client_for(centre)
+    anonymous.get("/login")
+    refused = [
+        signed_in.post("/reviews/2/decide", data={"decision": "approve", "csrftoken": "forged"}),
+        anonymous.post("/reviews/2/decide", data={"decision": "approve", "csrftoken": "forged"}),
+    ]
+    assert [r.status_code for r in refused] == [403, 403]
+    new = _csrf_refusals(centre)[: len(_csrf_refusals(centre)) - len(before)]
+    assert [(staff, target) for staff, target, _ in new] == [("审核员甲", "POST /reviews/2/decide")]
+    assert new[0][2].startswith("CSRF 校验失败（") and "来源" in new[0][2]
+    assert sum("CSRF refused: POST /reviews/2/decide" in record.getMessage() for record in caplog.records) == 2
     assert states(centre) == ["待审核", "待审核"]
 
 
