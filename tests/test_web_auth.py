@@ -128,7 +128,7 @@ def test_a_viewer_may_read_but_not_decide_nor_see_the_scans(centre: Centre) -> N
         sha = request_documents(session, centre.app.home.documents, 1)[0].sha256
     assert client.get(f"/documents/{sha}").status_code == 403
     assert states(centre) == ["待审核", "待审核"]
-    assert "denied" in logged_in(centre, "管理员甲").get("/audit").text
+    assert '<td title="denied">无权限被拒</td>' in logged_in(centre, "管理员甲").get("/audit").text
 
 
 def test_every_post_but_log_in_and_out_is_refused_to_a_viewer(centre: Centre) -> None:

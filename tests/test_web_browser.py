@@ -174,7 +174,7 @@ def test_a_reviewer_works_through_the_queue(centre: Centre, server: Server, brow
     screenshot(page, "console-members.png")
     page.click("header nav >> text=操作日志")
     log = page.locator("#audit").inner_text()
-    assert "review approve" in log and "review return" in log and "审核员甲" in log and "证明材料不清晰" in log
+    assert "审核：通过" in log and "审核：退回" in log and "审核员甲" in log and "证明材料不清晰" in log
     screenshot(page, "console-audit.png")
     page.context.close()
 

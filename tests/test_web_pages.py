@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -16,6 +17,7 @@ from pipeline.run.summary import day_folder
 from pipeline.services import audit
 from pipeline.services.review import show_request
 from pipeline.store.console_tables import ConsoleAudit
+from pipeline.web import pages
 from tests.conftest import Centre
 from tests.web_support import NEW_ID, NEW_NAME, console_centre, logged_in, post
 
@@ -89,8 +91,26 @@ def test_decisions_do_what_gjj_review_does(centre: Centre) -> None:
     assert "没有个人账号或证件号码为" in client.get("/members?q=nobody").text
 
     log = client.get("/audit").text
-    assert "review approve" in log and "审核申请 1" in log and "证明材料不清晰" in log and "审核员甲" in log
+    assert '<td title="review approve">审核：通过</td>' in log and "审核申请 1" in log and "证明材料不清晰" in log and "审核员甲" in log
     assert "未审核" in log  # the refused attempts are logged too
+
+
+def test_every_action_the_console_logs_has_a_chinese_label() -> None:
+    """The 操作日志 page shows actions in Chinese; every code written by pipeline/web (and each review decision) has one."""
+    import ast
+
+    from pipeline.web.pages import DECISIONS
+
+    web = Path(pages.__file__).parent
+    logged = set()
+    for source in web.glob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in ("log_action", "record"):
+                logged |= {arg.value for arg in node.args[2:3] if isinstance(arg, ast.Constant) and isinstance(arg.value, str)}
+    logged |= {f"review {decision}" for decision in DECISIONS} | {"review approve batch", "login", "login failed"}  # codes held in variables
+    assert {"denied", "csrf refused", "logout", "member search"} <= logged  # the scan found the calls
+    assert logged <= set(audit.ACTION_LABELS), logged - set(audit.ACTION_LABELS)
+    assert all(label and not label.isascii() for label in audit.ACTION_LABELS.values())
 
 
 def test_a_batch_is_approved_at_once_from_the_queue(tmp_path) -> None:
@@ -113,7 +133,7 @@ def test_a_batch_is_approved_at_once_from_the_queue(tmp_path) -> None:
         assert "没有待审核的申请" in reviewer.get("/reviews").text
         again = post(reviewer, f"/reviews/batches/{batch_id}/approve", {})
         assert again.status_code == 303 and "没有待审核的申请" in reviewer.get("/reviews").text
-        assert "review approve batch" in reviewer.get("/audit").text
+        assert '<td title="review approve batch">审核：整批通过</td>' in reviewer.get("/audit").text
     finally:
         centre.app.close()
 

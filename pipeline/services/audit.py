@@ -10,6 +10,24 @@ from sqlalchemy.orm import Session
 
 from pipeline.store.console_tables import ConsoleAudit
 
+#: What the 操作日志 page calls each action; the log keeps the stable code (the page shows it on hover).
+ACTION_LABELS = {
+    "login": "登录",
+    "login failed": "登录失败",
+    "logout": "退出登录",
+    "denied": "无权限被拒",
+    "csrf refused": "CSRF 校验失败被拒",
+    "member search": "查询缴存人",
+    "member view": "查看缴存人",
+    "review approve": "审核：通过",
+    "review return": "审核：退回",
+    "review refuse": "审核：不通过",
+    "review approve batch": "审核：整批通过",
+    "backpay delete": "删除补缴",
+    "remit delete": "删除汇缴核定",
+    "quarantine requeue": "隔离文件重新处理",
+}
+
 
 @dataclass(frozen=True)
 class AuditEntry:
@@ -18,6 +36,11 @@ class AuditEntry:
     action: str
     target: str
     detail: str
+
+    @property
+    def label(self) -> str:
+        """The action in Chinese; an action without a label (a code from an older version) as it was logged."""
+        return ACTION_LABELS.get(self.action, self.action)
 
 
 def record(session: Session, staff: str, action: str, target: str = "", detail: str = "", now: datetime | None = None) -> None:
