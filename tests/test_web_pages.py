@@ -107,7 +107,7 @@ def test_every_action_the_console_logs_has_a_chinese_label() -> None:
         for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in ("log_action", "record"):
                 logged |= {arg.value for arg in node.args[2:3] if isinstance(arg, ast.Constant) and isinstance(arg.value, str)}
-    logged |= {f"review {decision}" for decision in DECISIONS} | {"review approve batch", "login", "login failed"}  # codes held in variables
+    logged |= {f"review {decision}{batch}" for decision in DECISIONS for batch in ("", " batch")} | {"login", "login failed"}  # codes held in variables
     assert {"denied", "csrf refused", "logout", "member search"} <= logged  # the scan found the calls
     assert logged <= set(audit.ACTION_LABELS), logged - set(audit.ACTION_LABELS)
     assert all(label and not label.isascii() for label in audit.ACTION_LABELS.values())
@@ -118,12 +118,12 @@ def test_a_batch_is_approved_at_once_from_the_queue(tmp_path) -> None:
     try:
         viewer, reviewer = logged_in(centre, "查看员甲"), logged_in(centre, "审核员甲")
         queue = reviewer.get("/reviews")
-        (batch_id,) = re.findall(r'action="/reviews/batches/([^/"]+)/approve"', queue.text)
-        assert "整批通过" in queue.text and "2 条" in queue.text
-        assert "整批通过" not in viewer.get("/reviews").text and batch_id in viewer.get("/reviews").text  # the batches, not the button
-        assert post(viewer, f"/reviews/batches/{batch_id}/approve", {}).status_code == 403
+        (batch_id,) = set(re.findall(r'action="/reviews/batches/([^/"]+)/decide"', queue.text))
+        assert "整批通过" in queue.text and "整批退回" in queue.text and "2 条" in queue.text
+        assert "整批通过" not in viewer.get("/reviews").text and batch_id in viewer.get("/reviews").text  # the batches, not the buttons
+        assert post(viewer, f"/reviews/batches/{batch_id}/decide", {"decision": "approve"}).status_code == 403
 
-        approved = post(reviewer, f"/reviews/batches/{batch_id}/approve", {})
+        approved = post(reviewer, f"/reviews/batches/{batch_id}/decide", {"decision": "approve"})
 
         assert approved.status_code == 303
         with centre.app.sessions() as session:
@@ -131,9 +131,38 @@ def test_a_batch_is_approved_at_once_from_the_queue(tmp_path) -> None:
         folder = batch_folder(centre.app.home.outbox, centre.unit().unit_account, batch_id)
         assert (folder / "notice_1.pdf").is_file() and (folder / "notice_2.pdf").is_file()
         assert "没有待审核的申请" in reviewer.get("/reviews").text
-        again = post(reviewer, f"/reviews/batches/{batch_id}/approve", {})
+        again = post(reviewer, f"/reviews/batches/{batch_id}/decide", {"decision": "approve"})
         assert again.status_code == 303 and "没有待审核的申请" in reviewer.get("/reviews").text
         assert '<td title="review approve batch">审核：整批通过</td>' in reviewer.get("/audit").text
+    finally:
+        centre.app.close()
+
+
+def test_a_batch_is_returned_at_once_with_its_reason_and_not_without_one(tmp_path) -> None:
+    """整批退回 as ``gjj review return --batch``: every waiting request, one reason, a notice each; no reason, nothing changes."""
+    centre = console_centre(tmp_path / "home", f"sqlite:///{tmp_path / 'gjj.db'}")
+    try:
+        reviewer = logged_in(centre, "审核员甲")
+        (batch_id,) = set(re.findall(r'action="/reviews/batches/([^/"]+)/decide"', reviewer.get("/reviews").text))
+
+        unexplained = post(reviewer, f"/reviews/batches/{batch_id}/decide", {"decision": "return", "reason": "  "})
+        assert unexplained.status_code == 303 and "退回须写明原因" in reviewer.get("/reviews").text
+        with centre.app.sessions() as session:
+            assert [show_request(session, number).state for number in (1, 2)] == ["待审核", "待审核"]  # type: ignore[union-attr]
+
+        returned = post(reviewer, f"/reviews/batches/{batch_id}/decide", {"decision": "return", "reason": "扫描件不清晰，请重新扫描"})
+
+        assert returned.status_code == 303
+        queue = reviewer.get("/reviews").text
+        assert f"批次 {batch_id}：2 条申请退回" in queue and "没有待审核的申请" in queue
+        with centre.app.sessions() as session:
+            views = [show_request(session, number) for number in (1, 2)]
+        assert [(v.state, v.decisions[-1].reason) for v in views] == [("退回", "扫描件不清晰，请重新扫描")] * 2  # type: ignore[union-attr]
+        folder = batch_folder(centre.app.home.outbox, centre.unit().unit_account, batch_id)
+        assert (folder / "notice_1.pdf").is_file() and (folder / "notice_2.pdf").is_file()
+        log = reviewer.get("/audit").text
+        assert '<td title="review return batch">审核：整批退回</td>' in log and "退回 2 条：扫描件不清晰，请重新扫描" in log
+        assert '<td title="review return batch">审核：整批退回</td><td>批次' in log
     finally:
         centre.app.close()
 

@@ -23,6 +23,8 @@ ACTION_LABELS = {
     "review return": "审核：退回",
     "review refuse": "审核：不通过",
     "review approve batch": "审核：整批通过",
+    "review return batch": "审核：整批退回",
+    "review refuse batch": "审核：整批不通过",
     "backpay delete": "删除补缴",
     "remit delete": "删除汇缴核定",
     "quarantine requeue": "隔离文件重新处理",

@@ -139,21 +139,27 @@ def decide(request: Request, staff: StaffView, form: FormData) -> Response:
 
 
 @page(REVIEWER)
-def approve_batch(request: Request, staff: StaffView, form: FormData) -> Response:
-    """整批通过: every request of the batch still waiting, approved at once as ``gjj review approve --batch`` does."""
+def decide_batch(request: Request, staff: StaffView, form: FormData) -> Response:
+    """整批通过、整批退回、整批不通过: every request of the batch still waiting, decided at once as
+    ``gjj review approve|return|refuse --batch`` does (退回 and 不通过 with the reason the unit is told)."""
     batch_id = str(request.path_params["batch_id"])
+    decision = str(form.get("decision", "approve"))
+    state = DECISIONS.get(decision)
+    if state is None:
+        flash(request, "未知的审核操作", error=True)
+        return RedirectResponse("/reviews", status_code=303)
+    reason = str(form.get("reason", "")).strip()
     app = console_of(request).app
-    action, target = "review approve batch", f"批次 {batch_id}"
-    approved = _audited(staff, action, target, lambda outcome: f"{REVIEW_APPROVED} {len(outcome.request_ids)} 条")
-    outcome = review_batch(app.sessions, app.home.outbox, batch_id, REVIEW_APPROVED, staff.name, config=app.config, record=approved)
+    action, target = f"review {decision} batch", f"批次 {batch_id}"
+    recorded = _audited(staff, action, target, lambda outcome: f"{state} {len(outcome.request_ids)} 条" + (f"：{reason}" if reason else ""))
+    outcome = review_batch(app.sessions, app.home.outbox, batch_id, state, staff.name, reason, config=app.config, record=recorded)
     if outcome.decided_at is not None:
         app.write_summary(outcome.decided_at.date())
-    count = len(outcome.request_ids)
     if outcome.refused is not None:
         log_action(request, staff.name, action, target, f"未审核：{outcome.refused}")
         flash(request, f"未审核：{outcome.refused}", error=True)
     else:
-        flash(request, f"批次 {batch_id}：{count} 条申请{REVIEW_APPROVED}")
+        flash(request, f"批次 {batch_id}：{len(outcome.request_ids)} 条申请{state}")
     return RedirectResponse("/reviews", status_code=303)
 
 
@@ -216,7 +222,8 @@ ROUTES = [
     Route("/reviews", reviews),
     Route("/reviews/{request_id:int}", review_page),
     Route("/reviews/{request_id:int}/decide", decide, methods=["POST"]),
-    Route("/reviews/batches/{batch_id}/approve", approve_batch, methods=["POST"]),
+    Route("/reviews/batches/{batch_id}/approve", decide_batch, methods=["POST"]),  # a page opened before 整批退回 existed
+    Route("/reviews/batches/{batch_id}/decide", decide_batch, methods=["POST"]),
     Route("/documents/{content_id}", document),
     Route("/members", members),
     Route("/members/{account}", member_page),
