@@ -152,7 +152,7 @@ def test_a_returned_or_refused_request_changes_nothing_and_says_why(centre: Cent
     outcome = process(centre, [change_row(1, member, "证件号码", NEW_ID, "证件号码登记错误")])
     request_id = only_request(centre)
 
-    assert decide(centre, request_id, state).refused == f"{state}须写明原因（--reason）"
+    assert decide(centre, request_id, state).refused == f"{state}须写明原因（告知单位为何{state}）"
     decision = decide(centre, request_id, state, reason="缺少户籍部门证明")
 
     assert decision.refused is None

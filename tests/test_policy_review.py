@@ -117,7 +117,7 @@ def test_a_returned_seal_never_takes_effect(strict_sqlite: Centre) -> None:
     outcome = run_one(strict)
     (request,) = waiting(strict)
 
-    assert decide(strict, request.id, "退回").refused == "退回须写明原因（--reason）"
+    assert decide(strict, request.id, "退回").refused == "退回须写明原因（告知单位为何退回）"
     decision = decide(strict, request.id, "退回", "退休审批手续不清晰")
 
     assert decision.refused is None

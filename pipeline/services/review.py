@@ -121,7 +121,7 @@ def _decide(
     if batch.stage != "done":  # its outputs, rendered from the result before any decision, are not in place yet
         return f"批次 {batch.batch_id} 的回执尚未生成完毕（正在处理，或处理中断、待下一次运行补齐），请稍后再审核"
     if state != REVIEW_APPROVED and not reason:
-        return f"{state}须写明原因（--reason）"
+        return f"{state}须写明原因（告知单位为何{state}）"
     applied: dict[int, dict[str, str]] = {}
     if state == REVIEW_APPROVED:
         if batch.kind == MEMBER_CHANGE:
