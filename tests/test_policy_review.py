@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from pipeline.errors import Code
 from pipeline.model import BatchStatus, RowStatus
@@ -22,7 +22,7 @@ from pipeline.services.fakes import fake_scan
 from pipeline.services.listings import list_requests
 from pipeline.services.review import review, review_batch
 from pipeline.store.dbapi import session_reader
-from pipeline.store.tables import BackPayRecord, Member, RequestDocument, ReviewRequest
+from pipeline.store.tables import BackPayRecord, Member, RequestDocument, ReviewRequest, StoredDocument
 from tests.conftest import Centre, make_centre
 from tests.factories import bundle_file, identity, row_for
 from tests.test_pdf import compact, pdf_text
@@ -176,6 +176,26 @@ def test_a_batch_is_decided_at_once(strict_sqlite: Centre) -> None:
     assert {row["status"] for row in rows_of(outcome.outputs).values()} == {"accepted"}
     again = review_batch(strict.app.sessions, strict.app.home.outbox, outcome.result.batch_id, "审核通过", "审核员甲", config=strict.app.config)
     assert again.refused == f"批次 {outcome.result.batch_id} 没有待审核的申请"
+
+
+def test_a_waiting_batchs_requests_follow_its_rows_each_with_the_files_scans_and_its_own(strict: Centre) -> None:
+    """The requests are written in bulk: numbered in row order; each links the file's scans and its
+    member's own; each content is one stored document however many requests share it."""
+    members = strict.members_of()[:3]
+    rows = [seal_row(seq, member) for seq, member in zip((1, 2, 3), members)]
+    bundle_file(strict.inbox / strict.unit().unit_account, "封存", rows, retirement_scans(*members))
+    outcome = run_one(strict)
+
+    with strict.app.sessions() as session:
+        requests = list(session.scalars(select(ReviewRequest).where(ReviewRequest.state == "待审核").order_by(ReviewRequest.id)))
+        links = {(link.request_id, link.entry_name) for link in session.scalars(select(RequestDocument))}
+        stored = session.scalar(select(func.count()).select_from(StoredDocument))
+    assert [(r.excel_row, r.member_account, r.item) for r in requests] == [(row.excel_row, m.member_account, "封存") for row, m in zip(outcome.result.rows, members)]
+    assert [r.id for r in requests] == sorted(r.id for r in requests) and len({r.submitted_at for r in requests}) == 1
+    for request, member in zip(requests, members):
+        assert {entry for number, entry in links if number == request.id} == {*FILE_SCANS, f"{member.member_account}_退休审批手续.pdf"}
+    assert len(links) == 3 * (len(FILE_SCANS) + 1)
+    assert stored == len({bytes(content) for content in retirement_scans(*members).values()})
 
 
 def test_an_approval_is_refused_when_the_member_changed_meanwhile(strict: Centre) -> None:

@@ -24,6 +24,7 @@ from pipeline.config import Limits
 from pipeline.errors import Fault
 from pipeline.model import Document
 from pipeline.read.bundle import scan_bytes
+from pipeline.store.bulk import insert_rows
 from pipeline.store.tables import RequestDocument, ReviewRequest, StoredDocument
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -38,15 +39,22 @@ def document_path(root: Path, sha256: str) -> Path:
 
 def link(session: Session, request_id: int, documents: Iterable[Document], now: datetime) -> None:
     """Keep ``documents`` (a row per new content) as the scans of the review request ``request_id``."""
+    link_all(session, ((request_id, document) for document in documents), now)
+
+
+def link_all(session: Session, scans: Iterable[tuple[int, Document]], now: datetime) -> None:
+    """Keep each ``(request_id, document)`` as a scan of that review request: a ``documents`` row per
+    new content (each content once, however many requests share it), the links in bulk."""
+    scans = list(scans)
     module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    for document in documents:
+    for document in {document.sha256: document for _, document in scans}.values():
         session.execute(
             module.insert(StoredDocument)
             .values(sha256=document.sha256, content_type=document.content_type, size=document.size, first_seen=now)
             .on_conflict_do_nothing(index_elements=["sha256"])
         )
-        session.add(RequestDocument(request_id=request_id, sha256=document.sha256, kind=document.kind, entry_name=document.entry))
-    session.flush()
+    links = ((request_id, document.sha256, document.kind, document.entry) for request_id, document in scans)
+    insert_rows(session, RequestDocument.__table__, ("request_id", "sha256", "kind", "entry_name"), links)
 
 
 def write_document(root: Path, sha256: str, data: bytes) -> Path:
