@@ -114,24 +114,38 @@ def _audited(staff: StaffView, action: str, target: str, detail: Callable[[Decis
     return record
 
 
+def _decision(request: Request, form: FormData, default: str = "") -> tuple[str, str | None]:
+    """The form's decision and the state it sets; an unknown one is flashed and has no state."""
+    decision = str(form.get("decision", default))
+    state = DECISIONS.get(decision)
+    if state is None:
+        flash(request, "未知的审核操作", error=True)
+    return decision, state
+
+
+def _refusal_reported(request: Request, staff: StaffView, action: str, target: str, refused: str | None) -> bool:
+    """A decision the review refused (already decided, the member changed …) is logged and flashed."""
+    if refused is None:
+        return False
+    log_action(request, staff.name, action, target, f"未审核：{refused}")
+    flash(request, f"未审核：{refused}", error=True)
+    return True
+
+
 @page(REVIEWER)
 def decide(request: Request, staff: StaffView, form: FormData) -> Response:
     request_id = request.path_params["request_id"]
-    state = DECISIONS.get(str(form.get("decision", "")))
+    decision, state = _decision(request, form)
     if state is None:
-        flash(request, "未知的审核操作", error=True)
         return RedirectResponse(f"/reviews/{request_id}", status_code=303)
     reason = str(form.get("reason", ""))
     app = console_of(request).app
-    action, target = f"review {form.get('decision')}", f"审核申请 {request_id}"
+    action, target = f"review {decision}", f"审核申请 {request_id}"
     detail = state + (f"：{reason.strip()}" if reason.strip() else "")
     outcome = review(app.sessions, app.home.outbox, request_id, state, staff.name, reason, config=app.config, record=_audited(staff, action, target, lambda _: detail))
     if outcome.decided_at is not None:
         app.write_summary(outcome.decided_at.date())  # the day's staff page lists the decision, as after `gjj review`
-    if outcome.refused is not None:
-        log_action(request, staff.name, action, target, f"未审核：{outcome.refused}")
-        flash(request, f"未审核：{outcome.refused}", error=True)
-    else:
+    if not _refusal_reported(request, staff, action, target, outcome.refused):
         view = outcome.request
         assert view is not None
         flash(request, f"申请 {request_id}：{state}（{view.member_account} {view.what}）")
@@ -143,10 +157,8 @@ def decide_batch(request: Request, staff: StaffView, form: FormData) -> Response
     """整批通过、整批退回、整批不通过: every request of the batch still waiting, decided at once as
     ``gjj review approve|return|refuse --batch`` does (退回 and 不通过 with the reason the unit is told)."""
     batch_id = str(request.path_params["batch_id"])
-    decision = str(form.get("decision", "approve"))
-    state = DECISIONS.get(decision)
+    decision, state = _decision(request, form, default="approve")  # the old 整批通过 form sends none
     if state is None:
-        flash(request, "未知的审核操作", error=True)
         return RedirectResponse("/reviews", status_code=303)
     reason = str(form.get("reason", "")).strip()
     app = console_of(request).app
@@ -155,10 +167,7 @@ def decide_batch(request: Request, staff: StaffView, form: FormData) -> Response
     outcome = review_batch(app.sessions, app.home.outbox, batch_id, state, staff.name, reason, config=app.config, record=recorded)
     if outcome.decided_at is not None:
         app.write_summary(outcome.decided_at.date())
-    if outcome.refused is not None:
-        log_action(request, staff.name, action, target, f"未审核：{outcome.refused}")
-        flash(request, f"未审核：{outcome.refused}", error=True)
-    else:
+    if not _refusal_reported(request, staff, action, target, outcome.refused):
         flash(request, f"批次 {batch_id}：{len(outcome.request_ids)} 条申请{state}")
     return RedirectResponse("/reviews", status_code=303)
 

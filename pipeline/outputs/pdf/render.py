@@ -108,7 +108,6 @@ class PdfRenderer:
 
         WeasyPrint's copies of the subsets are in that folder too (see :func:`font_configuration`).
         """
-        self._stylesheet = self._font_config = None
         self._finalizer()
 
     @property
