@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy
 
 from pipeline.app import App, open_app
+from pipeline.outputs.pdf.render import process_alive
 from pipeline.services.fakes import FakeMember, FakeUnit, fake_master_data, write_master_files
 from pipeline.services.load import load_master_data
 from tests.ci_skips import pytest_make_collect_report, pytest_runtest_makereport  # noqa: F401 - hooks: a skip fails in CI
@@ -63,26 +64,18 @@ def remove_orphan_servers(bin_dir: Path) -> list[Path]:
             owner = int((root / "owner").read_text())
         except (OSError, ValueError):
             continue
-        if _alive(owner):
+        if process_alive(owner):
             continue
         if (root / "data" / "postmaster.pid").exists():
-            command = [str(bin_dir / "pg_ctl"), "-D", str(root / "data"), "-m", "immediate", "stop"]
-            if os.geteuid() == 0:
-                command = ["runuser", "-u", "postgres", "--", *command]
-            subprocess.run(command, capture_output=True)
+            subprocess.run(_as_postgres([str(bin_dir / "pg_ctl"), "-D", str(root / "data"), "-m", "immediate", "stop"]), capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
         removed.append(root)
     return removed
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _as_postgres(command: list[str]) -> list[str]:
+    """``command`` as the ``postgres`` user when run as root: initdb and postgres refuse root."""
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
 
 
 class PostgresServer:
@@ -100,10 +93,7 @@ class PostgresServer:
             shutil.chown(self.root, "postgres", "postgres")
 
     def _run(self, *args: str) -> None:
-        command = list(args)
-        if self.as_postgres:
-            command = ["runuser", "-u", "postgres", "--", *command]
-        subprocess.run(command, check=True, capture_output=True, cwd=self.root)
+        subprocess.run(_as_postgres(list(args)), check=True, capture_output=True, cwd=self.root)
 
     def start(self) -> None:
         self._run(str(self.bin_dir / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale")
